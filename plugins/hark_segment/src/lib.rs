@@ -1,0 +1,1 @@
+//! hark_segment
