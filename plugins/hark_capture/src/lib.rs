@@ -1,1 +1,202 @@
-//! hark_capture
+//! Capture: audio sources that feed the pipeline 16 kHz mono [`AudioChunk`]s.
+//!
+//! A session entity with a [`CaptureSource`] component is captured from: a microphone (cpal),
+//! a file (symphonia) fed as fast as the pipeline takes it or paced at real time, or samples
+//! already in memory (replay, tests). When the source ends the session gets
+//! [`CaptureFinished`] and a [`CaptureEnded`] message goes out.
+
+pub mod file;
+pub mod mic;
+pub mod resample;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::platform::cell::SyncCell;
+use bevy::prelude::*;
+use hark_core::{
+    AudioChunk, CaptureEnded, CaptureFailed, CaptureFinished, PipelineBackpressure,
+    PipelineSystems, SAMPLE_RATE, SessionClock,
+};
+
+pub use file::{FileSource, read_16k_mono};
+pub use mic::{InputDevice, MicSource, list_input_devices};
+
+/// What can go wrong opening or reading a source.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{} {msg}", path.display())]
+    File { path: PathBuf, msg: String },
+    #[error("{0}")]
+    NoDevice(String),
+    #[error("input device {0} stopped delivering audio (unplugged?)")]
+    DeviceLost(String),
+}
+
+/// How a file is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pace {
+    /// As fast as the pipeline takes it.
+    #[default]
+    Fast,
+    /// At real time, by the app's clock (virtual time in tests).
+    RealTime,
+}
+
+/// Where a session's audio comes from.
+pub enum Source {
+    File(FileSource),
+    Mic(MicSource),
+    /// 16 kHz mono samples already in memory.
+    Samples {
+        samples: Arc<[f32]>,
+        pos: usize,
+    },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(s) => s.fmt(f),
+            Self::Mic(s) => s.fmt(f),
+            Self::Samples { samples, pos } => write!(f, "Samples({pos}/{})", samples.len()),
+        }
+    }
+}
+
+/// The source of a session being captured.
+#[derive(Component)]
+pub struct CaptureSource {
+    source: SyncCell<Source>,
+    pub pace: Pace,
+    /// Seconds of audio due so far in paced mode.
+    due_secs: f64,
+    /// Reused output buffer.
+    buf: Vec<f32>,
+}
+
+impl std::fmt::Debug for CaptureSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureSource")
+            .field("pace", &self.pace)
+            .finish()
+    }
+}
+
+impl CaptureSource {
+    pub fn new(source: Source, pace: Pace) -> Self {
+        Self {
+            source: SyncCell::new(source),
+            pace,
+            due_secs: 0.0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Samples dropped by a microphone's ring buffer so far.
+    pub fn overruns(&mut self) -> u64 {
+        match self.source.get() {
+            Source::Mic(m) => m.overruns(),
+            _ => 0,
+        }
+    }
+}
+
+/// Capture settings.
+#[derive(Resource, Debug, Clone)]
+pub struct CaptureSettings {
+    /// Most audio a fast file source hands out per update (samples).
+    pub fast_chunk: usize,
+}
+
+impl Default for CaptureSettings {
+    fn default() -> Self {
+        Self {
+            fast_chunk: SAMPLE_RATE as usize * 20,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CapturePlugin;
+
+impl Plugin for CapturePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<CaptureSettings>()
+            .add_systems(Update, pull_sources.in_set(PipelineSystems::Capture));
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn pull_sources(
+    mut commands: Commands,
+    mut sessions: Query<(Entity, &mut CaptureSource, &mut SessionClock)>,
+    settings: Res<CaptureSettings>,
+    backpressure: Option<Res<PipelineBackpressure>>,
+    time: Res<Time>,
+    mut chunks: MessageWriter<AudioChunk>,
+    mut ended: MessageWriter<CaptureEnded>,
+    mut failed: MessageWriter<CaptureFailed>,
+) {
+    let held = backpressure.is_some_and(|b| b.0);
+    for (session, mut cap, mut clock) in &mut sessions {
+        let cap = &mut *cap;
+        cap.buf.clear();
+        let pace = cap.pace;
+        let want = match pace {
+            Pace::Fast if held => continue,
+            Pace::Fast => settings.fast_chunk,
+            Pace::RealTime => {
+                cap.due_secs += time.delta_secs_f64();
+                let due = (cap.due_secs * SAMPLE_RATE as f64) as u64;
+                due.saturating_sub(clock.captured) as usize
+            }
+        };
+        let result = match cap.source.get() {
+            Source::File(f) => {
+                if want == 0 {
+                    Ok(true)
+                } else {
+                    f.pull(want, &mut cap.buf)
+                }
+            }
+            Source::Mic(m) => m.pull(&mut cap.buf).map(|()| true),
+            Source::Samples { samples, pos } => {
+                let n = want.min(samples.len() - *pos);
+                cap.buf.extend_from_slice(&samples[*pos..*pos + n]);
+                *pos += n;
+                Ok(*pos < samples.len())
+            }
+        };
+        if !cap.buf.is_empty() {
+            let start = clock.captured;
+            clock.captured += cap.buf.len() as u64;
+            chunks.write(AudioChunk {
+                session,
+                start,
+                samples: Arc::from(&cap.buf[..]),
+            });
+        }
+        let more = match result {
+            Ok(more) => more,
+            Err(e) => {
+                error!("{e}");
+                failed.write(CaptureFailed {
+                    session,
+                    message: e.to_string(),
+                });
+                false
+            }
+        };
+        if !more {
+            commands
+                .entity(session)
+                .remove::<CaptureSource>()
+                .insert(CaptureFinished);
+            ended.write(CaptureEnded {
+                session,
+                samples: clock.captured,
+            });
+        }
+    }
+}

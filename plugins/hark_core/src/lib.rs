@@ -1,1 +1,192 @@
-//! hark_core
+//! Shared types of the Hark pipeline: the sample clock, audio and VAD messages, session and
+//! utterance components, and the one [`PipelineSystems`] set that orders every stage.
+//!
+//! Audio moves through the pipeline as 16 kHz mono chunks indexed by sample, never by wall-clock
+//! time, so a live microphone, a file fed as fast as possible, a paced file and a replay all
+//! produce the same messages and therefore the same transcript.
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+
+pub mod text;
+
+/// The pipeline's one sample rate.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Seconds → samples at [`SAMPLE_RATE`].
+pub fn secs_to_samples(s: f64) -> u64 {
+    (s * SAMPLE_RATE as f64).round().max(0.0) as u64
+}
+
+/// Samples → seconds at [`SAMPLE_RATE`].
+pub fn samples_to_secs(n: u64) -> f64 {
+    n as f64 / SAMPLE_RATE as f64
+}
+
+/// The stages of the pipeline, in order. The core plugin chains them once; each stage's plugin
+/// only puts its systems in its own set.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PipelineSystems {
+    /// Sources produce [`AudioChunk`]s (microphone, file, replay).
+    Capture,
+    /// Voice activity: [`VadFrame`]s and [`SpeechEdge`]s from the chunks.
+    Vad,
+    /// Utterances are cut from speech and spawned as entities.
+    Segment,
+    /// Utterances are sent to the recogniser and transcripts collected.
+    Transcribe,
+    /// Consumers of the results: storage, UI, printing.
+    Output,
+}
+
+/// A block of 16 kHz mono samples from a session's audio, starting at sample `start`.
+#[derive(Message, Debug, Clone)]
+pub struct AudioChunk {
+    pub session: Entity,
+    /// Index of the first sample since the session started.
+    pub start: u64,
+    pub samples: Arc<[f32]>,
+}
+
+impl AudioChunk {
+    pub fn end(&self) -> u64 {
+        self.start + self.samples.len() as u64
+    }
+}
+
+/// One VAD analysis frame.
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+pub struct VadFrame {
+    pub session: Entity,
+    /// First sample of the frame.
+    pub start: u64,
+    /// Raw speech probability from the detector, 0..1.
+    pub probability: f32,
+    /// The smoothed decision for this frame.
+    pub speech: bool,
+}
+
+/// Start or end of a smoothed speech region (pre-roll and hangover applied).
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpeechEdge {
+    Start { session: Entity, at: u64 },
+    End { session: Entity, at: u64 },
+}
+
+/// A capture session: one recording, live or from a file.
+#[derive(Component, Debug, Clone)]
+pub struct Session {
+    /// What the audio comes from, for people: a device description or a file path.
+    pub source: String,
+}
+
+/// How much of the session's audio has been captured (samples at 16 kHz).
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct SessionClock {
+    pub captured: u64,
+}
+
+/// Marks a session whose source has delivered its last sample.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct CaptureFinished;
+
+/// Sent once when a session's source ends (end of file, device stopped).
+#[derive(Message, Debug, Clone, Copy)]
+pub struct CaptureEnded {
+    pub session: Entity,
+    /// Total samples captured.
+    pub samples: u64,
+}
+
+/// Sent when a source fails (corrupt file, device unplugged). What was captured before stays.
+#[derive(Message, Debug, Clone)]
+pub struct CaptureFailed {
+    pub session: Entity,
+    pub message: String,
+}
+
+/// Set by the recogniser while its queue is full, so fast file sources wait instead of
+/// decoding the whole file into memory ahead of it. Live sources ignore it.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct PipelineBackpressure(pub bool);
+
+/// An utterance: a stretch of speech of one session, `start..end` in samples.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utterance {
+    pub session: Entity,
+    pub start: u64,
+    pub end: u64,
+    /// Position in the session (0, 1, 2, …), the order transcripts are shown in.
+    pub index: u32,
+}
+
+impl Utterance {
+    pub fn duration_secs(&self) -> f64 {
+        samples_to_secs(self.end - self.start)
+    }
+}
+
+/// The utterance's audio, until it has been transcribed.
+#[derive(Component, Debug, Clone)]
+pub struct UtteranceAudio(pub Arc<[f32]>);
+
+/// The utterance has been handed to the recogniser.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct TranscriptionPending {
+    pub job: u64,
+}
+
+/// A recognised word, times in samples since the session started.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Word {
+    pub start: u64,
+    pub end: u64,
+    pub text: String,
+    /// Mean token probability.
+    pub probability: f32,
+}
+
+/// The recogniser's result for an utterance.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Transcript {
+    pub text: String,
+    pub words: Vec<Word>,
+    /// whisper's no-speech probability for the utterance.
+    pub no_speech: f32,
+    /// Set when the text looks like a hallucination (a known phantom phrase on weak audio).
+    pub suspect: bool,
+}
+
+/// Sent when an utterance's transcript is ready.
+#[derive(Message, Debug, Clone)]
+pub struct TranscriptReady {
+    pub utterance: Entity,
+}
+
+/// Registers the shared messages and orders the pipeline stages in `Update`.
+#[derive(Debug, Default)]
+pub struct HarkCorePlugin;
+
+impl Plugin for HarkCorePlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<AudioChunk>()
+            .add_message::<VadFrame>()
+            .add_message::<SpeechEdge>()
+            .add_message::<CaptureEnded>()
+            .add_message::<CaptureFailed>()
+            .init_resource::<PipelineBackpressure>()
+            .add_message::<TranscriptReady>()
+            .configure_sets(
+                Update,
+                (
+                    PipelineSystems::Capture,
+                    PipelineSystems::Vad,
+                    PipelineSystems::Segment,
+                    PipelineSystems::Transcribe,
+                    PipelineSystems::Output,
+                )
+                    .chain(),
+            );
+    }
+}

@@ -1,0 +1,290 @@
+//! Turns per-frame probabilities into speech regions.
+//!
+//! - **Onset**: speech starts after `onset_frames` consecutive speech-like frames, so clicks
+//!   and single noisy frames do not open a region.
+//! - **Hysteresis**: once in speech, frames stay speech-like down to the lower `release`
+//!   threshold.
+//! - **Hangover**: a region ends only after `hangover_ms` without speech, so pauses between
+//!   words and short breaths stay inside one region.
+//! - **Pre-roll / end pad**: the region starts `preroll_ms` before the onset (soft word
+//!   beginnings) and ends `end_pad_ms` after the last speech frame.
+//! - **Weak-voice assist**: quiet, breathy or nasal voices often get a middling probability from
+//!   the network. A frame whose probability is at least `assist_probability` *and* whose energy
+//!   stands `assist_db` above the tracked noise floor counts as speech-like too.
+
+use hark_core::SAMPLE_RATE;
+
+/// Gate settings (see the module documentation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateSettings {
+    /// Probability at which a frame is speech-like (lower = more sensitive).
+    pub threshold: f32,
+    /// Probability below which a frame inside speech counts as non-speech.
+    pub release: f32,
+    pub onset_frames: u32,
+    pub hangover_ms: u32,
+    pub preroll_ms: u32,
+    pub end_pad_ms: u32,
+    pub assist_probability: f32,
+    pub assist_db: f32,
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            release: 0.3,
+            onset_frames: 3,
+            hangover_ms: 600,
+            preroll_ms: 300,
+            end_pad_ms: 250,
+            assist_probability: 0.1,
+            assist_db: 14.0,
+        }
+    }
+}
+
+/// A region boundary in samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    Start(u64),
+    End(u64),
+}
+
+/// The smoothing state machine for one stream.
+#[derive(Debug, Clone)]
+pub struct SpeechGate {
+    pub settings: GateSettings,
+    in_speech: bool,
+    onset_count: u32,
+    onset_start: u64,
+    last_speech_end: u64,
+    quiet_samples: u64,
+    /// End of the last closed region (a new pre-roll never reaches back past it).
+    last_end: u64,
+    floor_db: Option<f32>,
+}
+
+fn ms(ms: u32) -> u64 {
+    ms as u64 * SAMPLE_RATE as u64 / 1000
+}
+
+impl SpeechGate {
+    pub fn new(settings: GateSettings) -> Self {
+        Self {
+            settings,
+            in_speech: false,
+            onset_count: 0,
+            onset_start: 0,
+            last_speech_end: 0,
+            quiet_samples: 0,
+            last_end: 0,
+            floor_db: None,
+        }
+    }
+
+    /// The tracked noise floor in dBFS.
+    pub fn noise_floor_db(&self) -> Option<f32> {
+        self.floor_db
+    }
+
+    fn track_floor(&mut self, db: f32) -> f32 {
+        let f = self.floor_db.get_or_insert(db);
+        if db < *f {
+            *f += (db - *f) * 0.2;
+        } else {
+            // Rises slowly, so speech does not lift it, but a louder room is learnt in ~10 s.
+            *f += (db - *f).min(30.0) * 0.0015;
+        }
+        *f
+    }
+
+    /// Feeds one frame (`start`, `len` samples) with its probability and energy. Calls `emit`
+    /// for each region edge and returns whether the frame is inside speech.
+    pub fn push(
+        &mut self,
+        start: u64,
+        len: u64,
+        p: f32,
+        energy_db: f32,
+        mut emit: impl FnMut(Edge),
+    ) -> bool {
+        let floor = self.track_floor(energy_db);
+        let s = &self.settings;
+        let loud = energy_db >= floor + s.assist_db;
+        let end = start + len;
+        if self.in_speech {
+            let speechy = p >= s.release || (p >= s.assist_probability && loud);
+            if speechy {
+                self.last_speech_end = end;
+                self.quiet_samples = 0;
+            } else {
+                self.quiet_samples += len;
+                if self.quiet_samples >= ms(s.hangover_ms) {
+                    let at = (self.last_speech_end + ms(s.end_pad_ms)).min(end);
+                    self.in_speech = false;
+                    self.onset_count = 0;
+                    self.last_end = at;
+                    emit(Edge::End(at));
+                }
+            }
+        } else {
+            let speechy = p >= s.threshold || (p >= s.assist_probability && loud && p >= s.release);
+            if speechy {
+                if self.onset_count == 0 {
+                    self.onset_start = start;
+                }
+                self.onset_count += 1;
+                if self.onset_count >= s.onset_frames {
+                    self.in_speech = true;
+                    self.last_speech_end = end;
+                    self.quiet_samples = 0;
+                    let at = self
+                        .onset_start
+                        .saturating_sub(ms(s.preroll_ms))
+                        .max(self.last_end);
+                    emit(Edge::Start(at));
+                }
+            } else {
+                self.onset_count = 0;
+            }
+        }
+        self.in_speech
+    }
+
+    /// End of stream at sample `total`: closes an open region.
+    pub fn finish(&mut self, total: u64, mut emit: impl FnMut(Edge)) {
+        if self.in_speech {
+            self.in_speech = false;
+            let at = (self.last_speech_end + ms(self.settings.end_pad_ms)).min(total);
+            self.last_end = at;
+            emit(Edge::End(at));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: u64 = 256;
+
+    /// Runs the gate over per-frame probabilities (energy follows the probability).
+    fn run(probs: &[f32], s: GateSettings) -> Vec<Edge> {
+        let mut g = SpeechGate::new(s);
+        let mut out = Vec::new();
+        for (i, &p) in probs.iter().enumerate() {
+            let db = if p > 0.5 { -20.0 } else { -60.0 };
+            g.push(i as u64 * F, F, p, db, |e| out.push(e));
+        }
+        g.finish(probs.len() as u64 * F, |e| out.push(e));
+        out
+    }
+
+    fn frames(ms: u64) -> usize {
+        (ms * 16 / F) as usize
+    }
+
+    #[test]
+    fn onset_needs_consecutive_frames() {
+        let s = GateSettings {
+            onset_frames: 3,
+            ..Default::default()
+        };
+        // Two speech frames, a gap, two again: never three in a row.
+        let mut p = vec![0.0; 50];
+        for i in [10, 11, 13, 14] {
+            p[i] = 0.9;
+        }
+        assert!(run(&p, s.clone()).is_empty());
+        p[12] = 0.9;
+        let e = run(&p, s);
+        assert_eq!(e.len(), 2);
+    }
+
+    #[test]
+    fn preroll_hangover_and_end_pad_place_edges_exactly() {
+        let s = GateSettings::default();
+        let mut p = vec![0.0; frames(4000)];
+        // Speech from frame 100 to frame 160 (exclusive).
+        for x in &mut p[100..160] {
+            *x = 0.9;
+        }
+        let e = run(&p, s.clone());
+        let start = 100 * F - ms(s.preroll_ms);
+        let end = 160 * F + ms(s.end_pad_ms);
+        assert_eq!(e, vec![Edge::Start(start), Edge::End(end)]);
+    }
+
+    #[test]
+    fn pauses_shorter_than_hangover_stay_in_one_region() {
+        let s = GateSettings {
+            hangover_ms: 600,
+            ..Default::default()
+        };
+        let mut p = vec![0.0; frames(6000)];
+        let pause = frames(400);
+        for x in &mut p[100..150] {
+            *x = 0.9;
+        }
+        for x in &mut p[150 + pause..200 + pause] {
+            *x = 0.9;
+        }
+        assert_eq!(run(&p, s.clone()).len(), 2, "a 400 ms pause is bridged");
+        let long = frames(900);
+        let mut p = vec![0.0; frames(6000)];
+        for x in &mut p[100..150] {
+            *x = 0.9;
+        }
+        for x in &mut p[150 + long..200 + long] {
+            *x = 0.9;
+        }
+        assert_eq!(run(&p, s).len(), 4, "a 900 ms pause splits");
+    }
+
+    #[test]
+    fn preroll_never_reaches_into_the_previous_region() {
+        let s = GateSettings {
+            hangover_ms: 200,
+            preroll_ms: 1000,
+            end_pad_ms: 0,
+            ..Default::default()
+        };
+        let mut p = vec![0.0; 400];
+        for x in &mut p[10..40] {
+            *x = 0.9;
+        }
+        for x in &mut p[60..90] {
+            *x = 0.9;
+        }
+        let e = run(&p, s);
+        let Edge::End(first_end) = e[1] else { panic!() };
+        let Edge::Start(second_start) = e[2] else {
+            panic!()
+        };
+        assert!(second_start >= first_end);
+    }
+
+    #[test]
+    fn weak_voice_with_energy_is_kept_and_quiet_noise_is_not() {
+        let s = GateSettings::default();
+        let mut g = SpeechGate::new(s.clone());
+        let mut edges = Vec::new();
+        // Two seconds of room noise at -60 dB to learn the floor.
+        for i in 0..125u64 {
+            g.push(i * F, F, 0.02, -60.0, |e| edges.push(e));
+        }
+        // A quiet voice: probability only 0.35 but 20 dB above the floor.
+        for i in 125..200u64 {
+            g.push(i * F, F, 0.35, -40.0, |e| edges.push(e));
+        }
+        assert_eq!(edges.len(), 1, "weak voice opens a region");
+        // Noise with the same middling probability but no energy does not.
+        let mut g = SpeechGate::new(s);
+        let mut edges = Vec::new();
+        for i in 0..300u64 {
+            g.push(i * F, F, 0.35, -60.0, |e| edges.push(e));
+        }
+        assert!(edges.is_empty());
+    }
+}
