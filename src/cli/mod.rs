@@ -1,12 +1,16 @@
 //! Command-line interface. Every subcommand reports bad input as one clear line on stderr and
 //! a non-zero exit status.
 
+mod bench;
+mod eval;
 mod model;
+mod transcribe;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use hark::pipeline::PipelineOptions;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,9 +28,87 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Transcribe an audio file (wav, flac, mp3, ogg) with the headless pipeline.
+    Transcribe(transcribe::TranscribeArgs),
+    /// Word error rate over a manifest (TSV with `file` and `transcript` columns).
+    Eval(eval::EvalArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// List, download, import and verify Whisper models.
     #[command(subcommand)]
     Model(model::ModelCommand),
+}
+
+/// Options shared by every command that runs the pipeline.
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    /// Model file, or a known model name (tiny.en, base.en, …) in the models directory.
+    #[arg(long, default_value = "tiny.en")]
+    pub model: String,
+    /// whisper.cpp threads per utterance (default: all cores for short audio, 1 for long files).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Give the previous utterance's text as the prompt (utterances are then transcribed one
+    /// after another).
+    #[arg(long)]
+    pub prompt: bool,
+    /// Recogniser workers, each with its own whisper state, transcribing utterances in
+    /// parallel (default: 1 for short audio, one per core for files over 30 s).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Temperature step of whisper's fallback when decoding fails (0 disables it).
+    #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().temperature_inc)]
+    pub temperature_inc: f32,
+    /// Always encode a full 30 s window instead of fitting it to the utterance.
+    #[arg(long)]
+    pub full_audio_ctx: bool,
+    /// Encoder positions (20 ms each) added beyond the utterance when fitting the window.
+    #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().audio_ctx_margin)]
+    pub audio_ctx_margin: usize,
+    /// Voice activity detector.
+    #[arg(long, value_enum, default_value = "neural")]
+    pub vad: VadArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VadArg {
+    Neural,
+    Energy,
+}
+
+impl PipelineArgs {
+    /// Options for audio of `audio_secs` (when known): a long file is split across one worker
+    /// per core, a short one gets every core for its single utterance.
+    pub fn options(
+        &self,
+        models_dir: &Path,
+        audio_secs: Option<f64>,
+    ) -> anyhow::Result<PipelineOptions> {
+        let model = hark_model::resolve_model(&self.model, models_dir);
+        if !model.exists() {
+            anyhow::bail!(
+                "model {} does not exist: `hark model list` shows the known models, `hark model fetch NAME` or ./scripts/hark installs one",
+                model.display()
+            );
+        }
+        let mut o = PipelineOptions::new(model);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let long = audio_secs.is_some_and(|s| s > 30.0);
+        o.workers = self.workers.unwrap_or(if long { cores } else { 1 }).max(1);
+        o.whisper.threads = self.threads.unwrap_or(if long { 1 } else { cores }).max(1);
+        o.whisper.fit_audio_ctx = !self.full_audio_ctx;
+        o.whisper.audio_ctx_margin = self.audio_ctx_margin;
+        o.transcribe.use_prompt = self.prompt;
+        o.whisper.temperature_inc = self.temperature_inc;
+        o.vad.detector = match self.vad {
+            VadArg::Neural => hark_vad::DetectorKind::Neural,
+            VadArg::Energy => hark_vad::DetectorKind::Energy,
+        };
+        Ok(o)
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -34,6 +116,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .models_dir
         .unwrap_or_else(hark_model::default_models_dir);
     match cli.command {
+        Some(Command::Transcribe(a)) => transcribe::run(a, &models_dir),
+        Some(Command::Eval(a)) => eval::run(a, &models_dir),
+        Some(Command::Bench(b)) => bench::run(b, &models_dir),
         Some(Command::Model(cmd)) => model::run(cmd, &models_dir),
         None => {
             use clap::CommandFactory;
@@ -41,4 +126,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A progress bar on stderr for long files (none for short ones or when stderr is not a terminal).
+pub fn progress_bar(total_secs: Option<f64>) -> Option<indicatif::ProgressBar> {
+    let total = total_secs?;
+    if total < 30.0 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new((total * 10.0) as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {msg} ({eta} left)")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
 }

@@ -216,3 +216,25 @@ pub fn read_16k_mono(path: &Path) -> Result<Vec<f32>, CaptureError> {
     while src.pull(1 << 20, &mut out)? {}
     Ok(out)
 }
+
+/// Writes 16 kHz mono samples as a 16-bit PCM WAV file.
+pub fn write_wav_16k(path: &Path, samples: &[f32]) -> std::io::Result<()> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut b = Vec::with_capacity(44 + samples.len() * 2);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    b.extend_from_slice(&1u16.to_le_bytes()); // mono
+    b.extend_from_slice(&hark_core::SAMPLE_RATE.to_le_bytes());
+    b.extend_from_slice(&(hark_core::SAMPLE_RATE * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for &s in samples {
+        b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
+    }
+    std::fs::write(path, b)
+}

@@ -19,7 +19,7 @@ use hark_core::{
     PipelineSystems, SAMPLE_RATE, SessionClock,
 };
 
-pub use file::{FileSource, read_16k_mono};
+pub use file::{FileSource, read_16k_mono, write_wav_16k};
 pub use mic::{InputDevice, MicSource, list_input_devices};
 
 /// What can go wrong opening or reading a source.

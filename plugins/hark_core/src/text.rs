@@ -5,7 +5,8 @@
 //! 2. numbers written with digits become words ("600,000" → "six hundred thousand",
 //!    "3.5" → "three point five");
 //! 3. common abbreviations are spelled out ("mr" → "mister", "dr" → "doctor");
-//!    "yknow" → "you know"; "ok" → "okay";
+//!    "yknow" → "you know"; "ok" → "okay"; informal contractions are expanded
+//!    ("gonna" → "going to", "wanna" → "want to", "gotta" → "got to");
 //! 4. punctuation is removed (apostrophes inside words are kept, hyphens split words);
 //! 5. hesitation fillers are dropped: um, uh, umm, uhm, hmm, mm, mmm, mhm, er, erm.
 
@@ -86,6 +87,9 @@ pub fn normalize_words(text: &str) -> Vec<String> {
             "mrs" => out.push("missus".into()),
             "dr" => out.push("doctor".into()),
             "ok" => out.push("okay".into()),
+            "gonna" => out.extend(["going".to_owned(), "to".to_owned()]),
+            "wanna" => out.extend(["want".to_owned(), "to".to_owned()]),
+            "gotta" => out.extend(["got".to_owned(), "to".to_owned()]),
             w => out.push(w.to_owned()),
         }
     }

@@ -1,1 +1,288 @@
-//! hark_transcribe
+//! Transcription: utterances go to recogniser worker threads over a crossbeam channel; each
+//! worker owns its engine (a whisper.cpp state). Results come back over another channel and
+//! become [`Transcript`] components with words in session time.
+//!
+//! Each utterance is transcribed on its own by default (no prompt), so several workers can run
+//! in parallel and the text does not depend on thread timing. With `use_prompt`, utterances of
+//! a session go one at a time, each with its predecessor's text as the prompt.
+
+pub mod engine;
+pub mod words;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
+use hark_core::{
+    CaptureFinished, PipelineBackpressure, PipelineSystems, Session, Transcript, TranscriptReady,
+    TranscriptionPending, Utterance, UtteranceAudio,
+};
+
+pub use engine::{Engine, EngineOutput, WhisperEngine, WhisperSettings};
+
+/// A piece of work for a recogniser.
+#[derive(Debug)]
+pub struct Job {
+    pub id: u64,
+    pub utterance: Entity,
+    /// Session sample of the audio's first sample.
+    pub start: u64,
+    pub audio: Arc<[f32]>,
+    pub prompt: Option<String>,
+}
+
+/// A finished job.
+#[derive(Debug)]
+pub struct JobDone {
+    pub id: u64,
+    pub utterance: Entity,
+    pub start: u64,
+    pub duration_samples: u64,
+    pub result: Result<EngineOutput, String>,
+    /// Time the engine spent on it.
+    pub busy: Duration,
+}
+
+/// Channel ends to the worker threads, and what is in flight.
+#[derive(Resource)]
+pub struct Recognizer {
+    jobs: Sender<Job>,
+    done: Receiver<JobDone>,
+    next_id: u64,
+    in_flight: HashMap<u64, Entity>,
+    /// Sessions with an utterance in flight.
+    busy_sessions: HashMap<Entity, u64>,
+    workers: usize,
+    /// Engine time spent so far (inference CPU, for benchmarks).
+    pub busy: Duration,
+    /// Wall time from an utterance's end being known to its text (last one).
+    pub last_latency: Option<Duration>,
+    submitted_at: HashMap<u64, Instant>,
+}
+
+impl std::fmt::Debug for Recognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recognizer")
+            .field("in_flight", &self.in_flight.len())
+            .finish()
+    }
+}
+
+impl Recognizer {
+    /// Starts one worker thread per engine.
+    pub fn spawn(engines: Vec<Box<dyn Engine>>) -> Self {
+        let (jobs, job_rx) = crossbeam_channel::unbounded::<Job>();
+        let (done_tx, done) = crossbeam_channel::unbounded::<JobDone>();
+        let workers = engines.len().max(1);
+        for (i, mut engine) in engines.into_iter().enumerate() {
+            let rx = job_rx.clone();
+            let tx = done_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("hark-recognizer-{i}"))
+                .spawn(move || {
+                    for job in rx.iter() {
+                        let t = Instant::now();
+                        let result = engine.transcribe(&job.audio, job.prompt.as_deref());
+                        let done = JobDone {
+                            id: job.id,
+                            utterance: job.utterance,
+                            start: job.start,
+                            duration_samples: job.audio.len() as u64,
+                            result,
+                            busy: t.elapsed(),
+                        };
+                        if tx.send(done).is_err() {
+                            break;
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                error!("cannot start a recogniser thread: {e}");
+            }
+        }
+        Self {
+            jobs,
+            done,
+            next_id: 0,
+            in_flight: HashMap::new(),
+            busy_sessions: HashMap::new(),
+            workers,
+            busy: Duration::ZERO,
+            last_latency: None,
+            submitted_at: HashMap::new(),
+        }
+    }
+
+    /// Utterances being transcribed now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+/// Transcription settings.
+#[derive(Resource, Debug, Clone)]
+pub struct TranscribeSettings {
+    /// Give the previous utterance's text as the prompt.
+    pub use_prompt: bool,
+    /// Characters of previous text used as the prompt.
+    pub prompt_chars: usize,
+    /// Waiting utterances at which fast file sources are held back.
+    pub max_queue: usize,
+    /// Headless runs: when nothing else can progress, block (briefly) for a result instead of
+    /// spinning the schedule.
+    pub block_when_idle: bool,
+}
+
+impl Default for TranscribeSettings {
+    fn default() -> Self {
+        Self {
+            use_prompt: false,
+            prompt_chars: 200,
+            max_queue: 3,
+            block_when_idle: false,
+        }
+    }
+}
+
+/// Last transcript text per session (the prompt for the next utterance).
+#[derive(Resource, Debug, Default)]
+pub struct SessionContext(pub HashMap<Entity, String>);
+
+#[derive(Debug, Default)]
+pub struct TranscribePlugin;
+
+impl Plugin for TranscribePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<TranscribeSettings>()
+            .init_resource::<SessionContext>()
+            .add_systems(
+                Update,
+                (submit, collect)
+                    .chain()
+                    .in_set(PipelineSystems::Transcribe)
+                    .run_if(resource_exists::<Recognizer>),
+            );
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn submit(
+    mut commands: Commands,
+    mut rec: ResMut<Recognizer>,
+    settings: Res<TranscribeSettings>,
+    ctx: Res<SessionContext>,
+    waiting: Query<
+        (Entity, &Utterance, &UtteranceAudio),
+        (Without<TranscriptionPending>, Without<Transcript>),
+    >,
+    mut backpressure: ResMut<PipelineBackpressure>,
+) {
+    let mut queue: Vec<_> = waiting.iter().collect();
+    queue.sort_by_key(|(_, u, _)| (u.session, u.index));
+    for (e, u, audio) in &queue {
+        // With a prompt, an utterance waits for its predecessor's text.
+        if settings.use_prompt && rec.busy_sessions.contains_key(&u.session) {
+            continue;
+        }
+        // Keep at most one job per worker queued, so later utterances stay in the ECS.
+        if rec.in_flight() >= rec.workers {
+            break;
+        }
+        let prompt = if settings.use_prompt {
+            ctx.0
+                .get(&u.session)
+                .map(|t| tail_chars(t, settings.prompt_chars))
+        } else {
+            None
+        };
+        let id = rec.next_id;
+        rec.next_id += 1;
+        let job = Job {
+            id,
+            utterance: *e,
+            start: u.start,
+            audio: audio.0.clone(),
+            prompt,
+        };
+        if rec.jobs.send(job).is_err() {
+            error!("the recogniser threads have stopped");
+            return;
+        }
+        rec.in_flight.insert(id, *e);
+        rec.busy_sessions.insert(u.session, id);
+        rec.submitted_at.insert(id, Instant::now());
+        commands
+            .entity(*e)
+            .insert(TranscriptionPending { job: id })
+            .remove::<UtteranceAudio>();
+    }
+    let set = queue.len() > settings.max_queue;
+    if backpressure.0 != set {
+        backpressure.0 = set;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn collect(
+    mut commands: Commands,
+    mut rec: ResMut<Recognizer>,
+    settings: Res<TranscribeSettings>,
+    mut ctx: ResMut<SessionContext>,
+    utterances: Query<&Utterance>,
+    capturing: Query<(), (With<Session>, Without<CaptureFinished>)>,
+    backpressure: Res<PipelineBackpressure>,
+    mut ready: MessageWriter<TranscriptReady>,
+) {
+    let idle = backpressure.0 || capturing.is_empty();
+    let mut first = true;
+    loop {
+        let done = if first && settings.block_when_idle && idle && rec.in_flight() > 0 {
+            rec.done.recv_timeout(Duration::from_millis(100)).ok()
+        } else {
+            rec.done.try_recv().ok()
+        };
+        first = false;
+        let Some(done) = done else { break };
+        rec.in_flight.remove(&done.id);
+        rec.busy += done.busy;
+        if let Some(t) = rec.submitted_at.remove(&done.id) {
+            rec.last_latency = Some(t.elapsed());
+        }
+        let Ok(u) = utterances.get(done.utterance) else {
+            continue;
+        };
+        rec.busy_sessions.remove(&u.session);
+        let transcript = match done.result {
+            Ok(out) => words::transcript_from(&out, done.start, done.duration_samples),
+            Err(e) => {
+                error!(
+                    "utterance {} of a session could not be transcribed: {e}",
+                    u.index
+                );
+                Transcript {
+                    text: String::new(),
+                    words: Vec::new(),
+                    no_speech: 1.0,
+                    suspect: true,
+                }
+            }
+        };
+        if !transcript.suspect && !transcript.text.is_empty() {
+            ctx.0.insert(u.session, transcript.text.clone());
+        }
+        commands
+            .entity(done.utterance)
+            .remove::<TranscriptionPending>()
+            .insert(transcript);
+        ready.write(TranscriptReady {
+            utterance: done.utterance,
+        });
+    }
+}
+
+fn tail_chars(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    s.chars().skip(count.saturating_sub(n)).collect()
+}

@@ -8,6 +8,10 @@
 //!   words and short breaths stay inside one region.
 //! - **Pre-roll / end pad**: the region starts `preroll_ms` before the onset (soft word
 //!   beginnings) and ends `end_pad_ms` after the last speech frame.
+//! - **Adaptive thresholds**: in steady noise the network's probability rests well above zero
+//!   (0.2–0.4 in pink noise at 10 dB SNR). The gate tracks the 10th percentile of the last
+//!   10 s of probabilities and keeps both thresholds at least `floor_margin` (enter) and
+//!   `floor_margin / 2` (release) above it, so regions still close between utterances.
 //! - **Weak-voice assist**: quiet, breathy or nasal voices often get a middling probability from
 //!   the network. A frame whose probability is at least `assist_probability` *and* whose energy
 //!   stands `assist_db` above the tracked noise floor counts as speech-like too.
@@ -27,6 +31,11 @@ pub struct GateSettings {
     pub end_pad_ms: u32,
     pub assist_probability: f32,
     pub assist_db: f32,
+    /// How far above the probability floor the enter threshold must stay.
+    pub floor_margin: f32,
+    /// Inside speech, frames within this many dB of the noise floor count as pause unless
+    /// their probability reaches the enter threshold.
+    pub quiet_db: f32,
 }
 
 impl Default for GateSettings {
@@ -36,10 +45,12 @@ impl Default for GateSettings {
             release: 0.3,
             onset_frames: 3,
             hangover_ms: 600,
-            preroll_ms: 300,
-            end_pad_ms: 250,
+            preroll_ms: 500,
+            end_pad_ms: 400,
             assist_probability: 0.1,
             assist_db: 14.0,
+            floor_margin: 0.3,
+            quiet_db: 5.0,
         }
     }
 }
@@ -63,6 +74,58 @@ pub struct SpeechGate {
     /// End of the last closed region (a new pre-roll never reaches back past it).
     last_end: u64,
     floor_db: Option<f32>,
+    prob_floor: ProbFloor,
+}
+
+/// The 10th percentile of the last 10 s of frame probabilities, kept in a histogram so each
+/// frame costs O(1).
+#[derive(Debug, Clone)]
+struct ProbFloor {
+    ring: Vec<u8>,
+    pos: usize,
+    filled: usize,
+    counts: [u32; 51],
+}
+
+impl ProbFloor {
+    const LEN: usize = 625; // 10 s of 16 ms frames
+
+    fn new() -> Self {
+        Self {
+            ring: vec![0; Self::LEN],
+            pos: 0,
+            filled: 0,
+            counts: [0; 51],
+        }
+    }
+
+    fn push(&mut self, p: f32) {
+        let bin = (p.clamp(0.0, 1.0) * 50.0).round() as u8;
+        if self.filled == Self::LEN {
+            self.counts[self.ring[self.pos] as usize] -= 1;
+        } else {
+            self.filled += 1;
+        }
+        self.ring[self.pos] = bin;
+        self.counts[bin as usize] += 1;
+        self.pos = (self.pos + 1) % Self::LEN;
+    }
+
+    /// 10th percentile, or 0 until a second of audio has been seen.
+    fn floor(&self) -> f32 {
+        if self.filled < 60 {
+            return 0.0;
+        }
+        let target = (self.filled as u32).div_ceil(10);
+        let mut acc = 0;
+        for (bin, &c) in self.counts.iter().enumerate() {
+            acc += c;
+            if acc >= target {
+                return bin as f32 / 50.0;
+            }
+        }
+        1.0
+    }
 }
 
 fn ms(ms: u32) -> u64 {
@@ -80,6 +143,7 @@ impl SpeechGate {
             quiet_samples: 0,
             last_end: 0,
             floor_db: None,
+            prob_floor: ProbFloor::new(),
         }
     }
 
@@ -110,11 +174,19 @@ impl SpeechGate {
         mut emit: impl FnMut(Edge),
     ) -> bool {
         let floor = self.track_floor(energy_db);
+        self.prob_floor.push(p);
+        let pf = self.prob_floor.floor();
         let s = &self.settings;
+        let threshold = s.threshold.max(pf + s.floor_margin);
+        let release = s.release.max(pf + s.floor_margin / 2.0);
         let loud = energy_db >= floor + s.assist_db;
         let end = start + len;
         if self.in_speech {
-            let speechy = p >= s.release || (p >= s.assist_probability && loud);
+            // A middling probability at the noise floor's energy is noise, not a word.
+            let above_floor = energy_db >= floor + s.quiet_db;
+            let speechy = p >= threshold
+                || (p >= release && above_floor)
+                || (p >= s.assist_probability && loud);
             if speechy {
                 self.last_speech_end = end;
                 self.quiet_samples = 0;
@@ -129,7 +201,7 @@ impl SpeechGate {
                 }
             }
         } else {
-            let speechy = p >= s.threshold || (p >= s.assist_probability && loud && p >= s.release);
+            let speechy = p >= threshold || (p >= s.assist_probability && loud && p >= release);
             if speechy {
                 if self.onset_count == 0 {
                     self.onset_start = start;

@@ -1,0 +1,167 @@
+//! From recogniser tokens to words in session time, and the hallucination guard.
+
+use hark_core::{Transcript, Word};
+
+use crate::engine::EngineOutput;
+
+/// Phrases whisper is known to produce from silence, noise or music (normalised).
+pub const PHANTOM_PHRASES: &[&str] = &[
+    "thank you",
+    "thanks for watching",
+    "thank you for watching",
+    "thank you so much for watching",
+    "please subscribe",
+    "subscribe",
+    "you",
+    "bye",
+    "so",
+    "the end",
+    "blank audio",
+    "silence",
+    "music",
+    "applause",
+];
+
+/// Builds the transcript of an utterance that starts at session sample `start`.
+pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64) -> Transcript {
+    let mut words: Vec<(Vec<u8>, i64, i64, Vec<f32>)> = Vec::new();
+    for seg in &out.segments {
+        for t in &seg.tokens {
+            let bytes = &t.bytes;
+            let starts_word = bytes.first() == Some(&b' ') || words.is_empty();
+            let only_punct = !bytes
+                .iter()
+                .any(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
+            if starts_word && !(only_punct && !words.is_empty() && bytes.first() != Some(&b' ')) {
+                words.push((bytes.clone(), t.t0, t.t1, vec![t.p]));
+            } else if let Some(w) = words.last_mut() {
+                w.0.extend_from_slice(bytes);
+                w.2 = w.2.max(t.t1);
+                w.3.push(t.p);
+            }
+        }
+    }
+    let cs = |c: i64| -> u64 { start + (c.max(0) as u64 * 160).min(duration_samples) };
+    let words: Vec<Word> = words
+        .into_iter()
+        .filter_map(|(b, t0, t1, ps)| {
+            let text = String::from_utf8_lossy(&b).trim().to_owned();
+            if text.is_empty() {
+                return None;
+            }
+            let s = cs(t0);
+            let e = cs(t1).max(s);
+            Some(Word {
+                start: s,
+                end: e,
+                text,
+                probability: ps.iter().sum::<f32>() / ps.len() as f32,
+            })
+        })
+        .collect();
+    let text = out
+        .segments
+        .iter()
+        .map(|s| s.text.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let no_speech = out.segments.iter().map(|s| s.no_speech).fold(0.0, f32::max);
+    let mean_p = if words.is_empty() {
+        0.0
+    } else {
+        words.iter().map(|w| w.probability).sum::<f32>() / words.len() as f32
+    };
+    let suspect =
+        is_phantom(&text) && (no_speech > 0.2 || mean_p < 0.6 || duration_samples < 32_000);
+    Transcript {
+        text,
+        words,
+        no_speech,
+        suspect,
+    }
+}
+
+/// Whether `text` is one of the [`PHANTOM_PHRASES`] (ignoring case and punctuation).
+pub fn is_phantom(text: &str) -> bool {
+    let n: String = text
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    !n.is_empty() && PHANTOM_PHRASES.contains(&n.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Segment, Token};
+
+    fn tok(s: &str, t0: i64, t1: i64, p: f32) -> Token {
+        Token {
+            bytes: s.as_bytes().to_vec(),
+            p,
+            t0,
+            t1,
+        }
+    }
+
+    #[test]
+    fn tokens_merge_into_words_in_session_time() {
+        let out = EngineOutput {
+            segments: vec![Segment {
+                text: " And so, my fellow".into(),
+                no_speech: 0.01,
+                tokens: vec![
+                    tok(" And", 0, 30, 0.9),
+                    tok(" so", 30, 50, 0.8),
+                    tok(",", 50, 52, 0.7),
+                    tok(" my", 60, 80, 0.9),
+                    tok(" fel", 80, 100, 0.6),
+                    tok("low", 100, 130, 1.0),
+                ],
+            }],
+        };
+        let t = transcript_from(&out, 16_000, 16_000 * 10);
+        let w: Vec<_> = t
+            .words
+            .iter()
+            .map(|w| (w.text.as_str(), w.start, w.end))
+            .collect();
+        assert_eq!(
+            w,
+            vec![
+                ("And", 16_000, 16_000 + 30 * 160),
+                ("so,", 16_000 + 30 * 160, 16_000 + 52 * 160),
+                ("my", 16_000 + 60 * 160, 16_000 + 80 * 160),
+                ("fellow", 16_000 + 80 * 160, 16_000 + 130 * 160),
+            ]
+        );
+        assert!((t.words[3].probability - 0.8).abs() < 1e-6);
+        assert_eq!(t.text, "And so, my fellow");
+        assert!(!t.suspect);
+    }
+
+    #[test]
+    fn phantom_phrases_on_weak_audio_are_flagged() {
+        let out = EngineOutput {
+            segments: vec![Segment {
+                text: " Thank you.".into(),
+                no_speech: 0.5,
+                tokens: vec![tok(" Thank", 0, 10, 0.4)],
+            }],
+        };
+        assert!(transcript_from(&out, 0, 16_000).suspect);
+        assert!(is_phantom("Thanks for watching!"));
+        assert!(!is_phantom("Thank you for coming to the meeting"));
+    }
+}

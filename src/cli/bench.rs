@@ -1,0 +1,231 @@
+//! `hark bench …`: speed and memory figures, always against a baseline in the same run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use hark::pipeline::Pipeline;
+use hark::procstat::{peak_rss, process_cpu, thread_cpu};
+use hark_capture::{Pace, read_16k_mono};
+use hark_core::text::wer;
+use hark_transcribe::{Engine, WhisperEngine};
+use serde::Serialize;
+use serde_json::json;
+
+use super::PipelineArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Hark's pipeline vs whole-file whisper_full (30 s windows) on the same file and model.
+    File(BenchFileArgs),
+    /// Write the long-form test recording (corpus clips with pauses, optional pink noise).
+    MakeLongform {
+        /// The shared corpus directory.
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
+        /// Output WAV; the reference text goes beside it as .txt.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Add pink noise at this speech-to-noise ratio (dB).
+        #[arg(long)]
+        snr_db: Option<f64>,
+    },
+    /// Cost of each voice activity detector per 16 ms frame.
+    Vad {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFileArgs {
+    pub file: PathBuf,
+    /// Reference transcript (text file) for word error rates.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// Run the baseline without carrying text between windows (whisper-cli's --no-context).
+    #[arg(long)]
+    pub baseline_no_context: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Serialize)]
+struct Side {
+    wall_s: f64,
+    rtf: f64,
+    wer: Option<f64>,
+    cpu_s: f64,
+}
+
+pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::File(a) => bench_file(a, models_dir),
+        BenchCommand::Vad { file, json } => bench_vad(&file, json),
+        BenchCommand::MakeLongform {
+            corpus,
+            output,
+            snr_db,
+        } => {
+            let lf = hark::longform::build(&corpus, snr_db)?;
+            hark_capture::write_wav_16k(&output, &lf.samples)
+                .with_context(|| format!("{} cannot be written", output.display()))?;
+            let txt = output.with_extension("txt");
+            std::fs::write(&txt, &lf.reference)
+                .with_context(|| format!("{} cannot be written", txt.display()))?;
+            println!(
+                "{} ({:.1} s) and {}",
+                output.display(),
+                lf.samples.len() as f64 / 16_000.0,
+                txt.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn bench_file(a: BenchFileArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
+    let reference = match &a.reference {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reference {} cannot be read", p.display()))?,
+        ),
+        None => None,
+    };
+    // Stage costs measured on their own: decoding + resampling, and the VAD.
+    let t = Instant::now();
+    let audio = read_16k_mono(&a.file)?;
+    let decode_s = t.elapsed().as_secs_f64();
+    let audio_s = audio.len() as f64 / 16_000.0;
+    let opts = a.pipeline.options(models_dir, Some(audio_s))?;
+    let t = Instant::now();
+    let _ = hark_vad::analyse_samples(&audio, &opts.vad);
+    let vad_s = t.elapsed().as_secs_f64();
+
+    // Hark: the full ECS pipeline, fast file mode.
+    let mut p = Pipeline::new(&opts)?;
+    let (cpu0, main0) = (process_cpu(), thread_cpu());
+    let t = Instant::now();
+    let tr = p.transcribe_file(&a.file, Pace::Fast, |_| {})?;
+    let hark_wall = t.elapsed().as_secs_f64();
+    let hark_cpu = (process_cpu() - cpu0).as_secs_f64();
+    let main_cpu = (thread_cpu() - main0).as_secs_f64();
+    let inference_wall = p.inference_time().as_secs_f64();
+    let hark_text = tr.text();
+    drop(p);
+
+    // Baseline: whole-file whisper_full, as whisper.cpp's CLI runs it (greedy, 30 s windows).
+    let mut base_settings = opts.whisper.clone();
+    base_settings.fit_audio_ctx = false;
+    // whisper-cli's default: each window is conditioned on the previous window's text.
+    base_settings.carry_context = !a.baseline_no_context;
+    // The baseline runs as whisper.cpp's CLI would on this machine: one thread per core.
+    base_settings.threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let mut engine = WhisperEngine::load(&opts.model, base_settings).map_err(anyhow::Error::msg)?;
+    let cpu1 = process_cpu();
+    let t = Instant::now();
+    let out = engine
+        .transcribe(&audio, None)
+        .map_err(anyhow::Error::msg)?;
+    let base_wall = t.elapsed().as_secs_f64();
+    let base_cpu = (process_cpu() - cpu1).as_secs_f64();
+    let base_text = out
+        .segments
+        .iter()
+        .map(|s| s.text.trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+
+    let wer_of = |h: &str| reference.as_deref().map(|r| wer(r, h).rate());
+    // Inference CPU: everything but the ECS main thread (the recogniser thread and whisper's pool).
+    let inference_cpu = (hark_cpu - main_cpu).max(0.0);
+    let report = json!({
+        "file": a.file.display().to_string(),
+        "audio_s": audio_s,
+        "model": opts.model.display().to_string(),
+        "threads": opts.whisper.threads,
+        "workers": opts.workers,
+        "hark": Side { wall_s: hark_wall, rtf: hark_wall / audio_s, wer: wer_of(&hark_text), cpu_s: hark_cpu },
+        "baseline": Side { wall_s: base_wall, rtf: base_wall / audio_s, wer: wer_of(&base_text), cpu_s: base_cpu },
+        "speedup": base_wall / hark_wall,
+        "stages": {
+            "decode_resample_s": decode_s,
+            "vad_s": vad_s,
+            "ecs_main_thread_cpu_s": main_cpu,
+            "inference_wall_s": inference_wall,
+            "inference_cpu_s": inference_cpu,
+            "non_inference_share": main_cpu / inference_cpu.max(1e-9),
+        },
+        "peak_rss_bytes": peak_rss(),
+        "hark_text": hark_text,
+        "baseline_text": base_text,
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let pct = |w: Option<f64>| {
+            w.map(|w| format!("{:.2}%", w * 100.0))
+                .unwrap_or_else(|| "-".into())
+        };
+        println!("{} ({audio_s:.1} s of audio)", a.file.display());
+        println!(
+            "  hark      {hark_wall:>7.2} s  {:>5.1}x real time  WER {}  CPU {hark_cpu:.2} s",
+            audio_s / hark_wall,
+            pct(wer_of(&hark_text))
+        );
+        println!(
+            "  baseline  {base_wall:>7.2} s  {:>5.1}x real time  WER {}  CPU {base_cpu:.2} s",
+            audio_s / base_wall,
+            pct(wer_of(&base_text))
+        );
+        println!("  speedup {:.2}x", base_wall / hark_wall);
+        println!(
+            "  stages: decode+resample {decode_s:.3} s, VAD {vad_s:.3} s, ECS main thread {main_cpu:.2} s CPU, inference {inference_cpu:.2} s CPU ({:.1}% non-inference)",
+            100.0 * main_cpu / inference_cpu.max(1e-9)
+        );
+        println!("  peak RSS {:.0} MB", peak_rss() as f64 / 1e6);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_vad(file: &Path, json_out: bool) -> anyhow::Result<ExitCode> {
+    let audio = read_16k_mono(file)?;
+    let frames = audio.len() / 256;
+    let mut rows = Vec::new();
+    for (name, kind) in [
+        ("neural", hark_vad::DetectorKind::Neural),
+        ("energy", hark_vad::DetectorKind::Energy),
+    ] {
+        let settings = hark_vad::VadSettings {
+            detector: kind,
+            ..Default::default()
+        };
+        // Best of five runs.
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let _ = hark_vad::analyse_samples(&audio, &settings);
+            best = best.min(t.elapsed());
+        }
+        let per_frame_us = best.as_secs_f64() * 1e6 / frames.max(1) as f64;
+        rows.push(json!({"detector": name, "frames": frames, "total_s": best.as_secs_f64(), "us_per_16ms_frame": per_frame_us, "us_per_10ms": per_frame_us / 1.6}));
+        if !json_out {
+            println!(
+                "{name:<7} {frames} frames in {:.3} s: {per_frame_us:.2} µs per 16 ms frame ({:.2} µs per 10 ms of audio)",
+                best.as_secs_f64(),
+                per_frame_us / 1.6
+            );
+        }
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,44 @@
+//! `hark transcribe FILE`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use hark::format::{Format, render};
+use hark::pipeline::Pipeline;
+use hark_capture::{FileSource, Pace};
+
+use super::{PipelineArgs, progress_bar};
+
+#[derive(Debug, Args)]
+pub struct TranscribeArgs {
+    /// Audio file: wav, flac, mp3 or ogg/vorbis, any rate and channel count.
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "txt")]
+    pub format: Format,
+    /// Feed the file at real time, as a microphone would.
+    #[arg(long)]
+    pub paced: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+pub fn run(a: TranscribeArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
+    // Open the file first: a bad file is reported before the model is loaded.
+    let duration = FileSource::open(&a.file)?.duration_secs();
+    let opts = a.pipeline.options(models_dir, duration)?;
+    let mut p = Pipeline::new(&opts)?;
+    let bar = progress_bar(duration);
+    let pace = if a.paced { Pace::RealTime } else { Pace::Fast };
+    let t = p.transcribe_file(&a.file, pace, |secs| {
+        if let Some(b) = &bar {
+            b.set_position((secs * 10.0) as u64);
+            b.set_message(format!("{secs:.0} s"));
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    print!("{}", render(&t?, a.format));
+    Ok(ExitCode::SUCCESS)
+}

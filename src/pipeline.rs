@@ -1,0 +1,291 @@
+//! The headless pipeline: the same plugins the window uses, driven by `app.update()`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use hark_capture::{CapturePlugin, CaptureSource, FileSource, Pace, Source};
+use hark_core::{
+    CaptureFailed, HarkCorePlugin, Session, SessionClock, Transcript, Utterance, Word,
+    samples_to_secs,
+};
+use hark_segment::{SegmentPlugin, SegmentSettings, Segmenters};
+use hark_transcribe::{
+    Engine, Recognizer, TranscribePlugin, TranscribeSettings, WhisperEngine, WhisperSettings,
+};
+use hark_vad::{VadHistory, VadPlugin, VadSettings};
+use serde::Serialize;
+
+/// Everything that configures a pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    pub model: PathBuf,
+    pub whisper: WhisperSettings,
+    pub vad: VadSettings,
+    pub segment: SegmentSettings,
+    pub transcribe: TranscribeSettings,
+    /// Recogniser threads (each with its own whisper state).
+    pub workers: usize,
+}
+
+impl PipelineOptions {
+    pub fn new(model: PathBuf) -> Self {
+        Self {
+            model,
+            whisper: WhisperSettings::default(),
+            vad: VadSettings::default(),
+            segment: SegmentSettings::default(),
+            transcribe: TranscribeSettings {
+                block_when_idle: true,
+                ..Default::default()
+            },
+            workers: 1,
+        }
+    }
+}
+
+/// A word in the output, times in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutWord {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub word: String,
+    pub p: f32,
+}
+
+/// An utterance in the output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutSegment {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub text: String,
+    pub words: Vec<OutWord>,
+    /// Looks like a hallucination (a phantom phrase on weak audio); left out of plain text.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suspect: bool,
+}
+
+/// A transcribed session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionTranscript {
+    pub audio_s: f64,
+    pub segments: Vec<OutSegment>,
+    /// The VAD's speech regions, `[start_s, end_s]`.
+    pub speech: Vec<[f64; 2]>,
+}
+
+impl SessionTranscript {
+    /// The text of all trusted segments, space-separated.
+    pub fn text(&self) -> String {
+        self.segments
+            .iter()
+            .filter(|s| !s.suspect && !s.text.is_empty())
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A headless pipeline with a loaded model.
+pub struct Pipeline {
+    pub app: App,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").finish()
+    }
+}
+
+/// Builds the pipeline plugins into `app` (no window, no runner).
+pub fn add_pipeline(app: &mut App, opts: &PipelineOptions, engines: Vec<Box<dyn Engine>>) {
+    app.add_plugins((
+        HarkCorePlugin,
+        CapturePlugin,
+        VadPlugin,
+        SegmentPlugin,
+        TranscribePlugin,
+    ))
+    .insert_resource(opts.vad.clone())
+    .insert_resource(opts.segment.clone())
+    .insert_resource(opts.transcribe.clone())
+    .insert_resource(Recognizer::spawn(engines));
+}
+
+impl Pipeline {
+    /// Loads the model (one whisper state per worker) and builds the app.
+    pub fn new(opts: &PipelineOptions) -> anyhow::Result<Self> {
+        let mut engines: Vec<Box<dyn Engine>> = Vec::new();
+        for _ in 0..opts.workers.max(1) {
+            engines.push(Box::new(
+                WhisperEngine::load(&opts.model, opts.whisper.clone())
+                    .map_err(anyhow::Error::msg)?,
+            ));
+        }
+        Ok(Self::with_engines(opts, engines))
+    }
+
+    /// Builds the app around given engines (tests may pass stand-ins).
+    pub fn with_engines(opts: &PipelineOptions, engines: Vec<Box<dyn Engine>>) -> Self {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins);
+        add_pipeline(&mut app, opts, engines);
+        app.finish();
+        app.cleanup();
+        Self { app }
+    }
+
+    /// Starts a session capturing from `source`.
+    pub fn start(&mut self, source: Source, description: String, pace: Pace) -> Entity {
+        self.app
+            .world_mut()
+            .spawn((
+                Session {
+                    source: description,
+                },
+                SessionClock::default(),
+                CaptureSource::new(source, pace),
+            ))
+            .id()
+    }
+
+    /// Whether the session has been captured, cut and transcribed completely.
+    pub fn is_done(&mut self, session: Entity) -> bool {
+        let world = self.app.world_mut();
+        if !world.resource::<Segmenters>().is_done(session) {
+            return false;
+        }
+        let mut q = world.query::<(&Utterance, Option<&Transcript>)>();
+        q.iter(world)
+            .filter(|(u, _)| u.session == session)
+            .all(|(_, t)| t.is_some())
+    }
+
+    /// Steps the app until the session is done; returns a capture error if the source failed.
+    /// `step` runs before each update (progress, pacing).
+    pub fn run_until_done(
+        &mut self,
+        session: Entity,
+        mut step: impl FnMut(&mut App),
+    ) -> Result<(), String> {
+        let mut failure = None;
+        let mut cursor = self
+            .app
+            .world()
+            .resource::<Messages<CaptureFailed>>()
+            .get_cursor();
+        loop {
+            step(&mut self.app);
+            self.app.update();
+            let msgs = self.app.world().resource::<Messages<CaptureFailed>>();
+            for m in cursor.read(msgs) {
+                if m.session == session {
+                    failure = Some(m.message.clone());
+                }
+            }
+            if self.is_done(session) {
+                break;
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The session's transcript. Its utterance entities are despawned.
+    pub fn take_transcript(&mut self, session: Entity) -> SessionTranscript {
+        let world = self.app.world_mut();
+        let captured = world
+            .get::<SessionClock>(session)
+            .map(|c| c.captured)
+            .unwrap_or(0);
+        let mut q = world.query::<(Entity, &Utterance, Option<&Transcript>)>();
+        let mut items: Vec<(Entity, Utterance, Option<Transcript>)> = q
+            .iter(world)
+            .filter(|(_, u, _)| u.session == session)
+            .map(|(e, u, t)| (e, *u, t.cloned()))
+            .collect();
+        items.sort_by_key(|(_, u, _)| u.index);
+        let segments = items
+            .iter()
+            .filter_map(|(_, u, t)| {
+                let t = t.as_ref()?;
+                if t.text.is_empty() {
+                    return None;
+                }
+                let words: Vec<OutWord> = t.words.iter().map(out_word).collect();
+                let (start, end) = match (t.words.first(), t.words.last()) {
+                    (Some(a), Some(b)) => (a.start, b.end.max(a.start)),
+                    _ => (u.start, u.end),
+                };
+                Some(OutSegment {
+                    start_s: round_ms(samples_to_secs(start)),
+                    end_s: round_ms(samples_to_secs(end)),
+                    text: t.text.clone(),
+                    words,
+                    suspect: t.suspect,
+                })
+            })
+            .collect();
+        let speech = world
+            .resource::<VadHistory>()
+            .regions_secs(session)
+            .into_iter()
+            .map(|[a, b]| [round_ms(a), round_ms(b)])
+            .collect();
+        for (e, _, _) in items {
+            world.despawn(e);
+        }
+        SessionTranscript {
+            audio_s: round_ms(samples_to_secs(captured)),
+            segments,
+            speech,
+        }
+    }
+
+    /// Transcribes a file from start to end.
+    pub fn transcribe_file(
+        &mut self,
+        path: &Path,
+        pace: Pace,
+        mut progress: impl FnMut(f64),
+    ) -> anyhow::Result<SessionTranscript> {
+        let src = FileSource::open(path)?;
+        if pace == Pace::RealTime {
+            self.app.insert_resource(TimeUpdateStrategy::Automatic);
+        }
+        let session = self.start(Source::File(src), path.display().to_string(), pace);
+        let r = self.run_until_done(session, |app| {
+            let captured = app
+                .world()
+                .get::<SessionClock>(session)
+                .map(|c| c.captured)
+                .unwrap_or(0);
+            progress(samples_to_secs(captured));
+            if pace == Pace::RealTime {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let t = self.take_transcript(session);
+        self.app.world_mut().despawn(session);
+        r.map_err(anyhow::Error::msg)?;
+        Ok(t)
+    }
+
+    /// Inference time spent by the recognisers so far.
+    pub fn inference_time(&self) -> Duration {
+        self.app.world().resource::<Recognizer>().busy
+    }
+}
+
+fn round_ms(s: f64) -> f64 {
+    (s * 1000.0).round() / 1000.0
+}
+
+fn out_word(w: &Word) -> OutWord {
+    OutWord {
+        start_s: round_ms(samples_to_secs(w.start)),
+        end_s: round_ms(samples_to_secs(w.end)),
+        word: w.text.clone(),
+        p: (w.probability * 1000.0).round() / 1000.0,
+    }
+}
