@@ -27,6 +27,8 @@ pub struct PipelineOptions {
     pub transcribe: TranscribeSettings,
     /// Recogniser threads (each with its own whisper state).
     pub workers: usize,
+    /// Stop on Ctrl+C (an `AppExit` message) instead of being killed.
+    pub handle_ctrl_c: bool,
 }
 
 impl PipelineOptions {
@@ -41,6 +43,7 @@ impl PipelineOptions {
                 ..Default::default()
             },
             workers: 1,
+            handle_ctrl_c: false,
         }
     }
 }
@@ -130,6 +133,9 @@ impl Pipeline {
     pub fn with_engines(opts: &PipelineOptions, engines: Vec<Box<dyn Engine>>) -> Self {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins);
+        if opts.handle_ctrl_c {
+            app.add_plugins(bevy::app::TerminalCtrlCHandlerPlugin);
+        }
         add_pipeline(&mut app, opts, engines);
         app.finish();
         app.cleanup();

@@ -43,6 +43,10 @@ pub fn list_input_devices() -> Vec<InputDevice> {
             }
             let Ok(id) = dev.id() else { continue };
             let id = id.to_string();
+            // ALSA's `null` device captures endless zeros: not a microphone.
+            if id.ends_with(":null") {
+                continue;
+            }
             let name = dev
                 .description()
                 .map(|d| d.name().to_owned())

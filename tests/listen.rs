@@ -1,0 +1,152 @@
+//! Live capture through a real cpal stream: a PulseAudio null sink is the microphone, `paplay`
+//! speaks into it, `hark listen` transcribes what it hears.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{corpus, hark, test_model};
+use hark_core::text::wer;
+
+/// A private PulseAudio server with a null sink `vmic` whose monitor is the default source.
+struct Pulse {
+    runtime: tempfile::TempDir,
+}
+
+impl Pulse {
+    fn start() -> Option<Self> {
+        if Command::new("pulseaudio")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            let msg = "SKIPPED: pulseaudio is not installed (./scripts/test installs it)";
+            assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
+            eprintln!("{msg}");
+            return None;
+        }
+        let runtime = tempfile::tempdir().unwrap();
+        let p = Self { runtime };
+        let ok = p
+            .cmd("pulseaudio")
+            .args([
+                "--daemonize=yes",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--log-target=stderr",
+                "-n",
+            ])
+            .args([
+                "--load=module-native-protocol-unix",
+                "--load=module-null-sink sink_name=vmic",
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pulseaudio did not start");
+        // `pactl` waits for the server to answer, so this also synchronises with its start-up.
+        assert!(
+            p.cmd("pactl")
+                .args(["set-default-source", "vmic.monitor"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        Some(p)
+    }
+
+    fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env("HOME", self.runtime.path())
+            .env_remove("PULSE_SERVER");
+        c
+    }
+
+    fn dir(&self) -> &Path {
+        self.runtime.path()
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.cmd("pulseaudio").arg("--kill").status();
+    }
+}
+
+#[test]
+fn listen_transcribes_speech_from_the_virtual_microphone() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else {
+        return;
+    };
+    let Some(pulse) = Pulse::start() else { return };
+    let mut child = hark()
+        .args(["listen", "--duration", "15", "--model"])
+        .arg(&m)
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the stream runs before speaking into it.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut heard = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        heard.push_str(&line);
+        if line.starts_with("listening on") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(
+        heard.contains("listening on Monitor of"),
+        "hark did not open the virtual microphone:\n{heard}"
+    );
+    let jfk: PathBuf = c.join("jfk.wav");
+    let played = pulse
+        .cmd("paplay")
+        .arg("--device=vmic")
+        .arg(&jfk)
+        .status()
+        .unwrap();
+    assert!(played.success());
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(out.status.success(), "{heard}{rest}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text: String = stdout
+        .lines()
+        .filter_map(|l| l.split_once("] ").map(|(_, t)| t))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let w = wer(
+        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
+        &text,
+    );
+    assert!(w.rate() <= 0.1, "heard {stdout:?}");
+}
+
+#[test]
+fn listen_without_any_microphone_says_so() {
+    let Some(m) = test_model() else { return };
+    let runtime = tempfile::tempdir().unwrap();
+    let o = hark()
+        .args(["listen", "--model"])
+        .arg(&m)
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    let last = e.trim().lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: ") && last.contains("hark transcribe FILE"),
+        "{e}"
+    );
+}
