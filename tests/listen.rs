@@ -17,11 +17,7 @@ struct Pulse {
 
 impl Pulse {
     fn start() -> Option<Self> {
-        if Command::new("pulseaudio")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
+        if Command::new("pulseaudio").arg("--version").output().is_err() {
             let msg = "SKIPPED: pulseaudio is not installed (./scripts/test installs it)";
             assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
             eprintln!("{msg}");
@@ -31,37 +27,20 @@ impl Pulse {
         let p = Self { runtime };
         let ok = p
             .cmd("pulseaudio")
-            .args([
-                "--daemonize=yes",
-                "--exit-idle-time=-1",
-                "--disallow-exit",
-                "--log-target=stderr",
-                "-n",
-            ])
-            .args([
-                "--load=module-native-protocol-unix",
-                "--load=module-null-sink sink_name=vmic",
-            ])
+            .args(["--daemonize=yes", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr", "-n"])
+            .args(["--load=module-native-protocol-unix", "--load=module-null-sink sink_name=vmic"])
             .status()
             .unwrap()
             .success();
         assert!(ok, "pulseaudio did not start");
         // `pactl` waits for the server to answer, so this also synchronises with its start-up.
-        assert!(
-            p.cmd("pactl")
-                .args(["set-default-source", "vmic.monitor"])
-                .status()
-                .unwrap()
-                .success()
-        );
+        assert!(p.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
         Some(p)
     }
 
     fn cmd(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.env("XDG_RUNTIME_DIR", self.runtime.path())
-            .env("HOME", self.runtime.path())
-            .env_remove("PULSE_SERVER");
+        c.env("XDG_RUNTIME_DIR", self.runtime.path()).env("HOME", self.runtime.path()).env_remove("PULSE_SERVER");
         c
     }
 
@@ -102,28 +81,16 @@ fn listen_transcribes_speech_from_the_virtual_microphone() {
         }
         line.clear();
     }
-    assert!(
-        heard.contains("listening on Monitor of"),
-        "hark did not open the virtual microphone:\n{heard}"
-    );
+    assert!(heard.contains("listening on Monitor of"), "hark did not open the virtual microphone:\n{heard}");
     let jfk: PathBuf = c.join("jfk.wav");
-    let played = pulse
-        .cmd("paplay")
-        .arg("--device=vmic")
-        .arg(&jfk)
-        .status()
-        .unwrap();
+    let played = pulse.cmd("paplay").arg("--device=vmic").arg(&jfk).status().unwrap();
     assert!(played.success());
     let out = child.wait_with_output().unwrap();
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut err, &mut rest);
     assert!(out.status.success(), "{heard}{rest}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let text: String = stdout
-        .lines()
-        .filter_map(|l| l.split_once("] ").map(|(_, t)| t))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text: String = stdout.lines().filter_map(|l| l.split_once("] ").map(|(_, t)| t)).collect::<Vec<_>>().join(" ");
     let w = wer(
         "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
         &text,
@@ -145,8 +112,5 @@ fn listen_without_any_microphone_says_so() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     let last = e.trim().lines().last().unwrap_or("");
-    assert!(
-        last.starts_with("error: ") && last.contains("hark transcribe FILE"),
-        "{e}"
-    );
+    assert!(last.starts_with("error: ") && last.contains("hark transcribe FILE"), "{e}");
 }

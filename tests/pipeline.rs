@@ -23,14 +23,7 @@ fn options(model: &Path, long: bool) -> PipelineOptions {
 }
 
 fn transcribe_samples(p: &mut Pipeline, samples: &[f32]) -> SessionTranscript {
-    let s = p.start(
-        Source::Samples {
-            samples: samples.into(),
-            pos: 0,
-        },
-        "test".into(),
-        Pace::Fast,
-    );
+    let s = p.start(Source::Samples { samples: samples.into(), pos: 0 }, "test".into(), Pace::Fast);
     p.run_until_done(s, |_| {}).unwrap();
     p.take_transcript(s)
 }
@@ -57,9 +50,7 @@ fn corpus_word_error_rate_meets_the_target() {
     let mut total = WerCount::default();
     for line in rows.lines().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
-        let t = p
-            .transcribe_file(&c.join(f[0]), Pace::Fast, |_| {})
-            .unwrap();
+        let t = p.transcribe_file(&c.join(f[0]), Pace::Fast, |_| {}).unwrap();
         let w = wer(f[2], &t.text());
         eprintln!("{:<42} {}/{}  {}", f[0], w.edits, w.words, t.text());
         total += w;
@@ -75,39 +66,18 @@ fn jfk_is_transcribed_with_words_in_session_time() {
         return;
     };
     let mut p = Pipeline::new(&options(&m, false)).unwrap();
-    let t = p
-        .transcribe_file(&c.join("jfk.wav"), Pace::Fast, |_| {})
-        .unwrap();
-    let want = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
-    assert_eq!(
-        normalize_words(&t.text()),
-        normalize_words(want),
-        "{}",
-        t.text()
-    );
+    let t = p.transcribe_file(&c.join("jfk.wav"), Pace::Fast, |_| {}).unwrap();
+    let want =
+        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+    assert_eq!(normalize_words(&t.text()), normalize_words(want), "{}", t.text());
     let words: Vec<_> = t.segments.iter().flat_map(|s| s.words.iter()).collect();
     assert_eq!(words.len(), 22);
-    assert!(
-        words
-            .windows(2)
-            .all(|w| w[0].start_s <= w[1].start_s && w[0].start_s <= w[0].end_s)
-    );
-    assert!(
-        words[0].start_s < 0.6 && words[21].end_s > 9.5 && words[21].end_s <= 11.0,
-        "{words:?}"
-    );
-    assert!(
-        t.speech.len() == 1 && t.speech[0][0] < 0.4 && t.speech[0][1] > 10.4,
-        "{:?}",
-        t.speech
-    );
+    assert!(words.windows(2).all(|w| w[0].start_s <= w[1].start_s && w[0].start_s <= w[0].end_s));
+    assert!(words[0].start_s < 0.6 && words[21].end_s > 9.5 && words[21].end_s <= 11.0, "{words:?}");
+    assert!(t.speech.len() == 1 && t.speech[0][0] < 0.4 && t.speech[0][1] > 10.4, "{:?}", t.speech);
 }
 
-fn per_clip_wer(
-    p: &mut Pipeline,
-    lf: &LongForm,
-    samples_of: impl Fn(&str) -> Vec<f32>,
-) -> WerCount {
+fn per_clip_wer(p: &mut Pipeline, lf: &LongForm, samples_of: impl Fn(&str) -> Vec<f32>) -> WerCount {
     let mut total = WerCount::default();
     for (file, reference, _, _) in &lf.clips {
         let t = transcribe_samples(p, &samples_of(file));
@@ -125,9 +95,7 @@ fn long_form_with_pauses_keeps_per_clip_accuracy() {
     let mut p = Pipeline::new(&options(&m, true)).unwrap();
     let t = transcribe_samples(&mut p, &lf.samples);
     let long = wer(&lf.reference, &t.text());
-    let clips = per_clip_wer(&mut p, &lf, |f| {
-        hark_capture::read_16k_mono(&c.join(f)).unwrap()
-    });
+    let clips = per_clip_wer(&mut p, &lf, |f| hark_capture::read_16k_mono(&c.join(f)).unwrap());
     eprintln!(
         "long-form WER {:.2}% ({}/{}), per-clip {:.2}% ({}/{})",
         long.rate() * 100.0,
@@ -137,12 +105,7 @@ fn long_form_with_pauses_keeps_per_clip_accuracy() {
         clips.edits,
         clips.words
     );
-    assert!(
-        long.rate() <= clips.rate() + 0.01,
-        "long-form {:.3} vs per-clip {:.3}",
-        long.rate(),
-        clips.rate()
-    );
+    assert!(long.rate() <= clips.rate() + 0.01, "long-form {:.3} vs per-clip {:.3}", long.rate(), clips.rate());
     // No clip is lost: each clip's words are found at its place in the recording.
     for (file, reference, a, b) in &lf.clips {
         let hyp = words_in(&t, *a as f64 / 16_000.0, *b as f64 / 16_000.0);
@@ -152,15 +115,10 @@ fn long_form_with_pauses_keeps_per_clip_accuracy() {
     // The VAD found a region for every clip and nothing in the silent pauses.
     for (file, _, a, b) in &lf.clips {
         let (a, b) = (*a as f64 / 16_000.0, *b as f64 / 16_000.0);
-        assert!(
-            t.speech.iter().any(|r| r[0] < b && r[1] > a),
-            "{file} has no speech region"
-        );
+        assert!(t.speech.iter().any(|r| r[0] < b && r[1] > a), "{file} has no speech region");
     }
     assert!(t.speech.iter().all(|r| {
-        lf.clips
-            .iter()
-            .any(|(_, _, a, b)| r[0] < *b as f64 / 16e3 + 0.5 && r[1] > *a as f64 / 16e3 - 0.5)
+        lf.clips.iter().any(|(_, _, a, b)| r[0] < *b as f64 / 16e3 + 0.5 && r[1] > *a as f64 / 16e3 - 0.5)
     }));
 }
 
@@ -173,13 +131,7 @@ fn long_form_in_pink_noise_at_10_db_loses_no_utterance() {
     let mut p = Pipeline::new(&options(&m, true)).unwrap();
     let t = transcribe_samples(&mut p, &lf.samples);
     let w = wer(&lf.reference, &t.text());
-    eprintln!(
-        "noisy long-form WER {:.2}% ({}/{}): {}",
-        w.rate() * 100.0,
-        w.edits,
-        w.words,
-        t.text()
-    );
+    eprintln!("noisy long-form WER {:.2}% ({}/{}): {}", w.rate() * 100.0, w.edits, w.words, t.text());
     for (file, reference, a, b) in &lf.clips {
         let hyp = words_in(&t, *a as f64 / 16_000.0, *b as f64 / 16_000.0);
         let cw = wer(reference, &hyp);
@@ -200,22 +152,12 @@ fn paced_capture_in_virtual_time_gives_the_same_transcript_as_fast() {
     let mut p = Pipeline::new(&options(&m, false)).unwrap();
     let fast = p.transcribe_file(&file, Pace::Fast, |_| {}).unwrap();
     // Real-time pacing driven by virtual time: 50 ms of audio per update, no sleeping.
-    p.app
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-            50,
-        )));
-    let s = p.start(
-        Source::File(FileSource::open(&file).unwrap()),
-        "paced".into(),
-        Pace::RealTime,
-    );
+    p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    let s = p.start(Source::File(FileSource::open(&file).unwrap()), "paced".into(), Pace::RealTime);
     let mut updates = 0;
     p.run_until_done(s, |_| updates += 1).unwrap();
     let paced = p.take_transcript(s);
-    assert!(
-        updates >= 13_000 / 50,
-        "paced capture took {updates} updates"
-    );
+    assert!(updates >= 13_000 / 50, "paced capture took {updates} updates");
     assert_eq!(fast, paced);
     assert!(!fast.text().is_empty());
 }
@@ -229,12 +171,7 @@ fn the_same_file_twice_gives_identical_json() {
     let wav = tmp.path().join("long.wav");
     hark_capture::write_wav_16k(&wav, &longform::build(&c, Some(10.0)).unwrap().samples).unwrap();
     let run = || {
-        let o = hark()
-            .args(["transcribe", "--format", "json", "--model"])
-            .arg(&m)
-            .arg(&wav)
-            .output()
-            .unwrap();
+        let o = hark().args(["transcribe", "--format", "json", "--model"]).arg(&m).arg(&wav).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         o.stdout
     };
@@ -253,22 +190,17 @@ fn word_times_match_the_reference_alignment() {
     let lf = longform::build(&c, None).unwrap();
     let mut p = Pipeline::new(&options(&m, true)).unwrap();
     let t = transcribe_samples(&mut p, &lf.samples);
-    let (_, _, offset, _) = lf
-        .clips
-        .iter()
-        .find(|c| c.0 == "librivox_sense_and_sensibility_0870.wav")
-        .unwrap();
+    let (_, _, offset, _) = lf.clips.iter().find(|c| c.0 == "librivox_sense_and_sensibility_0870.wav").unwrap();
     let offset = *offset as f64 / 16_000.0;
-    let refs: Vec<(f64, String)> =
-        std::fs::read_to_string(c.join("librivox_sense_and_sensibility_0870.words.tsv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let f: Vec<&str> = l.split('\t').collect();
-                (f[0].parse::<f64>().unwrap() + offset, f[2].to_lowercase())
-            })
-            .collect();
+    let refs: Vec<(f64, String)> = std::fs::read_to_string(c.join("librivox_sense_and_sensibility_0870.words.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].parse::<f64>().unwrap() + offset, f[2].to_lowercase())
+        })
+        .collect();
     let hyp: Vec<(f64, String)> = t
         .segments
         .iter()
@@ -279,24 +211,13 @@ fn word_times_match_the_reference_alignment() {
     let mut errs: Vec<f64> = refs
         .iter()
         .filter_map(|(rt, rw)| {
-            hyp.iter()
-                .filter(|(_, hw)| hw == rw)
-                .map(|(ht, _)| (ht - rt).abs())
-                .min_by(|a, b| a.total_cmp(b))
+            hyp.iter().filter(|(_, hw)| hw == rw).map(|(ht, _)| (ht - rt).abs()).min_by(|a, b| a.total_cmp(b))
         })
         .collect();
     errs.sort_by(|a, b| a.total_cmp(b));
-    assert!(
-        errs.len() >= refs.len() * 8 / 10,
-        "matched {} of {}",
-        errs.len(),
-        refs.len()
-    );
+    assert!(errs.len() >= refs.len() * 8 / 10, "matched {} of {}", errs.len(), refs.len());
     let median = errs[errs.len() / 2];
-    eprintln!(
-        "word start error: median {median:.3} s, max {:.3} s",
-        errs.last().unwrap()
-    );
+    eprintln!("word start error: median {median:.3} s, max {:.3} s", errs.last().unwrap());
     assert!(median < 0.3, "median word start error {median:.3} s");
 }
 
@@ -322,46 +243,25 @@ fn bad_audio_and_model_files_fail_with_one_clear_line() {
     let t = std::ffi::OsStr::new("transcribe");
     let mo = std::ffi::OsStr::new("--model");
 
-    assert_clean_failure(
-        &[t, p("missing.wav").as_os_str(), mo, m],
-        &["missing.wav", "does not exist"],
-    );
-    std::fs::write(
-        p("notes.wav"),
-        "these are not audio samples, just words in a text file\n".repeat(20),
-    )
-    .unwrap();
-    assert_clean_failure(
-        &[t, p("notes.wav").as_os_str(), mo, m],
-        &["notes.wav", "not a supported audio file"],
-    );
+    assert_clean_failure(&[t, p("missing.wav").as_os_str(), mo, m], &["missing.wav", "does not exist"]);
+    std::fs::write(p("notes.wav"), "these are not audio samples, just words in a text file\n".repeat(20)).unwrap();
+    assert_clean_failure(&[t, p("notes.wav").as_os_str(), mo, m], &["notes.wav", "not a supported audio file"]);
     std::fs::write(p("empty.wav"), b"").unwrap();
-    assert_clean_failure(
-        &[t, p("empty.wav").as_os_str(), mo, m],
-        &["empty.wav", "empty"],
-    );
+    assert_clean_failure(&[t, p("empty.wav").as_os_str(), mo, m], &["empty.wav", "empty"]);
     hark_capture::write_wav_16k(&p("zero.wav"), &[]).unwrap();
-    assert_clean_failure(
-        &[t, p("zero.wav").as_os_str(), mo, m],
-        &["zero.wav", "no audio"],
-    );
+    assert_clean_failure(&[t, p("zero.wav").as_os_str(), mo, m], &["zero.wav", "no audio"]);
     // A WAV whose header promises more than the file holds, then garbage.
     let mut w = std::fs::read(p("zero.wav")).unwrap();
     w[4..8].copy_from_slice(&1_000_000u32.to_le_bytes());
     w[40..44].copy_from_slice(&999_999u32.to_le_bytes());
     w.extend(std::iter::repeat_n(0x7fu8, 33));
     std::fs::write(p("cut.wav"), &w).unwrap();
-    let o = hark()
-        .args([t, p("cut.wav").as_os_str(), mo, m])
-        .output()
-        .unwrap();
+    let o = hark().args([t, p("cut.wav").as_os_str(), mo, m]).output().unwrap();
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
 
     // A model that is not a ggml file.
     std::fs::write(p("model.bin"), vec![7u8; 4096]).unwrap();
-    let corpus_wav = corpus()
-        .map(|c| c.join("jfk.wav"))
-        .unwrap_or_else(|| p("zero.wav"));
+    let corpus_wav = corpus().map(|c| c.join("jfk.wav")).unwrap_or_else(|| p("zero.wav"));
     if corpus_wav.exists() {
         assert_clean_failure(
             &[t, corpus_wav.as_os_str(), mo, p("model.bin").as_os_str()],
@@ -372,8 +272,5 @@ fn bad_audio_and_model_files_fail_with_one_clear_line() {
             &["none.bin", "does not exist"],
         );
     }
-    assert_clean_failure(
-        &[std::ffi::OsStr::new("eval"), p("nope.tsv").as_os_str()],
-        &["nope.tsv"],
-    );
+    assert_clean_failure(&[std::ffi::OsStr::new("eval"), p("nope.tsv").as_os_str()], &["nope.tsv"]);
 }

@@ -32,6 +32,17 @@ pub enum BenchCommand {
         #[arg(long)]
         snr_db: Option<f64>,
     },
+    /// Full-text search over a database of N synthetic sessions.
+    Search {
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+    },
+    /// CPU cost of saving a live capture (audio every 0.5 s, an utterance every 5 s).
+    Store {
+        /// Seconds of capture to simulate.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+    },
     /// Cost of each voice activity detector per 16 ms frame.
     Vad {
         file: PathBuf,
@@ -67,23 +78,15 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::File(a) => bench_file(a, models_dir),
         BenchCommand::Vad { file, json } => bench_vad(&file, json),
-        BenchCommand::MakeLongform {
-            corpus,
-            output,
-            snr_db,
-        } => {
+        BenchCommand::Search { sessions } => bench_search(sessions),
+        BenchCommand::Store { seconds } => bench_store(seconds),
+        BenchCommand::MakeLongform { corpus, output, snr_db } => {
             let lf = hark::longform::build(&corpus, snr_db)?;
             hark_capture::write_wav_16k(&output, &lf.samples)
                 .with_context(|| format!("{} cannot be written", output.display()))?;
             let txt = output.with_extension("txt");
-            std::fs::write(&txt, &lf.reference)
-                .with_context(|| format!("{} cannot be written", txt.display()))?;
-            println!(
-                "{} ({:.1} s) and {}",
-                output.display(),
-                lf.samples.len() as f64 / 16_000.0,
-                txt.display()
-            );
+            std::fs::write(&txt, &lf.reference).with_context(|| format!("{} cannot be written", txt.display()))?;
+            println!("{} ({:.1} s) and {}", output.display(), lf.samples.len() as f64 / 16_000.0, txt.display());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -91,10 +94,9 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
 
 fn bench_file(a: BenchFileArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let reference = match &a.reference {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("reference {} cannot be read", p.display()))?,
-        ),
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reference {} cannot be read", p.display()))?)
+        }
         None => None,
     };
     // Stage costs measured on their own: decoding + resampling, and the VAD.
@@ -125,23 +127,14 @@ fn bench_file(a: BenchFileArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     // whisper-cli's default: each window is conditioned on the previous window's text.
     base_settings.carry_context = !a.baseline_no_context;
     // The baseline runs as whisper.cpp's CLI would on this machine: one thread per core.
-    base_settings.threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    base_settings.threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut engine = WhisperEngine::load(&opts.model, base_settings).map_err(anyhow::Error::msg)?;
     let cpu1 = process_cpu();
     let t = Instant::now();
-    let out = engine
-        .transcribe(&audio, None)
-        .map_err(anyhow::Error::msg)?;
+    let out = engine.transcribe(&audio, None).map_err(anyhow::Error::msg)?;
     let base_wall = t.elapsed().as_secs_f64();
     let base_cpu = (process_cpu() - cpu1).as_secs_f64();
-    let base_text = out
-        .segments
-        .iter()
-        .map(|s| s.text.trim())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let base_text = out.segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>().join(" ");
 
     let wer_of = |h: &str| reference.as_deref().map(|r| wer(r, h).rate());
     // Inference CPU: everything but the ECS main thread (the recogniser thread and whisper's pool).
@@ -170,10 +163,7 @@ fn bench_file(a: BenchFileArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let pct = |w: Option<f64>| {
-            w.map(|w| format!("{:.2}%", w * 100.0))
-                .unwrap_or_else(|| "-".into())
-        };
+        let pct = |w: Option<f64>| w.map(|w| format!("{:.2}%", w * 100.0)).unwrap_or_else(|| "-".into());
         println!("{} ({audio_s:.1} s of audio)", a.file.display());
         println!(
             "  hark      {hark_wall:>7.2} s  {:>5.1}x real time  WER {}  CPU {hark_cpu:.2} s",
@@ -199,14 +189,8 @@ fn bench_vad(file: &Path, json_out: bool) -> anyhow::Result<ExitCode> {
     let audio = read_16k_mono(file)?;
     let frames = audio.len() / 256;
     let mut rows = Vec::new();
-    for (name, kind) in [
-        ("neural", hark_vad::DetectorKind::Neural),
-        ("energy", hark_vad::DetectorKind::Energy),
-    ] {
-        let settings = hark_vad::VadSettings {
-            detector: kind,
-            ..Default::default()
-        };
+    for (name, kind) in [("neural", hark_vad::DetectorKind::Neural), ("energy", hark_vad::DetectorKind::Energy)] {
+        let settings = hark_vad::VadSettings { detector: kind, ..Default::default() };
         // Best of five runs.
         let mut best = Duration::MAX;
         for _ in 0..5 {
@@ -227,5 +211,144 @@ fn bench_vad(file: &Path, json_out: bool) -> anyhow::Result<ExitCode> {
     if json_out {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+const WORDS: &[&str] = &[
+    "meeting",
+    "budget",
+    "river",
+    "garden",
+    "quarterly",
+    "review",
+    "coffee",
+    "window",
+    "train",
+    "station",
+    "project",
+    "deadline",
+    "music",
+    "evening",
+    "weather",
+    "report",
+    "table",
+    "letter",
+    "country",
+    "morning",
+    "design",
+    "server",
+    "customer",
+    "holiday",
+    "kitchen",
+    "planning",
+    "market",
+    "picture",
+    "question",
+    "answer",
+    "number",
+    "school",
+];
+
+/// Deterministic sentence number `i`.
+fn sentence(i: usize) -> String {
+    (0..18)
+        .map(|k| WORDS[(i.wrapping_mul(2_654_435_761) >> (k % 7)).wrapping_add(k * 31) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
+    use hark_store::{Command as C, Reader, Writer};
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("hark.db");
+    let w = Writer::open(&db)?;
+    let t = Instant::now();
+    for s in 0..n {
+        let id = w.create_session(&format!("session {s}"), "bench", "bench", "{}")?;
+        for u in 0..12u32 {
+            let i = s * 12 + u as usize;
+            w.send(C::Segment { session: id, idx: u, start: u as u64 * 80_000, end: u as u64 * 80_000 + 64_000 });
+            let mut text = sentence(i);
+            if i % 997 == 0 {
+                text.push_str(" zanzibar");
+            }
+            w.send(C::Transcript {
+                session: id,
+                idx: u,
+                text,
+                words: Vec::new(),
+                no_speech: 0.0,
+                suspect: false,
+                model: "bench".into(),
+                settings: "{}".into(),
+            });
+        }
+    }
+    w.flush();
+    let fill = t.elapsed().as_secs_f64();
+    let r = Reader::open(&db)?;
+    let queries = [
+        "zanzibar",
+        "quarterly budget",
+        "coffee",
+        "kitchen window evening",
+        "customer question answer",
+        "nothinglikethis",
+    ];
+    let mut worst = 0f64;
+    let mut total = 0f64;
+    let mut runs = 0;
+    for _ in 0..5 {
+        for q in queries {
+            let t = Instant::now();
+            let hits = r.search(q, 20)?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            std::hint::black_box(hits);
+            worst = worst.max(ms);
+            total += ms;
+            runs += 1;
+        }
+    }
+    println!(
+        "{n} sessions ({} utterances) stored in {fill:.1} s; search over them: mean {:.2} ms, worst {worst:.2} ms ({runs} queries)",
+        n * 12,
+        total / runs as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_store(seconds: u64) -> anyhow::Result<ExitCode> {
+    use hark_store::{Command as C, Writer};
+    let dir = tempfile::tempdir()?;
+    let w = Writer::open(&dir.path().join("hark.db"))?;
+    let id = w.create_session("bench", "bench", "bench", "{}")?;
+    let chunk: std::sync::Arc<[f32]> = (0..8000).map(|i| (i as f32 * 0.01).sin() * 0.1).collect::<Vec<_>>().into();
+    let (cpu0, main0) = (process_cpu(), thread_cpu());
+    let t = Instant::now();
+    for half in 0..seconds * 2 {
+        w.send(C::Audio { session: id, start: half * 8000, samples: chunk.clone() });
+        if half % 10 == 9 {
+            let idx = (half / 10) as u32;
+            w.send(C::Segment { session: id, idx, start: half * 8000 - 64_000, end: half * 8000 });
+            w.send(C::Transcript {
+                session: id,
+                idx,
+                text: sentence(idx as usize),
+                words: Vec::new(),
+                no_speech: 0.0,
+                suspect: false,
+                model: "bench".into(),
+                settings: "{}".into(),
+            });
+        }
+        // Commands arrive as a live capture sends them; flushing each keeps one commit per chunk.
+        w.flush();
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let writer_cpu = ((process_cpu() - cpu0).as_secs_f64() - (thread_cpu() - main0).as_secs_f64()).max(0.0);
+    println!(
+        "{seconds} s of capture saved in {wall:.2} s: writer thread {writer_cpu:.2} s CPU = {:.3} % of one core during capture",
+        100.0 * writer_cpu / seconds as f64
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -49,17 +49,14 @@ struct Report {
 
 /// Rows `(file, transcript)` of a manifest.
 pub fn read_manifest(path: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("manifest {} cannot be read", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("manifest {} cannot be read", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
     let col = |name: &str| {
-        header.iter().position(|h| *h == name).with_context(|| {
-            format!(
-                "manifest {} has no `{name}` column (header: {header:?})",
-                path.display()
-            )
-        })
+        header
+            .iter()
+            .position(|h| *h == name)
+            .with_context(|| format!("manifest {} has no `{name}` column (header: {header:?})", path.display()))
     };
     let (fc, tc) = (col("file")?, col("transcript")?);
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -67,10 +64,7 @@ pub fn read_manifest(path: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            (
-                dir.join(f.get(fc).unwrap_or(&"")),
-                f.get(tc).unwrap_or(&"").to_string(),
-            )
+            (dir.join(f.get(fc).unwrap_or(&"")), f.get(tc).unwrap_or(&"").to_string())
         })
         .collect())
 }
@@ -91,10 +85,7 @@ pub fn run(a: EvalArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
         let w = wer(&reference, &hyp);
         total += w;
         audio += t.audio_s;
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if !a.json {
             println!(
                 "{:<42} WER {:>6.2}%  ({}/{})  {:.1} s audio in {:.2} s",

@@ -9,10 +9,7 @@ use bevy::prelude::*;
 use clap::Args;
 use hark::pipeline::Pipeline;
 use hark_capture::{CaptureSource, MicSource, Pace, Source, list_input_devices};
-use hark_core::{
-    CaptureEnded, CaptureFinished, SessionClock, Transcript, TranscriptReady, Utterance,
-    secs_to_samples,
-};
+use hark_core::{CaptureEnded, CaptureFinished, SessionClock, Transcript, TranscriptReady, Utterance, secs_to_samples};
 
 use super::PipelineArgs;
 
@@ -27,83 +24,65 @@ pub struct ListenArgs {
     /// Stop after this many seconds of captured audio (default: until Ctrl+C).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Do not save the session in the database.
+    #[arg(long)]
+    pub no_save: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
 
-pub fn run(a: ListenArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCode> {
     let devices = list_input_devices();
     if a.list_devices {
         if devices.is_empty() {
             println!("no input device was found");
         }
         for d in &devices {
-            println!(
-                "{}{}  {}  ({})",
-                if d.is_default { "* " } else { "  " },
-                d.id,
-                d.name,
-                d.host
-            );
+            println!("{}{}  {}  ({})", if d.is_default { "* " } else { "  " }, d.id, d.name, d.host);
         }
         return Ok(ExitCode::SUCCESS);
     }
     let mut opts = a.pipeline.options(models_dir, None)?;
     opts.handle_ctrl_c = true;
+    if !a.no_save {
+        opts.database = Some(db.to_path_buf());
+    }
     let mut p = Pipeline::new(&opts)?;
     let mic = MicSource::open(a.device.as_deref()).map_err(|e| {
         anyhow::anyhow!("{}. Connect a microphone, pick one with --device (see --list-devices), or transcribe a file with `hark transcribe FILE`", e.to_string().trim_end_matches('.'))
     })?;
-    eprintln!(
-        "listening on {} ({} Hz); Ctrl+C stops",
-        mic.description, mic.device_rate
-    );
+    eprintln!("listening on {} ({} Hz); Ctrl+C stops", mic.description, mic.device_rate);
     let description = mic.description.clone();
     let session = p.start(Source::Mic(mic), description, Pace::RealTime);
     let limit = a.duration.map(secs_to_samples);
-    let mut cursor = p
-        .app
-        .world()
-        .resource::<Messages<TranscriptReady>>()
-        .get_cursor();
+    let mut cursor = p.app.world().resource::<Messages<TranscriptReady>>().get_cursor();
     let mut stopping = false;
     loop {
         p.app.update();
         let world = p.app.world_mut();
-        let captured = world
-            .get::<SessionClock>(session)
-            .map(|c| c.captured)
-            .unwrap_or(0);
-        let stop_now =
-            world.resource::<Messages<AppExit>>().len() > 0 || limit.is_some_and(|l| captured >= l);
+        let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
+        let stop_now = world.resource::<Messages<AppExit>>().len() > 0 || limit.is_some_and(|l| captured >= l);
         if stop_now && !stopping {
             stopping = true;
             // Stop the stream; the open utterance is closed and transcribed.
             if world.entity_mut(session).take::<CaptureSource>().is_some() {
                 world.entity_mut(session).insert(CaptureFinished);
-                world.write_message(CaptureEnded {
-                    session,
-                    samples: captured,
-                });
+                world.write_message(CaptureEnded { session, samples: captured });
             }
         }
-        let ready: Vec<Entity> = cursor
-            .read(world.resource::<Messages<TranscriptReady>>())
-            .map(|r| r.utterance)
-            .collect();
+        let ready: Vec<Entity> =
+            cursor.read(world.resource::<Messages<TranscriptReady>>()).map(|r| r.utterance).collect();
         for e in ready {
             if let (Some(u), Some(t)) = (world.get::<Utterance>(e), world.get::<Transcript>(e)) {
                 if !t.suspect && !t.text.is_empty() {
-                    println!(
-                        "[{:>7.2} – {:>7.2}] {}",
-                        u.start as f64 / 16e3,
-                        u.end as f64 / 16e3,
-                        t.text
-                    );
+                    println!("[{:>7.2} – {:>7.2}] {}", u.start as f64 / 16e3, u.end as f64 / 16e3, t.text);
                 }
             }
         }
         if world.get::<CaptureFinished>(session).is_some() && p.is_done(session) {
+            if let Some(id) = p.take_transcript(session).session_id {
+                eprintln!("saved as session {id}");
+            }
             break;
         }
         std::thread::sleep(Duration::from_millis(10));

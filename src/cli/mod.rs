@@ -5,6 +5,7 @@ mod bench;
 mod eval;
 mod listen;
 mod model;
+mod sessions;
 mod transcribe;
 
 use std::path::{Path, PathBuf};
@@ -14,15 +15,14 @@ use clap::{Args, Parser, Subcommand};
 use hark::pipeline::PipelineOptions;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "hark",
-    version,
-    about = "Live speech capture and transcription"
-)]
+#[command(name = "hark", version, about = "Live speech capture and transcription")]
 pub struct Cli {
     /// Directory holding ggml models (default: $HARK_MODELS_DIR, ./models, or ~/.local/share/hark/models).
     #[arg(long, global = true)]
     pub models_dir: Option<PathBuf>,
+    /// Directory of the session database (default: $HARK_DATA_DIR or ~/.local/share/hark).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -38,6 +38,9 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Saved sessions: list, show, search, export, rename, delete, recover.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
     /// List, download, import and verify Whisper models.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -83,11 +86,7 @@ pub enum VadArg {
 impl PipelineArgs {
     /// Options for audio of `audio_secs` (when known): a long file is split across one worker
     /// per core, a short one gets every core for its single utterance.
-    pub fn options(
-        &self,
-        models_dir: &Path,
-        audio_secs: Option<f64>,
-    ) -> anyhow::Result<PipelineOptions> {
+    pub fn options(&self, models_dir: &Path, audio_secs: Option<f64>) -> anyhow::Result<PipelineOptions> {
         let model = hark_model::resolve_model(&self.model, models_dir);
         if !model.exists() {
             anyhow::bail!(
@@ -96,9 +95,7 @@ impl PipelineArgs {
             );
         }
         let mut o = PipelineOptions::new(model);
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let long = audio_secs.is_some_and(|s| s > 30.0);
         o.workers = self.workers.unwrap_or(if long { cores } else { 1 }).max(1);
         o.whisper.threads = self.threads.unwrap_or(if long { 1 } else { cores }).max(1);
@@ -114,19 +111,28 @@ impl PipelineArgs {
     }
 }
 
+/// Where the session database lives.
+pub fn database_path(data_dir: Option<PathBuf>) -> PathBuf {
+    let dir = data_dir
+        .or_else(|| std::env::var_os("HARK_DATA_DIR").map(PathBuf::from))
+        .or_else(|| directories::ProjectDirs::from("", "", "hark").map(|p| p.data_dir().to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from(".hark"));
+    hark_store::db::default_path(&dir)
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let models_dir = cli
-        .models_dir
-        .unwrap_or_else(hark_model::default_models_dir);
+    let models_dir = cli.models_dir.unwrap_or_else(hark_model::default_models_dir);
+    let db = database_path(cli.data_dir);
     match cli.command {
-        Some(Command::Listen(a)) => listen::run(a, &models_dir),
-        Some(Command::Transcribe(a)) => transcribe::run(a, &models_dir),
+        Some(Command::Listen(a)) => listen::run(a, &models_dir, &db),
+        Some(Command::Transcribe(a)) => transcribe::run(a, &models_dir, &db),
+        Some(Command::Sessions(c)) => sessions::run(c, &models_dir, &db),
         Some(Command::Eval(a)) => eval::run(a, &models_dir),
         Some(Command::Bench(b)) => bench::run(b, &models_dir),
         Some(Command::Model(cmd)) => model::run(cmd, &models_dir),
         // The desktop window is not built yet: with no command Hark listens in the terminal.
         None => match Cli::parse_from(["hark", "listen"]).command {
-            Some(Command::Listen(a)) => listen::run(a, &models_dir),
+            Some(Command::Listen(a)) => listen::run(a, &models_dir, &db),
             _ => unreachable!("`hark listen` parses as the listen command"),
         },
     }
@@ -139,9 +145,7 @@ pub fn progress_bar(total_secs: Option<f64>) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new((total * 10.0) as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {msg} ({eta} left)")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {msg} ({eta} left)") {
         bar.set_style(style.progress_chars("=> "));
     }
     Some(bar)

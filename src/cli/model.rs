@@ -60,9 +60,7 @@ pub fn run(cmd: ModelCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
             println!("sha256: {}", r.sha256);
             match catalog::identify(&r.sha256) {
                 Some(m) => println!("identical to the official {}", m.file_name()),
-                None => println!(
-                    "(not byte-identical to an official file; expected for --f32 or quantized input)"
-                ),
+                None => println!("(not byte-identical to an official file; expected for --f32 or quantized input)"),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -74,11 +72,7 @@ pub fn run(cmd: ModelCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
             println!(
                 "  type {}{}  vocab {} ({} tokens stored)  audio {}×{} ({} heads)  text {}×{} ({} heads)  mels {}",
                 hp.size_name(),
-                if hp.is_multilingual() {
-                    " (multilingual)"
-                } else {
-                    " (English-only)"
-                },
+                if hp.is_multilingual() { " (multilingual)" } else { " (English-only)" },
                 hp.n_vocab,
                 info.n_tokens,
                 hp.n_audio_layer,
@@ -107,10 +101,7 @@ pub fn run(cmd: ModelCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
 
 fn list(models_dir: &Path) -> anyhow::Result<ExitCode> {
     println!("models directory: {}", models_dir.display());
-    println!(
-        "{:<16} {:>8}  {:<12}  {:<64}  offline source",
-        "name", "MB", "installed", "sha256"
-    );
+    println!("{:<16} {:>8}  {:<12}  {:<64}  offline source", "name", "MB", "installed", "sha256");
     for m in KNOWN_MODELS {
         let path = models_dir.join(m.file_name());
         let installed = match std::fs::metadata(&path) {
@@ -137,11 +128,9 @@ fn fetch_model(name: &str, models_dir: &Path) -> anyhow::Result<ExitCode> {
     };
     let bar = indicatif::ProgressBar::new(model.size);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .context("progress bar template")?
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+            .context("progress bar template")?
+            .progress_chars("=> "),
     );
     bar.set_message(model.file_name());
     let path = fetch::fetch(model, models_dir, |done, total| {

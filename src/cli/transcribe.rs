@@ -19,14 +19,20 @@ pub struct TranscribeArgs {
     /// Feed the file at real time, as a microphone would.
     #[arg(long)]
     pub paced: bool,
+    /// Do not save the session in the database.
+    #[arg(long)]
+    pub no_save: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
 
-pub fn run(a: TranscribeArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(a: TranscribeArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCode> {
     // Open the file first: a bad file is reported before the model is loaded.
     let duration = FileSource::open(&a.file)?.duration_secs();
-    let opts = a.pipeline.options(models_dir, duration)?;
+    let mut opts = a.pipeline.options(models_dir, duration)?;
+    if !a.no_save {
+        opts.database = Some(db.to_path_buf());
+    }
     let mut p = Pipeline::new(&opts)?;
     let bar = progress_bar(duration);
     let pace = if a.paced { Pace::RealTime } else { Pace::Fast };
@@ -39,6 +45,10 @@ pub fn run(a: TranscribeArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    print!("{}", render(&t?, a.format));
+    let t = t?;
+    if let Some(id) = t.session_id {
+        eprintln!("saved as session {id} (`hark sessions show {id}`)");
+    }
+    print!("{}", render(&t, a.format));
     Ok(ExitCode::SUCCESS)
 }

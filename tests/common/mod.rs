@@ -17,9 +17,7 @@ pub fn require_env_dir(var: &str, what: &str) -> Option<PathBuf> {
     match std::env::var_os(var).map(PathBuf::from) {
         Some(p) if p.exists() => Some(p),
         _ => {
-            let msg = format!(
-                "SKIPPED: {var} is not set to an existing path ({what}); run ./scripts/test to fetch it"
-            );
+            let msg = format!("SKIPPED: {var} is not set to an existing path ({what}); run ./scripts/test to fetch it");
             assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
             eprintln!("{msg}");
             None

@@ -36,19 +36,13 @@ pub struct FileSource {
 
 impl std::fmt::Debug for FileSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileSource")
-            .field("path", &self.path)
-            .field("rate", &self.rate)
-            .finish()
+        f.debug_struct("FileSource").field("path", &self.path).field("rate", &self.rate).finish()
     }
 }
 
 impl FileSource {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let err = |msg: String| CaptureError::File {
-            path: path.to_path_buf(),
-            msg,
-        };
+        let err = |msg: String| CaptureError::File { path: path.to_path_buf(), msg };
         let file = File::open(path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => err("does not exist".into()),
             _ => err(format!("cannot be opened: {e}")),
@@ -65,17 +59,9 @@ impl FileSource {
             hint.with_extension(ext);
         }
         let probed = symphonia::default::get_probe()
-            .format(
-                &hint,
-                mss,
-                &FormatOptions::default(),
-                &MetadataOptions::default(),
-            )
+            .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
             .map_err(|e| {
-                err(format!(
-                    "is not a supported audio file (wav, flac, mp3, ogg/vorbis): {}",
-                    describe(&e)
-                ))
+                err(format!("is not a supported audio file (wav, flac, mp3, ogg/vorbis): {}", describe(&e)))
             })?;
         let format = probed.format;
         let track = format
@@ -84,16 +70,8 @@ impl FileSource {
             .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
             .ok_or_else(|| err("has no audio track".into()))?;
         let track_id = track.id;
-        let rate = track
-            .codec_params
-            .sample_rate
-            .ok_or_else(|| err("does not state its sample rate".into()))?;
-        let channels = track
-            .codec_params
-            .channels
-            .map(|c| c.count())
-            .unwrap_or(1)
-            .max(1);
+        let rate = track.codec_params.sample_rate.ok_or_else(|| err("does not state its sample rate".into()))?;
+        let channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(1).max(1);
         let n_frames = track.codec_params.n_frames;
         let decoder = symphonia::default::get_codecs()
             .make(&track.codec_params, &DecoderOptions::default())
@@ -132,10 +110,7 @@ impl FileSource {
         self.ready.drain(..n);
         self.produced += n as u64;
         if self.ended && self.ready.is_empty() && self.produced == 0 {
-            return Err(CaptureError::File {
-                path: self.path.clone(),
-                msg: "contains no audio (zero length)".into(),
-            });
+            return Err(CaptureError::File { path: self.path.clone(), msg: "contains no audio (zero length)".into() });
         }
         Ok(!(self.ended && self.ready.is_empty()))
     }
@@ -200,9 +175,7 @@ impl FileSource {
 
 fn describe(e: &SymError) -> String {
     match e {
-        SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
-            "it ends unexpectedly".into()
-        }
+        SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => "it ends unexpectedly".into(),
         SymError::IoError(io) => io.to_string(),
         SymError::Unsupported(what) => format!("unsupported {what}"),
         other => other.to_string(),

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
 use hark_core::{
-    AudioChunk, CaptureEnded, CaptureFailed, CaptureFinished, PipelineBackpressure,
-    PipelineSystems, SAMPLE_RATE, SessionClock,
+    AudioChunk, CaptureEnded, CaptureFailed, CaptureFinished, PipelineBackpressure, PipelineSystems, SAMPLE_RATE,
+    SessionClock,
 };
 
 pub use file::{FileSource, read_16k_mono, write_wav_16k};
@@ -77,20 +77,13 @@ pub struct CaptureSource {
 
 impl std::fmt::Debug for CaptureSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaptureSource")
-            .field("pace", &self.pace)
-            .finish()
+        f.debug_struct("CaptureSource").field("pace", &self.pace).finish()
     }
 }
 
 impl CaptureSource {
     pub fn new(source: Source, pace: Pace) -> Self {
-        Self {
-            source: SyncCell::new(source),
-            pace,
-            due_secs: 0.0,
-            buf: Vec::new(),
-        }
+        Self { source: SyncCell::new(source), pace, due_secs: 0.0, buf: Vec::new() }
     }
 
     /// Samples dropped by a microphone's ring buffer so far.
@@ -111,9 +104,7 @@ pub struct CaptureSettings {
 
 impl Default for CaptureSettings {
     fn default() -> Self {
-        Self {
-            fast_chunk: SAMPLE_RATE as usize * 20,
-        }
+        Self { fast_chunk: SAMPLE_RATE as usize * 20 }
     }
 }
 
@@ -122,8 +113,7 @@ pub struct CapturePlugin;
 
 impl Plugin for CapturePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<CaptureSettings>()
-            .add_systems(Update, pull_sources.in_set(PipelineSystems::Capture));
+        app.init_resource::<CaptureSettings>().add_systems(Update, pull_sources.in_set(PipelineSystems::Capture));
     }
 }
 
@@ -171,32 +161,19 @@ fn pull_sources(
         if !cap.buf.is_empty() {
             let start = clock.captured;
             clock.captured += cap.buf.len() as u64;
-            chunks.write(AudioChunk {
-                session,
-                start,
-                samples: Arc::from(&cap.buf[..]),
-            });
+            chunks.write(AudioChunk { session, start, samples: Arc::from(&cap.buf[..]) });
         }
         let more = match result {
             Ok(more) => more,
             Err(e) => {
                 error!("{e}");
-                failed.write(CaptureFailed {
-                    session,
-                    message: e.to_string(),
-                });
+                failed.write(CaptureFailed { session, message: e.to_string() });
                 false
             }
         };
         if !more {
-            commands
-                .entity(session)
-                .remove::<CaptureSource>()
-                .insert(CaptureFinished);
-            ended.write(CaptureEnded {
-                session,
-                samples: clock.captured,
-            });
+            commands.entity(session).remove::<CaptureSource>().insert(CaptureFinished);
+            ended.write(CaptureEnded { session, samples: clock.captured });
         }
     }
 }

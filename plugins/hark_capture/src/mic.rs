@@ -29,10 +29,7 @@ pub fn list_input_devices() -> Vec<InputDevice> {
         let Ok(host) = cpal::host_from_id(hid) else {
             continue;
         };
-        let default_id = host
-            .default_input_device()
-            .and_then(|d| d.id().ok())
-            .map(|i| i.to_string());
+        let default_id = host.default_input_device().and_then(|d| d.id().ok()).map(|i| i.to_string());
         let Ok(devices) = host.input_devices() else {
             continue;
         };
@@ -47,10 +44,7 @@ pub fn list_input_devices() -> Vec<InputDevice> {
             if id.ends_with(":null") {
                 continue;
             }
-            let name = dev
-                .description()
-                .map(|d| d.name().to_owned())
-                .unwrap_or_else(|_| dev.to_string());
+            let name = dev.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| dev.to_string());
             out.push(InputDevice {
                 is_default: Some(&id) == default_id.as_ref(),
                 id,
@@ -77,9 +71,7 @@ pub struct MicSource {
 
 impl std::fmt::Debug for MicSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MicSource")
-            .field("description", &self.description)
-            .finish()
+        f.debug_struct("MicSource").field("description", &self.description).finish()
     }
 }
 
@@ -88,28 +80,22 @@ impl MicSource {
     pub fn open(device_id: Option<&str>) -> Result<Self, CaptureError> {
         let dev = match device_id {
             Some(id) => {
-                let parsed: cpal::DeviceId = id.parse().map_err(|_| {
-                    CaptureError::NoDevice(format!(
-                        "{id:?} is not a device id (see the device list)"
-                    ))
-                })?;
+                let parsed: cpal::DeviceId = id
+                    .parse()
+                    .map_err(|_| CaptureError::NoDevice(format!("{id:?} is not a device id (see the device list)")))?;
                 let host = cpal::host_from_id(parsed.host())
                     .map_err(|e| CaptureError::NoDevice(format!("audio host of {id}: {e}")))?;
-                host.device_by_id(&parsed).ok_or_else(|| {
-                    CaptureError::NoDevice(format!("input device {id} is not connected"))
-                })?
+                host.device_by_id(&parsed)
+                    .ok_or_else(|| CaptureError::NoDevice(format!("input device {id} is not connected")))?
             }
             None => cpal::default_host()
                 .default_input_device()
                 .ok_or_else(|| CaptureError::NoDevice("no input device was found".into()))?,
         };
-        let description = dev
-            .description()
-            .map(|d| d.name().to_owned())
-            .unwrap_or_else(|_| dev.to_string());
-        let sup = dev.default_input_config().map_err(|e| {
-            CaptureError::NoDevice(format!("input device {description} is not available: {e}"))
-        })?;
+        let description = dev.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| dev.to_string());
+        let sup = dev
+            .default_input_config()
+            .map_err(|e| CaptureError::NoDevice(format!("input device {description} is not available: {e}")))?;
         let cfg = sup.config();
         // Two seconds of mono at the device rate: the ECS drains it every frame.
         let (tx, rx) = rtrb::RingBuffer::new(cfg.sample_rate as usize * 2);
@@ -123,15 +109,11 @@ impl MicSource {
             SampleFormat::U16 => build::<u16>(&dev, cfg, tx, &overruns, &failed),
             SampleFormat::U8 => build::<u8>(&dev, cfg, tx, &overruns, &failed),
             f => {
-                return Err(CaptureError::NoDevice(format!(
-                    "{description}: unsupported sample format {f}"
-                )));
+                return Err(CaptureError::NoDevice(format!("{description}: unsupported sample format {f}")));
             }
         }
         .map_err(|e| CaptureError::NoDevice(format!("cannot open {description}: {e}")))?;
-        stream
-            .play()
-            .map_err(|e| CaptureError::NoDevice(format!("cannot start {description}: {e}")))?;
+        stream.play().map_err(|e| CaptureError::NoDevice(format!("cannot start {description}: {e}")))?;
         Ok(Self {
             _stream: stream,
             rx,
@@ -193,9 +175,7 @@ where
             }
             if let Ok(chunk) = tx.write_chunk_uninit(n) {
                 chunk.fill_from_iter(
-                    data.chunks_exact(ch)
-                        .take(n)
-                        .map(|f| f.iter().map(|&s| s.to_sample::<f32>()).sum::<f32>() * inv),
+                    data.chunks_exact(ch).take(n).map(|f| f.iter().map(|&s| s.to_sample::<f32>()).sum::<f32>() * inv),
                 );
             }
         },

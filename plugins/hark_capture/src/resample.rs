@@ -23,9 +23,7 @@ struct Inner {
 
 impl std::fmt::Debug for To16k {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("To16k")
-            .field("passthrough", &self.inner.is_none())
-            .finish()
+        f.debug_struct("To16k").field("passthrough", &self.inner.is_none()).finish()
     }
 }
 
@@ -37,14 +35,8 @@ impl To16k {
         if rate_in == 0 {
             return Err("sample rate 0".into());
         }
-        let rs = Fft::<f32>::new(
-            rate_in as usize,
-            SAMPLE_RATE as usize,
-            1024,
-            1,
-            FixedSync::Input,
-        )
-        .map_err(|e| format!("cannot resample from {rate_in} Hz: {e}"))?;
+        let rs = Fft::<f32>::new(rate_in as usize, SAMPLE_RATE as usize, 1024, 1, FixedSync::Input)
+            .map_err(|e| format!("cannot resample from {rate_in} Hz: {e}"))?;
         Ok(Self {
             inner: Some(Inner {
                 out_buf: vec![0.0; rs.output_frames_max()],
@@ -94,10 +86,9 @@ impl To16k {
             guard += 1;
             let n = rest.len();
             let olen = s.out_buf.len();
-            let (Ok(inp), Ok(mut outp)) = (
-                InterleavedSlice::new(&rest[..], 1, n),
-                InterleavedSlice::new_mut(&mut s.out_buf, 1, olen),
-            ) else {
+            let (Ok(inp), Ok(mut outp)) =
+                (InterleavedSlice::new(&rest[..], 1, n), InterleavedSlice::new_mut(&mut s.out_buf, 1, olen))
+            else {
                 break;
             };
             let idx = Indexing::new().partial_len(n);
@@ -132,11 +123,7 @@ pub fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
         return;
     }
     let inv = 1.0 / channels as f32;
-    out.extend(
-        interleaved
-            .chunks_exact(channels)
-            .map(|f| f.iter().sum::<f32>() * inv),
-    );
+    out.extend(interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() * inv));
 }
 
 #[cfg(test)]
@@ -164,9 +151,7 @@ mod tests {
             assert_eq!(out.len(), expected, "rate {rate}");
             // The tone is preserved in phase: compare with a 16 kHz sine away from the edges.
             let want = sine(16_000, 440.0, 1.3);
-            let err: f32 = (2000..18000)
-                .map(|i| (out[i] - want[i]).abs())
-                .fold(0.0, f32::max);
+            let err: f32 = (2000..18000).map(|i| (out[i] - want[i]).abs()).fold(0.0, f32::max);
             // One sample of misalignment would show as ~0.09 here.
             assert!(err < 0.05, "rate {rate}: max error {err}");
         }

@@ -33,17 +33,13 @@ pub fn normalize_words(text: &str) -> Vec<String> {
                     let ch = chars[j];
                     if ch.is_ascii_digit() {
                         int.push(ch);
-                    } else if ch == ','
-                        && chars.get(j + 1).is_some_and(char::is_ascii_digit)
-                        && !int.is_empty()
-                    {
+                    } else if ch == ',' && chars.get(j + 1).is_some_and(char::is_ascii_digit) && !int.is_empty() {
                     } else {
                         break;
                     }
                     j += 1;
                 }
-                if chars.get(j) == Some(&'.') && chars.get(j + 1).is_some_and(char::is_ascii_digit)
-                {
+                if chars.get(j) == Some(&'.') && chars.get(j + 1).is_some_and(char::is_ascii_digit) {
                     j += 1;
                     while j < chars.len() && chars[j].is_ascii_digit() {
                         frac.push(chars[j]);
@@ -64,9 +60,8 @@ pub fn normalize_words(text: &str) -> Vec<String> {
                 continue;
             }
             '\'' | '’' => {
-                let inside = i > 0
-                    && chars[i - 1].is_alphanumeric()
-                    && chars.get(i + 1).is_some_and(|c| c.is_alphanumeric());
+                let inside =
+                    i > 0 && chars[i - 1].is_alphanumeric() && chars.get(i + 1).is_some_and(|c| c.is_alphanumeric());
                 if inside {
                     s.push('\'');
                 } else {
@@ -118,9 +113,7 @@ const ONES: [&str; 20] = [
     "eighteen",
     "nineteen",
 ];
-const TENS: [&str; 10] = [
-    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-];
+const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
 
 /// Spells out a string of decimal digits ("600000" → "six hundred thousand").
 pub fn number_words(digits: &str) -> String {
@@ -130,20 +123,13 @@ pub fn number_words(digits: &str) -> String {
     }
     if digits.len() > 15 {
         // Too long to be a quantity: read digit by digit.
-        return digits
-            .chars()
-            .map(|c| ONES[c as usize - '0' as usize])
-            .collect::<Vec<_>>()
-            .join(" ");
+        return digits.chars().map(|c| ONES[c as usize - '0' as usize]).collect::<Vec<_>>().join(" ");
     }
     let mut n: u64 = digits.parse().unwrap_or(0);
     let mut parts = Vec::new();
-    for (scale, name) in [
-        (1_000_000_000_000u64, "trillion"),
-        (1_000_000_000, "billion"),
-        (1_000_000, "million"),
-        (1_000, "thousand"),
-    ] {
+    for (scale, name) in
+        [(1_000_000_000_000u64, "trillion"), (1_000_000_000, "billion"), (1_000_000, "million"), (1_000, "thousand")]
+    {
         if n >= scale {
             parts.push(format!("{} {name}", below_thousand(n / scale)));
             n %= scale;
@@ -163,11 +149,7 @@ fn below_thousand(n: u64) -> String {
     let r = n % 100;
     if r >= 20 {
         let t = TENS[(r / 10) as usize];
-        if r % 10 > 0 {
-            p.push(format!("{t} {}", ONES[(r % 10) as usize]))
-        } else {
-            p.push(t.to_owned())
-        }
+        if r % 10 > 0 { p.push(format!("{t} {}", ONES[(r % 10) as usize])) } else { p.push(t.to_owned()) }
     } else if r > 0 {
         p.push(ONES[r as usize].to_owned());
     }
@@ -193,10 +175,7 @@ pub fn word_edits(reference: &[String], hypothesis: &[String]) -> usize {
 pub fn wer(reference: &str, hypothesis: &str) -> WerCount {
     let r = normalize_words(reference);
     let h = normalize_words(hypothesis);
-    WerCount {
-        edits: word_edits(&r, &h),
-        words: r.len(),
-    }
+    WerCount { edits: word_edits(&r, &h), words: r.len() }
 }
 
 /// Edits and reference words, to be summed over a corpus.
@@ -208,11 +187,7 @@ pub struct WerCount {
 
 impl WerCount {
     pub fn rate(&self) -> f64 {
-        if self.words == 0 {
-            if self.edits == 0 { 0.0 } else { 1.0 }
-        } else {
-            self.edits as f64 / self.words as f64
-        }
+        if self.words == 0 { if self.edits == 0 { 0.0 } else { 1.0 } } else { self.edits as f64 / self.words as f64 }
     }
 }
 
@@ -241,14 +216,8 @@ mod tests {
             n("600,000 and 3.5, 1999"),
             "six hundred thousand and three point five one thousand nine hundred ninety nine"
         );
-        assert_eq!(
-            n("Um, we're just, uh, saying -- yknow"),
-            "we're just saying you know"
-        );
-        assert_eq!(
-            n("Mr. John Dashwood's 'quoted' cold-hearted"),
-            "mister john dashwood's quoted cold hearted"
-        );
+        assert_eq!(n("Um, we're just, uh, saying -- yknow"), "we're just saying you know");
+        assert_eq!(n("Mr. John Dashwood's 'quoted' cold-hearted"), "mister john dashwood's quoted cold hearted");
         assert_eq!(number_words("0"), "zero");
         assert_eq!(number_words("1000001"), "one million one");
     }

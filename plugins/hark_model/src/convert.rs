@@ -70,10 +70,7 @@ pub fn import_ct2(dir: &Path, output: &Path, ftype: FType) -> Result<ImportRepor
         _ => PathBuf::from("."),
     };
     if output.is_dir() {
-        return Err(ModelError::output(
-            output,
-            "is a directory; give a file name such as models/ggml-tiny.en.bin",
-        ));
+        return Err(ModelError::output(output, "is a directory; give a file name such as models/ggml-tiny.en.bin"));
     }
     std::fs::create_dir_all(&out_dir).map_err(|e| ModelError::io(&out_dir, e))?;
     let tmp = tempfile::Builder::new()
@@ -83,35 +80,23 @@ pub fn import_ct2(dir: &Path, output: &Path, ftype: FType) -> Result<ImportRepor
         .map_err(|e| ModelError::io(&out_dir, e))?;
     let mut w = HashingWriter::new(BufWriter::with_capacity(
         1 << 20,
-        tmp.as_file()
-            .try_clone()
-            .map_err(|e| ModelError::io(&out_dir, e))?,
+        tmp.as_file().try_clone().map_err(|e| ModelError::io(&out_dir, e))?,
     ));
 
     let io = |e| ModelError::io(output, e);
     ggml::write_header(&mut w, &hp).map_err(io)?;
-    w.write_all(&mel::filter_block(hp.n_mels as usize))
-        .map_err(io)?;
+    w.write_all(&mel::filter_block(hp.n_mels as usize)).map_err(io)?;
     w.write_all(&vocab_block).map_err(io)?;
     let plan = tensor_plan(&hp);
     for t in &plan {
         write_tensor(&mut model, &mut w, t, ftype, output)?;
     }
     let (inner, digest, bytes) = w.finish();
-    let file = inner
-        .into_inner()
-        .map_err(|e| ModelError::io(output, e.into_error()))?;
+    let file = inner.into_inner().map_err(|e| ModelError::io(output, e.into_error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
-    tmp.persist(output)
-        .map_err(|e| ModelError::io(output, e.error))?;
-    Ok(ImportReport {
-        output: output.to_path_buf(),
-        hparams: hp,
-        bytes,
-        sha256: digest,
-        tensors: plan.len(),
-    })
+    tmp.persist(output).map_err(|e| ModelError::io(output, e.error))?;
+    Ok(ImportReport { output: output.to_path_buf(), hparams: hp, bytes, sha256: digest, tensors: plan.len() })
 }
 
 fn hparams(model: &mut Ct2Model, ftype: FType) -> Result<Hparams, ModelError> {
@@ -120,10 +105,7 @@ fn hparams(model: &mut Ct2Model, ftype: FType) -> Result<Hparams, ModelError> {
         if v.dims.len() != rank {
             return Err(ModelError::input(
                 &m.path,
-                format!(
-                    "has {name:?} of shape {:?}; expected {rank} dimensions",
-                    v.dims
-                ),
+                format!("has {name:?} of shape {:?}; expected {rank} dimensions", v.dims),
             ));
         }
         Ok(v.dims.clone())
@@ -133,12 +115,7 @@ fn hparams(model: &mut Ct2Model, ftype: FType) -> Result<Hparams, ModelError> {
     let dec_pos = dims(model, "decoder/position_encodings/encodings", 2)?;
     let conv1 = dims(model, "encoder/conv1/weight", 3)?;
     let n_layers = |m: &Ct2Model, prefix: &str| {
-        (0..)
-            .take_while(|i| {
-                m.get(&format!("{prefix}/layer_{i}/ffn/linear_0/weight"))
-                    .is_some()
-            })
-            .count()
+        (0..).take_while(|i| m.get(&format!("{prefix}/layer_{i}/ffn/linear_0/weight")).is_some()).count()
     };
     let hp = Hparams {
         n_vocab: emb[0] as i32,
@@ -162,21 +139,13 @@ fn hparams(model: &mut Ct2Model, ftype: FType) -> Result<Hparams, ModelError> {
             ),
         ));
     }
-    if hp.n_audio_layer == 0 || hp.n_text_layer == 0 || hp.n_audio_head <= 0 || hp.n_text_head <= 0
-    {
-        return Err(ModelError::input(
-            &model.path,
-            "has no encoder or decoder layers: not a usable Whisper model",
-        ));
+    if hp.n_audio_layer == 0 || hp.n_text_layer == 0 || hp.n_audio_head <= 0 || hp.n_text_head <= 0 {
+        return Err(ModelError::input(&model.path, "has no encoder or decoder layers: not a usable Whisper model"));
     }
     if hp.n_vocab < vocab::GGML_VOCAB_TOKENS as i32 {
         return Err(ModelError::input(
             &model.path,
-            format!(
-                "has only {} vocabulary rows; Whisper needs at least {}",
-                hp.n_vocab,
-                vocab::GGML_VOCAB_TOKENS
-            ),
+            format!("has only {} vocabulary rows; Whisper needs at least {}", hp.n_vocab, vocab::GGML_VOCAB_TOKENS),
         ));
     }
     Ok(hp)
@@ -206,16 +175,9 @@ pub fn tensor_plan(hp: &Hparams) -> Vec<PlannedTensor> {
     let n = hp.n_audio_state as usize;
     let m = hp.n_mels as usize;
     let mut out = Vec::new();
-    let mut add =
-        |name: String, shape: Vec<usize>, kind, source: String, rows: Option<Range<usize>>| {
-            out.push(PlannedTensor {
-                name,
-                shape,
-                kind,
-                source,
-                rows,
-            });
-        };
+    let mut add = |name: String, shape: Vec<usize>, kind, source: String, rows: Option<Range<usize>>| {
+        out.push(PlannedTensor { name, shape, kind, source, rows });
+    };
     use TensorKind::{AlwaysF32 as F32, Weight as W};
     add(
         "decoder.positional_embedding".into(),
@@ -239,256 +201,53 @@ pub fn tensor_plan(hp: &Hparams) -> Vec<PlannedTensor> {
         None,
     );
 
-    let block =
-        |add: &mut dyn FnMut(String, Vec<usize>, TensorKind, String, Option<Range<usize>>),
-         b: String,
-         p: String,
-         cross: bool| {
-            add(
-                format!("{b}.mlp_ln.weight"),
-                vec![n],
-                F32,
-                format!("{p}/ffn/layer_norm/gamma"),
-                None,
-            );
-            add(
-                format!("{b}.mlp_ln.bias"),
-                vec![n],
-                F32,
-                format!("{p}/ffn/layer_norm/beta"),
-                None,
-            );
-            add(
-                format!("{b}.mlp.0.weight"),
-                vec![4 * n, n],
-                W,
-                format!("{p}/ffn/linear_0/weight"),
-                None,
-            );
-            add(
-                format!("{b}.mlp.0.bias"),
-                vec![4 * n],
-                F32,
-                format!("{p}/ffn/linear_0/bias"),
-                None,
-            );
-            add(
-                format!("{b}.mlp.2.weight"),
-                vec![n, 4 * n],
-                W,
-                format!("{p}/ffn/linear_1/weight"),
-                None,
-            );
-            add(
-                format!("{b}.mlp.2.bias"),
-                vec![n],
-                F32,
-                format!("{p}/ffn/linear_1/bias"),
-                None,
-            );
-            add(
-                format!("{b}.attn_ln.weight"),
-                vec![n],
-                F32,
-                format!("{p}/self_attention/layer_norm/gamma"),
-                None,
-            );
-            add(
-                format!("{b}.attn_ln.bias"),
-                vec![n],
-                F32,
-                format!("{p}/self_attention/layer_norm/beta"),
-                None,
-            );
-            let qkv = format!("{p}/self_attention/linear_0");
-            add(
-                format!("{b}.attn.query.weight"),
-                vec![n, n],
-                W,
-                format!("{qkv}/weight"),
-                Some(0..n),
-            );
-            add(
-                format!("{b}.attn.query.bias"),
-                vec![n],
-                F32,
-                format!("{qkv}/bias"),
-                Some(0..n),
-            );
-            add(
-                format!("{b}.attn.key.weight"),
-                vec![n, n],
-                W,
-                format!("{qkv}/weight"),
-                Some(n..2 * n),
-            );
-            add(
-                format!("{b}.attn.value.weight"),
-                vec![n, n],
-                W,
-                format!("{qkv}/weight"),
-                Some(2 * n..3 * n),
-            );
-            add(
-                format!("{b}.attn.value.bias"),
-                vec![n],
-                F32,
-                format!("{qkv}/bias"),
-                Some(2 * n..3 * n),
-            );
-            add(
-                format!("{b}.attn.out.weight"),
-                vec![n, n],
-                W,
-                format!("{p}/self_attention/linear_1/weight"),
-                None,
-            );
-            add(
-                format!("{b}.attn.out.bias"),
-                vec![n],
-                F32,
-                format!("{p}/self_attention/linear_1/bias"),
-                None,
-            );
-            if cross {
-                add(
-                    format!("{b}.cross_attn_ln.weight"),
-                    vec![n],
-                    F32,
-                    format!("{p}/attention/layer_norm/gamma"),
-                    None,
-                );
-                add(
-                    format!("{b}.cross_attn_ln.bias"),
-                    vec![n],
-                    F32,
-                    format!("{p}/attention/layer_norm/beta"),
-                    None,
-                );
-                add(
-                    format!("{b}.cross_attn.query.weight"),
-                    vec![n, n],
-                    W,
-                    format!("{p}/attention/linear_0/weight"),
-                    None,
-                );
-                add(
-                    format!("{b}.cross_attn.query.bias"),
-                    vec![n],
-                    F32,
-                    format!("{p}/attention/linear_0/bias"),
-                    None,
-                );
-                let kv = format!("{p}/attention/linear_1");
-                add(
-                    format!("{b}.cross_attn.key.weight"),
-                    vec![n, n],
-                    W,
-                    format!("{kv}/weight"),
-                    Some(0..n),
-                );
-                add(
-                    format!("{b}.cross_attn.value.weight"),
-                    vec![n, n],
-                    W,
-                    format!("{kv}/weight"),
-                    Some(n..2 * n),
-                );
-                add(
-                    format!("{b}.cross_attn.value.bias"),
-                    vec![n],
-                    F32,
-                    format!("{kv}/bias"),
-                    Some(n..2 * n),
-                );
-                add(
-                    format!("{b}.cross_attn.out.weight"),
-                    vec![n, n],
-                    W,
-                    format!("{p}/attention/linear_2/weight"),
-                    None,
-                );
-                add(
-                    format!("{b}.cross_attn.out.bias"),
-                    vec![n],
-                    F32,
-                    format!("{p}/attention/linear_2/bias"),
-                    None,
-                );
-            }
-        };
+    let block = |add: &mut dyn FnMut(String, Vec<usize>, TensorKind, String, Option<Range<usize>>),
+                 b: String,
+                 p: String,
+                 cross: bool| {
+        add(format!("{b}.mlp_ln.weight"), vec![n], F32, format!("{p}/ffn/layer_norm/gamma"), None);
+        add(format!("{b}.mlp_ln.bias"), vec![n], F32, format!("{p}/ffn/layer_norm/beta"), None);
+        add(format!("{b}.mlp.0.weight"), vec![4 * n, n], W, format!("{p}/ffn/linear_0/weight"), None);
+        add(format!("{b}.mlp.0.bias"), vec![4 * n], F32, format!("{p}/ffn/linear_0/bias"), None);
+        add(format!("{b}.mlp.2.weight"), vec![n, 4 * n], W, format!("{p}/ffn/linear_1/weight"), None);
+        add(format!("{b}.mlp.2.bias"), vec![n], F32, format!("{p}/ffn/linear_1/bias"), None);
+        add(format!("{b}.attn_ln.weight"), vec![n], F32, format!("{p}/self_attention/layer_norm/gamma"), None);
+        add(format!("{b}.attn_ln.bias"), vec![n], F32, format!("{p}/self_attention/layer_norm/beta"), None);
+        let qkv = format!("{p}/self_attention/linear_0");
+        add(format!("{b}.attn.query.weight"), vec![n, n], W, format!("{qkv}/weight"), Some(0..n));
+        add(format!("{b}.attn.query.bias"), vec![n], F32, format!("{qkv}/bias"), Some(0..n));
+        add(format!("{b}.attn.key.weight"), vec![n, n], W, format!("{qkv}/weight"), Some(n..2 * n));
+        add(format!("{b}.attn.value.weight"), vec![n, n], W, format!("{qkv}/weight"), Some(2 * n..3 * n));
+        add(format!("{b}.attn.value.bias"), vec![n], F32, format!("{qkv}/bias"), Some(2 * n..3 * n));
+        add(format!("{b}.attn.out.weight"), vec![n, n], W, format!("{p}/self_attention/linear_1/weight"), None);
+        add(format!("{b}.attn.out.bias"), vec![n], F32, format!("{p}/self_attention/linear_1/bias"), None);
+        if cross {
+            add(format!("{b}.cross_attn_ln.weight"), vec![n], F32, format!("{p}/attention/layer_norm/gamma"), None);
+            add(format!("{b}.cross_attn_ln.bias"), vec![n], F32, format!("{p}/attention/layer_norm/beta"), None);
+            add(format!("{b}.cross_attn.query.weight"), vec![n, n], W, format!("{p}/attention/linear_0/weight"), None);
+            add(format!("{b}.cross_attn.query.bias"), vec![n], F32, format!("{p}/attention/linear_0/bias"), None);
+            let kv = format!("{p}/attention/linear_1");
+            add(format!("{b}.cross_attn.key.weight"), vec![n, n], W, format!("{kv}/weight"), Some(0..n));
+            add(format!("{b}.cross_attn.value.weight"), vec![n, n], W, format!("{kv}/weight"), Some(n..2 * n));
+            add(format!("{b}.cross_attn.value.bias"), vec![n], F32, format!("{kv}/bias"), Some(n..2 * n));
+            add(format!("{b}.cross_attn.out.weight"), vec![n, n], W, format!("{p}/attention/linear_2/weight"), None);
+            add(format!("{b}.cross_attn.out.bias"), vec![n], F32, format!("{p}/attention/linear_2/bias"), None);
+        }
+    };
     for i in 0..hp.n_text_layer {
-        block(
-            &mut add,
-            format!("decoder.blocks.{i}"),
-            format!("decoder/layer_{i}"),
-            true,
-        );
+        block(&mut add, format!("decoder.blocks.{i}"), format!("decoder/layer_{i}"), true);
     }
-    add(
-        "decoder.ln.weight".into(),
-        vec![n],
-        F32,
-        "decoder/layer_norm/gamma".into(),
-        None,
-    );
-    add(
-        "decoder.ln.bias".into(),
-        vec![n],
-        F32,
-        "decoder/layer_norm/beta".into(),
-        None,
-    );
-    add(
-        "encoder.conv1.weight".into(),
-        vec![n, m, 3],
-        W,
-        "encoder/conv1/weight".into(),
-        None,
-    );
-    add(
-        "encoder.conv1.bias".into(),
-        vec![n, 1],
-        F32,
-        "encoder/conv1/bias".into(),
-        None,
-    );
-    add(
-        "encoder.conv2.weight".into(),
-        vec![n, n, 3],
-        W,
-        "encoder/conv2/weight".into(),
-        None,
-    );
-    add(
-        "encoder.conv2.bias".into(),
-        vec![n, 1],
-        F32,
-        "encoder/conv2/bias".into(),
-        None,
-    );
+    add("decoder.ln.weight".into(), vec![n], F32, "decoder/layer_norm/gamma".into(), None);
+    add("decoder.ln.bias".into(), vec![n], F32, "decoder/layer_norm/beta".into(), None);
+    add("encoder.conv1.weight".into(), vec![n, m, 3], W, "encoder/conv1/weight".into(), None);
+    add("encoder.conv1.bias".into(), vec![n, 1], F32, "encoder/conv1/bias".into(), None);
+    add("encoder.conv2.weight".into(), vec![n, n, 3], W, "encoder/conv2/weight".into(), None);
+    add("encoder.conv2.bias".into(), vec![n, 1], F32, "encoder/conv2/bias".into(), None);
     for i in 0..hp.n_audio_layer {
-        block(
-            &mut add,
-            format!("encoder.blocks.{i}"),
-            format!("encoder/layer_{i}"),
-            false,
-        );
+        block(&mut add, format!("encoder.blocks.{i}"), format!("encoder/layer_{i}"), false);
     }
-    add(
-        "encoder.ln_post.weight".into(),
-        vec![n],
-        F32,
-        "encoder/layer_norm/gamma".into(),
-        None,
-    );
-    add(
-        "encoder.ln_post.bias".into(),
-        vec![n],
-        F32,
-        "encoder/layer_norm/beta".into(),
-        None,
-    );
+    add("encoder.ln_post.weight".into(), vec![n], F32, "encoder/layer_norm/gamma".into(), None);
+    add("encoder.ln_post.bias".into(), vec![n], F32, "encoder/layer_norm/beta".into(), None);
     out
 }
 
@@ -523,8 +282,7 @@ fn write_tensor(
         (TensorKind::Weight, FType::F16) => TensorType::F16,
         _ => TensorType::F32,
     };
-    ggml::write_tensor_header(w, &t.name, &t.shape, ttype)
-        .map_err(|e| ModelError::io(out_path, e))?;
+    ggml::write_tensor_header(w, &t.name, &t.shape, ttype).map_err(|e| ModelError::io(out_path, e))?;
     let scale = read_scale(model, &t.source, &var)?;
     // Convert a block of rows at a time so memory stays bounded by the block, not the tensor.
     let block_rows = ((1usize << 22) / (row_len * var.dtype.size()).max(1)).max(1);
@@ -532,19 +290,12 @@ fn write_tensor(
     while r < rows.end {
         let end = (r + block_rows).min(rows.end);
         let esz = var.dtype.size() as u64;
-        let bytes = model.read_bytes(
-            &var,
-            (r * row_len) as u64 * esz,
-            ((end - r) * row_len) as u64 * esz,
-        )?;
+        let bytes = model.read_bytes(&var, (r * row_len) as u64 * esz, ((end - r) * row_len) as u64 * esz)?;
         convert_rows(&bytes, var.dtype, &scale, r, row_len, ttype, w).map_err(|e| match e {
             ConvertError::Io(e) => ModelError::io(out_path, e),
             ConvertError::Unsupported(d) => ModelError::input(
                 &model.path,
-                format!(
-                    "stores {:?} as {d:?} without a scale; cannot convert it to floats",
-                    t.source
-                ),
+                format!("stores {:?} as {d:?} without a scale; cannot convert it to floats", t.source),
             ),
         })?;
         r = end;
@@ -563,24 +314,17 @@ fn read_scale(model: &mut Ct2Model, name: &str, var: &Variable) -> Result<Scale,
         return Ok(Scale::None);
     };
     if sv.dtype != DType::F32 {
-        return Err(ModelError::input(
-            &model.path,
-            format!("has {name}_scale of type {:?}; expected f32", sv.dtype),
-        ));
+        return Err(ModelError::input(&model.path, format!("has {name}_scale of type {:?}; expected f32", sv.dtype)));
     }
     let raw = model.read_bytes(&sv, 0, sv.num_bytes)?;
-    let vals: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let vals: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     match (var.dtype, vals.len()) {
         (DType::I16, 1) => Ok(Scale::Scalar(vals[0])),
         (_, n) if n == var.rows() => Ok(Scale::PerRow(vals)),
         (_, 1) => Ok(Scale::Scalar(vals[0])),
-        (_, n) => Err(ModelError::input(
-            &model.path,
-            format!("has {name}_scale with {n} values for {} rows", var.rows()),
-        )),
+        (_, n) => {
+            Err(ModelError::input(&model.path, format!("has {name}_scale with {n} values for {} rows", var.rows())))
+        }
     }
 }
 
@@ -615,12 +359,7 @@ fn convert_rows(
             Scale::PerRow(v) => v[first_row + i / row_len],
         };
         let x = match dtype {
-            DType::F32 => f32::from_le_bytes([
-                bytes[4 * i],
-                bytes[4 * i + 1],
-                bytes[4 * i + 2],
-                bytes[4 * i + 3],
-            ]),
+            DType::F32 => f32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
             DType::F16 => half::f16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]).to_f32(),
             DType::Bf16 => half::bf16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]).to_f32(),
             DType::I8 if !unscaled => return Ok(bytes[i] as i8 as f32 / s),
@@ -652,11 +391,7 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
+        Self { inner, hasher: Sha256::new(), bytes: 0 }
     }
 
     /// Returns the inner writer, the hex sha256 and the byte count.

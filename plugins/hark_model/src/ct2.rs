@@ -153,10 +153,7 @@ impl Seek for PartedFile {
             SeekFrom::Current(d) => self.pos as i128 + d as i128,
         };
         if new < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before start",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before start"));
         }
         self.pos = new as u64;
         Ok(self.pos)
@@ -207,18 +204,13 @@ impl Cursor<'_> {
     fn truncated(&self, what: &str) -> ModelError {
         ModelError::input(
             self.path,
-            format!(
-                "is truncated or corrupt: ran out of data reading {what} at byte {} of {}",
-                self.pos, self.len
-            ),
+            format!("is truncated or corrupt: ran out of data reading {what} at byte {} of {}", self.pos, self.len),
         )
     }
 
     fn bytes<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ModelError> {
         let mut b = [0u8; N];
-        self.r
-            .read_exact(&mut b)
-            .map_err(|_| self.truncated(what))?;
+        self.r.read_exact(&mut b).map_err(|_| self.truncated(what))?;
         self.pos += N as u64;
         Ok(b)
     }
@@ -241,37 +233,26 @@ impl Cursor<'_> {
         if len == 0 {
             return Err(ModelError::input(
                 self.path,
-                format!(
-                    "is corrupt: {what} at byte {} has length 0 (no NUL terminator)",
-                    self.pos
-                ),
+                format!("is corrupt: {what} at byte {} has length 0 (no NUL terminator)", self.pos),
             ));
         }
         let mut b = vec![0u8; len];
-        self.r
-            .read_exact(&mut b)
-            .map_err(|_| self.truncated(what))?;
+        self.r.read_exact(&mut b).map_err(|_| self.truncated(what))?;
         self.pos += len as u64;
         if b.pop() != Some(0) {
             return Err(ModelError::input(
                 self.path,
-                format!(
-                    "is corrupt: {what} ending at byte {} is not NUL-terminated",
-                    self.pos
-                ),
+                format!("is corrupt: {what} ending at byte {} is not NUL-terminated", self.pos),
             ));
         }
-        String::from_utf8(b)
-            .map_err(|_| ModelError::input(self.path, format!("is corrupt: {what} is not UTF-8")))
+        String::from_utf8(b).map_err(|_| ModelError::input(self.path, format!("is corrupt: {what} is not UTF-8")))
     }
 
     fn skip(&mut self, n: u64, what: &str) -> Result<(), ModelError> {
         if self.pos + n > self.len {
             return Err(self.truncated(what));
         }
-        self.r
-            .seek_relative(n as i64)
-            .map_err(|e| ModelError::io(self.path, e))?;
+        self.r.seek_relative(n as i64).map_err(|e| ModelError::io(self.path, e))?;
         self.pos += n;
         Ok(())
     }
@@ -289,12 +270,7 @@ impl Ct2Model {
     fn parse(path: PathBuf, file: PartedFile) -> Result<Self, ModelError> {
         let len = file.len();
         let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut c = Cursor {
-            r: &mut reader,
-            pos: 0,
-            len,
-            path: &path,
-        };
+        let mut c = Cursor { r: &mut reader, pos: 0, len, path: &path };
         let binary_version = c.u32("the binary version")?;
         if binary_version == 0 || binary_version > MAX_BINARY_VERSION {
             return Err(ModelError::input(
@@ -312,9 +288,7 @@ impl Ct2Model {
         if spec_name != "WhisperSpec" {
             return Err(ModelError::input(
                 &path,
-                format!(
-                    "is a CTranslate2 model of spec {spec_name:?}, not a Whisper model (expected \"WhisperSpec\")"
-                ),
+                format!("is a CTranslate2 model of spec {spec_name:?}, not a Whisper model (expected \"WhisperSpec\")"),
             ));
         }
         let count = c.u32("the variable count")?;
@@ -331,41 +305,25 @@ impl Ct2Model {
             let (dtype, num_bytes) = if binary_version >= 4 {
                 let id = c.u8(&what)?;
                 let dtype = DType::from_id(id).ok_or_else(|| {
-                    ModelError::input(
-                        &path,
-                        format!("is corrupt: variable {name:?} has unknown dtype {id}"),
-                    )
+                    ModelError::input(&path, format!("is corrupt: variable {name:?} has unknown dtype {id}"))
                 })?;
                 (dtype, c.u32(&what)? as u64)
             } else {
                 let size = c.u8(&what)?;
                 let dtype = DType::from_item_size(size).ok_or_else(|| {
-                    ModelError::input(
-                        &path,
-                        format!("is corrupt: variable {name:?} has item size {size}"),
-                    )
+                    ModelError::input(&path, format!("is corrupt: variable {name:?} has item size {size}"))
                 })?;
                 (dtype, c.u32(&what)? as u64 * size as u64)
             };
             if num_bytes != elements * dtype.size() as u64 {
                 return Err(ModelError::input(
                     &path,
-                    format!(
-                        "is corrupt: variable {name:?} with shape {dims:?} ({dtype:?}) claims {num_bytes} bytes"
-                    ),
+                    format!("is corrupt: variable {name:?} with shape {dims:?} ({dtype:?}) claims {num_bytes} bytes"),
                 ));
             }
             let offset = c.pos;
             c.skip(num_bytes, &format!("the data of {name:?}"))?;
-            variables.insert(
-                name,
-                Variable {
-                    dtype,
-                    dims,
-                    offset,
-                    num_bytes,
-                },
-            );
+            variables.insert(name, Variable { dtype, dims, offset, num_bytes });
         }
         let mut aliases = HashMap::new();
         if binary_version >= 3 {
@@ -379,22 +337,11 @@ impl Ct2Model {
         if c.pos != len {
             return Err(ModelError::input(
                 &path,
-                format!(
-                    "is corrupt: {} unexpected bytes after the last record",
-                    len - c.pos
-                ),
+                format!("is corrupt: {} unexpected bytes after the last record", len - c.pos),
             ));
         }
         let file = reader.into_inner();
-        Ok(Self {
-            path,
-            binary_version,
-            spec_name,
-            spec_revision,
-            variables,
-            aliases,
-            file,
-        })
+        Ok(Self { path, binary_version, spec_name, spec_revision, variables, aliases, file })
     }
 
     /// Looks a variable up by name, following aliases (also for `<alias>_scale`).
@@ -412,21 +359,11 @@ impl Ct2Model {
 
     /// Like [`Self::get`] but an error naming the file when missing.
     pub fn require(&self, name: &str) -> Result<&Variable, ModelError> {
-        self.get(name).ok_or_else(|| {
-            ModelError::input(
-                &self.path,
-                format!("is missing the Whisper variable {name:?}"),
-            )
-        })
+        self.get(name).ok_or_else(|| ModelError::input(&self.path, format!("is missing the Whisper variable {name:?}")))
     }
 
     /// Reads the raw bytes of `len` bytes starting `skip` bytes into the variable.
-    pub fn read_bytes(
-        &mut self,
-        var: &Variable,
-        skip: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, ModelError> {
+    pub fn read_bytes(&mut self, var: &Variable, skip: u64, len: u64) -> Result<Vec<u8>, ModelError> {
         let mut buf = vec![0u8; len as usize];
         self.file
             .seek(SeekFrom::Start(var.offset + skip))

@@ -31,23 +31,17 @@ pub fn offline_route(model: &KnownModel) -> String {
 
 /// Downloads `model` into `dir`, calling `progress(done, total)` as bytes arrive. The file is
 /// written under a temporary name, its sha256 checked, then renamed into place.
-pub fn fetch(
-    model: &KnownModel,
-    dir: &Path,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<PathBuf, ModelError> {
+pub fn fetch(model: &KnownModel, dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<PathBuf, ModelError> {
     let url = format!("{}/{}", hub_url(), model.file_name());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_recv_response(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let mut resp = agent.get(&url).call().map_err(|e| {
-        ModelError::Network(format!(
-            "could not download {url}: {e}.\n{}",
-            offline_route(model)
-        ))
-    })?;
+    let mut resp = agent
+        .get(&url)
+        .call()
+        .map_err(|e| ModelError::Network(format!("could not download {url}: {e}.\n{}", offline_route(model))))?;
     let total = resp.body().content_length().unwrap_or(model.size);
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     let out = dir.join(model.file_name());
@@ -72,8 +66,7 @@ pub fn fetch(
             break;
         }
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .map_err(|e| ModelError::io(&out, e))?;
+        file.write_all(&buf[..n]).map_err(|e| ModelError::io(&out, e))?;
         done += n as u64;
         progress(done, total);
     }
@@ -88,7 +81,6 @@ pub fn fetch(
         });
     }
     file.sync_all().map_err(|e| ModelError::io(&out, e))?;
-    tmp.persist(&out)
-        .map_err(|e| ModelError::io(&out, e.error))?;
+    tmp.persist(&out).map_err(|e| ModelError::io(&out, e.error))?;
     Ok(out)
 }

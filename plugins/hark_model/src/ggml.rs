@@ -108,12 +108,7 @@ pub fn write_header(w: &mut impl Write, hp: &Hparams) -> io::Result<()> {
 }
 
 /// Writes a tensor header; `shape` is in PyTorch order and is written reversed.
-pub fn write_tensor_header(
-    w: &mut impl Write,
-    name: &str,
-    shape: &[usize],
-    ttype: TensorType,
-) -> io::Result<()> {
+pub fn write_tensor_header(w: &mut impl Write, name: &str, shape: &[usize], ttype: TensorType) -> io::Result<()> {
     w.write_all(&(shape.len() as i32).to_le_bytes())?;
     w.write_all(&(name.len() as i32).to_le_bytes())?;
     w.write_all(&ttype.id().to_le_bytes())?;
@@ -126,10 +121,7 @@ pub fn write_tensor_header(
 /// True when `path` is a file starting with the ggml magic.
 pub fn has_ggml_magic(path: &Path) -> bool {
     let mut b = [0u8; 4];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok()
-        && u32::from_le_bytes(b) == GGML_MAGIC
+    File::open(path).and_then(|mut f| f.read_exact(&mut b)).is_ok() && u32::from_le_bytes(b) == GGML_MAGIC
 }
 
 /// What `verify` found in a ggml file.
@@ -161,12 +153,7 @@ pub struct TensorEntry {
 pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
     let f = File::open(path).map_err(|e| ModelError::io(path, e))?;
     let len = f.metadata().map_err(|e| ModelError::io(path, e))?.len();
-    let mut r = Reader {
-        r: BufReader::with_capacity(1 << 16, f),
-        pos: 0,
-        len,
-        path,
-    };
+    let mut r = Reader { r: BufReader::with_capacity(1 << 16, f), pos: 0, len, path };
     let magic = r.u32("the magic number")?;
     if magic != GGML_MAGIC {
         let hint = if magic <= crate::ct2::MAX_BINARY_VERSION {
@@ -174,10 +161,7 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         } else {
             ""
         };
-        return Err(ModelError::input(
-            path,
-            format!("is not a whisper.cpp ggml model: bad magic {magic:#010x}{hint}"),
-        ));
+        return Err(ModelError::input(path, format!("is not a whisper.cpp ggml model: bad magic {magic:#010x}{hint}")));
     }
     let mut v = [0i32; 11];
     for (i, x) in v.iter_mut().enumerate() {
@@ -218,20 +202,14 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         && (1..=256).contains(&hp.n_text_layer)
         && (1..=512).contains(&hp.n_mels);
     if !sane {
-        return Err(ModelError::input(
-            path,
-            format!("has implausible hyper-parameters {hp:?}"),
-        ));
+        return Err(ModelError::input(path, format!("has implausible hyper-parameters {hp:?}")));
     }
     let n_mel = r.i32("the mel filter count")?;
     let n_fft = r.i32("the mel filter width")?;
     if n_mel != hp.n_mels || n_fft != 201 {
         return Err(ModelError::input(
             path,
-            format!(
-                "has a {n_mel}×{n_fft} mel filterbank; expected {}×201",
-                hp.n_mels
-            ),
+            format!("has a {n_mel}×{n_fft} mel filterbank; expected {}×201", hp.n_mels),
         ));
     }
     r.skip(n_mel as u64 * n_fft as u64 * 4, "the mel filterbank")?;
@@ -239,19 +217,13 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
     if n_tokens < 0 || n_tokens > hp.n_vocab {
         return Err(ModelError::input(
             path,
-            format!(
-                "has {n_tokens} vocabulary entries for {} embedding rows",
-                hp.n_vocab
-            ),
+            format!("has {n_tokens} vocabulary entries for {} embedding rows", hp.n_vocab),
         ));
     }
     for i in 0..n_tokens {
         let l = r.u32(&format!("token {i}"))?;
         if l > 1024 {
-            return Err(ModelError::input(
-                path,
-                format!("is corrupt: token {i} claims {l} bytes"),
-            ));
+            return Err(ModelError::input(path, format!("is corrupt: token {i} claims {l} bytes")));
         }
         r.skip(l as u64, &format!("token {i}"))?;
     }
@@ -273,10 +245,7 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         let name_len = r.i32("a tensor header")?;
         let ttype = r.i32("a tensor header")?;
         if !(0..=4).contains(&n_dims) || !(1..=256).contains(&name_len) {
-            return Err(ModelError::input(
-                path,
-                format!("is corrupt: bad tensor header at byte {}", r.pos - 12),
-            ));
+            return Err(ModelError::input(path, format!("is corrupt: bad tensor header at byte {}", r.pos - 12)));
         }
         let mut ne = Vec::new();
         for _ in 0..n_dims {
@@ -286,33 +255,19 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         r.read(&mut name, "a tensor name")?;
         let name = String::from_utf8_lossy(&name).into_owned();
         let Some((shape, ty)) = expected.remove(&name) else {
-            return Err(ModelError::input(
-                path,
-                format!("has an unknown or repeated tensor {name:?}"),
-            ));
+            return Err(ModelError::input(path, format!("has an unknown or repeated tensor {name:?}")));
         };
         if ne != shape {
-            return Err(ModelError::input(
-                path,
-                format!("has tensor {name} of shape {ne:?}; expected {shape:?}"),
-            ));
+            return Err(ModelError::input(path, format!("has tensor {name} of shape {ne:?}; expected {shape:?}")));
         }
         if ttype != ty.id() {
-            return Err(ModelError::input(
-                path,
-                format!("has tensor {name} of type {ttype}; expected {}", ty.id()),
-            ));
+            return Err(ModelError::input(path, format!("has tensor {name} of type {ttype}; expected {}", ty.id())));
         }
         if ty == TensorType::F16 {
             f16_tensors += 1;
         }
         let bytes = ne.iter().product::<usize>() as u64 * ty.size() as u64;
-        index.push(TensorEntry {
-            name,
-            ne,
-            ttype: ty,
-            offset: r.pos,
-        });
+        index.push(TensorEntry { name, ne, ttype: ty, offset: r.pos });
         let name = &index[index.len() - 1].name;
         r.skip(bytes, &format!("the data of tensor {name}"))?;
     }
@@ -321,21 +276,10 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         missing.sort();
         return Err(ModelError::input(
             path,
-            format!(
-                "is incomplete: {} of {total} tensors missing (first: {})",
-                missing.len(),
-                missing[0]
-            ),
+            format!("is incomplete: {} of {total} tensors missing (first: {})", missing.len(), missing[0]),
         ));
     }
-    Ok(GgmlInfo {
-        hparams: hp,
-        n_tokens: n_tokens as usize,
-        tensors: total,
-        bytes: len,
-        f16_tensors,
-        index,
-    })
+    Ok(GgmlInfo { hparams: hp, n_tokens: n_tokens as usize, tensors: total, bytes: len, f16_tensors, index })
 }
 
 struct Reader<'a> {
@@ -350,10 +294,7 @@ impl Reader<'_> {
         self.r.read_exact(buf).map_err(|_| {
             ModelError::input(
                 self.path,
-                format!(
-                    "is truncated: ran out of data reading {what} at byte {} of {}",
-                    self.pos, self.len
-                ),
+                format!("is truncated: ran out of data reading {what} at byte {} of {}", self.pos, self.len),
             )
         })?;
         self.pos += buf.len() as u64;
@@ -374,15 +315,10 @@ impl Reader<'_> {
         if self.pos + n > self.len {
             return Err(ModelError::input(
                 self.path,
-                format!(
-                    "is truncated: {what} needs {n} bytes at byte {} but the file has {}",
-                    self.pos, self.len
-                ),
+                format!("is truncated: {what} needs {n} bytes at byte {} but the file has {}", self.pos, self.len),
             ));
         }
-        self.r
-            .seek_relative(n as i64)
-            .map_err(|e| ModelError::io(self.path, e))?;
+        self.r.seek_relative(n as i64).map_err(|e| ModelError::io(self.path, e))?;
         self.pos += n;
         Ok(())
     }

@@ -29,10 +29,7 @@ pub enum ModelError {
     Output { path: PathBuf, msg: String },
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A download failed.
     #[error("{0}")]
     Network(String),
@@ -43,23 +40,14 @@ pub enum ModelError {
 
 impl ModelError {
     pub fn input(path: &Path, msg: impl Into<String>) -> Self {
-        Self::Input {
-            path: path.to_path_buf(),
-            msg: msg.into(),
-        }
+        Self::Input { path: path.to_path_buf(), msg: msg.into() }
     }
 
     pub fn output(path: &Path, msg: impl Into<String>) -> Self {
-        Self::Output {
-            path: path.to_path_buf(),
-            msg: msg.into(),
-        }
+        Self::Output { path: path.to_path_buf(), msg: msg.into() }
     }
 
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Self::Io { path: path.to_path_buf(), source }
     }
 }

@@ -13,18 +13,10 @@ pub fn filters(n_mels: usize) -> Vec<f32> {
     let min_log_mel = min_log_hz / f_sp;
     let logstep = 6.4_f64.ln() / 27.0;
     let hz_to_mel = |f: f64| {
-        if f >= min_log_hz {
-            min_log_mel + (f / min_log_hz).ln() / logstep
-        } else {
-            f / f_sp
-        }
+        if f >= min_log_hz { min_log_mel + (f / min_log_hz).ln() / logstep } else { f / f_sp }
     };
     let mel_to_hz = |m: f64| {
-        if m >= min_log_mel {
-            min_log_hz * (logstep * (m - min_log_mel)).exp()
-        } else {
-            f_sp * m
-        }
+        if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m }
     };
     let val = 1.0 / (N_FFT as f64 * (1.0 / SR));
     let fftfreqs: Vec<f64> = (0..N_BINS).map(|k| k as f64 * val).collect();

@@ -50,9 +50,7 @@ impl SynthOptions {
 /// The value stored at element `i` of variable `name`: distinct per variable and position, and
 /// exactly representable in f16 (multiples of 1/64 below 32).
 pub fn value(name: &str, i: usize) -> f32 {
-    let h = name
-        .bytes()
-        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+    let h = name.bytes().fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
     (((h as usize + i * 13) % 2048) as f32 - 1024.0) / 64.0
 }
 
@@ -74,12 +72,7 @@ fn float_var(name: &str, dims: &[usize], f16: bool) -> Var {
             data.extend_from_slice(&v.to_le_bytes());
         }
     }
-    Var {
-        name: name.into(),
-        dims: dims.to_vec(),
-        dtype: if f16 { 4 } else { 0 },
-        data,
-    }
+    Var { name: name.into(), dims: dims.to_vec(), dtype: if f16 { 4 } else { 0 }, data }
 }
 
 /// The quantized form of a weight: returns the weight and its scale variable.
@@ -95,51 +88,24 @@ fn quantized(name: &str, dims: &[usize], storage: WeightStorage) -> [Var; 2] {
                 let amax = row.iter().fold(0f32, |a, &b| a.max(b.abs())).max(1e-6);
                 let scale = 127.0 / amax;
                 scales.extend_from_slice(&scale.to_le_bytes());
-                q.extend(
-                    row.iter()
-                        .map(|&x| (x * scale).round_ties_even() as i8 as u8),
-                );
+                q.extend(row.iter().map(|&x| (x * scale).round_ties_even() as i8 as u8));
             }
             [
-                Var {
-                    name: name.into(),
-                    dims: dims.to_vec(),
-                    dtype: 1,
-                    data: q,
-                },
-                Var {
-                    name: format!("{name}_scale"),
-                    dims: vec![rows],
-                    dtype: 0,
-                    data: scales,
-                },
+                Var { name: name.into(), dims: dims.to_vec(), dtype: 1, data: q },
+                Var { name: format!("{name}_scale"), dims: vec![rows], dtype: 0, data: scales },
             ]
         }
         WeightStorage::Int16 => {
             let count = rows * row_len;
-            let amax = (0..count)
-                .fold(0f32, |a, i| a.max(value(name, i).abs()))
-                .max(1e-6);
+            let amax = (0..count).fold(0f32, |a, i| a.max(value(name, i).abs())).max(1e-6);
             let scale = 32767.0 / amax;
             let mut q = Vec::new();
             for i in 0..count {
-                q.extend_from_slice(
-                    &((value(name, i) * scale).round_ties_even() as i16).to_le_bytes(),
-                );
+                q.extend_from_slice(&((value(name, i) * scale).round_ties_even() as i16).to_le_bytes());
             }
             [
-                Var {
-                    name: name.into(),
-                    dims: dims.to_vec(),
-                    dtype: 2,
-                    data: q,
-                },
-                Var {
-                    name: format!("{name}_scale"),
-                    dims: vec![],
-                    dtype: 0,
-                    data: scale.to_le_bytes().to_vec(),
-                },
+                Var { name: name.into(), dims: dims.to_vec(), dtype: 2, data: q },
+                Var { name: format!("{name}_scale"), dims: vec![], dtype: 0, data: scale.to_le_bytes().to_vec() },
             ]
         }
         _ => unreachable!("not a quantized storage"),
@@ -172,18 +138,12 @@ pub fn write_model(dir: &Path, opt: &SynthOptions) -> std::io::Result<()> {
         s => vars.extend(quantized(name, dims, s)),
     };
     let small_f16 = opt.storage != WeightStorage::F32;
-    let small = |vars: &mut Vec<Var>, name: &str, dims: &[usize]| {
-        vars.push(float_var(name, dims, small_f16))
-    };
+    let small = |vars: &mut Vec<Var>, name: &str, dims: &[usize]| vars.push(float_var(name, dims, small_f16));
     big(&mut vars, "encoder/conv1/weight", &[n, 80, 3]);
     small(&mut vars, "encoder/conv1/bias", &[n]);
     big(&mut vars, "encoder/conv2/weight", &[n, n, 3]);
     small(&mut vars, "encoder/conv2/bias", &[n]);
-    small(
-        &mut vars,
-        "encoder/position_encodings/encodings",
-        &[1500, n],
-    );
+    small(&mut vars, "encoder/position_encodings/encodings", &[1500, n]);
     small(&mut vars, "decoder/position_encodings/encodings", &[448, n]);
     big(&mut vars, "decoder/embeddings/weight", &[v, n]);
     for side in ["encoder", "decoder"] {
@@ -199,11 +159,7 @@ pub fn write_model(dir: &Path, opt: &SynthOptions) -> std::io::Result<()> {
                 small(&mut vars, &format!("{p}/{a}/layer_norm/gamma"), &[n]);
                 small(&mut vars, &format!("{p}/{a}/layer_norm/beta"), &[n]);
                 for (k, rows) in outs.iter().enumerate() {
-                    big(
-                        &mut vars,
-                        &format!("{p}/{a}/linear_{k}/weight"),
-                        &[*rows, n],
-                    );
+                    big(&mut vars, &format!("{p}/{a}/linear_{k}/weight"), &[*rows, n]);
                     small(&mut vars, &format!("{p}/{a}/linear_{k}/bias"), &[*rows]);
                 }
             }
@@ -216,24 +172,9 @@ pub fn write_model(dir: &Path, opt: &SynthOptions) -> std::io::Result<()> {
         }
     }
     let heads = 2i16.to_le_bytes().to_vec();
-    vars.push(Var {
-        name: "encoder/num_heads".into(),
-        dims: vec![],
-        dtype: 2,
-        data: heads.clone(),
-    });
-    vars.push(Var {
-        name: "decoder/num_heads".into(),
-        dims: vec![],
-        dtype: 2,
-        data: heads,
-    });
-    vars.push(Var {
-        name: "decoder/activation".into(),
-        dims: vec![],
-        dtype: 1,
-        data: vec![3],
-    });
+    vars.push(Var { name: "encoder/num_heads".into(), dims: vec![], dtype: 2, data: heads.clone() });
+    vars.push(Var { name: "decoder/num_heads".into(), dims: vec![], dtype: 2, data: heads });
+    vars.push(Var { name: "decoder/activation".into(), dims: vec![], dtype: 1, data: vec![3] });
     vars.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut out = Vec::new();

@@ -35,9 +35,7 @@ pub fn read_ct2_vocabulary(dir: &Path) -> Result<Vec<String>, ModelError> {
 /// GPT-2's `bytes_to_unicode` inverse: char → byte.
 pub fn unicode_to_byte(c: char) -> Option<u8> {
     let u = c as u32;
-    let printable = |b: u32| {
-        (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
-    };
+    let printable = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
     if printable(u) {
         return Some(u as u8);
     }
@@ -45,10 +43,7 @@ pub fn unicode_to_byte(c: char) -> Option<u8> {
         return None;
     }
     // The 68 non-printable bytes map, in order, to U+0100.. .
-    (0u32..=255)
-        .filter(|&b| !printable(b))
-        .nth((u - 256) as usize)
-        .map(|b| b as u8)
+    (0u32..=255).filter(|&b| !printable(b)).nth((u - 256) as usize).map(|b| b as u8)
 }
 
 /// Decodes one token from its byte-level unicode form.
@@ -61,20 +56,14 @@ pub fn ggml_vocab_block(tokens: &[String], dir: &Path) -> Result<Vec<u8>, ModelE
     if tokens.len() < GGML_VOCAB_TOKENS {
         return Err(ModelError::input(
             dir,
-            format!(
-                "has a vocabulary of {} tokens; Whisper needs at least {GGML_VOCAB_TOKENS}",
-                tokens.len()
-            ),
+            format!("has a vocabulary of {} tokens; Whisper needs at least {GGML_VOCAB_TOKENS}", tokens.len()),
         ));
     }
     let mut out = Vec::with_capacity(600_000);
     out.extend_from_slice(&(GGML_VOCAB_TOKENS as i32).to_le_bytes());
     for (id, t) in tokens[..GGML_VOCAB_TOKENS].iter().enumerate() {
         let bytes = decode_token(t).ok_or_else(|| {
-            ModelError::input(
-                dir,
-                format!("has vocabulary token {id} ({t:?}) that is not in GPT-2 byte-level form"),
-            )
+            ModelError::input(dir, format!("has vocabulary token {id} ({t:?}) that is not in GPT-2 byte-level form"))
         })?;
         out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(&bytes);

@@ -14,10 +14,7 @@ struct Converted {
 
 impl Converted {
     fn entry(&self, name: &str) -> &TensorEntry {
-        self.index
-            .iter()
-            .find(|t| t.name == name)
-            .unwrap_or_else(|| panic!("no tensor {name}"))
+        self.index.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no tensor {name}"))
     }
 
     fn has(&self, name: &str) -> bool {
@@ -45,20 +42,12 @@ fn convert(opt: &SynthOptions, ftype: FType) -> (tempfile::TempDir, Converted) {
     import_ct2(&ct2, &out, ftype).unwrap();
     let info = verify(&out).unwrap();
     let bytes = std::fs::read(&out).unwrap();
-    (
-        tmp,
-        Converted {
-            bytes,
-            index: info.index,
-        },
-    )
+    (tmp, Converted { bytes, index: info.index })
 }
 
 /// The source values of rows `rows` of CT2 variable `name` with `row_len` columns.
 fn source_rows(name: &str, rows: std::ops::Range<usize>, row_len: usize) -> Vec<f32> {
-    (rows.start * row_len..rows.end * row_len)
-        .map(|i| value(name, i))
-        .collect()
+    (rows.start * row_len..rows.end * row_len).map(|i| value(name, i)).collect()
 }
 
 #[test]
@@ -66,39 +55,17 @@ fn fused_qkv_rows_split_in_order_q_k_v() {
     let opt = SynthOptions::default();
     let n = opt.n;
     let (_t, c) = convert(&opt, FType::F16);
-    for (side, blk) in [
-        ("encoder", "encoder.blocks.0"),
-        ("decoder", "decoder.blocks.0"),
-    ] {
+    for (side, blk) in [("encoder", "encoder.blocks.0"), ("decoder", "decoder.blocks.0")] {
         let w = format!("{side}/layer_0/self_attention/linear_0/weight");
         let b = format!("{side}/layer_0/self_attention/linear_0/bias");
-        assert_eq!(
-            c.values(&format!("{blk}.attn.query.weight")),
-            source_rows(&w, 0..n, n)
-        );
-        assert_eq!(
-            c.values(&format!("{blk}.attn.key.weight")),
-            source_rows(&w, n..2 * n, n)
-        );
-        assert_eq!(
-            c.values(&format!("{blk}.attn.value.weight")),
-            source_rows(&w, 2 * n..3 * n, n)
-        );
-        assert_eq!(
-            c.values(&format!("{blk}.attn.query.bias")),
-            source_rows(&b, 0..n, 1)
-        );
-        assert_eq!(
-            c.values(&format!("{blk}.attn.value.bias")),
-            source_rows(&b, 2 * n..3 * n, 1)
-        );
+        assert_eq!(c.values(&format!("{blk}.attn.query.weight")), source_rows(&w, 0..n, n));
+        assert_eq!(c.values(&format!("{blk}.attn.key.weight")), source_rows(&w, n..2 * n, n));
+        assert_eq!(c.values(&format!("{blk}.attn.value.weight")), source_rows(&w, 2 * n..3 * n, n));
+        assert_eq!(c.values(&format!("{blk}.attn.query.bias")), source_rows(&b, 0..n, 1));
+        assert_eq!(c.values(&format!("{blk}.attn.value.bias")), source_rows(&b, 2 * n..3 * n, 1));
         assert_eq!(
             c.values(&format!("{blk}.attn.out.weight")),
-            source_rows(
-                &format!("{side}/layer_0/self_attention/linear_1/weight"),
-                0..n,
-                n
-            )
+            source_rows(&format!("{side}/layer_0/self_attention/linear_1/weight"), 0..n, n)
         );
     }
 }
@@ -109,14 +76,8 @@ fn cross_attention_kv_rows_split_and_q_out_taken_whole() {
     let n = opt.n;
     let (_t, c) = convert(&opt, FType::F16);
     let kv = "decoder/layer_0/attention/linear_1/weight";
-    assert_eq!(
-        c.values("decoder.blocks.0.cross_attn.key.weight"),
-        source_rows(kv, 0..n, n)
-    );
-    assert_eq!(
-        c.values("decoder.blocks.0.cross_attn.value.weight"),
-        source_rows(kv, n..2 * n, n)
-    );
+    assert_eq!(c.values("decoder.blocks.0.cross_attn.key.weight"), source_rows(kv, 0..n, n));
+    assert_eq!(c.values("decoder.blocks.0.cross_attn.value.weight"), source_rows(kv, n..2 * n, n));
     assert_eq!(
         c.values("decoder.blocks.0.cross_attn.value.bias"),
         source_rows("decoder/layer_0/attention/linear_1/bias", n..2 * n, 1)
@@ -170,10 +131,7 @@ fn conv_bias_is_reshaped_to_two_dims_in_f32() {
         let e = c.entry(&format!("encoder.{conv}.bias"));
         assert_eq!(e.ne, vec![1, opt.n]);
         assert_eq!(e.ttype, TensorType::F32);
-        assert_eq!(
-            c.values(&e.name.clone()),
-            source_rows(&format!("encoder/{conv}/bias"), 0..opt.n, 1)
-        );
+        assert_eq!(c.values(&e.name.clone()), source_rows(&format!("encoder/{conv}/bias"), 0..opt.n, 1));
     }
 }
 
@@ -221,10 +179,7 @@ fn vocabulary_is_decoded_to_raw_bytes() {
 
 #[test]
 fn multilingual_keeps_the_empty_token_at_50256() {
-    let opt = SynthOptions {
-        multilingual: true,
-        ..Default::default()
-    };
+    let opt = SynthOptions { multilingual: true, ..Default::default() };
     let (_t, c) = convert(&opt, FType::F16);
     let v = vocab_of(&c);
     assert_eq!(v.len(), 50257);
@@ -238,25 +193,15 @@ fn multilingual_keeps_the_empty_token_at_50256() {
 fn mel_filterbank_block_matches_whisper() {
     let block = mel::filter_block(80);
     assert_eq!(block.len(), 64_328);
-    assert_eq!(
-        hex::encode(Sha256::digest(&block)),
-        "97d22dd3c65bc0c664ed23acdb68b6528ab5517f6861852571ae1cad6350eab7"
-    );
+    assert_eq!(hex::encode(Sha256::digest(&block)), "97d22dd3c65bc0c664ed23acdb68b6528ab5517f6861852571ae1cad6350eab7");
     let f = mel::filters(80);
     assert_eq!(f.iter().filter(|&&x| x != 0.0).count(), 391);
-    assert_eq!(
-        f[0].to_bits(),
-        0,
-        "+0.0 at [0][0], as in the official files"
-    );
+    assert_eq!(f[0].to_bits(), 0, "+0.0 at [0][0], as in the official files");
 }
 
 #[test]
 fn int8_weights_are_dequantized_per_row() {
-    let opt = SynthOptions {
-        storage: WeightStorage::Int8,
-        ..Default::default()
-    };
+    let opt = SynthOptions { storage: WeightStorage::Int8, ..Default::default() };
     let n = opt.n;
     let (_t, c) = convert(&opt, FType::F16);
     let name = "encoder/layer_0/ffn/linear_0/weight";
@@ -269,25 +214,16 @@ fn int8_weights_are_dequantized_per_row() {
             let want = half::f16::from_f32(q as f32 / scale).to_f32();
             assert_eq!(got[r * n + k], want, "row {r} col {k}");
             // And the dequantized value is close to the original.
-            assert!(
-                (got[r * n + k] - row[k]).abs()
-                    <= row.iter().fold(0f32, |a, &b| a.max(b.abs())) / 127.0 + 0.02
-            );
+            assert!((got[r * n + k] - row[k]).abs() <= row.iter().fold(0f32, |a, &b| a.max(b.abs())) / 127.0 + 0.02);
         }
     }
     // The tied embedding is quantized too, and its scale is found through the alias-free name.
-    assert_eq!(
-        c.entry("decoder.token_embedding.weight").ttype,
-        TensorType::F16
-    );
+    assert_eq!(c.entry("decoder.token_embedding.weight").ttype, TensorType::F16);
 }
 
 #[test]
 fn int16_weights_are_dequantized_with_a_scalar_scale() {
-    let opt = SynthOptions {
-        storage: WeightStorage::Int16,
-        ..Default::default()
-    };
+    let opt = SynthOptions { storage: WeightStorage::Int16, ..Default::default() };
     let (_t, c) = convert(&opt, FType::F32);
     let name = "encoder/conv2/weight";
     let count = opt.n * opt.n * 3;
@@ -311,10 +247,7 @@ fn import_err(dir: &Path) -> (ModelError, PathBuf) {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
-    assert!(
-        leftovers.is_empty(),
-        "temporary file left behind: {leftovers:?}"
-    );
+    assert!(leftovers.is_empty(), "temporary file left behind: {leftovers:?}");
     (e, out)
 }
 
@@ -334,23 +267,14 @@ fn truncated_model_is_reported_with_its_path() {
     f.set_len(len / 2).unwrap();
     let (e, _) = import_err(&dir);
     let msg = e.to_string();
-    assert!(
-        msg.contains(&mb.display().to_string()) && msg.contains("truncated"),
-        "{msg}"
-    );
+    assert!(msg.contains(&mb.display().to_string()) && msg.contains("truncated"), "{msg}");
 }
 
 #[test]
 fn wrong_spec_name_is_refused() {
-    let (_t, dir) = synth_dir(&SynthOptions {
-        spec_name: "TransformerSpec".into(),
-        ..Default::default()
-    });
+    let (_t, dir) = synth_dir(&SynthOptions { spec_name: "TransformerSpec".into(), ..Default::default() });
     let msg = import_err(&dir).0.to_string();
-    assert!(
-        msg.contains("TransformerSpec") && msg.contains("not a Whisper model"),
-        "{msg}"
-    );
+    assert!(msg.contains("TransformerSpec") && msg.contains("not a Whisper model"), "{msg}");
 }
 
 #[test]
@@ -358,18 +282,12 @@ fn missing_vocabulary_is_refused() {
     let (_t, dir) = synth_dir(&SynthOptions::default());
     std::fs::remove_file(dir.join("vocabulary.txt")).unwrap();
     let msg = import_err(&dir).0.to_string();
-    assert!(
-        msg.contains("vocabulary.txt") && msg.contains(&dir.display().to_string()),
-        "{msg}"
-    );
+    assert!(msg.contains("vocabulary.txt") && msg.contains(&dir.display().to_string()), "{msg}");
 }
 
 #[test]
 fn vocabulary_length_must_match_embedding_rows() {
-    let (_t, dir) = synth_dir(&SynthOptions {
-        vocab_len: Some(51000),
-        ..Default::default()
-    });
+    let (_t, dir) = synth_dir(&SynthOptions { vocab_len: Some(51000), ..Default::default() });
     let msg = import_err(&dir).0.to_string();
     assert!(msg.contains("51000") && msg.contains("51864"), "{msg}");
 }
@@ -393,10 +311,7 @@ fn ggml_file_given_to_import_is_refused() {
 fn missing_directory_is_refused() {
     let t = tempfile::tempdir().unwrap();
     let msg = import_err(&t.path().join("nope")).0.to_string();
-    assert!(
-        msg.contains("nope") && msg.contains("does not exist"),
-        "{msg}"
-    );
+    assert!(msg.contains("nope") && msg.contains("does not exist"), "{msg}");
 }
 
 #[test]
@@ -435,10 +350,7 @@ fn split_model_parts_are_joined() {
     std::fs::write(dir.join("model.bin.part2"), b).unwrap();
     let out_parts = dir.parent().unwrap().join("parts.bin");
     import_ct2(&dir, &out_parts, FType::F16).unwrap();
-    assert_eq!(
-        std::fs::read(out_whole).unwrap(),
-        std::fs::read(out_parts).unwrap()
-    );
+    assert_eq!(std::fs::read(out_whole).unwrap(), std::fs::read(out_parts).unwrap());
 }
 
 #[test]
@@ -447,17 +359,9 @@ fn verify_rejects_truncated_and_foreign_files() {
     let out = t.path().join("m.bin");
     import_ct2(&dir, &out, FType::F16).unwrap();
     let len = std::fs::metadata(&out).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&out)
-        .unwrap()
-        .set_len(len - 10)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&out).unwrap().set_len(len - 10).unwrap();
     let msg = verify(&out).unwrap_err().to_string();
     assert!(msg.contains("truncated"), "{msg}");
     let msg = verify(&dir.join("model.bin")).unwrap_err().to_string();
-    assert!(
-        msg.contains("not a whisper.cpp ggml model") && msg.contains("hark model import"),
-        "{msg}"
-    );
+    assert!(msg.contains("not a whisper.cpp ggml model") && msg.contains("hark model import"), "{msg}");
 }

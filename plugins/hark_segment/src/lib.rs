@@ -11,10 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use hark_core::{
-    AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, Utterance, UtteranceAudio,
-    secs_to_samples,
-};
+use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, Utterance, UtteranceAudio, secs_to_samples};
 
 /// Segmenter settings.
 #[derive(Resource, Debug, Clone)]
@@ -29,11 +26,7 @@ pub struct SegmentSettings {
 
 impl Default for SegmentSettings {
     fn default() -> Self {
-        Self {
-            max_secs: 25.0,
-            split_search_secs: 6.0,
-            min_speech_secs: 0.3,
-        }
+        Self { max_secs: 25.0, split_search_secs: 6.0, min_speech_secs: 0.3 }
     }
 }
 
@@ -122,10 +115,7 @@ fn cut(
 ) {
     let mut events: HashMap<Entity, Vec<Event>> = HashMap::new();
     for c in chunks.read() {
-        events
-            .entry(c.session)
-            .or_default()
-            .push(Event::Audio(c.samples.clone(), c.start));
+        events.entry(c.session).or_default().push(Event::Audio(c.samples.clone(), c.start));
     }
     for e in edges.read() {
         let session = match *e {
@@ -134,10 +124,7 @@ fn cut(
         events.entry(session).or_default().push(Event::Edge(*e));
     }
     for e in ended.read() {
-        events
-            .entry(e.session)
-            .or_default()
-            .push(Event::Ended(e.samples));
+        events.entry(e.session).or_default().push(Event::Ended(e.samples));
     }
     // Sessions in a stable order, so entity ids are assigned deterministically.
     let mut sessions: Vec<Entity> = events.keys().copied().collect();
@@ -153,12 +140,7 @@ fn cut(
             if end.saturating_sub(start) < min {
                 return;
             }
-            let u = Utterance {
-                session,
-                start,
-                end,
-                index: s.next_index,
-            };
+            let u = Utterance { session, start, end, index: s.next_index };
             s.next_index += 1;
             commands.spawn((u, UtteranceAudio(s.slice(start, end))));
         };
@@ -201,9 +183,7 @@ fn cut(
             s.open = Some(cut_at);
         }
         // Keep only what a future utterance can still need: the open one, or a pre-roll's worth.
-        let keep_from = s
-            .open
-            .unwrap_or_else(|| s.end().saturating_sub(secs_to_samples(2.0)));
+        let keep_from = s.open.unwrap_or_else(|| s.end().saturating_sub(secs_to_samples(2.0)));
         if keep_from > s.base {
             let n = ((keep_from - s.base) as usize).min(s.audio.len());
             s.audio.drain(..n);
@@ -224,11 +204,7 @@ mod tests {
     }
 
     fn chunk(app: &mut App, session: Entity, start: u64, samples: Vec<f32>) {
-        app.world_mut().write_message(AudioChunk {
-            session,
-            start,
-            samples: samples.into(),
-        });
+        app.world_mut().write_message(AudioChunk { session, start, samples: samples.into() });
     }
 
     fn utterances(app: &mut App) -> Vec<(Utterance, usize)> {
@@ -244,14 +220,8 @@ mod tests {
         let s = app.world_mut().spawn_empty().id();
         // Samples carry their own index so the cut can be checked exactly.
         chunk(&mut app, s, 0, (0..48_000).map(|i| i as f32).collect());
-        app.world_mut().write_message(SpeechEdge::Start {
-            session: s,
-            at: 8_000,
-        });
-        app.world_mut().write_message(SpeechEdge::End {
-            session: s,
-            at: 40_000,
-        });
+        app.world_mut().write_message(SpeechEdge::Start { session: s, at: 8_000 });
+        app.world_mut().write_message(SpeechEdge::End { session: s, at: 40_000 });
         app.update();
         let mut q = app.world_mut().query::<(&Utterance, &UtteranceAudio)>();
         let (u, a) = q.single(app.world()).unwrap();
@@ -266,14 +236,8 @@ mod tests {
         let mut app = app();
         let s = app.world_mut().spawn_empty().id();
         chunk(&mut app, s, 0, vec![0.1; 16_000]);
-        app.world_mut().write_message(SpeechEdge::Start {
-            session: s,
-            at: 1_000,
-        });
-        app.world_mut().write_message(SpeechEdge::End {
-            session: s,
-            at: 3_000,
-        });
+        app.world_mut().write_message(SpeechEdge::Start { session: s, at: 1_000 });
+        app.world_mut().write_message(SpeechEdge::End { session: s, at: 3_000 });
         app.update();
         assert!(utterances(&mut app).is_empty());
     }
@@ -283,40 +247,27 @@ mod tests {
         let mut app = app();
         let s = app.world_mut().spawn_empty().id();
         // 60 s of loud signal with one quiet 50 ms dip at 22.0 s.
-        let mut x: Vec<f32> = (0..60 * 16_000)
-            .map(|i| ((i as f32) * 0.05).sin() * 0.5)
-            .collect();
+        let mut x: Vec<f32> = (0..60 * 16_000).map(|i| ((i as f32) * 0.05).sin() * 0.5).collect();
         for v in &mut x[22 * 16_000..22 * 16_000 + 800] {
             *v *= 0.01;
         }
-        app.world_mut()
-            .write_message(SpeechEdge::Start { session: s, at: 0 });
+        app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
         // Feed one second per update, as live capture does.
         for (i, c) in x.chunks(16_000).enumerate() {
             chunk(&mut app, s, (i * 16_000) as u64, c.to_vec());
             app.update();
         }
-        app.world_mut().write_message(CaptureEnded {
-            session: s,
-            samples: x.len() as u64,
-        });
+        app.world_mut().write_message(CaptureEnded { session: s, samples: x.len() as u64 });
         app.update();
         let u = utterances(&mut app);
         assert!(u.len() >= 3, "{u:?}");
         let first = u[0].0;
-        assert!(
-            (22 * 16_000..22 * 16_000 + 800).contains(&first.end),
-            "cut at the dip, got {}",
-            first.end
-        );
+        assert!((22 * 16_000..22 * 16_000 + 800).contains(&first.end), "cut at the dip, got {}", first.end);
         // Contiguous, none over the limit, all audio accounted for.
         for w in u.windows(2) {
             assert_eq!(w[0].0.end, w[1].0.start);
         }
-        assert!(
-            u.iter()
-                .all(|(u, n)| u.end - u.start <= 25 * 16_000 && *n as u64 == u.end - u.start)
-        );
+        assert!(u.iter().all(|(u, n)| u.end - u.start <= 25 * 16_000 && *n as u64 == u.end - u.start));
         assert_eq!(u.last().unwrap().0.end, x.len() as u64);
         assert!(app.world().resource::<Segmenters>().is_done(s));
     }
@@ -326,14 +277,8 @@ mod tests {
         let mut app = app();
         let s = app.world_mut().spawn_empty().id();
         chunk(&mut app, s, 0, vec![0.1; 32_000]);
-        app.world_mut().write_message(SpeechEdge::Start {
-            session: s,
-            at: 16_000,
-        });
-        app.world_mut().write_message(CaptureEnded {
-            session: s,
-            samples: 32_000,
-        });
+        app.world_mut().write_message(SpeechEdge::Start { session: s, at: 16_000 });
+        app.world_mut().write_message(CaptureEnded { session: s, samples: 32_000 });
         app.update();
         let u = utterances(&mut app);
         assert_eq!((u[0].0.start, u[0].0.end), (16_000, 32_000));

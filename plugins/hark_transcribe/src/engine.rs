@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use whisper_rs::{
-    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
-};
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
 /// One recognised token, times in centiseconds from the start of the audio given.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,9 +77,7 @@ pub struct WhisperEngine {
 
 impl std::fmt::Debug for WhisperEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WhisperEngine")
-            .field("settings", &self.settings)
-            .finish()
+        f.debug_struct("WhisperEngine").field("settings", &self.settings).finish()
     }
 }
 
@@ -107,22 +103,11 @@ impl WhisperEngine {
         whisper_rs::install_logging_hooks();
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
-        let ctx = WhisperContext::new_with_params(path, params).map_err(|e| {
-            format!(
-                "model {} could not be loaded by whisper.cpp: {e}",
-                path.display()
-            )
-        })?;
-        let state = ctx
-            .create_state()
-            .map_err(|e| format!("whisper state for {}: {e}", path.display()))?;
+        let ctx = WhisperContext::new_with_params(path, params)
+            .map_err(|e| format!("model {} could not be loaded by whisper.cpp: {e}", path.display()))?;
+        let state = ctx.create_state().map_err(|e| format!("whisper state for {}: {e}", path.display()))?;
         let eot = ctx.token_eot();
-        Ok(Self {
-            ctx,
-            state,
-            settings,
-            eot,
-        })
+        Ok(Self { ctx, state, settings, eot })
     }
 
     /// Whether the model is multilingual.
@@ -142,10 +127,7 @@ impl Engine for WhisperEngine {
     fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, String> {
         // A fresh state per utterance: whisper's temperature fallback samples from an RNG kept in
         // the state, so reusing one would make a result depend on which utterances came before.
-        self.state = self
-            .ctx
-            .create_state()
-            .map_err(|e| format!("whisper state: {e}"))?;
+        self.state = self.ctx.create_state().map_err(|e| format!("whisper state: {e}"))?;
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         p.set_n_threads(self.settings.threads as i32);
         p.set_language(self.settings.language.as_deref());
@@ -173,9 +155,7 @@ impl Engine for WhisperEngine {
         } else {
             audio
         };
-        self.state
-            .full(p, audio)
-            .map_err(|e| format!("whisper failed: {e}"))?;
+        self.state.full(p, audio).map_err(|e| format!("whisper failed: {e}"))?;
         let mut out = EngineOutput::default();
         for seg in self.state.as_iter() {
             let mut tokens = Vec::new();
@@ -188,22 +168,10 @@ impl Engine for WhisperEngine {
                     continue;
                 }
                 let bytes = tok.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
-                tokens.push(Token {
-                    bytes,
-                    p: d.p,
-                    t0: d.t0,
-                    t1: d.t1,
-                });
+                tokens.push(Token { bytes, p: d.p, t0: d.t0, t1: d.t1 });
             }
-            let text = seg
-                .to_str_lossy()
-                .map(|c| c.into_owned())
-                .unwrap_or_default();
-            out.segments.push(Segment {
-                text,
-                no_speech: seg.no_speech_probability(),
-                tokens,
-            });
+            let text = seg.to_str_lossy().map(|c| c.into_owned()).unwrap_or_default();
+            out.segments.push(Segment { text, no_speech: seg.no_speech_probability(), tokens });
         }
         Ok(out)
     }

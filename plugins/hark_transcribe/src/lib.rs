@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
-    CaptureFinished, PipelineBackpressure, PipelineSystems, Session, Transcript, TranscriptReady,
-    TranscriptionPending, Utterance, UtteranceAudio,
+    CaptureFinished, PipelineBackpressure, PipelineSystems, Session, Transcript, TranscriptReady, TranscriptionPending,
+    Utterance, UtteranceAudio,
 };
 
 pub use engine::{Engine, EngineOutput, WhisperEngine, WhisperSettings};
@@ -64,9 +64,7 @@ pub struct Recognizer {
 
 impl std::fmt::Debug for Recognizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recognizer")
-            .field("in_flight", &self.in_flight.len())
-            .finish()
+        f.debug_struct("Recognizer").field("in_flight", &self.in_flight.len()).finish()
     }
 }
 
@@ -79,25 +77,23 @@ impl Recognizer {
         for (i, mut engine) in engines.into_iter().enumerate() {
             let rx = job_rx.clone();
             let tx = done_tx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("hark-recognizer-{i}"))
-                .spawn(move || {
-                    for job in rx.iter() {
-                        let t = Instant::now();
-                        let result = engine.transcribe(&job.audio, job.prompt.as_deref());
-                        let done = JobDone {
-                            id: job.id,
-                            utterance: job.utterance,
-                            start: job.start,
-                            duration_samples: job.audio.len() as u64,
-                            result,
-                            busy: t.elapsed(),
-                        };
-                        if tx.send(done).is_err() {
-                            break;
-                        }
+            let spawned = std::thread::Builder::new().name(format!("hark-recognizer-{i}")).spawn(move || {
+                for job in rx.iter() {
+                    let t = Instant::now();
+                    let result = engine.transcribe(&job.audio, job.prompt.as_deref());
+                    let done = JobDone {
+                        id: job.id,
+                        utterance: job.utterance,
+                        start: job.start,
+                        duration_samples: job.audio.len() as u64,
+                        result,
+                        busy: t.elapsed(),
+                    };
+                    if tx.send(done).is_err() {
+                        break;
                     }
-                });
+                }
+            });
             if let Err(e) = spawned {
                 error!("cannot start a recogniser thread: {e}");
             }
@@ -137,12 +133,7 @@ pub struct TranscribeSettings {
 
 impl Default for TranscribeSettings {
     fn default() -> Self {
-        Self {
-            use_prompt: false,
-            prompt_chars: 200,
-            max_queue: 3,
-            block_when_idle: false,
-        }
+        Self { use_prompt: false, prompt_chars: 200, max_queue: 3, block_when_idle: false }
     }
 }
 
@@ -155,15 +146,10 @@ pub struct TranscribePlugin;
 
 impl Plugin for TranscribePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<TranscribeSettings>()
-            .init_resource::<SessionContext>()
-            .add_systems(
-                Update,
-                (submit, collect)
-                    .chain()
-                    .in_set(PipelineSystems::Transcribe)
-                    .run_if(resource_exists::<Recognizer>),
-            );
+        app.init_resource::<TranscribeSettings>().init_resource::<SessionContext>().add_systems(
+            Update,
+            (submit, collect).chain().in_set(PipelineSystems::Transcribe).run_if(resource_exists::<Recognizer>),
+        );
     }
 }
 
@@ -173,10 +159,7 @@ fn submit(
     mut rec: ResMut<Recognizer>,
     settings: Res<TranscribeSettings>,
     ctx: Res<SessionContext>,
-    waiting: Query<
-        (Entity, &Utterance, &UtteranceAudio),
-        (Without<TranscriptionPending>, Without<Transcript>),
-    >,
+    waiting: Query<(Entity, &Utterance, &UtteranceAudio), (Without<TranscriptionPending>, Without<Transcript>)>,
     mut backpressure: ResMut<PipelineBackpressure>,
 ) {
     let mut queue: Vec<_> = waiting.iter().collect();
@@ -191,21 +174,13 @@ fn submit(
             break;
         }
         let prompt = if settings.use_prompt {
-            ctx.0
-                .get(&u.session)
-                .map(|t| tail_chars(t, settings.prompt_chars))
+            ctx.0.get(&u.session).map(|t| tail_chars(t, settings.prompt_chars))
         } else {
             None
         };
         let id = rec.next_id;
         rec.next_id += 1;
-        let job = Job {
-            id,
-            utterance: *e,
-            start: u.start,
-            audio: audio.0.clone(),
-            prompt,
-        };
+        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), prompt };
         if rec.jobs.send(job).is_err() {
             error!("the recogniser threads have stopped");
             return;
@@ -213,10 +188,7 @@ fn submit(
         rec.in_flight.insert(id, *e);
         rec.busy_sessions.insert(u.session, id);
         rec.submitted_at.insert(id, Instant::now());
-        commands
-            .entity(*e)
-            .insert(TranscriptionPending { job: id })
-            .remove::<UtteranceAudio>();
+        commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<UtteranceAudio>();
     }
     let set = queue.len() > settings.max_queue;
     if backpressure.0 != set {
@@ -257,28 +229,15 @@ fn collect(
         let transcript = match done.result {
             Ok(out) => words::transcript_from(&out, done.start, done.duration_samples),
             Err(e) => {
-                error!(
-                    "utterance {} of a session could not be transcribed: {e}",
-                    u.index
-                );
-                Transcript {
-                    text: String::new(),
-                    words: Vec::new(),
-                    no_speech: 1.0,
-                    suspect: true,
-                }
+                error!("utterance {} of a session could not be transcribed: {e}", u.index);
+                Transcript { text: String::new(), words: Vec::new(), no_speech: 1.0, suspect: true }
             }
         };
         if !transcript.suspect && !transcript.text.is_empty() {
             ctx.0.insert(u.session, transcript.text.clone());
         }
-        commands
-            .entity(done.utterance)
-            .remove::<TranscriptionPending>()
-            .insert(transcript);
-        ready.write(TranscriptReady {
-            utterance: done.utterance,
-        });
+        commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
+        ready.write(TranscriptReady { utterance: done.utterance });
     }
 }
 

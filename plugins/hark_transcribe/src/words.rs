@@ -29,9 +29,7 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64) ->
         for t in &seg.tokens {
             let bytes = &t.bytes;
             let starts_word = bytes.first() == Some(&b' ') || words.is_empty();
-            let only_punct = !bytes
-                .iter()
-                .any(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
+            let only_punct = !bytes.iter().any(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
             if starts_word && !(only_punct && !words.is_empty() && bytes.first() != Some(&b' ')) {
                 words.push((bytes.clone(), t.t0, t.t1, vec![t.p]));
             } else if let Some(w) = words.last_mut() {
@@ -51,35 +49,15 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64) ->
             }
             let s = cs(t0);
             let e = cs(t1).max(s);
-            Some(Word {
-                start: s,
-                end: e,
-                text,
-                probability: ps.iter().sum::<f32>() / ps.len() as f32,
-            })
+            Some(Word { start: s, end: e, text, probability: ps.iter().sum::<f32>() / ps.len() as f32 })
         })
         .collect();
-    let text = out
-        .segments
-        .iter()
-        .map(|s| s.text.trim())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = out.segments.iter().map(|s| s.text.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
     let no_speech = out.segments.iter().map(|s| s.no_speech).fold(0.0, f32::max);
-    let mean_p = if words.is_empty() {
-        0.0
-    } else {
-        words.iter().map(|w| w.probability).sum::<f32>() / words.len() as f32
-    };
-    let suspect =
-        is_phantom(&text) && (no_speech > 0.2 || mean_p < 0.6 || duration_samples < 32_000);
-    Transcript {
-        text,
-        words,
-        no_speech,
-        suspect,
-    }
+    let mean_p =
+        if words.is_empty() { 0.0 } else { words.iter().map(|w| w.probability).sum::<f32>() / words.len() as f32 };
+    let suspect = is_phantom(&text) && (no_speech > 0.2 || mean_p < 0.6 || duration_samples < 32_000);
+    Transcript { text, words, no_speech, suspect }
 }
 
 /// Whether `text` is one of the [`PHANTOM_PHRASES`] (ignoring case and punctuation).
@@ -87,13 +65,7 @@ pub fn is_phantom(text: &str) -> bool {
     let n: String = text
         .to_lowercase()
         .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == ' ' {
-                c
-            } else {
-                ' '
-            }
-        })
+        .map(|c| if c.is_alphanumeric() || c == ' ' { c } else { ' ' })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -107,12 +79,7 @@ mod tests {
     use crate::engine::{Segment, Token};
 
     fn tok(s: &str, t0: i64, t1: i64, p: f32) -> Token {
-        Token {
-            bytes: s.as_bytes().to_vec(),
-            p,
-            t0,
-            t1,
-        }
+        Token { bytes: s.as_bytes().to_vec(), p, t0, t1 }
     }
 
     #[test]
@@ -132,11 +99,7 @@ mod tests {
             }],
         };
         let t = transcript_from(&out, 16_000, 16_000 * 10);
-        let w: Vec<_> = t
-            .words
-            .iter()
-            .map(|w| (w.text.as_str(), w.start, w.end))
-            .collect();
+        let w: Vec<_> = t.words.iter().map(|w| (w.text.as_str(), w.start, w.end)).collect();
         assert_eq!(
             w,
             vec![

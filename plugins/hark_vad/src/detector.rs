@@ -35,11 +35,7 @@ impl VoiceDetector for EarshotDetector {
 /// Energy in dBFS of a frame (mean square; -100 for digital silence).
 pub fn frame_db(frame: &[f32]) -> f32 {
     let ms = frame.iter().map(|x| x * x).sum::<f32>() / frame.len().max(1) as f32;
-    if ms <= 1e-10 {
-        -100.0
-    } else {
-        10.0 * ms.log10()
-    }
+    if ms <= 1e-10 { -100.0 } else { 10.0 * ms.log10() }
 }
 
 /// Energy above an adaptive noise floor, mapped to 0..1 (0.5 at `margin_db` above the floor).
@@ -52,11 +48,7 @@ pub struct EnergyDetector {
 
 impl Default for EnergyDetector {
     fn default() -> Self {
-        Self {
-            floor_db: -60.0,
-            margin_db: 12.0,
-            started: false,
-        }
+        Self { floor_db: -60.0, margin_db: 12.0, started: false }
     }
 }
 

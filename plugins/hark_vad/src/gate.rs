@@ -91,12 +91,7 @@ impl ProbFloor {
     const LEN: usize = 625; // 10 s of 16 ms frames
 
     fn new() -> Self {
-        Self {
-            ring: vec![0; Self::LEN],
-            pos: 0,
-            filled: 0,
-            counts: [0; 51],
-        }
+        Self { ring: vec![0; Self::LEN], pos: 0, filled: 0, counts: [0; 51] }
     }
 
     fn push(&mut self, p: f32) {
@@ -165,14 +160,7 @@ impl SpeechGate {
 
     /// Feeds one frame (`start`, `len` samples) with its probability and energy. Calls `emit`
     /// for each region edge and returns whether the frame is inside speech.
-    pub fn push(
-        &mut self,
-        start: u64,
-        len: u64,
-        p: f32,
-        energy_db: f32,
-        mut emit: impl FnMut(Edge),
-    ) -> bool {
+    pub fn push(&mut self, start: u64, len: u64, p: f32, energy_db: f32, mut emit: impl FnMut(Edge)) -> bool {
         let floor = self.track_floor(energy_db);
         self.prob_floor.push(p);
         let pf = self.prob_floor.floor();
@@ -184,9 +172,7 @@ impl SpeechGate {
         if self.in_speech {
             // A middling probability at the noise floor's energy is noise, not a word.
             let above_floor = energy_db >= floor + s.quiet_db;
-            let speechy = p >= threshold
-                || (p >= release && above_floor)
-                || (p >= s.assist_probability && loud);
+            let speechy = p >= threshold || (p >= release && above_floor) || (p >= s.assist_probability && loud);
             if speechy {
                 self.last_speech_end = end;
                 self.quiet_samples = 0;
@@ -211,10 +197,7 @@ impl SpeechGate {
                     self.in_speech = true;
                     self.last_speech_end = end;
                     self.quiet_samples = 0;
-                    let at = self
-                        .onset_start
-                        .saturating_sub(ms(s.preroll_ms))
-                        .max(self.last_end);
+                    let at = self.onset_start.saturating_sub(ms(s.preroll_ms)).max(self.last_end);
                     emit(Edge::Start(at));
                 }
             } else {
@@ -259,10 +242,7 @@ mod tests {
 
     #[test]
     fn onset_needs_consecutive_frames() {
-        let s = GateSettings {
-            onset_frames: 3,
-            ..Default::default()
-        };
+        let s = GateSettings { onset_frames: 3, ..Default::default() };
         // Two speech frames, a gap, two again: never three in a row.
         let mut p = vec![0.0; 50];
         for i in [10, 11, 13, 14] {
@@ -290,10 +270,7 @@ mod tests {
 
     #[test]
     fn pauses_shorter_than_hangover_stay_in_one_region() {
-        let s = GateSettings {
-            hangover_ms: 600,
-            ..Default::default()
-        };
+        let s = GateSettings { hangover_ms: 600, ..Default::default() };
         let mut p = vec![0.0; frames(6000)];
         let pause = frames(400);
         for x in &mut p[100..150] {
@@ -316,12 +293,7 @@ mod tests {
 
     #[test]
     fn preroll_never_reaches_into_the_previous_region() {
-        let s = GateSettings {
-            hangover_ms: 200,
-            preroll_ms: 1000,
-            end_pad_ms: 0,
-            ..Default::default()
-        };
+        let s = GateSettings { hangover_ms: 200, preroll_ms: 1000, end_pad_ms: 0, ..Default::default() };
         let mut p = vec![0.0; 400];
         for x in &mut p[10..40] {
             *x = 0.9;
@@ -331,9 +303,7 @@ mod tests {
         }
         let e = run(&p, s);
         let Edge::End(first_end) = e[1] else { panic!() };
-        let Edge::Start(second_start) = e[2] else {
-            panic!()
-        };
+        let Edge::Start(second_start) = e[2] else { panic!() };
         assert!(second_start >= first_end);
     }
 

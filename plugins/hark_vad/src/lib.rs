@@ -57,9 +57,7 @@ impl VadHistory {
             .get(&session)
             .map(|r| {
                 r.iter()
-                    .filter_map(|&(s, e)| {
-                        e.map(|e| [hark_core::samples_to_secs(s), hark_core::samples_to_secs(e)])
-                    })
+                    .filter_map(|&(s, e)| e.map(|e| [hark_core::samples_to_secs(s), hark_core::samples_to_secs(e)]))
                     .collect()
             })
             .unwrap_or_default()
@@ -118,12 +116,7 @@ fn analyse(
                 record(&mut history, chunk.session, e);
                 edges.write(e.with_session(chunk.session));
             });
-            frames.write(VadFrame {
-                session: chunk.session,
-                start,
-                probability: p,
-                speech,
-            });
+            frames.write(VadFrame { session: chunk.session, start, probability: p, speech });
             used += fl;
         }
         s.pending.drain(..used);
@@ -180,13 +173,7 @@ pub fn analyse_samples(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Ve
     for (i, frame) in samples.chunks_exact(fl).enumerate() {
         let p = det.probability(frame);
         probs.push(p);
-        gate.push(
-            (i * fl) as u64,
-            fl as u64,
-            p,
-            detector::frame_db(frame),
-            &mut on_edge,
-        );
+        gate.push((i * fl) as u64, fl as u64, p, detector::frame_db(frame), &mut on_edge);
     }
     gate.finish(samples.len() as u64, &mut on_edge);
     (probs, regions)

@@ -57,20 +57,10 @@ fn frame_f1_against_annotations_is_at_least_0_90() {
         let samples = hark_capture::read_16k_mono(&c.join("vad").join(f[0])).unwrap();
         let truth = read_regions(&c.join("vad").join(f[2]));
         let (_, regions) = analyse_samples(&samples, &settings);
-        let got: Vec<(f64, f64)> = regions
-            .iter()
-            .map(|&(s, e)| (s as f64 / 16000.0, e as f64 / 16000.0))
-            .collect();
+        let got: Vec<(f64, f64)> = regions.iter().map(|&(s, e)| (s as f64 / 16000.0, e as f64 / 16000.0)).collect();
         let (a, b, d) = score(&truth, &got, samples.len() as f64 / 16000.0);
-        let (p, r) = (
-            a as f64 / (a + b).max(1) as f64,
-            a as f64 / (a + d).max(1) as f64,
-        );
-        eprintln!(
-            "{:<32} precision {p:.3} recall {r:.3} F1 {:.3}",
-            f[0],
-            2.0 * p * r / (p + r)
-        );
+        let (p, r) = (a as f64 / (a + b).max(1) as f64, a as f64 / (a + d).max(1) as f64);
+        eprintln!("{:<32} precision {p:.3} recall {r:.3} F1 {:.3}", f[0], 2.0 * p * r / (p + r));
         (tp, fp, fn_) = (tp + a, fp + b, fn_ + d);
     }
     // Clips with word timings: speech is the union of the words.
@@ -80,27 +70,13 @@ fn frame_f1_against_annotations_is_at_least_0_90() {
         let words = read_regions(&c.join(format!("{name}.words.tsv")));
         let missed: Vec<_> = words
             .iter()
-            .filter(|&&(s, e)| {
-                !regions
-                    .iter()
-                    .any(|&(a, b)| (a as f64 / 16000.0) < e && (b as f64 / 16000.0) > s)
-            })
+            .filter(|&&(s, e)| !regions.iter().any(|&(a, b)| (a as f64 / 16000.0) < e && (b as f64 / 16000.0) > s))
             .collect();
-        eprintln!(
-            "{name}: {} of {} words outside every speech region: {missed:?}",
-            missed.len(),
-            words.len()
-        );
-        assert!(
-            missed.is_empty(),
-            "{name}: words missed by the VAD: {missed:?}"
-        );
+        eprintln!("{name}: {} of {} words outside every speech region: {missed:?}", missed.len(), words.len());
+        assert!(missed.is_empty(), "{name}: words missed by the VAD: {missed:?}");
     }
     let (p, r) = (tp as f64 / (tp + fp) as f64, tp as f64 / (tp + fn_) as f64);
     let f1 = 2.0 * p * r / (p + r);
     eprintln!("total: precision {p:.3} recall {r:.3} F1 {f1:.3}");
-    assert!(
-        f1 >= 0.90,
-        "frame F1 {f1:.3} (precision {p:.3}, recall {r:.3})"
-    );
+    assert!(f1 >= 0.90, "frame F1 {f1:.3} (precision {p:.3}, recall {r:.3})");
 }

@@ -1,0 +1,365 @@
+//! The SQLite database: opening with the safety checks, the schema, and every query.
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use hark_core::Word;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
+
+/// `PRAGMA application_id` of Hark databases ("HARK").
+pub const APPLICATION_ID: i32 = 0x4841_524B;
+
+/// Errors of the store, each naming the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {} {msg}", path.display())]
+    Open { path: PathBuf, msg: String },
+    #[error("database {}: {source}", path.display())]
+    Sql { path: PathBuf, source: rusqlite::Error },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the store's writer thread has stopped")]
+    WriterGone,
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        "CREATE TABLE sessions (
+             id INTEGER PRIMARY KEY,
+             title TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             source TEXT NOT NULL,
+             model TEXT NOT NULL DEFAULT '',
+             settings TEXT NOT NULL DEFAULT '',
+             state TEXT NOT NULL CHECK (state IN ('recording', 'captured', 'complete', 'interrupted')),
+             samples INTEGER NOT NULL DEFAULT 0,
+             pid INTEGER
+         );
+         CREATE TABLE audio (
+             session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+             start_sample INTEGER NOT NULL,
+             samples BLOB NOT NULL,
+             PRIMARY KEY (session_id, start_sample)
+         ) WITHOUT ROWID;
+         CREATE TABLE segments (
+             id INTEGER PRIMARY KEY,
+             session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+             idx INTEGER NOT NULL,
+             start_sample INTEGER NOT NULL,
+             end_sample INTEGER NOT NULL,
+             UNIQUE (session_id, idx)
+         );
+         CREATE TABLE transcripts (
+             id INTEGER PRIMARY KEY,
+             segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+             version INTEGER NOT NULL,
+             text TEXT NOT NULL,
+             words TEXT NOT NULL,
+             no_speech REAL NOT NULL,
+             suspect INTEGER NOT NULL,
+             model TEXT NOT NULL,
+             settings TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             UNIQUE (segment_id, version)
+         );
+         CREATE VIRTUAL TABLE transcripts_fts USING fts5(text, content='transcripts', content_rowid='id');
+         CREATE TRIGGER transcripts_ai AFTER INSERT ON transcripts BEGIN
+             INSERT INTO transcripts_fts(rowid, text) VALUES (new.id, new.text);
+         END;
+         CREATE TRIGGER transcripts_ad AFTER DELETE ON transcripts BEGIN
+             INSERT INTO transcripts_fts(transcripts_fts, rowid, text) VALUES ('delete', old.id, old.text);
+         END;",
+    )])
+}
+
+/// The schema version this build writes.
+pub fn schema_version() -> usize {
+    1
+}
+
+/// Where the database lives by default: `$XDG_DATA_HOME/hark/hark.db`.
+pub fn default_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("hark.db")
+}
+
+/// Opens (creating if absent) a Hark database for writing. Refuses, without touching it, a
+/// file that is not SQLite, a SQLite database of another program, or one from a newer Hark.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let err = |msg: String| StoreError::Open { path: path.to_path_buf(), msg };
+    let fresh = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err(err("is a directory".into())),
+        Ok(m) => m.len() == 0,
+        Err(_) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot be created: {e}")))?;
+            }
+            create_private(path).map_err(|e| err(format!("cannot be created: {e}")))?;
+            true
+        }
+    };
+    if !fresh {
+        let mut head = [0u8; 16];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| err(format!("cannot be read: {e}")))?;
+        if n < 16 || &head != b"SQLite format 3\0" {
+            return Err(err(
+                "is not a Hark database (not SQLite at all); it was left untouched. Move it away or pass another --data-dir".into(),
+            ));
+        }
+    }
+    let mut conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|e| err(format!("cannot be opened: {e}")))?;
+    check_identity(&conn, path, fresh)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(format!("is damaged: {e}")))?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| err(format!("is damaged: {e}")))?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err(format!("is damaged: {e}")))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(e.to_string()))?;
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| err(format!("could not be brought to schema {}: {e}", schema_version())))?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(|e| err(e.to_string()))?;
+    Ok(conn)
+}
+
+/// Opens an existing database read-only (for listing and searching while a writer runs).
+pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            msg: "does not exist yet: no session has been saved".into(),
+        });
+    }
+    // Go through `open` once so identity, version and migrations are checked.
+    drop(open(path)?);
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| StoreError::Open { path: path.to_path_buf(), msg: format!("cannot be opened: {e}") })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sql(path, e))?;
+    Ok(conn)
+}
+
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut o = OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map(drop)
+}
+
+fn check_identity(conn: &Connection, path: &Path, fresh: bool) -> Result<(), StoreError> {
+    let err = |msg: String| StoreError::Open { path: path.to_path_buf(), msg };
+    let damaged = |e: rusqlite::Error| err(format!("is damaged or not a database ({e}); it was left untouched"));
+    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(damaged)?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(damaged)?;
+    if app_id != APPLICATION_ID && !(app_id == 0 && (tables == 0 || fresh)) {
+        return Err(err(
+            "belongs to another program (it is SQLite, but not a Hark database); it was left untouched. Pass another --data-dir".into(),
+        ));
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(damaged)?;
+    if version > schema_version() as i64 {
+        return Err(err(format!(
+            "was written by a newer Hark (schema {version}; this build knows {}): upgrade Hark to open it",
+            schema_version()
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sql { path: path.to_path_buf(), source }
+}
+
+/// The current UTC time as RFC 3339 (`2026-11-25T21:55:00Z`).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// A session row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionRow {
+    pub id: i64,
+    pub title: String,
+    pub created_at: String,
+    pub source: String,
+    pub model: String,
+    pub state: String,
+    pub duration_s: f64,
+    pub segments: i64,
+}
+
+/// A segment with its latest transcript.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentRow {
+    pub idx: i64,
+    pub start_sample: u64,
+    pub end_sample: u64,
+    pub version: i64,
+    pub text: String,
+    pub words: Vec<Word>,
+    pub suspect: bool,
+}
+
+/// A search hit: the best-matching transcript of a session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub session_id: i64,
+    pub title: String,
+    pub snippet: String,
+    pub start_s: f64,
+    pub rank: f64,
+}
+
+/// Read access for the CLI and the UI.
+pub struct Reader {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("path", &self.path).finish()
+    }
+}
+
+const SESSION_COLS: &str = "s.id, s.title, s.created_at, s.source, s.model, s.state, s.samples, \
+     (SELECT count(*) FROM segments g WHERE g.session_id = s.id)";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        created_at: r.get(2)?,
+        source: r.get(3)?,
+        model: r.get(4)?,
+        state: r.get(5)?,
+        duration_s: r.get::<_, i64>(6)? as f64 / hark_core::SAMPLE_RATE as f64,
+        segments: r.get(7)?,
+    })
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { conn: open_read(path)?, path: path.to_path_buf() })
+    }
+
+    pub fn sessions(&self) -> Result<Vec<SessionRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {SESSION_COLS} FROM sessions s ORDER BY s.id DESC"))
+            .map_err(|e| sql(&self.path, e))?;
+        st.query_map([], session_row).and_then(|r| r.collect()).map_err(|e| sql(&self.path, e))
+    }
+
+    pub fn session(&self, id: i64) -> Result<SessionRow, StoreError> {
+        self.conn
+            .query_row(&format!("SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1"), [id], session_row)
+            .optional()
+            .map_err(|e| sql(&self.path, e))?
+            .ok_or_else(|| StoreError::NotFound(format!("there is no session {id} (see `hark sessions list`)")))
+    }
+
+    /// Segments with their latest transcript version, in order.
+    pub fn segments(&self, id: i64) -> Result<Vec<SegmentRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT g.idx, g.start_sample, g.end_sample, t.version, t.text, t.words, t.suspect
+                 FROM segments g JOIN transcripts t ON t.segment_id = g.id
+                 WHERE g.session_id = ?1
+                   AND t.version = (SELECT max(version) FROM transcripts WHERE segment_id = g.id)
+                 ORDER BY g.idx",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        st.query_map([id], |r| {
+            let words: String = r.get(5)?;
+            Ok(SegmentRow {
+                idx: r.get(0)?,
+                start_sample: r.get::<_, i64>(1)? as u64,
+                end_sample: r.get::<_, i64>(2)? as u64,
+                version: r.get(3)?,
+                text: r.get(4)?,
+                words: serde_json::from_str(&words).unwrap_or_default(),
+                suspect: r.get(6)?,
+            })
+        })
+        .and_then(|r| r.collect())
+        .map_err(|e| sql(&self.path, e))
+    }
+
+    /// The session's audio, 16 kHz mono, in order.
+    pub fn audio(&self, id: i64) -> Result<Vec<f32>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT start_sample, samples FROM audio WHERE session_id = ?1 ORDER BY start_sample")
+            .map_err(|e| sql(&self.path, e))?;
+        let mut rows = st.query([id]).map_err(|e| sql(&self.path, e))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| sql(&self.path, e))? {
+            let start: i64 = r.get(0).map_err(|e| sql(&self.path, e))?;
+            let blob: Vec<u8> = r.get(1).map_err(|e| sql(&self.path, e))?;
+            // Chunks are contiguous; a gap (never expected) is filled with silence.
+            out.resize((start as usize).max(out.len()), 0.0);
+            out.extend(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        Ok(out)
+    }
+
+    /// Full-text search over the latest transcripts, best session first, with a snippet.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        // Every word as a quoted term, so user input never breaks FTS5 syntax.
+        let q: Vec<String> =
+            query.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', ""))).filter(|w| w.len() > 2).collect();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT s.id, s.title, snippet(transcripts_fts, 0, '[', ']', '…', 10), g.start_sample,
+                        bm25(transcripts_fts) AS rank
+                 FROM transcripts_fts
+                 JOIN transcripts t ON t.id = transcripts_fts.rowid
+                 JOIN segments g ON g.id = t.segment_id
+                 JOIN sessions s ON s.id = g.session_id
+                 WHERE transcripts_fts MATCH ?1
+                   AND t.version = (SELECT max(version) FROM transcripts WHERE segment_id = t.segment_id)
+                 ORDER BY rank LIMIT ?2",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = st
+            .query_map(params![q.join(" "), (limit * 4) as i64], |r| {
+                Ok(SearchHit {
+                    session_id: r.get(0)?,
+                    title: r.get(1)?,
+                    snippet: r.get(2)?,
+                    start_s: r.get::<_, i64>(3)? as f64 / hark_core::SAMPLE_RATE as f64,
+                    rank: r.get(4)?,
+                })
+            })
+            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| sql(&self.path, e))?;
+        // Best hit per session.
+        let mut seen = std::collections::HashSet::new();
+        Ok(rows.into_iter().filter(|h| seen.insert(h.session_id)).take(limit).collect())
+    }
+}

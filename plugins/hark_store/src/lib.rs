@@ -1,0 +1,156 @@
+//! Sessions in SQLite: every capture is saved as it happens (audio at least every half second
+//! of audio, utterances as they are cut, transcripts as they arrive), searchable with FTS5,
+//! and never lost to a crash.
+//!
+//! The writable connection is owned by a writer thread ([`writer::Writer`]); the ECS only sends
+//! it commands. Reads go through their own read-only connection ([`db::Reader`]).
+
+pub mod db;
+pub mod writer;
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, Session, Transcript, TranscriptReady, Utterance};
+
+pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError};
+pub use writer::{Command, Writer};
+
+/// The database row of a session entity.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredSession(pub i64);
+
+/// Marks a session whose capture ended; it becomes `complete` once every utterance has text.
+#[derive(Component, Debug, Clone, Copy)]
+struct Finalizing;
+
+/// What new sessions are saved with.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct StoreContext {
+    pub model: String,
+    /// JSON of the settings used.
+    pub settings: String,
+}
+
+/// Audio is sent to the writer whenever this much has gathered (0.5 s).
+pub const AUDIO_FLUSH_SAMPLES: usize = hark_core::SAMPLE_RATE as usize / 2;
+
+/// The store plugin; insert the [`Writer`] resource to enable it.
+#[derive(Debug, Default)]
+pub struct StorePlugin;
+
+impl Plugin for StorePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<StoreContext>().add_systems(
+            Update,
+            (register_sessions, store_audio, store_segments, store_transcripts, complete_sessions)
+                .chain()
+                .in_set(PipelineSystems::Output)
+                .run_if(resource_exists::<Writer>),
+        );
+    }
+}
+
+fn register_sessions(
+    mut commands: Commands,
+    writer: Res<Writer>,
+    ctx: Res<StoreContext>,
+    new: Query<(Entity, &Session), Without<StoredSession>>,
+) {
+    for (e, s) in &new {
+        let title = std::path::Path::new(&s.source)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| s.source.clone());
+        match writer.create_session(&title, &s.source, &ctx.model, &ctx.settings) {
+            Ok(id) => {
+                commands.entity(e).insert(StoredSession(id));
+            }
+            Err(err) => error!("session not saved: {err}"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    start: u64,
+    samples: Vec<f32>,
+}
+
+fn store_audio(
+    mut commands: Commands,
+    writer: Res<Writer>,
+    mut chunks: MessageReader<AudioChunk>,
+    mut ended: MessageReader<CaptureEnded>,
+    ids: Query<&StoredSession>,
+    mut pending: Local<HashMap<Entity, Pending>>,
+) {
+    for c in chunks.read() {
+        let Ok(id) = ids.get(c.session) else { continue };
+        let p = pending.entry(c.session).or_insert_with(|| Pending { start: c.start, samples: Vec::new() });
+        if p.samples.is_empty() {
+            p.start = c.start;
+        }
+        p.samples.extend_from_slice(&c.samples);
+        if p.samples.len() >= AUDIO_FLUSH_SAMPLES {
+            writer.send(Command::Audio {
+                session: id.0,
+                start: p.start,
+                samples: std::mem::take(&mut p.samples).into(),
+            });
+        }
+    }
+    for e in ended.read() {
+        let Ok(id) = ids.get(e.session) else { continue };
+        if let Some(p) = pending.remove(&e.session).filter(|p| !p.samples.is_empty()) {
+            writer.send(Command::Audio { session: id.0, start: p.start, samples: p.samples.into() });
+        }
+        writer.send(Command::SetState { session: id.0, state: "captured" });
+        commands.entity(e.session).insert(Finalizing);
+    }
+}
+
+fn store_segments(writer: Res<Writer>, new: Query<&Utterance, Added<Utterance>>, ids: Query<&StoredSession>) {
+    for u in &new {
+        if let Ok(id) = ids.get(u.session) {
+            writer.send(Command::Segment { session: id.0, idx: u.index, start: u.start, end: u.end });
+        }
+    }
+}
+
+fn store_transcripts(
+    writer: Res<Writer>,
+    ctx: Res<StoreContext>,
+    mut ready: MessageReader<TranscriptReady>,
+    q: Query<(&Utterance, &Transcript)>,
+    ids: Query<&StoredSession>,
+) {
+    for r in ready.read() {
+        let Ok((u, t)) = q.get(r.utterance) else { continue };
+        let Ok(id) = ids.get(u.session) else { continue };
+        writer.send(Command::Transcript {
+            session: id.0,
+            idx: u.index,
+            text: t.text.clone(),
+            words: t.words.clone(),
+            no_speech: t.no_speech,
+            suspect: t.suspect,
+            model: ctx.model.clone(),
+            settings: ctx.settings.clone(),
+        });
+    }
+}
+
+fn complete_sessions(
+    mut commands: Commands,
+    writer: Res<Writer>,
+    finishing: Query<(Entity, &StoredSession), With<Finalizing>>,
+    utterances: Query<(&Utterance, Has<Transcript>)>,
+) {
+    for (e, id) in &finishing {
+        if utterances.iter().all(|(u, done)| u.session != e || done) {
+            writer.send(Command::SetState { session: id.0, state: "complete" });
+            commands.entity(e).remove::<Finalizing>();
+        }
+    }
+}
