@@ -350,7 +350,7 @@ fn corrupt_foreign_and_newer_databases_are_refused_untouched() {
     assert_refused(d.path(), "another program");
 
     let d = tempfile::tempdir().unwrap();
-    drop(Writer::open(&d.path().join("hark.db")).unwrap());
+    Writer::open(&d.path().join("hark.db")).unwrap().close();
     let c = rusqlite::Connection::open(d.path().join("hark.db")).unwrap();
     c.pragma_update(None, "user_version", 99).unwrap();
     c.pragma_update(None, "journal_mode", "DELETE").unwrap();
@@ -360,7 +360,7 @@ fn corrupt_foreign_and_newer_databases_are_refused_untouched() {
     // A damaged Hark database: valid header, garbage after it.
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("hark.db");
-    drop(Writer::open(&db).unwrap());
+    Writer::open(&db).unwrap().close();
     let c = rusqlite::Connection::open(&db).unwrap();
     c.pragma_update(None, "journal_mode", "DELETE").unwrap();
     drop(c);
@@ -381,8 +381,7 @@ fn exports_write_only_the_path_given() {
     let w = Writer::open(&db).unwrap();
     let id = store_session(&w, "x", &["hello there"]);
     w.rename(id, "../../escape/../../etc/passwd").unwrap();
-    w.flush();
-    drop(w);
+    w.close();
     let out_dir = d.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("t.txt");

@@ -66,7 +66,7 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
         SessionsCommand::List { json } => {
             // Opening for writing first marks sessions of crashed processes as interrupted.
             if db.exists() {
-                drop(Writer::open(db)?);
+                Writer::open(db)?.close();
             }
             let r = Reader::open(db)?;
             let rows = r.sessions()?;

@@ -60,6 +60,8 @@ pub enum Command {
     },
     /// Replies once everything before it is committed.
     Flush(Sender<()>),
+    /// Commits, closes the connection, ends the thread, then replies.
+    Close(Sender<()>),
 }
 
 /// A handle to the writer thread; cloning is cheap.
@@ -115,6 +117,13 @@ impl Writer {
         rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound)
     }
 
+    /// Commits everything, closes the database and waits until the connection is gone.
+    pub fn close(self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(Command::Close(tx));
+        let _ = rx.recv();
+    }
+
     /// Waits until every command sent so far is committed.
     pub fn flush(&self) {
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -146,10 +155,16 @@ fn mark_interrupted(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 fn run(mut conn: Connection, rx: Receiver<Command>, path: PathBuf) {
+    let mut closing = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(256));
         let mut flushes = Vec::new();
+        if let Some(i) = batch.iter().position(|c| matches!(c, Command::Close(_))) {
+            if let Command::Close(reply) = batch.remove(i) {
+                closing = Some(reply);
+            }
+        }
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             for c in batch {
@@ -163,6 +178,13 @@ fn run(mut conn: Connection, rx: Receiver<Command>, path: PathBuf) {
         for f in flushes {
             let _ = f.send(());
         }
+        if closing.is_some() {
+            break;
+        }
+    }
+    drop(conn);
+    if let Some(reply) = closing {
+        let _ = reply.send(());
     }
 }
 
@@ -242,6 +264,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, c: Command, flushes: &mut Vec<Sender<()
             let _ = reply.send(if n == 1 { Ok(()) } else { Err(format!("there is no session {session}")) });
         }
         Command::Flush(tx) => flushes.push(tx),
+        Command::Close(tx) => flushes.push(tx),
     }
     Ok(())
 }
