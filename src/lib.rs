@@ -5,3 +5,4 @@ pub mod format;
 pub mod longform;
 pub mod pipeline;
 pub mod procstat;
+pub mod studio;

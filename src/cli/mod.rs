@@ -23,6 +23,21 @@ pub struct Cli {
     /// Directory of the session database (default: $HARK_DATA_DIR or ~/.local/share/hark).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Studio: play this audio file as the microphone (for demos and screenshots).
+    #[arg(long)]
+    pub demo: Option<PathBuf>,
+    /// Studio: save a screenshot of the window to this PNG before exiting.
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+    /// Studio: exit after this many seconds.
+    #[arg(long)]
+    pub exit_after: Option<f64>,
+    /// Studio: write the transcript and view state as JSON here on exit (tests).
+    #[arg(long, hide = true)]
+    pub state_json: Option<PathBuf>,
+    /// Studio: model file or name.
+    #[arg(long, default_value = "tiny.en")]
+    pub model: String,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -130,11 +145,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Eval(a)) => eval::run(a, &models_dir),
         Some(Command::Bench(b)) => bench::run(b, &models_dir),
         Some(Command::Model(cmd)) => model::run(cmd, &models_dir),
-        // The desktop window is not built yet: with no command Hark listens in the terminal.
-        None => match Cli::parse_from(["hark", "listen"]).command {
-            Some(Command::Listen(a)) => listen::run(a, &models_dir, &db),
-            _ => unreachable!("`hark listen` parses as the listen command"),
-        },
+        None => {
+            let args = PipelineArgs {
+                model: cli.model,
+                threads: None,
+                prompt: false,
+                workers: None,
+                temperature_inc: hark_transcribe::WhisperSettings::default().temperature_inc,
+                full_audio_ctx: false,
+                audio_ctx_margin: hark_transcribe::WhisperSettings::default().audio_ctx_margin,
+                vad: VadArg::Neural,
+            };
+            let mut opts = args.options(&models_dir, None)?;
+            opts.database = Some(db);
+            let studio = hark::studio::StudioOptions {
+                demo: cli.demo,
+                screenshot: cli.screenshot,
+                exit_after: cli.exit_after,
+                state_json: cli.state_json,
+            };
+            hark::studio::run(&opts, studio)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -1,0 +1,574 @@
+//! The studio's egui overlay, capture control, hotkeys and settings.
+//!
+//! - Controls (left): start/stop, input device picker (refreshable), level meter with clipping
+//!   indicator, VAD sensitivity, sessions list and search.
+//! - Transcript (right): each utterance as it arrives; utterances still being recognised are
+//!   shown greyed; auto-scroll; copy.
+//! - Centre: the GPU spectrogram and waveform (`hark_viz`) with recognised words pinned at
+//!   their time spans.
+//! - Status line: device, model, real-time factor, queue depth, end-of-speech → text latency.
+//! - Hotkeys in the window: toggle and push-to-talk (rebindable in the settings file).
+
+pub mod settings;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+use bevy::winit::{UpdateMode, WinitSettings};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use hark_capture::{CaptureSource, InputDevice, MicSource, Pace, Source, list_input_devices};
+use hark_core::{
+    AudioChunk, CaptureEnded, CaptureFinished, Session, SessionClock, Transcript, TranscriptReady,
+    TranscriptionPending, Utterance, UtteranceAudio, samples_to_secs,
+};
+use hark_store::Reader;
+use hark_vad::VadSettings;
+use hark_viz::{RING, VizRing, analysis::HOP};
+
+pub use settings::Settings;
+
+/// Layout of the window (logical pixels).
+pub const LEFT_PANEL: f32 = 250.0;
+pub const RIGHT_PANEL: f32 = 320.0;
+pub const STATUS_BAR: f32 = 26.0;
+
+/// Start or stop capturing from the selected input device.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureRequest {
+    Start,
+    Stop,
+    Toggle,
+}
+
+/// What the studio shows and remembers.
+#[derive(Resource, Debug)]
+pub struct Studio {
+    pub settings: Settings,
+    pub settings_path: PathBuf,
+    pub settings_writable: bool,
+    /// A message for the status line (settings problems, device errors).
+    pub notice: Option<String>,
+    pub devices: Vec<InputDevice>,
+    /// The session being captured.
+    pub active: Option<Entity>,
+    /// The session whose transcript is shown.
+    pub shown: Option<Entity>,
+    pub model_name: String,
+    pub database: Option<PathBuf>,
+    pub search: String,
+    pub sessions: Vec<hark_store::SessionRow>,
+    pub hits: Vec<hark_store::SearchHit>,
+    /// Level of the latest audio: (rms, peak) and when the last clip happened (frames ago).
+    pub level: (f32, f32),
+    pub clipped_frames: u32,
+    /// Audio seconds captured and recogniser time spent (for the real-time factor).
+    pub source_label: String,
+    /// Play this file as the microphone (demo mode) instead of opening a device.
+    pub demo: Option<PathBuf>,
+}
+
+impl Studio {
+    pub fn new(settings_path: PathBuf, model_name: String, database: Option<PathBuf>) -> Self {
+        let loaded = settings::load(&settings_path);
+        Self {
+            settings: loaded.settings,
+            settings_path,
+            settings_writable: loaded.writable,
+            notice: loaded.problem,
+            devices: Vec::new(),
+            active: None,
+            shown: None,
+            model_name,
+            database,
+            search: String::new(),
+            sessions: Vec::new(),
+            hits: Vec::new(),
+            level: (0.0, 0.0),
+            clipped_frames: u32::MAX,
+            source_label: String::new(),
+            demo: None,
+        }
+    }
+
+    fn save_settings(&mut self) {
+        if self.settings_writable {
+            if let Err(e) = settings::save(&self.settings_path, &self.settings) {
+                self.notice = Some(format!("settings file {} cannot be written: {e}", self.settings_path.display()));
+            }
+        }
+    }
+
+    fn refresh_devices(&mut self) {
+        self.devices = list_input_devices();
+    }
+
+    fn refresh_sessions(&mut self) {
+        let Some(db) = &self.database else { return };
+        if !db.exists() {
+            return;
+        }
+        match Reader::open(db) {
+            Ok(r) => {
+                self.sessions = r.sessions().unwrap_or_default();
+                self.hits = if self.search.trim().is_empty() {
+                    Vec::new()
+                } else {
+                    r.search(&self.search, 20).unwrap_or_default()
+                };
+            }
+            Err(e) => self.notice = Some(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<CaptureRequest>()
+            .add_systems(Startup, startup)
+            // After the viz plugin's Startup has created the ring textures.
+            .add_systems(PostStartup, spawn_views)
+            .add_systems(
+                Update,
+                (hotkeys, handle_requests, meter, print_transcripts, update_mode, layout_views)
+                    .chain()
+                    .in_set(hark_core::PipelineSystems::Output),
+            )
+            .add_systems(EguiPrimaryContextPass, draw_ui);
+    }
+}
+
+fn startup(mut studio: ResMut<Studio>, mut vad: ResMut<VadSettings>) {
+    studio.refresh_devices();
+    studio.refresh_sessions();
+    vad.gate.threshold = studio.settings.vad_threshold;
+}
+
+/// Parses a key name from the settings file.
+pub fn key_code(name: &str) -> Option<KeyCode> {
+    let k = match name {
+        "F1" => KeyCode::F1,
+        "F2" => KeyCode::F2,
+        "F3" => KeyCode::F3,
+        "F4" => KeyCode::F4,
+        "F5" => KeyCode::F5,
+        "F6" => KeyCode::F6,
+        "F7" => KeyCode::F7,
+        "F8" => KeyCode::F8,
+        "F9" => KeyCode::F9,
+        "F10" => KeyCode::F10,
+        "F11" => KeyCode::F11,
+        "F12" => KeyCode::F12,
+        "Space" => KeyCode::Space,
+        "Pause" => KeyCode::Pause,
+        "ScrollLock" => KeyCode::ScrollLock,
+        s if s.len() == 1 && s.as_bytes()[0].is_ascii_alphabetic() => {
+            const LETTERS: [KeyCode; 26] = [
+                KeyCode::KeyA,
+                KeyCode::KeyB,
+                KeyCode::KeyC,
+                KeyCode::KeyD,
+                KeyCode::KeyE,
+                KeyCode::KeyF,
+                KeyCode::KeyG,
+                KeyCode::KeyH,
+                KeyCode::KeyI,
+                KeyCode::KeyJ,
+                KeyCode::KeyK,
+                KeyCode::KeyL,
+                KeyCode::KeyM,
+                KeyCode::KeyN,
+                KeyCode::KeyO,
+                KeyCode::KeyP,
+                KeyCode::KeyQ,
+                KeyCode::KeyR,
+                KeyCode::KeyS,
+                KeyCode::KeyT,
+                KeyCode::KeyU,
+                KeyCode::KeyV,
+                KeyCode::KeyW,
+                KeyCode::KeyX,
+                KeyCode::KeyY,
+                KeyCode::KeyZ,
+            ];
+            LETTERS[(s.as_bytes()[0].to_ascii_uppercase() - b'A') as usize]
+        }
+        _ => return None,
+    };
+    Some(k)
+}
+
+fn hotkeys(keys: Res<ButtonInput<KeyCode>>, studio: Res<Studio>, mut req: MessageWriter<CaptureRequest>) {
+    let hk = &studio.settings.hotkeys;
+    if let Some(k) = key_code(&hk.toggle) {
+        if keys.just_pressed(k) {
+            req.write(CaptureRequest::Toggle);
+        }
+    }
+    if let Some(k) = key_code(&hk.push_to_talk) {
+        if keys.just_pressed(k) {
+            req.write(CaptureRequest::Start);
+        }
+        if keys.just_released(k) {
+            req.write(CaptureRequest::Stop);
+        }
+    }
+}
+
+fn handle_requests(
+    mut commands: Commands,
+    mut studio: ResMut<Studio>,
+    mut req: MessageReader<CaptureRequest>,
+    clocks: Query<&SessionClock>,
+    mut ended: MessageWriter<CaptureEnded>,
+) {
+    for r in req.read() {
+        let start = match r {
+            CaptureRequest::Start => studio.active.is_none(),
+            CaptureRequest::Stop => false,
+            CaptureRequest::Toggle => studio.active.is_none(),
+        };
+        if start && studio.active.is_none() {
+            let (source, label) = if let Some(demo) = studio.demo.clone() {
+                match hark_capture::FileSource::open(&demo) {
+                    Ok(f) => (Source::File(f), format!("demo: {}", demo.display())),
+                    Err(e) => {
+                        studio.notice = Some(e.to_string());
+                        continue;
+                    }
+                }
+            } else {
+                match MicSource::open(studio.settings.input_device.as_deref()) {
+                    Ok(m) => {
+                        let label = m.description.clone();
+                        (Source::Mic(m), label)
+                    }
+                    Err(e) => {
+                        studio.notice = Some(format!("{e}; file transcription and sessions still work"));
+                        continue;
+                    }
+                }
+            };
+            let e = commands
+                .spawn((
+                    Session { source: label.clone() },
+                    SessionClock::default(),
+                    CaptureSource::new(source, Pace::RealTime),
+                ))
+                .id();
+            studio.source_label = label;
+            studio.active = Some(e);
+            studio.shown = Some(e);
+            studio.notice = None;
+        } else if !start {
+            if let Some(e) = studio.active.take() {
+                let captured = clocks.get(e).map(|c| c.captured).unwrap_or(0);
+                commands.entity(e).remove::<CaptureSource>().insert(CaptureFinished);
+                ended.write(CaptureEnded { session: e, samples: captured });
+            }
+        }
+    }
+}
+
+/// Level meter from the audio of the shown session.
+fn meter(mut studio: ResMut<Studio>, mut chunks: MessageReader<AudioChunk>) {
+    let mut any = false;
+    for c in chunks.read() {
+        if Some(c.session) != studio.shown || c.samples.is_empty() {
+            continue;
+        }
+        any = true;
+        let peak = c.samples.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+        let rms = (c.samples.iter().map(|x| x * x).sum::<f32>() / c.samples.len() as f32).sqrt();
+        studio.level = (rms, peak);
+        if peak >= 0.99 {
+            studio.clipped_frames = 0;
+        }
+    }
+    if any {
+        studio.clipped_frames = studio.clipped_frames.saturating_add(1);
+    }
+}
+
+/// Final transcripts also go to stdout, so a terminal (or a test) can follow along.
+fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utterance, &Transcript)>) {
+    for r in ready.read() {
+        if let Ok((u, t)) = q.get(r.utterance) {
+            if !t.suspect && !t.text.is_empty() {
+                println!("[{:>7.2} – {:>7.2}] {}", samples_to_secs(u.start), samples_to_secs(u.end), t.text);
+            }
+        }
+    }
+}
+
+/// Continuous frames while capturing; reactive (idle CPU near zero) otherwise.
+fn update_mode(studio: Res<Studio>, mut winit: ResMut<WinitSettings>, pending: Query<(), With<TranscriptionPending>>) {
+    let busy = studio.active.is_some() || !pending.is_empty();
+    let want = if busy {
+        UpdateMode::reactive(Duration::from_millis(33))
+    } else {
+        UpdateMode::reactive_low_power(Duration::from_secs(2))
+    };
+    if winit.focused_mode != want {
+        winit.focused_mode = want;
+        winit.unfocused_mode = want;
+    }
+}
+
+#[derive(Component)]
+struct SpectrogramView;
+
+#[derive(Component)]
+struct WaveformView;
+
+fn spawn_views(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>, ring: Res<VizRing>) {
+    commands.spawn(Camera2d);
+    let quad = meshes.add(Rectangle::new(1.0, 1.0));
+    commands.spawn((
+        Mesh2d(quad.clone()),
+        bevy::sprite_render::MeshMaterial2d(ring.spectrogram_material.clone()),
+        Transform::default(),
+        SpectrogramView,
+    ));
+    commands.spawn((
+        Mesh2d(quad),
+        bevy::sprite_render::MeshMaterial2d(ring.waveform_material.clone()),
+        Transform::default(),
+        WaveformView,
+    ));
+}
+
+/// The central area between the panels, in logical pixels: (left, top, width, height).
+fn central(window: &Window) -> (f32, f32, f32, f32) {
+    let w = (window.width() - LEFT_PANEL - RIGHT_PANEL).max(50.0);
+    let h = (window.height() - STATUS_BAR).max(50.0);
+    (LEFT_PANEL, 0.0, w, h)
+}
+
+/// Spectrogram on the top 64 % of the centre, waveform below it.
+fn view_rects(window: &Window) -> (egui::Rect, egui::Rect) {
+    let (x, y, w, h) = central(window);
+    let spec = egui::Rect::from_min_size(egui::pos2(x, y + 24.0), egui::vec2(w, h * 0.64 - 24.0));
+    let wave = egui::Rect::from_min_size(egui::pos2(x, y + h * 0.66), egui::vec2(w, h * 0.30));
+    (spec, wave)
+}
+
+#[allow(clippy::type_complexity)]
+fn layout_views(
+    window: Single<&Window, With<PrimaryWindow>>,
+    mut spec: Single<&mut Transform, (With<SpectrogramView>, Without<WaveformView>)>,
+    mut wave: Single<&mut Transform, (With<WaveformView>, Without<SpectrogramView>)>,
+) {
+    let (s, w) = view_rects(&window);
+    let place = |t: &mut Transform, r: egui::Rect| {
+        // Camera2d: origin at the window centre, y up.
+        let cx = r.center().x - window.width() / 2.0;
+        let cy = window.height() / 2.0 - r.center().y;
+        let new = Transform::from_xyz(cx, cy, 0.0).with_scale(Vec3::new(r.width(), r.height(), 1.0));
+        if *t != new {
+            *t = new;
+        }
+    };
+    place(&mut spec, s);
+    place(&mut wave, w);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_ui(
+    mut contexts: EguiContexts,
+    mut studio: ResMut<Studio>,
+    mut vad: ResMut<VadSettings>,
+    mut req: MessageWriter<CaptureRequest>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    utterances: Query<(&Utterance, Option<&Transcript>, Has<TranscriptionPending>, Has<UtteranceAudio>)>,
+    clocks: Query<&SessionClock>,
+    recognizer: Option<Res<hark_transcribe::Recognizer>>,
+    ring: Res<VizRing>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "hark-root".into(),
+        egui::UiBuilder::new().layer_id(egui::LayerId::background()).max_rect(ctx.viewport_rect()),
+    );
+    let studio = &mut *studio;
+    let capturing = studio.active.is_some();
+
+    // Status line.
+    egui::Panel::bottom("status").exact_size(STATUS_BAR).show(&mut root, |ui| {
+        ui.horizontal_centered(|ui| {
+            let shown = studio.shown;
+            let audio = shown.and_then(|s| clocks.get(s).ok()).map(|c| samples_to_secs(c.captured)).unwrap_or(0.0);
+            let (rtf, latency, queue) = match &recognizer {
+                Some(r) => (
+                    if audio > 0.0 { r.busy.as_secs_f64() / audio } else { 0.0 },
+                    r.last_latency.map(|l| format!("{:.0} ms", l.as_secs_f64() * 1000.0)).unwrap_or_else(|| "–".into()),
+                    r.in_flight(),
+                ),
+                None => (0.0, "–".into(), 0),
+            };
+            let waiting =
+                utterances.iter().filter(|(u, t, p, _)| Some(u.session) == shown && t.is_none() && !p).count();
+            let device =
+                if studio.source_label.is_empty() { "no capture yet".to_owned() } else { studio.source_label.clone() };
+            ui.label(format!(
+                "{device}  ·  model {}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech-to-text {latency}",
+                studio.model_name,
+                queue + waiting
+            ));
+            if let Some(n) = &studio.notice {
+                ui.colored_label(egui::Color32::from_rgb(240, 170, 60), n);
+            }
+        });
+    });
+
+    // Controls.
+    egui::Panel::left("controls").exact_size(LEFT_PANEL).show(&mut root, |ui| {
+        ui.heading("Hark");
+        let label = if capturing { "■ Stop" } else { "● Record" };
+        if ui.add_sized([LEFT_PANEL - 20.0, 32.0], egui::Button::new(label)).clicked() {
+            req.write(CaptureRequest::Toggle);
+        }
+        ui.small(format!(
+            "{} toggles, hold {} to talk",
+            studio.settings.hotkeys.toggle, studio.settings.hotkeys.push_to_talk
+        ));
+        ui.separator();
+        ui.label("Input device");
+        if studio.devices.is_empty() {
+            ui.colored_label(egui::Color32::from_rgb(240, 170, 60), "No input device was found");
+        }
+        let current = studio.settings.input_device.clone();
+        let current_name = current
+            .as_ref()
+            .and_then(|id| studio.devices.iter().find(|d| &d.id == id).map(|d| d.name.clone()))
+            .unwrap_or_else(|| "System default".into());
+        let mut chosen = current.clone();
+        egui::ComboBox::from_id_salt("device").width(LEFT_PANEL - 20.0).selected_text(current_name).show_ui(ui, |ui| {
+            ui.selectable_value(&mut chosen, None, "System default");
+            for d in &studio.devices {
+                ui.selectable_value(&mut chosen, Some(d.id.clone()), format!("{} ({})", d.name, d.host));
+            }
+        });
+        if chosen != current {
+            studio.settings.input_device = chosen;
+            studio.save_settings();
+        }
+        if ui.button("Refresh devices").clicked() {
+            studio.refresh_devices();
+        }
+        // Level meter with clipping indicator.
+        let (rms, peak) = if capturing { studio.level } else { (0.0, 0.0) };
+        let db = 20.0 * rms.max(1e-5).log10();
+        ui.add(
+            egui::ProgressBar::new(((db + 60.0) / 60.0).clamp(0.0, 1.0)).text(format!("{db:.0} dBFS  peak {peak:.2}")),
+        );
+        if capturing && studio.clipped_frames < 60 {
+            ui.colored_label(egui::Color32::RED, "CLIPPING");
+        }
+        ui.separator();
+        ui.label("VAD sensitivity");
+        let mut sens = 1.0 - vad.gate.threshold;
+        if ui.add(egui::Slider::new(&mut sens, 0.1..=0.8)).changed() {
+            vad.gate.threshold = 1.0 - sens;
+            studio.settings.vad_threshold = vad.gate.threshold;
+            studio.save_settings();
+        }
+        ui.separator();
+        ui.label("Sessions");
+        let resp = ui.text_edit_singleline(&mut studio.search);
+        if resp.changed() || ui.small_button("Refresh").clicked() {
+            studio.refresh_sessions();
+        }
+        egui::ScrollArea::vertical().id_salt("sessions").max_height(180.0).show(ui, |ui| {
+            if studio.database.is_none() {
+                ui.small("(not saving sessions)");
+            }
+            if !studio.search.trim().is_empty() {
+                for h in &studio.hits {
+                    ui.small(format!("#{} {:.1} s: {}", h.session_id, h.start_s, h.snippet));
+                }
+            } else {
+                for s in &studio.sessions {
+                    ui.small(format!("#{} {} ({:.0} s, {})", s.id, s.title, s.duration_s, s.state));
+                }
+            }
+        });
+    });
+
+    // Transcript.
+    let shown = studio.shown;
+    let mut items: Vec<_> = utterances.iter().filter(|(u, ..)| Some(u.session) == shown).collect();
+    items.sort_by_key(|(u, ..)| u.index);
+    egui::Panel::right("transcript").exact_size(RIGHT_PANEL).show(&mut root, |ui| {
+        ui.horizontal(|ui| {
+            ui.heading("Transcript");
+            if ui.small_button("Copy").clicked() {
+                let text: Vec<String> =
+                    items.iter().filter_map(|(_, t, ..)| t.filter(|t| !t.suspect).map(|t| t.text.clone())).collect();
+                ui.ctx().copy_text(text.join("\n"));
+            }
+        });
+        egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
+            for (u, t, pending, _) in &items {
+                match t {
+                    Some(t) if t.suspect || t.text.is_empty() => {}
+                    Some(t) => {
+                        ui.label(egui::RichText::new(format!("{:>6.1}s", samples_to_secs(u.start))).small().weak());
+                        ui.label(&t.text);
+                    }
+                    None => {
+                        let what = if *pending { "recognising…" } else { "waiting…" };
+                        ui.label(
+                            egui::RichText::new(format!("{:>6.1}s  {what}", samples_to_secs(u.start))).italics().weak(),
+                        );
+                    }
+                }
+            }
+            if capturing {
+                ui.label(egui::RichText::new("listening…").italics().weak());
+            }
+        });
+    });
+
+    // Words pinned over the spectrogram at their time spans.
+    let (spec, _) = view_rects(&window);
+    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, "words".into()));
+    painter.text(
+        spec.left_top() + egui::vec2(4.0, -20.0),
+        egui::Align2::LEFT_TOP,
+        "spectrogram · 60 Hz – 8 kHz · last 10 s · green: speech",
+        egui::FontId::proportional(12.0),
+        egui::Color32::from_gray(170),
+    );
+    if ring.written > 0 && Some(ring.session) == Some(shown) {
+        let newest = ring.written as f64 - 1.0;
+        let px_per_col = spec.width() as f64 / RING as f64;
+        for (u, t, ..) in &items {
+            let Some(t) = t else { continue };
+            for w in &t.words {
+                let col = w.start as f64 / HOP as f64;
+                let x = spec.right() as f64 - (newest - col) * px_per_col;
+                if x < spec.left() as f64 || x > spec.right() as f64 {
+                    continue;
+                }
+                let _ = u;
+                painter.text(
+                    egui::pos2(x as f32, spec.top() + 8.0),
+                    egui::Align2::LEFT_TOP,
+                    &w.text,
+                    egui::FontId::proportional(13.0),
+                    egui::Color32::WHITE,
+                );
+            }
+        }
+    }
+    if capturing {
+        ctx.request_repaint();
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! The live pictures, rendered on the GPU: a scrolling spectrogram and waveform.
+//!
+//! The ECS side turns each session's [`AudioChunk`]s into 10 ms columns ([`analysis`]): an FFT
+//! mapped to 128 log-frequency rows, min/max of the waveform, and the VAD's probability and
+//! decision. The columns go into two ring textures (time along the height), and only the new
+//! rows are written, in place, by a render-world system (`queue.write_texture` of a sub-region):
+//! there is no full re-upload per frame. The WGSL materials in `assets/shaders/` scroll the ring by
+//! its head index, map magnitudes through a perceptual colour map and draw the speech regions.
+
+pub mod analysis;
+
+use bevy::asset::RenderAssetUsages;
+use bevy::image::ImageSampler;
+use bevy::prelude::*;
+use bevy::render::render_asset::RenderAssets;
+use bevy::render::render_resource::{
+    AsBindGroup, Extent3d, Origin3d, ShaderType, TexelCopyBufferLayout, TexelCopyTextureInfo, TextureAspect,
+    TextureDimension, TextureFormat,
+};
+use bevy::render::renderer::RenderQueue;
+use bevy::render::texture::GpuImage;
+use bevy::render::{Extract, ExtractSchedule, Render, RenderApp, RenderSystems};
+use bevy::shader::ShaderRef;
+use bevy::sprite_render::{Material2d, Material2dPlugin};
+use hark_core::{AudioChunk, PipelineSystems, VadFrame};
+
+use analysis::{Column, ColumnMaker, HOP, ROWS};
+
+/// Columns kept in the ring textures: 1024 × 10 ms = 10.24 s on screen.
+pub const RING: u32 = 1024;
+
+/// Scroll state shared with the shaders.
+#[derive(Debug, Clone, Copy, Default, ShaderType)]
+pub struct RingParams {
+    /// Ring row of the newest column.
+    pub head: u32,
+    pub len: u32,
+    /// Columns written so far (the view is empty before the first).
+    pub filled: u32,
+    pub _pad: u32,
+}
+
+/// The spectrogram: R8 ring of 128 log-frequency rows × [`RING`] columns, plus the VAD per column.
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
+pub struct SpectrogramMaterial {
+    #[uniform(0)]
+    pub params: RingParams,
+    #[texture(1)]
+    #[sampler(2)]
+    pub spectrum: Handle<Image>,
+    #[texture(3)]
+    #[sampler(4)]
+    pub wave: Handle<Image>,
+}
+
+impl Material2d for SpectrogramMaterial {
+    fn fragment_shader() -> ShaderRef {
+        "shaders/spectrogram.wgsl".into()
+    }
+}
+
+/// The waveform: min/max per column, with the VAD decision.
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
+pub struct WaveformMaterial {
+    #[uniform(0)]
+    pub params: RingParams,
+    #[texture(1)]
+    #[sampler(2)]
+    pub wave: Handle<Image>,
+}
+
+impl Material2d for WaveformMaterial {
+    fn fragment_shader() -> ShaderRef {
+        "shaders/waveform.wgsl".into()
+    }
+}
+
+/// The ring textures and where the next column goes.
+#[derive(Resource, Debug, Clone)]
+pub struct VizRing {
+    pub spectrum: Handle<Image>,
+    pub wave: Handle<Image>,
+    pub spectrogram_material: Handle<SpectrogramMaterial>,
+    pub waveform_material: Handle<WaveformMaterial>,
+    /// Columns written since start (absolute column number of the next one).
+    pub written: u64,
+    /// Session sample of the first sample of column 0 of the current session.
+    pub session_start_column: u64,
+    /// The session being shown.
+    pub session: Option<Entity>,
+    /// Recent columns (for tests and the state dump): (spectrum, min, max, vad p, speech).
+    pub recent: std::collections::VecDeque<(Column, f32, bool)>,
+}
+
+/// Columns produced this frame, on their way to the GPU.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct NewColumns {
+    spectrum: Vec<(u32, [u8; ROWS])>,
+    wave: Vec<(u32, [u8; 4])>,
+    spectrum_image: Option<AssetId<Image>>,
+    wave_image: Option<AssetId<Image>>,
+}
+
+#[derive(Resource, Default)]
+struct Makers {
+    maker: Option<ColumnMaker>,
+    /// VAD frames (start sample, p, speech) not yet matched to a column.
+    vad: std::collections::VecDeque<(u64, f32, bool)>,
+    last_vad: (f32, bool),
+    /// Session sample at which the maker started.
+    origin: u64,
+    columns: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct VizPlugin;
+
+impl Plugin for VizPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins((
+            Material2dPlugin::<SpectrogramMaterial>::default(),
+            Material2dPlugin::<WaveformMaterial>::default(),
+        ))
+        .init_resource::<NewColumns>()
+        .init_resource::<Makers>()
+        .add_systems(Startup, create_ring)
+        .add_systems(Update, make_columns.in_set(PipelineSystems::Output).run_if(resource_exists::<VizRing>));
+        if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
+            render_app
+                .init_resource::<NewColumns>()
+                .add_systems(ExtractSchedule, extract_columns)
+                .add_systems(Render, write_columns.in_set(RenderSystems::PrepareResources));
+        }
+    }
+}
+
+fn ring_image(width: u32, format: TextureFormat, pixel: &[u8]) -> Image {
+    let mut img = Image::new_fill(
+        Extent3d { width, height: RING, depth_or_array_layers: 1 },
+        TextureDimension::D2,
+        pixel,
+        format,
+        RenderAssetUsages::RENDER_WORLD,
+    );
+    img.sampler = ImageSampler::nearest();
+    img
+}
+
+fn create_ring(
+    mut commands: Commands,
+    mut images: ResMut<Assets<Image>>,
+    mut spec_mats: ResMut<Assets<SpectrogramMaterial>>,
+    mut wave_mats: ResMut<Assets<WaveformMaterial>>,
+) {
+    let spectrum = images.add(ring_image(ROWS as u32, TextureFormat::R8Unorm, &[0]));
+    let wave = images.add(ring_image(1, TextureFormat::Rgba8Unorm, &[128, 128, 0, 0]));
+    let params = RingParams { head: 0, len: RING, filled: 0, _pad: 0 };
+    let spectrogram_material =
+        spec_mats.add(SpectrogramMaterial { params, spectrum: spectrum.clone(), wave: wave.clone() });
+    let waveform_material = wave_mats.add(WaveformMaterial { params, wave: wave.clone() });
+    commands.insert_resource(VizRing {
+        spectrum,
+        wave,
+        spectrogram_material,
+        waveform_material,
+        written: 0,
+        session_start_column: 0,
+        session: None,
+        recent: std::collections::VecDeque::new(),
+    });
+}
+
+/// How many columns the state dump keeps (30 s).
+pub const RECENT: usize = 3000;
+
+#[allow(clippy::too_many_arguments)]
+fn make_columns(
+    mut ring: ResMut<VizRing>,
+    mut makers: ResMut<Makers>,
+    mut new: ResMut<NewColumns>,
+    mut chunks: MessageReader<AudioChunk>,
+    mut vad: MessageReader<VadFrame>,
+    mut spec_mats: ResMut<Assets<SpectrogramMaterial>>,
+    mut wave_mats: ResMut<Assets<WaveformMaterial>>,
+) {
+    new.spectrum.clear();
+    new.wave.clear();
+    new.spectrum_image = Some(ring.spectrum.id());
+    new.wave_image = Some(ring.wave.id());
+    for f in vad.read() {
+        if Some(f.session) == ring.session {
+            makers.vad.push_back((f.start, f.probability, f.speech));
+        }
+    }
+    let mut produced = Vec::new();
+    for c in chunks.read() {
+        if ring.session != Some(c.session) {
+            ring.session = Some(c.session);
+            makers.maker = Some(ColumnMaker::new());
+            makers.origin = c.start;
+            makers.columns = 0;
+            makers.vad.clear();
+        }
+        let m = &mut *makers;
+        if let Some(maker) = m.maker.as_mut() {
+            maker.push(&c.samples, |col| produced.push(col));
+        }
+    }
+    if produced.is_empty() {
+        return;
+    }
+    for col in produced {
+        // The VAD decision for the column's samples (frames are 16 ms, columns 10 ms).
+        let col_start = makers.origin + makers.columns * HOP as u64;
+        while let Some(&(start, p, s)) = makers.vad.front() {
+            if start > col_start {
+                break;
+            }
+            makers.last_vad = (p, s);
+            makers.vad.pop_front();
+        }
+        makers.columns += 1;
+        let (p, speech) = makers.last_vad;
+        let row = (ring.written % RING as u64) as u32;
+        new.spectrum.push((row, col.spectrum));
+        let enc = |x: f32| ((x.clamp(-1.0, 1.0) * 0.5 + 0.5) * 255.0) as u8;
+        new.wave.push((row, [enc(col.min), enc(col.max), (p * 255.0) as u8, if speech { 255 } else { 0 }]));
+        ring.written += 1;
+        ring.recent.push_back((col, p, speech));
+        if ring.recent.len() > RECENT {
+            ring.recent.pop_front();
+        }
+    }
+    let params = RingParams {
+        head: ((ring.written + RING as u64 - 1) % RING as u64) as u32,
+        len: RING,
+        filled: ring.written.min(RING as u64) as u32,
+        _pad: 0,
+    };
+    if let Some(mut m) = spec_mats.get_mut(&ring.spectrogram_material) {
+        m.params = params;
+    }
+    if let Some(mut m) = wave_mats.get_mut(&ring.waveform_material) {
+        m.params = params;
+    }
+}
+
+fn extract_columns(mut commands: Commands, new: Extract<Res<NewColumns>>) {
+    commands.insert_resource(new.clone());
+}
+
+fn write_columns(new: Res<NewColumns>, images: Res<RenderAssets<GpuImage>>, queue: Res<RenderQueue>) {
+    let write = |id: Option<AssetId<Image>>, row: u32, data: &[u8], width: u32, bpp: u32| {
+        let Some(gpu) = id.and_then(|id| images.get(id)) else { return };
+        queue.write_texture(
+            TexelCopyTextureInfo {
+                texture: &gpu.texture,
+                mip_level: 0,
+                origin: Origin3d { x: 0, y: row, z: 0 },
+                aspect: TextureAspect::All,
+            },
+            data,
+            TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(width * bpp), rows_per_image: Some(1) },
+            Extent3d { width, height: 1, depth_or_array_layers: 1 },
+        );
+    };
+    for (row, data) in &new.spectrum {
+        write(new.spectrum_image, *row, data, ROWS as u32, 1);
+    }
+    for (row, data) in &new.wave {
+        write(new.wave_image, *row, data, 1, 4);
+    }
+}

@@ -1,0 +1,137 @@
+//! The desktop studio: the pipeline plugins plus the window, GPU views and egui overlay.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::window::WindowResolution;
+use bevy::winit::WinitSettings;
+use bevy_egui::EguiPlugin;
+use hark_core::{Transcript, Utterance};
+use hark_transcribe::{Engine, WhisperEngine};
+use hark_ui::{CaptureRequest, Studio, UiPlugin};
+use hark_viz::{VizPlugin, VizRing, analysis::band_energy};
+
+use crate::pipeline::{PipelineOptions, add_pipeline};
+
+/// How the studio is started.
+#[derive(Debug, Clone, Default)]
+pub struct StudioOptions {
+    /// Play this file as the microphone, starting at once.
+    pub demo: Option<PathBuf>,
+    /// Save a screenshot here just before exiting.
+    pub screenshot: Option<PathBuf>,
+    /// Exit after this many seconds.
+    pub exit_after: Option<f64>,
+    /// Write the app's state (transcript, spectrogram band energies, VAD) here on exit.
+    pub state_json: Option<PathBuf>,
+}
+
+#[derive(Resource, Debug, Clone)]
+struct Exit {
+    opts: StudioOptions,
+    shot_taken: Option<f64>,
+}
+
+/// Finds `assets/`: `$HARK_ASSETS`, `./assets`, or beside the executable's checkout.
+pub fn assets_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("HARK_ASSETS") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from("assets");
+    if local.join("shaders").is_dir() {
+        return std::fs::canonicalize(&local).unwrap_or(local);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
+}
+
+pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()> {
+    let engine = WhisperEngine::load(&pipeline.model, pipeline.whisper.clone()).map_err(anyhow::Error::msg)?;
+    let model_name = pipeline.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "Hark".into(),
+                    resolution: WindowResolution::new(1024, 640),
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(AssetPlugin { file_path: assets_dir().to_string_lossy().into_owned(), ..default() }),
+    )
+    .add_plugins(EguiPlugin::default())
+    .insert_resource(WinitSettings::desktop_app())
+    .insert_resource(ClearColor(Color::srgb(0.06, 0.06, 0.08)))
+    .add_plugins(VizPlugin);
+    let engines: Vec<Box<dyn Engine>> = vec![Box::new(engine)];
+    add_pipeline(&mut app, pipeline, engines);
+    if let Some(db) = &pipeline.database {
+        app.insert_resource(hark_store::Writer::open(db)?);
+    }
+    let mut studio = Studio::new(hark_ui::settings::default_path(), model_name, pipeline.database.clone());
+    studio.demo = opts.demo.clone();
+    app.insert_resource(studio).add_plugins(UiPlugin);
+    if opts.demo.is_some() {
+        app.add_systems(PostStartup, |mut req: MessageWriter<CaptureRequest>| {
+            req.write(CaptureRequest::Start);
+        });
+    }
+    if opts.exit_after.is_some() {
+        app.insert_resource(Exit { opts, shot_taken: None }).add_systems(Last, exit_after);
+    }
+    println!("window ready");
+    app.run();
+    Ok(())
+}
+
+fn exit_after(
+    mut commands: Commands,
+    time: Res<Time<Real>>,
+    mut exit: ResMut<Exit>,
+    mut app_exit: MessageWriter<AppExit>,
+    mut req: MessageWriter<CaptureRequest>,
+    ring: Res<VizRing>,
+    utterances: Query<(&Utterance, &Transcript)>,
+) {
+    let t = time.elapsed_secs_f64();
+    let Some(limit) = exit.opts.exit_after else { return };
+    if t < limit {
+        return;
+    }
+    match (exit.shot_taken, &exit.opts.screenshot) {
+        (None, Some(path)) => {
+            commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path.clone()));
+            exit.shot_taken = Some(t);
+            req.write(CaptureRequest::Stop);
+        }
+        (Some(at), Some(path)) if !path.exists() && t - at < 5.0 => {}
+        _ => {
+            if let Some(p) = &exit.opts.state_json {
+                write_state(p, &ring, &utterances);
+            }
+            req.write(CaptureRequest::Stop);
+            app_exit.write(AppExit::Success);
+        }
+    }
+}
+
+fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Transcript)>) {
+    let mut items: Vec<_> = utterances.iter().collect();
+    items.sort_by_key(|(u, _)| (u.session, u.index));
+    let columns: Vec<serde_json::Value> = ring
+        .recent
+        .iter()
+        .map(|(c, p, s)| serde_json::json!({"speech_band": band_energy(c, 300.0, 3400.0), "vad": p, "speech": s}))
+        .collect();
+    let state = serde_json::json!({
+        "transcript": items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()).collect::<Vec<_>>(),
+        "columns": columns,
+    });
+    let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
+}
+
+/// Keeps the compiler honest about the idle wake-up used by the UI.
+pub const IDLE_WAKE: Duration = Duration::from_secs(2);
