@@ -4,56 +4,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 
-use common::{corpus, hark, test_model};
+use common::{Pulse, corpus, hark, test_model};
 use hark_core::text::wer;
-
-/// A private PulseAudio server with a null sink `vmic` whose monitor is the default source.
-struct Pulse {
-    runtime: tempfile::TempDir,
-}
-
-impl Pulse {
-    fn start() -> Option<Self> {
-        if Command::new("pulseaudio").arg("--version").output().is_err() {
-            let msg = "SKIPPED: pulseaudio is not installed (./scripts/test installs it)";
-            assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
-            eprintln!("{msg}");
-            return None;
-        }
-        let runtime = tempfile::tempdir().unwrap();
-        let p = Self { runtime };
-        let ok = p
-            .cmd("pulseaudio")
-            .args(["--daemonize=yes", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr", "-n"])
-            .args(["--load=module-native-protocol-unix", "--load=module-null-sink sink_name=vmic"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pulseaudio did not start");
-        // `pactl` waits for the server to answer, so this also synchronises with its start-up.
-        assert!(p.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
-        Some(p)
-    }
-
-    fn cmd(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env("XDG_RUNTIME_DIR", self.runtime.path()).env("HOME", self.runtime.path()).env_remove("PULSE_SERVER");
-        c
-    }
-
-    fn dir(&self) -> &Path {
-        self.runtime.path()
-    }
-}
-
-impl Drop for Pulse {
-    fn drop(&mut self) {
-        let _ = self.cmd("pulseaudio").arg("--kill").status();
-    }
-}
 
 #[test]
 fn listen_transcribes_speech_from_the_virtual_microphone() {

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The `hark` binary under test.
@@ -45,4 +45,49 @@ pub fn test_model() -> Option<PathBuf> {
         }
     }
     require_env_dir("HARK_TEST_MODEL", "the tiny.en ggml model")
+}
+
+/// A private PulseAudio server with a null sink `vmic` whose monitor is the default source.
+pub struct Pulse {
+    runtime: tempfile::TempDir,
+}
+
+impl Pulse {
+    pub fn start() -> Option<Self> {
+        if Command::new("pulseaudio").arg("--version").output().is_err() {
+            let msg = "SKIPPED: pulseaudio is not installed (./scripts/test installs it)";
+            assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
+            eprintln!("{msg}");
+            return None;
+        }
+        let runtime = tempfile::tempdir().unwrap();
+        let p = Self { runtime };
+        let ok = p
+            .cmd("pulseaudio")
+            .args(["--daemonize=yes", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr", "-n"])
+            .args(["--load=module-native-protocol-unix", "--load=module-null-sink sink_name=vmic"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pulseaudio did not start");
+        // `pactl` waits for the server to answer, so this also synchronises with its start-up.
+        assert!(p.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+        Some(p)
+    }
+
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("XDG_RUNTIME_DIR", self.runtime.path()).env("HOME", self.runtime.path()).env_remove("PULSE_SERVER");
+        c
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.runtime.path()
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.cmd("pulseaudio").arg("--kill").status();
+    }
 }

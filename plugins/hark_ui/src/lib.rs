@@ -260,6 +260,7 @@ fn handle_requests(
                     CaptureSource::new(source, Pace::RealTime),
                 ))
                 .id();
+            println!("capture started: {label}");
             studio.source_label = label;
             studio.active = Some(e);
             studio.shown = Some(e);
@@ -269,6 +270,7 @@ fn handle_requests(
                 let captured = clocks.get(e).map(|c| c.captured).unwrap_or(0);
                 commands.entity(e).remove::<CaptureSource>().insert(CaptureFinished);
                 ended.write(CaptureEnded { session: e, samples: captured });
+                println!("capture stopped after {:.1} s", samples_to_secs(captured));
             }
         }
     }

@@ -1,0 +1,145 @@
+//! The desktop studio end to end: a real window on Xvfb rendered by lavapipe, a PulseAudio null
+//! sink as the microphone, the toggle hotkey pressed with xdotool.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use common::{Pulse, corpus, hark, test_model};
+use hark_core::text::wer;
+
+/// A private X server on a free display number.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Option<Self> {
+        if Command::new("Xvfb").arg("-help").stderr(Stdio::null()).status().is_err() {
+            let msg = "SKIPPED: Xvfb is not installed (./scripts/test installs it)";
+            assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
+            eprintln!("{msg}");
+            return None;
+        }
+        // Xvfb writes the display number it picked to the given fd once it accepts clients.
+        let mut child = Command::new("sh")
+            .args(["-c", "exec Xvfb -displayfd 1 -screen 0 1280x800x24 -nolisten tcp 2>/dev/null"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        Some(Self { child, display: format!(":{}", line.trim()) })
+    }
+
+    fn xdotool(&self, args: &[&str]) -> String {
+        let o = Command::new("xdotool").args(args).env("DISPLAY", &self.display).output().unwrap();
+        assert!(o.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(pulse) = Pulse::start() else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("shot.png");
+    let state = dir.path().join("state.json");
+    let mut app = hark()
+        .args(["--exit-after", "32", "--model"])
+        .arg(&m)
+        .arg("--screenshot")
+        .arg(&shot)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Follow the app's stdout on a thread; the test waits for the lines it needs.
+    let (tx, rx) = mpsc::channel::<String>();
+    let out = app.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |prefix: &str| -> String {
+        loop {
+            let l =
+                rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("no {prefix:?} line"));
+            if l.starts_with(prefix) {
+                return l;
+            }
+        }
+    };
+    wait_for("window ready");
+    let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    let id = id.lines().next().unwrap().to_owned();
+    x.xdotool(&["windowfocus", "--sync", &id]);
+    x.xdotool(&["key", "--clearmodifiers", "F9"]);
+    let started = wait_for("capture started");
+    assert!(started.contains("Monitor of"), "{started}");
+    assert!(pulse.cmd("paplay").arg("--device=vmic").arg(c.join("jfk.wav")).status().unwrap().success());
+    let line = wait_for("[");
+    x.xdotool(&["key", "--clearmodifiers", "F9"]);
+    wait_for("capture stopped");
+    assert!(app.wait().unwrap().success());
+
+    let text = line.split_once("] ").map(|(_, t)| t).unwrap_or("");
+    let w = wer(
+        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
+        text,
+    );
+    assert!(w.rate() <= 0.1, "{line}");
+
+    // The spectrogram saw more energy in the speech band during speech than in silence.
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let cols = s["columns"].as_array().unwrap();
+    let mean = |speech: bool| {
+        let v: Vec<f64> =
+            cols.iter().filter(|c| c["speech"] == speech).map(|c| c["speech_band"].as_f64().unwrap()).collect();
+        (v.iter().sum::<f64>() / v.len().max(1) as f64, v.len())
+    };
+    let ((sp, ns), (si, ni)) = (mean(true), mean(false));
+    eprintln!("speech band: {sp:.1} over {ns} speech columns, {si:.1} over {ni} other columns");
+    assert!(ns > 500 && ni > 40, "{ns} speech, {ni} other columns");
+    assert!(sp > si + 20.0, "speech {sp:.1} vs silence {si:.1}");
+    assert!(s["transcript"].as_array().unwrap().iter().any(|t| t.as_str().unwrap_or("").contains("country")));
+
+    // The screenshot is a real picture, not a blank frame.
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1024, 640));
+    let px = info.color_type.samples();
+    let mut colours = std::collections::HashSet::new();
+    for p in buf[..info.buffer_size()].chunks(px) {
+        colours.insert([p[0] / 8, p[1] / 8, p[2] / 8]);
+    }
+    assert!(colours.len() > 200, "only {} colours: a blank frame?", colours.len());
+    // The session was saved.
+    let r = hark_store::Reader::open(&dir.path().join("hark.db")).unwrap();
+    assert_eq!(r.sessions().unwrap().len(), 1);
+}
