@@ -103,6 +103,8 @@ fn exit_after(
     }
     match (exit.shot_taken, &exit.opts.screenshot) {
         (None, Some(path)) => {
+            // The file's appearance is the signal that the screenshot is done.
+            let _ = std::fs::remove_file(path);
             commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path.clone()));
             exit.shot_taken = Some(t);
             req.write(CaptureRequest::Stop);

@@ -550,20 +550,26 @@ fn draw_ui(
     if ring.written > 0 && Some(ring.session) == Some(shown) {
         let newest = ring.written as f64 - 1.0;
         let px_per_col = spec.width() as f64 / RING as f64;
-        for (u, t, ..) in &items {
+        // Three staggered lines; a word that would overlap the previous one on its line waits
+        // for the next line, or is left out when all three are taken.
+        let mut line_end = [f32::MIN; 3];
+        let font = egui::FontId::proportional(13.0);
+        for (_, t, ..) in &items {
             let Some(t) = t else { continue };
             for w in &t.words {
                 let col = w.start as f64 / HOP as f64;
-                let x = spec.right() as f64 - (newest - col) * px_per_col;
-                if x < spec.left() as f64 || x > spec.right() as f64 {
+                let x = (spec.right() as f64 - (newest - col) * px_per_col) as f32;
+                if x < spec.left() || x > spec.right() - 10.0 {
                     continue;
                 }
-                let _ = u;
+                let width = ctx.fonts_mut(|f| f.layout_no_wrap(w.text.clone(), font.clone(), egui::Color32::WHITE).size().x);
+                let Some(line) = (0..3).find(|&l| line_end[l] + 4.0 <= x) else { continue };
+                line_end[line] = x + width;
                 painter.text(
-                    egui::pos2(x as f32, spec.top() + 8.0),
+                    egui::pos2(x, spec.top() + 8.0 + line as f32 * 16.0),
                     egui::Align2::LEFT_TOP,
                     &w.text,
-                    egui::FontId::proportional(13.0),
+                    font.clone(),
                     egui::Color32::WHITE,
                 );
             }

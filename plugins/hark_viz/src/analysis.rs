@@ -21,8 +21,9 @@ pub struct ColumnMaker {
     history: Vec<f32>,
     scratch_in: Vec<f32>,
     scratch_out: Vec<realfft::num_complex::Complex<f32>>,
-    /// For each row, the FFT bins it covers.
+    /// For each row, the FFT bins it covers, and its centre as a fractional bin.
     rows: Vec<(usize, usize)>,
+    centres: Vec<f32>,
     /// Samples not yet making a full hop.
     pending: Vec<f32>,
 }
@@ -66,7 +67,9 @@ impl ColumnMaker {
                 (lo.min(FFT / 2), hi.min(FFT / 2 + 1))
             })
             .collect();
+        let centres = (0..ROWS).map(|r| row_hz(r as f32 + 0.5) / bin_hz).collect();
         Self {
+            centres,
             scratch_in: fft.make_input_vec(),
             scratch_out: fft.make_output_vec(),
             fft,
@@ -98,7 +101,16 @@ impl ColumnMaker {
         let _ = self.fft.process(&mut self.scratch_in, &mut self.scratch_out);
         let mut spectrum = [0u8; ROWS];
         for (r, &(lo, hi)) in self.rows.iter().enumerate() {
-            let power = self.scratch_out[lo..hi].iter().map(|c| c.norm_sqr()).fold(0.0f32, f32::max);
+            let power = if hi - lo > 2 {
+                self.scratch_out[lo..hi].iter().map(|c| c.norm_sqr()).fold(0.0f32, f32::max)
+            } else {
+                // Rows narrower than a bin (low frequencies): interpolate between bins, so the
+                // picture has no steps.
+                let f = self.centres[r];
+                let i = (f.floor() as usize).min(FFT / 2 - 1);
+                let t = f - i as f32;
+                self.scratch_out[i].norm_sqr() * (1.0 - t) + self.scratch_out[i + 1].norm_sqr() * t
+            };
             // Full-scale sine ≈ (FFT/4)^2; show -90..0 dB.
             let db = 10.0 * (power / (FFT as f32 * FFT as f32 / 16.0)).max(1e-12).log10();
             spectrum[r] = (((db + 90.0) / 90.0).clamp(0.0, 1.0) * 255.0) as u8;
@@ -137,6 +149,7 @@ mod tests {
         let mut quiet = Vec::new();
         m.push(&vec![0.0; 16_000], |c| quiet.push(c));
         assert!(band_energy(&quiet[60], 300.0, 3400.0) < 5.0);
-        assert!(band_energy(c, 800.0, 1200.0) > 150.0);
+        assert!(c.spectrum[peak] > 200, "peak value {}", c.spectrum[peak]);
+        assert!(band_energy(c, 800.0, 1200.0) > 2.0 * band_energy(c, 2000.0, 4000.0));
     }
 }
