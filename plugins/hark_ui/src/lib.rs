@@ -138,7 +138,28 @@ impl Plugin for UiPlugin {
                     .chain()
                     .in_set(hark_core::PipelineSystems::Output),
             )
+            .add_systems(
+                PreUpdate,
+                drop_unchanged_modifiers
+                    .after(bevy_egui::EguiPreUpdateSet::ProcessInput)
+                    .before(bevy_egui::EguiPreUpdateSet::BeginPass),
+            )
             .add_systems(EguiPrimaryContextPass, draw_ui);
+    }
+}
+
+/// bevy_egui reports the modifier keys to egui on every frame, and egui answers any input event
+/// with an immediate repaint, so an idle window would redraw forever. Only changes are passed on.
+fn drop_unchanged_modifiers(mut inputs: Query<&mut bevy_egui::EguiInput>, mut last: Local<Option<egui::Modifiers>>) {
+    for mut input in &mut inputs {
+        input.events.retain(|e| match e {
+            egui::Event::ModifiersChanged(m) => {
+                let changed = *last != Some(*m);
+                *last = Some(*m);
+                changed
+            }
+            _ => true,
+        });
     }
 }
 
@@ -307,13 +328,14 @@ fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utter
     }
 }
 
-/// Continuous frames while capturing; reactive (idle CPU near zero) otherwise.
+/// 20 frames a second while capturing or transcribing (the views advance 10 ms per column, so
+/// more buys nothing); otherwise frames only on input, with a wake-up every 5 s.
 fn update_mode(studio: Res<Studio>, mut winit: ResMut<WinitSettings>, pending: Query<(), With<TranscriptionPending>>) {
     let busy = studio.active.is_some() || !pending.is_empty();
     let want = if busy {
-        UpdateMode::reactive(Duration::from_millis(33))
+        UpdateMode::reactive(Duration::from_millis(50))
     } else {
-        UpdateMode::reactive_low_power(Duration::from_secs(2))
+        UpdateMode::reactive_low_power(Duration::from_secs(5))
     };
     if winit.focused_mode != want {
         winit.focused_mode = want;
@@ -562,7 +584,8 @@ fn draw_ui(
                 if x < spec.left() || x > spec.right() - 10.0 {
                     continue;
                 }
-                let width = ctx.fonts_mut(|f| f.layout_no_wrap(w.text.clone(), font.clone(), egui::Color32::WHITE).size().x);
+                let width =
+                    ctx.fonts_mut(|f| f.layout_no_wrap(w.text.clone(), font.clone(), egui::Color32::WHITE).size().x);
                 let Some(line) = (0..3).find(|&l| line_end[l] + 4.0 <= x) else { continue };
                 line_end[line] = x + width;
                 painter.text(
@@ -574,9 +597,6 @@ fn draw_ui(
                 );
             }
         }
-    }
-    if capturing {
-        ctx.request_repaint();
     }
     Ok(())
 }
