@@ -93,6 +93,7 @@ fn exit_after(
     mut exit: ResMut<Exit>,
     mut app_exit: MessageWriter<AppExit>,
     mut req: MessageWriter<CaptureRequest>,
+    mut redraw: MessageWriter<bevy::window::RequestRedraw>,
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
 ) {
@@ -107,9 +108,14 @@ fn exit_after(
             let _ = std::fs::remove_file(path);
             commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path.clone()));
             exit.shot_taken = Some(t);
+            redraw.write(bevy::window::RequestRedraw);
             req.write(CaptureRequest::Stop);
         }
-        (Some(at), Some(path)) if !path.exists() && t - at < 5.0 => {}
+        // Keep frames coming (the idle window would otherwise wait seconds for the next one)
+        // until the screenshot has been written.
+        (Some(at), Some(path)) if !path.exists() && t - at < 15.0 => {
+            redraw.write(bevy::window::RequestRedraw);
+        }
         _ => {
             if let Some(p) = &exit.opts.state_json {
                 write_state(p, &ring, &utterances);
