@@ -77,10 +77,28 @@ fn transcribe_saves_and_export_returns_the_same_text_words_and_samples() {
     let exported = hark_capture::read_16k_mono(&wav).unwrap();
     assert_eq!(original.len(), exported.len());
     assert!(original == exported, "exported samples differ from the captured ones");
+    // The utterance row carries the VAD's view of it.
+    let r = Reader::open(&d.path().join("hark.db")).unwrap();
+    let (vad_mean, vad_speech): (f64, f64) = r
+        .conn
+        .query_row("SELECT vad_mean, vad_speech FROM segments WHERE session_id = 1", [], |x| Ok((x.get(0)?, x.get(1)?)))
+        .unwrap();
+    assert!(vad_mean > 0.5 && vad_speech > 0.8, "vad mean {vad_mean}, speech {vad_speech}");
+    // Rename and delete from the command line.
+    let (ok, _, err) = run(&[os("sessions"), os("rename"), os("1"), os("Inaugural address"), os("--data-dir"), dd]);
+    assert!(ok, "{err}");
+    let (_, list, _) = run(&[os("sessions"), os("list"), os("--data-dir"), dd]);
+    assert!(list.contains("Inaugural address") && list.contains("complete"), "{list}");
     // The database is private to the user.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(d.path().join("hark.db")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    let (ok, _, err) = run(&[os("sessions"), os("delete"), os("1"), os("--data-dir"), dd]);
+    assert!(ok && err.contains("deleted session 1"), "{err}");
+    let (_, list, _) = run(&[os("sessions"), os("list"), os("--data-dir"), dd]);
+    assert!(list.trim().is_empty(), "{list}");
+    let (ok, _, err) = run(&[os("sessions"), os("delete"), os("1"), os("--data-dir"), dd]);
+    assert!(!ok && err.contains("no session 1"), "{err}");
 }
 
 /// Checks SRT or VTT text against the format: numbering (SRT), `HH:MM:SS,mmm --> HH:MM:SS,mmm`
@@ -209,7 +227,14 @@ fn store_session(w: &Writer, title: &str, texts: &[&str]) -> i64 {
     let id = w.create_session(title, title, "test", "{}").unwrap();
     for (i, t) in texts.iter().enumerate() {
         let idx = i as u32;
-        w.send(Command::Segment { session: id, idx, start: i as u64 * 48_000, end: i as u64 * 48_000 + 32_000 });
+        w.send(Command::Segment {
+            session: id,
+            idx,
+            start: i as u64 * 48_000,
+            end: i as u64 * 48_000 + 32_000,
+            vad_mean: 0.9,
+            vad_speech: 1.0,
+        });
         w.send(Command::Transcript {
             session: id,
             idx,

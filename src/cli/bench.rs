@@ -267,7 +267,14 @@ fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
         let id = w.create_session(&format!("session {s}"), "bench", "bench", "{}")?;
         for u in 0..12u32 {
             let i = s * 12 + u as usize;
-            w.send(C::Segment { session: id, idx: u, start: u as u64 * 80_000, end: u as u64 * 80_000 + 64_000 });
+            w.send(C::Segment {
+                session: id,
+                idx: u,
+                start: u as u64 * 80_000,
+                end: u as u64 * 80_000 + 64_000,
+                vad_mean: 0.9,
+                vad_speech: 1.0,
+            });
             let mut text = sentence(i);
             if i % 997 == 0 {
                 text.push_str(" zanzibar");
@@ -329,7 +336,14 @@ fn bench_store(seconds: u64) -> anyhow::Result<ExitCode> {
         w.send(C::Audio { session: id, start: half * 8000, samples: chunk.clone() });
         if half % 10 == 9 {
             let idx = (half / 10) as u32;
-            w.send(C::Segment { session: id, idx, start: half * 8000 - 64_000, end: half * 8000 });
+            w.send(C::Segment {
+                session: id,
+                idx,
+                start: half * 8000 - 64_000,
+                end: half * 8000,
+                vad_mean: 0.9,
+                vad_speech: 1.0,
+            });
             w.send(C::Transcript {
                 session: id,
                 idx,

@@ -207,6 +207,9 @@ fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<
                     idx,
                     start: to_samples(seg.start_s),
                     end: to_samples(seg.end_s),
+                    // Recovery runs the VAD again but does not keep its statistics.
+                    vad_mean: 0.0,
+                    vad_speech: 0.0,
                 });
                 writer.send(StoreCommand::Transcript {
                     session: s.id,

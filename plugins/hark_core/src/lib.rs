@@ -127,6 +127,15 @@ impl Utterance {
     }
 }
 
+/// What the VAD heard over an utterance.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Default)]
+pub struct UtteranceVad {
+    /// Mean speech probability of its frames.
+    pub mean_probability: f32,
+    /// Fraction of its frames the smoothed VAD called speech.
+    pub speech_fraction: f32,
+}
+
 /// The utterance's audio, until it has been transcribed.
 #[derive(Component, Debug, Clone)]
 pub struct UtteranceAudio(pub Arc<[f32]>);

@@ -11,7 +11,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, Utterance, UtteranceAudio, secs_to_samples};
+use hark_core::{
+    AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, Utterance, UtteranceAudio, UtteranceVad, VadFrame,
+    secs_to_samples,
+};
 
 /// Segmenter settings.
 #[derive(Resource, Debug, Clone)]
@@ -40,6 +43,8 @@ pub struct SessionSegmenter {
     open: Option<u64>,
     next_index: u32,
     finished: bool,
+    /// VAD frames `(start, probability, speech)` over the kept audio.
+    vad: VecDeque<(u64, f32, bool)>,
 }
 
 impl SessionSegmenter {
@@ -68,6 +73,21 @@ impl SessionSegmenter {
             t += F;
         }
         best.1
+    }
+
+    /// VAD statistics over `start..end`.
+    fn vad_stats(&self, start: u64, end: u64) -> UtteranceVad {
+        let (mut n, mut p, mut sp) = (0u32, 0f32, 0u32);
+        for &(s, prob, speech) in self.vad.iter().filter(|f| f.0 >= start && f.0 < end) {
+            let _ = s;
+            n += 1;
+            p += prob;
+            sp += u32::from(speech);
+        }
+        if n == 0 {
+            return UtteranceVad::default();
+        }
+        UtteranceVad { mean_probability: p / n as f32, speech_fraction: sp as f32 / n as f32 }
     }
 
     /// Whether everything of a finished session has been cut.
@@ -112,7 +132,11 @@ fn cut(
     mut chunks: MessageReader<AudioChunk>,
     mut edges: MessageReader<SpeechEdge>,
     mut ended: MessageReader<CaptureEnded>,
+    mut frames: MessageReader<VadFrame>,
 ) {
+    for f in frames.read() {
+        segs.0.entry(f.session).or_default().vad.push_back((f.start, f.probability, f.speech));
+    }
     let mut events: HashMap<Entity, Vec<Event>> = HashMap::new();
     for c in chunks.read() {
         events.entry(c.session).or_default().push(Event::Audio(c.samples.clone(), c.start));
@@ -142,7 +166,7 @@ fn cut(
             }
             let u = Utterance { session, start, end, index: s.next_index };
             s.next_index += 1;
-            commands.spawn((u, UtteranceAudio(s.slice(start, end))));
+            commands.spawn((u, UtteranceAudio(s.slice(start, end)), s.vad_stats(start, end)));
         };
         for ev in &evs {
             if let Event::Audio(samples, start) = ev {
@@ -188,6 +212,9 @@ fn cut(
             let n = ((keep_from - s.base) as usize).min(s.audio.len());
             s.audio.drain(..n);
             s.base += n as u64;
+        }
+        while s.vad.front().is_some_and(|f| f.0 + 256 <= s.base) {
+            s.vad.pop_front();
         }
     }
 }

@@ -50,6 +50,8 @@ fn migrations() -> Migrations<'static> {
              idx INTEGER NOT NULL,
              start_sample INTEGER NOT NULL,
              end_sample INTEGER NOT NULL,
+             vad_mean REAL NOT NULL DEFAULT 0,
+             vad_speech REAL NOT NULL DEFAULT 0,
              UNIQUE (session_id, idx)
          );
          CREATE TABLE transcripts (

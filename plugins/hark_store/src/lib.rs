@@ -11,7 +11,9 @@ pub mod writer;
 use std::collections::HashMap;
 
 use bevy::prelude::*;
-use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, Session, Transcript, TranscriptReady, Utterance};
+use hark_core::{
+    AudioChunk, CaptureEnded, PipelineSystems, Session, Transcript, TranscriptReady, Utterance, UtteranceVad,
+};
 
 pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError};
 pub use writer::{Command, Writer};
@@ -110,10 +112,22 @@ fn store_audio(
     }
 }
 
-fn store_segments(writer: Res<Writer>, new: Query<&Utterance, Added<Utterance>>, ids: Query<&StoredSession>) {
-    for u in &new {
+fn store_segments(
+    writer: Res<Writer>,
+    new: Query<(&Utterance, Option<&UtteranceVad>), Added<Utterance>>,
+    ids: Query<&StoredSession>,
+) {
+    for (u, vad) in &new {
         if let Ok(id) = ids.get(u.session) {
-            writer.send(Command::Segment { session: id.0, idx: u.index, start: u.start, end: u.end });
+            let vad = vad.copied().unwrap_or_default();
+            writer.send(Command::Segment {
+                session: id.0,
+                idx: u.index,
+                start: u.start,
+                end: u.end,
+                vad_mean: vad.mean_probability,
+                vad_speech: vad.speech_fraction,
+            });
         }
     }
 }

@@ -25,11 +25,14 @@ pub enum Command {
         start: u64,
         samples: Arc<[f32]>,
     },
+    /// An utterance, with the VAD's mean probability and speech fraction over it.
     Segment {
         session: i64,
         idx: u32,
         start: u64,
         end: u64,
+        vad_mean: f32,
+        vad_speech: f32,
     },
     Transcript {
         session: i64,
@@ -108,13 +111,18 @@ impl Writer {
     pub fn rename(&self, session: i64, title: &str) -> Result<(), StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Rename { session, title: title.into(), reply });
-        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound)
+        let r = rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound);
+        // The reply comes before the commit; wait for it, so the caller may exit at once.
+        self.flush();
+        r
     }
 
     pub fn delete(&self, session: i64) -> Result<(), StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Delete { session, reply });
-        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound)
+        let r = rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound);
+        self.flush();
+        r
     }
 
     /// Commits everything, closes the database and waits until the connection is gone.
@@ -212,10 +220,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, c: Command, flushes: &mut Vec<Sender<()
                 params![session, (start + samples.len() as u64) as i64],
             )?;
         }
-        Command::Segment { session, idx, start, end } => {
+        Command::Segment { session, idx, start, end, vad_mean, vad_speech } => {
             tx.execute(
-                "INSERT OR REPLACE INTO segments (session_id, idx, start_sample, end_sample) VALUES (?1, ?2, ?3, ?4)",
-                params![session, idx, start as i64, end as i64],
+                "INSERT OR REPLACE INTO segments (session_id, idx, start_sample, end_sample, vad_mean, vad_speech)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, idx, start as i64, end as i64, vad_mean, vad_speech],
             )?;
         }
         Command::Transcript { session, idx, text, words, no_speech, suspect, model, settings } => {
