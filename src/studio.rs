@@ -96,6 +96,7 @@ fn exit_after(
     mut redraw: MessageWriter<bevy::window::RequestRedraw>,
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
+    studio: Res<Studio>,
 ) {
     let t = time.elapsed_secs_f64();
     let Some(limit) = exit.opts.exit_after else { return };
@@ -118,7 +119,7 @@ fn exit_after(
         }
         _ => {
             if let Some(p) = &exit.opts.state_json {
-                write_state(p, &ring, &utterances);
+                write_state(p, &ring, &utterances, &studio);
             }
             req.write(CaptureRequest::Stop);
             app_exit.write(AppExit::Success);
@@ -126,7 +127,7 @@ fn exit_after(
     }
 }
 
-fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Transcript)>) {
+fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Transcript)>, studio: &Studio) {
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
     let columns: Vec<serde_json::Value> = ring
@@ -137,6 +138,8 @@ fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Tra
     let state = serde_json::json!({
         "transcript": items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()).collect::<Vec<_>>(),
         "columns": columns,
+        "devices": studio.devices.len(),
+        "notice": studio.notice,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

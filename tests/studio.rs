@@ -104,6 +104,11 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let line = wait_for("[");
     x.xdotool(&["key", "--clearmodifiers", "F9"]);
     wait_for("capture stopped");
+    // "Transcribe what I just said": the always-on buffer heard the same speech.
+    x.xdotool(&["key", "--clearmodifiers", "F10"]);
+    let recall = wait_for("capture started: recall");
+    let recalled = wait_for("[");
+    assert!(recalled.contains("country"), "{recall}: {recalled}");
     assert!(app.wait().unwrap().success());
 
     let text = line.split_once("] ").map(|(_, t)| t).unwrap_or("");
@@ -138,8 +143,45 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     for p in buf[..info.buffer_size()].chunks(px) {
         colours.insert([p[0] / 8, p[1] / 8, p[2] / 8]);
     }
-    assert!(colours.len() > 200, "only {} colours: a blank frame?", colours.len());
-    // The session was saved.
+    // A blank or single-colour frame has a handful; panels, text and spectrogram give hundreds.
+    assert!(colours.len() > 50, "only {} colours: a blank frame?", colours.len());
+    // Both sessions were saved.
     let r = hark_store::Reader::open(&dir.path().join("hark.db")).unwrap();
-    assert_eq!(r.sessions().unwrap().len(), 1);
+    assert_eq!(r.sessions().unwrap().len(), 2);
+}
+
+#[test]
+fn without_any_input_device_the_window_opens_and_says_so() {
+    let Some(m) = test_model() else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut app = hark()
+        .args(["--exit-after", "6", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(app.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "window ready");
+    let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    x.xdotool(&["windowfocus", "--sync", id.lines().next().unwrap()]);
+    x.xdotool(&["key", "--clearmodifiers", "F9"]);
+    assert!(app.wait().unwrap().success());
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(s["devices"], 0);
+    let notice = s["notice"].as_str().unwrap_or("");
+    assert!(notice.contains("no input device") && notice.contains("file transcription"), "{notice}");
 }

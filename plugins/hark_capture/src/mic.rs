@@ -78,6 +78,11 @@ impl std::fmt::Debug for MicSource {
 impl MicSource {
     /// Opens `device_id` (`host:id` as listed), or the default input device.
     pub fn open(device_id: Option<&str>) -> Result<Self, CaptureError> {
+        Self::open_buffered(device_id, 2.0)
+    }
+
+    /// Like [`Self::open`], with a ring buffer holding `seconds` of audio between drains.
+    pub fn open_buffered(device_id: Option<&str>, seconds: f32) -> Result<Self, CaptureError> {
         let dev = match device_id {
             Some(id) => {
                 let parsed: cpal::DeviceId = id
@@ -97,8 +102,7 @@ impl MicSource {
             .default_input_config()
             .map_err(|e| CaptureError::NoDevice(format!("input device {description} is not available: {e}")))?;
         let cfg = sup.config();
-        // Two seconds of mono at the device rate: the ECS drains it every frame.
-        let (tx, rx) = rtrb::RingBuffer::new(cfg.sample_rate as usize * 2);
+        let (tx, rx) = rtrb::RingBuffer::new((cfg.sample_rate as f32 * seconds.max(0.1)) as usize);
         let overruns = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicBool::new(false));
         let stream = match sup.sample_format() {

@@ -40,6 +40,18 @@ pub enum CaptureRequest {
     Start,
     Stop,
     Toggle,
+    /// Turn the last `recall_seconds` of microphone audio into a session.
+    Recall,
+}
+
+/// The always-on buffer behind "transcribe what I just said": its own input stream, drained
+/// into at most `recall_seconds` of 16 kHz audio (memory-bounded: 30 s is 1.9 MB).
+#[derive(Resource, Default)]
+pub struct Recall {
+    mic: Option<bevy::platform::cell::SyncCell<MicSource>>,
+    buf: std::collections::VecDeque<f32>,
+    scratch: Vec<f32>,
+    cap: usize,
 }
 
 /// What the studio shows and remembers.
@@ -129,12 +141,13 @@ pub struct UiPlugin;
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<CaptureRequest>()
+            .init_resource::<Recall>()
             .add_systems(Startup, startup)
             // After the viz plugin's Startup has created the ring textures.
             .add_systems(PostStartup, spawn_views)
             .add_systems(
                 Update,
-                (hotkeys, handle_requests, meter, print_transcripts, update_mode, layout_views)
+                (feed_recall, hotkeys, handle_requests, meter, print_transcripts, update_mode, layout_views)
                     .chain()
                     .in_set(hark_core::PipelineSystems::Output),
             )
@@ -163,10 +176,31 @@ fn drop_unchanged_modifiers(mut inputs: Query<&mut bevy_egui::EguiInput>, mut la
     }
 }
 
-fn startup(mut studio: ResMut<Studio>, mut vad: ResMut<VadSettings>) {
+fn startup(mut studio: ResMut<Studio>, mut vad: ResMut<VadSettings>, mut recall: ResMut<Recall>) {
     studio.refresh_devices();
     studio.refresh_sessions();
     vad.gate.threshold = studio.settings.vad_threshold;
+    let secs = studio.settings.recall_seconds;
+    if secs > 0 && studio.demo.is_none() && !studio.devices.is_empty() {
+        // The idle window wakes every 5 s: the device ring holds 8.
+        if let Ok(m) = MicSource::open_buffered(studio.settings.input_device.as_deref(), 8.0) {
+            recall.mic = Some(bevy::platform::cell::SyncCell::new(m));
+            recall.cap = secs as usize * hark_core::SAMPLE_RATE as usize;
+        }
+    }
+}
+
+fn feed_recall(mut recall: ResMut<Recall>) {
+    let r = &mut *recall;
+    let Some(mic) = r.mic.as_mut() else { return };
+    r.scratch.clear();
+    if mic.get().pull(&mut r.scratch).is_err() {
+        r.mic = None;
+        return;
+    }
+    r.buf.extend(r.scratch.iter().copied());
+    let excess = r.buf.len().saturating_sub(r.cap);
+    r.buf.drain(..excess);
 }
 
 /// Parses a key name from the settings file.
@@ -230,6 +264,11 @@ fn hotkeys(keys: Res<ButtonInput<KeyCode>>, studio: Res<Studio>, mut req: Messag
             req.write(CaptureRequest::Toggle);
         }
     }
+    if let Some(k) = key_code(&hk.recall) {
+        if keys.just_pressed(k) {
+            req.write(CaptureRequest::Recall);
+        }
+    }
     if let Some(k) = key_code(&hk.push_to_talk) {
         if keys.just_pressed(k) {
             req.write(CaptureRequest::Start);
@@ -246,12 +285,31 @@ fn handle_requests(
     mut req: MessageReader<CaptureRequest>,
     clocks: Query<&SessionClock>,
     mut ended: MessageWriter<CaptureEnded>,
+    recall: Res<Recall>,
 ) {
     for r in req.read() {
         let start = match r {
             CaptureRequest::Start => studio.active.is_none(),
             CaptureRequest::Stop => false,
             CaptureRequest::Toggle => studio.active.is_none(),
+            CaptureRequest::Recall => {
+                if recall.buf.is_empty() {
+                    studio.notice = Some("nothing to recall: the always-on buffer is off or empty".into());
+                    continue;
+                }
+                let samples: Vec<f32> = recall.buf.iter().copied().collect();
+                let label = format!("recall: the last {:.0} s", samples_to_secs(samples.len() as u64));
+                println!("capture started: {label}");
+                let e = commands
+                    .spawn((
+                        Session { source: label },
+                        SessionClock::default(),
+                        CaptureSource::new(Source::Samples { samples: samples.into(), pos: 0 }, Pace::Fast),
+                    ))
+                    .id();
+                studio.shown = Some(e);
+                continue;
+            }
         };
         if start && studio.active.is_none() {
             let (source, label) = if let Some(demo) = studio.demo.clone() {
@@ -269,7 +327,11 @@ fn handle_requests(
                         (Source::Mic(m), label)
                     }
                     Err(e) => {
-                        studio.notice = Some(format!("{e}; file transcription and sessions still work"));
+                        studio.notice = Some(if studio.devices.is_empty() {
+                            "no input device was found (connect one and press Refresh devices); file transcription and sessions still work".into()
+                        } else {
+                            format!("{e}; file transcription and sessions still work")
+                        });
                         continue;
                     }
                 }
@@ -458,8 +520,11 @@ fn draw_ui(
             req.write(CaptureRequest::Toggle);
         }
         ui.small(format!(
-            "{} toggles, hold {} to talk",
-            studio.settings.hotkeys.toggle, studio.settings.hotkeys.push_to_talk
+            "{} toggles, hold {} to talk, {} transcribes the last {} s",
+            studio.settings.hotkeys.toggle,
+            studio.settings.hotkeys.push_to_talk,
+            studio.settings.hotkeys.recall,
+            studio.settings.recall_seconds
         ));
         ui.separator();
         ui.label("Input device");

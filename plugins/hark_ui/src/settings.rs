@@ -16,11 +16,13 @@ pub struct Hotkeys {
     pub toggle: String,
     /// Hold to capture, release to stop.
     pub push_to_talk: String,
+    /// Transcribe what was said in the last `recall_seconds`.
+    pub recall: String,
 }
 
 impl Default for Hotkeys {
     fn default() -> Self {
-        Self { toggle: "F9".into(), push_to_talk: "F8".into() }
+        Self { toggle: "F9".into(), push_to_talk: "F8".into(), recall: "F10".into() }
     }
 }
 
@@ -35,6 +37,9 @@ pub struct Settings {
     /// VAD threshold (lower = more sensitive).
     pub vad_threshold: f32,
     pub hotkeys: Hotkeys,
+    /// Seconds of microphone audio always kept for "transcribe what I just said" (0 turns the
+    /// always-on buffer off).
+    pub recall_seconds: u32,
 }
 
 impl Default for Settings {
@@ -45,6 +50,7 @@ impl Default for Settings {
             model: "tiny.en".into(),
             vad_threshold: 0.5,
             hotkeys: Hotkeys::default(),
+            recall_seconds: 30,
         }
     }
 }
