@@ -235,16 +235,7 @@ fn store_session(w: &Writer, title: &str, texts: &[&str]) -> i64 {
             vad_mean: 0.9,
             vad_speech: 1.0,
         });
-        w.send(Command::Transcript {
-            session: id,
-            idx,
-            text: t.to_string(),
-            words: Vec::new(),
-            no_speech: 0.0,
-            suspect: false,
-            model: "test".into(),
-            settings: "{}".into(),
-        });
+        w.send(Command::text_transcript(id, idx, t.to_string(), "test"));
     }
     w.send(Command::SetState { session: id, state: "complete" });
     id
@@ -326,16 +317,7 @@ fn a_transcript_is_versioned_not_overwritten() {
     let w = Writer::open(&db).unwrap();
     let id = store_session(&w, "v", &["first try"]);
     store_session(&w, "other", &["x"]);
-    w.send(Command::Transcript {
-        session: id,
-        idx: 0,
-        text: "second try".into(),
-        words: Vec::new(),
-        no_speech: 0.0,
-        suspect: false,
-        model: "base".into(),
-        settings: "{}".into(),
-    });
+    w.send(Command::text_transcript(id, 0, "second try".into(), "base"));
     w.flush();
     let r = Reader::open(&db).unwrap();
     let segs = r.segments(id).unwrap();

@@ -279,16 +279,7 @@ fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
             if i % 997 == 0 {
                 text.push_str(" zanzibar");
             }
-            w.send(C::Transcript {
-                session: id,
-                idx: u,
-                text,
-                words: Vec::new(),
-                no_speech: 0.0,
-                suspect: false,
-                model: "bench".into(),
-                settings: "{}".into(),
-            });
+            w.send(C::text_transcript(id, u, text, "bench"));
         }
     }
     w.flush();
@@ -344,16 +335,7 @@ fn bench_store(seconds: u64) -> anyhow::Result<ExitCode> {
                 vad_mean: 0.9,
                 vad_speech: 1.0,
             });
-            w.send(C::Transcript {
-                session: id,
-                idx,
-                text: sentence(idx as usize),
-                words: Vec::new(),
-                no_speech: 0.0,
-                suspect: false,
-                model: "bench".into(),
-                settings: "{}".into(),
-            });
+            w.send(C::text_transcript(id, idx, sentence(idx as usize), "bench"));
         }
         // Commands arrive as a live capture sends them; flushing each keeps one commit per chunk.
         w.flush();

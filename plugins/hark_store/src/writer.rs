@@ -67,6 +67,22 @@ pub enum Command {
     Close(Sender<()>),
 }
 
+impl Command {
+    /// A transcript with text only (no word timings), as tools and benchmarks store them.
+    pub fn text_transcript(session: i64, idx: u32, text: String, model: &str) -> Self {
+        Self::Transcript {
+            session,
+            idx,
+            text,
+            words: Vec::new(),
+            no_speech: 0.0,
+            suspect: false,
+            model: model.into(),
+            settings: "{}".into(),
+        }
+    }
+}
+
 /// A handle to the writer thread; cloning is cheap.
 #[derive(bevy::prelude::Resource, Debug, Clone)]
 pub struct Writer {
