@@ -7,8 +7,10 @@
 //! - Centre: the GPU spectrogram and waveform (`hark_viz`) with recognised words pinned at
 //!   their time spans.
 //! - Status line: device, model, real-time factor, queue depth, end-of-speech → text latency.
-//! - Hotkeys in the window: toggle and push-to-talk (rebindable in the settings file).
+//! - Hotkeys: toggle, push-to-talk and recall, in the window and globally on X11 (rebindable in
+//!   the settings file). A global hotkey grabs its key, so one press never fires twice.
 
+pub mod global;
 pub mod settings;
 
 use std::path::PathBuf;
@@ -142,12 +144,21 @@ impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<CaptureRequest>()
             .init_resource::<Recall>()
-            .add_systems(Startup, startup)
+            .add_systems(Startup, (startup, global::register))
             // After the viz plugin's Startup has created the ring textures.
             .add_systems(PostStartup, spawn_views)
             .add_systems(
                 Update,
-                (feed_recall, hotkeys, handle_requests, meter, print_transcripts, update_mode, layout_views)
+                (
+                    feed_recall,
+                    hotkeys,
+                    global::poll,
+                    handle_requests,
+                    meter,
+                    print_transcripts,
+                    update_mode,
+                    layout_views,
+                )
                     .chain()
                     .in_set(hark_core::PipelineSystems::Output),
             )
