@@ -81,6 +81,8 @@ pub struct Studio {
     pub source_label: String,
     /// Play this file as the microphone (demo mode) instead of opening a device.
     pub demo: Option<PathBuf>,
+    /// A saved session opened from the sessions list: (id, title, [(start s, text)]).
+    pub opened: Option<(i64, String, Vec<(f64, String)>)>,
 }
 
 impl Studio {
@@ -103,6 +105,7 @@ impl Studio {
             clipped_frames: u32::MAX,
             source_label: String::new(),
             demo: None,
+            opened: None,
         }
     }
 
@@ -111,6 +114,23 @@ impl Studio {
             if let Err(e) = settings::save(&self.settings_path, &self.settings) {
                 self.notice = Some(format!("settings file {} cannot be written: {e}", self.settings_path.display()));
             }
+        }
+    }
+
+    /// Shows a saved session's transcript in the transcript panel.
+    pub fn open_session(&mut self, id: i64) {
+        let Some(db) = &self.database else { return };
+        match Reader::open(db).and_then(|r| Ok((r.session(id)?, r.segments(id)?))) {
+            Ok((s, segs)) => {
+                let lines = segs
+                    .into_iter()
+                    .filter(|g| !g.suspect && !g.text.is_empty())
+                    .map(|g| (samples_to_secs(g.start_sample), g.text))
+                    .collect();
+                self.opened = Some((id, s.title, lines));
+                self.shown = None;
+            }
+            Err(e) => self.notice = Some(e.to_string()),
         }
     }
 
@@ -358,6 +378,7 @@ fn handle_requests(
             studio.source_label = label;
             studio.active = Some(e);
             studio.shown = Some(e);
+            studio.opened = None;
             studio.notice = None;
         } else if !start {
             if let Some(e) = studio.active.take() {
@@ -588,14 +609,24 @@ fn draw_ui(
             if studio.database.is_none() {
                 ui.small("(not saving sessions)");
             }
+            let mut open = None;
             if !studio.search.trim().is_empty() {
                 for h in &studio.hits {
-                    ui.small(format!("#{} {:.1} s: {}", h.session_id, h.start_s, h.snippet));
+                    let label = format!("#{} {:.1} s: {}", h.session_id, h.start_s, h.snippet);
+                    if ui.add(egui::Button::new(egui::RichText::new(label).small()).frame(false)).clicked() {
+                        open = Some(h.session_id);
+                    }
                 }
             } else {
                 for s in &studio.sessions {
-                    ui.small(format!("#{} {} ({:.0} s, {})", s.id, s.title, s.duration_s, s.state));
+                    let label = format!("#{} {} ({:.0} s, {})", s.id, s.title, s.duration_s, s.state);
+                    if ui.add(egui::Button::new(egui::RichText::new(label).small()).frame(false)).clicked() {
+                        open = Some(s.id);
+                    }
                 }
+            }
+            if let Some(id) = open {
+                studio.open_session(id);
             }
         });
     });
@@ -608,12 +639,22 @@ fn draw_ui(
         ui.horizontal(|ui| {
             ui.heading("Transcript");
             if ui.small_button("Copy").clicked() {
-                let text: Vec<String> =
+                let mut text: Vec<String> =
                     items.iter().filter_map(|(_, t, ..)| t.filter(|t| !t.suspect).map(|t| t.text.clone())).collect();
+                if let (None, Some((_, _, lines))) = (shown, &studio.opened) {
+                    text = lines.iter().map(|(_, t)| t.clone()).collect();
+                }
                 ui.ctx().copy_text(text.join("\n"));
             }
         });
         egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
+            if let (None, Some((id, title, lines))) = (shown, &studio.opened) {
+                ui.label(egui::RichText::new(format!("Session #{id}: {title}")).strong());
+                for (start, text) in lines {
+                    ui.label(egui::RichText::new(format!("{start:>6.1}s")).small().weak());
+                    ui.label(text);
+                }
+            }
             for (u, t, pending, _) in &items {
                 match t {
                     Some(t) if t.suspect || t.text.is_empty() => {}
@@ -675,4 +716,46 @@ fn draw_ui(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark_store::{Command, Writer};
+
+    #[test]
+    fn opening_a_saved_session_shows_its_transcript() {
+        let dir = std::env::temp_dir().join(format!("hark-ui-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = dir.join("hark.db");
+        let w = Writer::open(&db).unwrap();
+        let id = w.create_session("standup", "mic", "tiny.en", "{}").unwrap();
+        for (i, text) in ["first point", "second point"].iter().enumerate() {
+            let idx = i as u32;
+            let start = idx as u64 * 32_000;
+            w.send(Command::Segment { session: id, idx, start, end: start + 16_000, vad_mean: 0.9, vad_speech: 1.0 });
+            w.send(Command::text_transcript(id, idx, (*text).into(), "tiny.en"));
+        }
+        w.close();
+        let mut studio = Studio::new(dir.join("settings.ron"), "tiny.en".into(), Some(db));
+        studio.refresh_sessions();
+        assert_eq!(studio.sessions.len(), 1);
+        studio.search = "second".into();
+        studio.refresh_sessions();
+        assert_eq!(studio.hits.len(), 1);
+        studio.open_session(id);
+        let (oid, title, lines) = studio.opened.clone().unwrap();
+        assert_eq!((oid, title.as_str()), (id, "standup"));
+        assert_eq!(lines, vec![(0.0, "first point".to_owned()), (2.0, "second point".to_owned())]);
+        studio.open_session(999);
+        assert!(studio.notice.as_deref().unwrap_or("").contains("no session 999"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn hotkey_names_parse() {
+        assert_eq!(key_code("F9"), Some(KeyCode::F9));
+        assert_eq!(key_code("r"), Some(KeyCode::KeyR));
+        assert_eq!(key_code("Hyper"), None);
+    }
 }
