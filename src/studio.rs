@@ -73,6 +73,8 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     }
     let mut studio = Studio::new(hark_ui::settings::default_path(), model_name, pipeline.database.clone());
     studio.demo = opts.demo.clone();
+    studio.models_dir = pipeline.model.parent().map(Path::to_path_buf);
+    studio.whisper = pipeline.whisper.clone();
     app.insert_resource(studio).add_plugins(UiPlugin);
     if opts.demo.is_some() {
         app.add_systems(PostStartup, |mut req: MessageWriter<CaptureRequest>| {

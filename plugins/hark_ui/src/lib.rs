@@ -83,7 +83,14 @@ pub struct Studio {
     pub demo: Option<PathBuf>,
     /// A saved session opened from the sessions list: (id, title, [(start s, text)]).
     pub opened: Option<(i64, String, Vec<(f64, String)>)>,
+    /// Where the model picker looks for ggml files, and the settings the recogniser runs with.
+    pub models_dir: Option<PathBuf>,
+    pub whisper: hark_transcribe::WhisperSettings,
 }
+
+/// Load another model into the recogniser.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct ModelRequest(pub PathBuf);
 
 impl Studio {
     pub fn new(settings_path: PathBuf, model_name: String, database: Option<PathBuf>) -> Self {
@@ -106,6 +113,8 @@ impl Studio {
             source_label: String::new(),
             demo: None,
             opened: None,
+            models_dir: None,
+            whisper: hark_transcribe::WhisperSettings::default(),
         }
     }
 
@@ -163,6 +172,7 @@ pub struct UiPlugin;
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<CaptureRequest>()
+            .add_message::<ModelRequest>()
             .init_resource::<Recall>()
             .add_systems(Startup, (startup, global::register))
             // After the viz plugin's Startup has created the ring textures.
@@ -174,6 +184,7 @@ impl Plugin for UiPlugin {
                     hotkeys,
                     global::poll,
                     handle_requests,
+                    switch_model,
                     meter,
                     print_transcripts,
                     update_mode,
@@ -391,6 +402,36 @@ fn handle_requests(
     }
 }
 
+/// Loads the chosen model (a fresh recogniser replaces the old one; only while nothing is being
+/// captured or transcribed, which the picker enforces).
+fn switch_model(mut commands: Commands, mut studio: ResMut<Studio>, mut req: MessageReader<ModelRequest>) {
+    for ModelRequest(path) in req.read() {
+        match hark_transcribe::WhisperEngine::load(path, studio.whisper.clone()) {
+            Ok(engine) => {
+                commands.insert_resource(hark_transcribe::Recognizer::spawn(vec![Box::new(engine)]));
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                println!("model loaded: {name}");
+                studio.model_name = name;
+                studio.settings.model = path.display().to_string();
+                studio.save_settings();
+                studio.notice = None;
+            }
+            Err(e) => studio.notice = Some(e),
+        }
+    }
+}
+
+/// ggml model files in `dir`, sorted.
+pub fn list_models(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "bin")).collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Level meter from the audio of the shown session.
 fn meter(mut studio: ResMut<Studio>, mut chunks: MessageReader<AudioChunk>) {
     let mut any = false;
@@ -501,6 +542,7 @@ fn draw_ui(
     mut studio: ResMut<Studio>,
     mut vad: ResMut<VadSettings>,
     mut req: MessageWriter<CaptureRequest>,
+    mut model_req: MessageWriter<ModelRequest>,
     window: Single<&Window, With<PrimaryWindow>>,
     utterances: Query<(&Utterance, Option<&Transcript>, Has<TranscriptionPending>, Has<UtteranceAudio>)>,
     clocks: Query<&SessionClock>,
@@ -591,6 +633,24 @@ fn draw_ui(
         if capturing && studio.clipped_frames < 60 {
             ui.colored_label(egui::Color32::RED, "CLIPPING");
         }
+        ui.separator();
+        ui.label("Model");
+        let busy = capturing || utterances.iter().any(|(_, t, ..)| t.is_none());
+        let models = studio.models_dir.as_deref().map(list_models).unwrap_or_default();
+        ui.add_enabled_ui(!busy, |ui| {
+            egui::ComboBox::from_id_salt("model")
+                .width(LEFT_PANEL - 20.0)
+                .selected_text(studio.model_name.clone())
+                .show_ui(ui, |ui| {
+                    for m in &models {
+                        let name = m.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        if ui.selectable_label(name == studio.model_name, &name).clicked() && name != studio.model_name
+                        {
+                            model_req.write(ModelRequest(m.clone()));
+                        }
+                    }
+                });
+        });
         ui.separator();
         ui.label("VAD sensitivity");
         let mut sens = 1.0 - vad.gate.threshold;
@@ -749,6 +809,37 @@ mod tests {
         assert_eq!(lines, vec![(0.0, "first point".to_owned()), (2.0, "second point".to_owned())]);
         studio.open_session(999);
         assert!(studio.notice.as_deref().unwrap_or("").contains("no session 999"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_model_picker_loads_another_model_and_refuses_a_bad_file() {
+        let model = std::env::var_os("HARK_TEST_MODEL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/ggml-tiny.en.bin"));
+        if !model.is_file() {
+            assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "no model at {}", model.display());
+            eprintln!("SKIPPED: no model at {}", model.display());
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("hark-ui-model-{}", std::process::id()));
+        let mut app = App::new();
+        app.add_message::<ModelRequest>()
+            .insert_resource(Studio::new(dir.join("settings.ron"), "none".into(), None))
+            .add_systems(Update, switch_model);
+        app.world_mut().write_message(ModelRequest(model.clone()));
+        app.update();
+        assert!(app.world().get_resource::<hark_transcribe::Recognizer>().is_some());
+        assert_eq!(app.world().resource::<Studio>().model_name, model.file_name().unwrap().to_string_lossy());
+        let bad = dir.join("not-a-model.bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&bad, b"nope").unwrap();
+        app.world_mut().write_message(ModelRequest(bad));
+        app.update();
+        let studio = app.world().resource::<Studio>();
+        assert!(studio.notice.as_deref().unwrap_or("").contains("not-a-model.bin"), "{:?}", studio.notice);
+        assert_eq!(studio.model_name, model.file_name().unwrap().to_string_lossy(), "the working model stays");
+        assert_eq!(list_models(model.parent().unwrap()).iter().filter(|p| **p == model).count(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
