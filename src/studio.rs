@@ -28,6 +28,37 @@ pub struct StudioOptions {
     pub state_json: Option<PathBuf>,
 }
 
+/// Main-thread CPU time of each frame while capturing (`HARK_FRAME_STATS=FILE` writes a summary
+/// on exit; used by `scripts/bench-studio`).
+#[derive(Resource, Debug, Default)]
+struct FrameStats {
+    path: PathBuf,
+    frame_start: Duration,
+    capturing_ms: Vec<f64>,
+}
+
+// Exclusive systems run on the thread that runs the schedule (the main thread), so both ends
+// of the measurement read the same thread's CPU clock.
+fn frame_begin(world: &mut World) {
+    world.resource_mut::<FrameStats>().frame_start = crate::procstat::thread_cpu();
+}
+
+fn frame_end(world: &mut World) {
+    if world.resource::<Studio>().active.is_some() {
+        let mut stats = world.resource_mut::<FrameStats>();
+        let ms = (crate::procstat::thread_cpu().saturating_sub(stats.frame_start)).as_secs_f64() * 1000.0;
+        stats.capturing_ms.push(ms);
+    }
+}
+
+fn write_frame_stats(stats: &FrameStats) {
+    let mut v = stats.capturing_ms.clone();
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let json = serde_json::json!({"frames": v.len(), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": q(1.0)});
+    let _ = std::fs::write(&stats.path, json.to_string());
+}
+
 #[derive(Resource, Debug, Clone)]
 struct Exit {
     opts: StudioOptions,
@@ -81,6 +112,11 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             req.write(CaptureRequest::Start);
         });
     }
+    if let Some(path) = std::env::var_os("HARK_FRAME_STATS") {
+        app.insert_resource(FrameStats { path: path.into(), ..default() })
+            .add_systems(First, frame_begin)
+            .add_systems(Last, frame_end);
+    }
     if opts.exit_after.is_some() {
         app.insert_resource(Exit { opts, shot_taken: None }).add_systems(Last, exit_after);
     }
@@ -99,6 +135,7 @@ fn exit_after(
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
     studio: Res<Studio>,
+    stats: Option<Res<FrameStats>>,
 ) {
     let t = time.elapsed_secs_f64();
     let Some(limit) = exit.opts.exit_after else { return };
@@ -123,6 +160,9 @@ fn exit_after(
             if let Some(p) = &exit.opts.state_json {
                 write_state(p, &ring, &utterances, &studio);
             }
+            if let Some(s) = &stats {
+                write_frame_stats(s);
+            }
             req.write(CaptureRequest::Stop);
             app_exit.write(AppExit::Success);
         }
@@ -145,6 +185,3 @@ fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Tra
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }
-
-/// Keeps the compiler honest about the idle wake-up used by the UI.
-pub const IDLE_WAKE: Duration = Duration::from_secs(2);
