@@ -177,6 +177,9 @@ fn without_any_input_device_the_window_opens_and_says_so() {
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "window ready");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("global hotkeys ready"), "{line}");
     let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
     x.xdotool(&["windowfocus", "--sync", id.lines().next().unwrap()]);
     x.xdotool(&["key", "--clearmodifiers", "F9"]);
