@@ -85,6 +85,8 @@ pub struct Studio {
     pub opened: Option<(i64, String, Vec<(f64, String)>)>,
     /// Where the model picker looks for ggml files, and the settings the recogniser runs with.
     pub models_dir: Option<PathBuf>,
+    /// The model files found there (refreshed with the device list, not every frame).
+    pub models: Vec<PathBuf>,
     pub whisper: hark_transcribe::WhisperSettings,
 }
 
@@ -114,6 +116,7 @@ impl Studio {
             demo: None,
             opened: None,
             models_dir: None,
+            models: Vec::new(),
             whisper: hark_transcribe::WhisperSettings::default(),
         }
     }
@@ -145,6 +148,7 @@ impl Studio {
 
     fn refresh_devices(&mut self) {
         self.devices = list_input_devices();
+        self.models = self.models_dir.as_deref().map(list_models).unwrap_or_default();
     }
 
     fn refresh_sessions(&mut self) {
@@ -621,7 +625,7 @@ fn draw_ui(
             studio.settings.input_device = chosen;
             studio.save_settings();
         }
-        if ui.button("Refresh devices").clicked() {
+        if ui.button("Refresh devices and models").clicked() {
             studio.refresh_devices();
         }
         // Level meter with clipping indicator.
@@ -636,7 +640,7 @@ fn draw_ui(
         ui.separator();
         ui.label("Model");
         let busy = capturing || utterances.iter().any(|(_, t, ..)| t.is_none());
-        let models = studio.models_dir.as_deref().map(list_models).unwrap_or_default();
+        let models = studio.models.clone();
         ui.add_enabled_ui(!busy, |ui| {
             egui::ComboBox::from_id_salt("model")
                 .width(LEFT_PANEL - 20.0)
