@@ -172,10 +172,18 @@ fn exit_after(
 fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Transcript)>, studio: &Studio) {
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
+    // Sessions numbered in the order their columns appear.
+    let mut order: Vec<Entity> = Vec::new();
     let columns: Vec<serde_json::Value> = ring
         .recent
         .iter()
-        .map(|(c, p, s)| serde_json::json!({"speech_band": band_energy(c, 300.0, 3400.0), "vad": p, "speech": s}))
+        .map(|(e, c, p, s)| {
+            let n = order.iter().position(|x| x == e).unwrap_or_else(|| {
+                order.push(*e);
+                order.len() - 1
+            });
+            serde_json::json!({"session": n, "speech_band": band_energy(c, 300.0, 3400.0), "vad": p, "speech": s})
+        })
         .collect();
     let state = serde_json::json!({
         "transcript": items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()).collect::<Vec<_>>(),

@@ -58,7 +58,7 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let shot = dir.path().join("shot.png");
     let state = dir.path().join("state.json");
     let mut app = hark()
-        .args(["--exit-after", "32", "--model"])
+        .args(["--exit-after", "42", "--model"])
         .arg(&m)
         .arg("--screenshot")
         .arg(&shot)
@@ -110,6 +110,14 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let recall = wait_for("capture started: recall");
     let recalled = wait_for("[");
     assert!(recalled.contains("country"), "{recall}: {recalled}");
+    // Push to talk: capture while F8 is held.
+    x.xdotool(&["keydown", "F8"]);
+    wait_for("capture started");
+    assert!(pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap().success());
+    x.xdotool(&["keyup", "F8"]);
+    wait_for("capture stopped");
+    let ptt = wait_for("[");
+    assert!(ptt.to_lowercase().contains("forward"), "{ptt}");
     assert!(app.wait().unwrap().success());
 
     let text = line.split_once("] ").map(|(_, t)| t).unwrap_or("");
@@ -121,7 +129,8 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
 
     // The spectrogram saw more energy in the speech band during speech than in silence.
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let cols = s["columns"].as_array().unwrap();
+    // The columns of the first session (the JFK capture); later ones are the recall and F8 ones.
+    let cols: Vec<&serde_json::Value> = s["columns"].as_array().unwrap().iter().filter(|c| c["session"] == 0).collect();
     let mean = |speech: bool| {
         let v: Vec<f64> =
             cols.iter().filter(|c| c["speech"] == speech).map(|c| c["speech_band"].as_f64().unwrap()).collect();
@@ -146,9 +155,9 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     }
     // A blank or single-colour frame has a handful; panels, text and spectrogram give hundreds.
     assert!(colours.len() > 50, "only {} colours: a blank frame?", colours.len());
-    // Both sessions were saved.
+    // All three sessions were saved.
     let r = hark_store::Reader::open(&dir.path().join("hark.db")).unwrap();
-    assert_eq!(r.sessions().unwrap().len(), 2);
+    assert_eq!(r.sessions().unwrap().len(), 3);
 }
 
 #[test]

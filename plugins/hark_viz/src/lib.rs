@@ -88,8 +88,8 @@ pub struct VizRing {
     pub session_start_column: u64,
     /// The session being shown.
     pub session: Option<Entity>,
-    /// Recent columns (for tests and the state dump): (spectrum, min, max, vad p, speech).
-    pub recent: std::collections::VecDeque<(Column, f32, bool)>,
+    /// Recent columns (for tests and the state dump): session, column, VAD probability, speech.
+    pub recent: std::collections::VecDeque<(Entity, Column, f32, bool)>,
 }
 
 /// Columns produced this frame, on their way to the GPU.
@@ -170,8 +170,8 @@ fn create_ring(
     });
 }
 
-/// How many columns the state dump keeps (30 s).
-pub const RECENT: usize = 3000;
+/// How many columns the state dump keeps (60 s, about 0.8 MB).
+pub const RECENT: usize = 6000;
 
 #[allow(clippy::too_many_arguments)]
 fn make_columns(
@@ -226,7 +226,8 @@ fn make_columns(
         let enc = |x: f32| ((x.clamp(-1.0, 1.0) * 0.5 + 0.5) * 255.0) as u8;
         new.wave.push((row, [enc(col.min), enc(col.max), (p * 255.0) as u8, if speech { 255 } else { 0 }]));
         ring.written += 1;
-        ring.recent.push_back((col, p, speech));
+        let session = ring.session.unwrap_or(Entity::PLACEHOLDER);
+        ring.recent.push_back((session, col, p, speech));
         if ring.recent.len() > RECENT {
             ring.recent.pop_front();
         }
