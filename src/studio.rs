@@ -117,8 +117,24 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             .add_systems(First, frame_begin)
             .add_systems(Last, frame_end);
     }
-    if opts.exit_after.is_some() {
-        app.insert_resource(Exit { opts, shot_taken: None }).add_systems(Last, exit_after);
+    if let Some(secs) = opts.exit_after {
+        app.insert_resource(Exit { opts, shot_taken: None }).add_systems(Last, exit_after).add_systems(
+            Startup,
+            move |proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>| {
+                // An idle window sleeps until input arrives: wake it at the deadline (and keep
+                // waking it while the screenshot is taken and the app exits).
+                let Some(proxy) = proxy.map(|p| (**p).clone()) else { return };
+                let _ = std::thread::Builder::new().name("hark-exit-timer".into()).spawn(move || {
+                    std::thread::sleep(Duration::from_secs_f64(secs));
+                    for _ in 0..200 {
+                        if proxy.send_event(bevy::winit::WinitUserEvent::WakeUp).is_err() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+            },
+        );
     }
     println!("window ready");
     app.run();

@@ -46,14 +46,40 @@ pub enum CaptureRequest {
     Recall,
 }
 
-/// The always-on buffer behind "transcribe what I just said": its own input stream, drained
-/// into at most `recall_seconds` of 16 kHz audio (memory-bounded: 30 s is 1.9 MB).
+/// The always-on buffer behind "transcribe what I just said": its own input stream, drained by a
+/// small thread (not the ECS, so an idle window needs no wake-ups) into at most
+/// `recall_seconds` of 16 kHz audio (memory-bounded: 30 s is 1.9 MB).
 #[derive(Resource, Default)]
 pub struct Recall {
-    mic: Option<bevy::platform::cell::SyncCell<MicSource>>,
-    buf: std::collections::VecDeque<f32>,
-    scratch: Vec<f32>,
-    cap: usize,
+    buf: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<f32>>>,
+    running: bool,
+}
+
+impl Recall {
+    /// Starts draining `mic` every half second, keeping the last `cap` samples.
+    fn start(&mut self, mut mic: MicSource, cap: usize) {
+        let buf = self.buf.clone();
+        let spawned = std::thread::Builder::new().name("hark-recall".into()).spawn(move || {
+            let mut scratch = Vec::new();
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                scratch.clear();
+                if mic.pull(&mut scratch).is_err() {
+                    break;
+                }
+                let Ok(mut b) = buf.lock() else { break };
+                b.extend(scratch.iter().copied());
+                let excess = b.len().saturating_sub(cap);
+                b.drain(..excess);
+            }
+        });
+        self.running = spawned.is_ok();
+    }
+
+    /// A copy of what the buffer holds now.
+    pub fn snapshot(&self) -> Vec<f32> {
+        self.buf.lock().map(|b| b.iter().copied().collect()).unwrap_or_default()
+    }
 }
 
 /// What the studio shows and remembers.
@@ -184,7 +210,6 @@ impl Plugin for UiPlugin {
             .add_systems(
                 Update,
                 (
-                    feed_recall,
                     hotkeys,
                     global::poll,
                     handle_requests,
@@ -228,25 +253,10 @@ fn startup(mut studio: ResMut<Studio>, mut vad: ResMut<VadSettings>, mut recall:
     vad.gate.threshold = studio.settings.vad_threshold;
     let secs = studio.settings.recall_seconds;
     if secs > 0 && studio.demo.is_none() && !studio.devices.is_empty() {
-        // The idle window wakes every 5 s: the device ring holds 8.
-        if let Ok(m) = MicSource::open_buffered(studio.settings.input_device.as_deref(), 8.0) {
-            recall.mic = Some(bevy::platform::cell::SyncCell::new(m));
-            recall.cap = secs as usize * hark_core::SAMPLE_RATE as usize;
+        if let Ok(m) = MicSource::open_buffered(studio.settings.input_device.as_deref(), 4.0) {
+            recall.start(m, secs as usize * hark_core::SAMPLE_RATE as usize);
         }
     }
-}
-
-fn feed_recall(mut recall: ResMut<Recall>) {
-    let r = &mut *recall;
-    let Some(mic) = r.mic.as_mut() else { return };
-    r.scratch.clear();
-    if mic.get().pull(&mut r.scratch).is_err() {
-        r.mic = None;
-        return;
-    }
-    r.buf.extend(r.scratch.iter().copied());
-    let excess = r.buf.len().saturating_sub(r.cap);
-    r.buf.drain(..excess);
 }
 
 /// Parses a key name from the settings file.
@@ -339,11 +349,11 @@ fn handle_requests(
             CaptureRequest::Stop => false,
             CaptureRequest::Toggle => studio.active.is_none(),
             CaptureRequest::Recall => {
-                if recall.buf.is_empty() {
+                let samples = recall.snapshot();
+                if samples.is_empty() {
                     studio.notice = Some("nothing to recall: the always-on buffer is off or empty".into());
                     continue;
                 }
-                let samples: Vec<f32> = recall.buf.iter().copied().collect();
                 let label = format!("recall: the last {:.0} s", samples_to_secs(samples.len() as u64));
                 println!("capture started: {label}");
                 let e = commands
@@ -468,13 +478,13 @@ fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utter
 }
 
 /// 20 frames a second while capturing or transcribing (the views advance 10 ms per column, so
-/// more buys nothing); otherwise frames only on input, with a wake-up every 5 s.
+/// more buys nothing); otherwise frames only on input (global hotkeys wake the loop themselves).
 fn update_mode(studio: Res<Studio>, mut winit: ResMut<WinitSettings>, pending: Query<(), With<TranscriptionPending>>) {
     let busy = studio.active.is_some() || !pending.is_empty();
     let want = if busy {
         UpdateMode::reactive(Duration::from_millis(50))
     } else {
-        UpdateMode::reactive_low_power(Duration::from_secs(5))
+        UpdateMode::reactive_low_power(Duration::from_secs(60))
     };
     if winit.focused_mode != want {
         winit.focused_mode = want;
