@@ -15,7 +15,7 @@ say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 # window and the audio tests (Xvfb, lavapipe, PulseAudio, xdotool, sox).
 HARK_PACKAGES=(cmake clang libclang-dev pkg-config libasound2-dev libudev-dev libx11-dev libxcursor-dev
   libxrandr-dev libxi-dev libxkbcommon-dev libwayland-dev mesa-vulkan-drivers libvulkan1 xvfb xauth
-  pulseaudio pulseaudio-utils libasound2-plugins xdotool sox unzip)
+  pulseaudio pulseaudio-utils libasound2-plugins xdotool xclip sox unzip)
 
 ensure_packages() {
   local missing=() p

@@ -118,6 +118,20 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     wait_for("capture stopped");
     let ptt = wait_for("[");
     assert!(ptt.to_lowercase().contains("forward"), "{ptt}");
+    // The Copy button (top of the transcript panel) puts the shown transcript on the clipboard.
+    x.xdotool(&["mousemove", "--sync", "819", "13"]);
+    x.xdotool(&["click", "1"]);
+    let mut clip = String::new();
+    for _ in 0..50 {
+        let o =
+            Command::new("xclip").args(["-selection", "clipboard", "-o"]).env("DISPLAY", &x.display).output().unwrap();
+        clip = String::from_utf8_lossy(&o.stdout).to_lowercase();
+        if clip.contains("forward") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100)); // waiting on another process
+    }
+    assert!(clip.contains("forward"), "clipboard: {clip:?}");
     assert!(app.wait().unwrap().success());
 
     let text = line.split_once("] ").map(|(_, t)| t).unwrap_or("");
