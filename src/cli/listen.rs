@@ -8,8 +8,8 @@ use std::time::Duration;
 use bevy::prelude::*;
 use clap::Args;
 use hark::pipeline::Pipeline;
-use hark_capture::{CaptureSource, MicSource, Pace, Source, list_input_devices};
-use hark_core::{CaptureEnded, CaptureFinished, SessionClock, Transcript, TranscriptReady, Utterance, secs_to_samples};
+use hark_capture::{MicSource, Pace, Source, list_input_devices};
+use hark_core::{CaptureFinished, SessionClock, StopCapture, Transcript, TranscriptReady, Utterance, secs_to_samples};
 
 use super::PipelineArgs;
 
@@ -64,11 +64,9 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         let stop_now = world.resource::<Messages<AppExit>>().len() > 0 || limit.is_some_and(|l| captured >= l);
         if stop_now && !stopping {
             stopping = true;
-            // Stop the stream; the open utterance is closed and transcribed.
-            if world.entity_mut(session).take::<CaptureSource>().is_some() {
-                world.entity_mut(session).insert(CaptureFinished);
-                world.write_message(CaptureEnded { session, samples: captured });
-            }
+            // The capture plugin takes what the stream delivered and ends it; the open utterance
+            // is closed and transcribed.
+            world.write_message(StopCapture { session });
         }
         let ready: Vec<Entity> =
             cursor.read(world.resource::<Messages<TranscriptReady>>()).map(|r| r.utterance).collect();

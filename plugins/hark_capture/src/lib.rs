@@ -16,7 +16,7 @@ use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
 use hark_core::{
     AudioChunk, CaptureEnded, CaptureFailed, CaptureFinished, PipelineBackpressure, PipelineSystems, SAMPLE_RATE,
-    SessionClock,
+    SessionClock, StopCapture,
 };
 
 pub use file::{FileSource, read_16k_mono, write_wav_16k};
@@ -127,14 +127,16 @@ fn pull_sources(
     mut chunks: MessageWriter<AudioChunk>,
     mut ended: MessageWriter<CaptureEnded>,
     mut failed: MessageWriter<CaptureFailed>,
+    mut stop: MessageReader<StopCapture>,
 ) {
+    let stopping: Vec<Entity> = stop.read().map(|s| s.session).collect();
     let held = backpressure.is_some_and(|b| b.0);
     for (session, mut cap, mut clock) in &mut sessions {
         let cap = &mut *cap;
         cap.buf.clear();
         let pace = cap.pace;
         let want = match pace {
-            Pace::Fast if held => continue,
+            Pace::Fast if held && !stopping.contains(&session) => continue,
             Pace::Fast => settings.fast_chunk,
             Pace::RealTime => {
                 cap.due_secs += time.delta_secs_f64();
@@ -164,7 +166,7 @@ fn pull_sources(
             chunks.write(AudioChunk { session, start, samples: Arc::from(&cap.buf[..]) });
         }
         let more = match result {
-            Ok(more) => more,
+            Ok(more) => more && !stopping.contains(&session),
             Err(e) => {
                 error!("{e}");
                 failed.write(CaptureFailed { session, message: e.to_string() });

@@ -99,6 +99,13 @@ pub struct CaptureEnded {
     pub samples: u64,
 }
 
+/// Ask the capture plugin to end a session's capture: what the source already delivered is
+/// taken, then the session gets [`CaptureFinished`] and a [`CaptureEnded`] goes out.
+#[derive(Message, Debug, Clone, Copy)]
+pub struct StopCapture {
+    pub session: Entity,
+}
+
 /// Sent when a source fails (corrupt file, device unplugged). What was captured before stays.
 #[derive(Message, Debug, Clone)]
 pub struct CaptureFailed {
@@ -184,6 +191,7 @@ impl Plugin for HarkCorePlugin {
             .add_message::<SpeechEdge>()
             .add_message::<CaptureEnded>()
             .add_message::<CaptureFailed>()
+            .add_message::<StopCapture>()
             .init_resource::<PipelineBackpressure>()
             .add_message::<TranscriptReady>()
             .configure_sets(

@@ -78,8 +78,7 @@ impl SessionSegmenter {
     /// VAD statistics over `start..end`.
     fn vad_stats(&self, start: u64, end: u64) -> UtteranceVad {
         let (mut n, mut p, mut sp) = (0u32, 0f32, 0u32);
-        for &(s, prob, speech) in self.vad.iter().filter(|f| f.0 >= start && f.0 < end) {
-            let _ = s;
+        for &(_, prob, speech) in self.vad.iter().filter(|f| f.0 >= start && f.0 < end) {
             n += 1;
             p += prob;
             sp += u32::from(speech);

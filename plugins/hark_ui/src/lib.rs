@@ -22,8 +22,8 @@ use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use hark_capture::{CaptureSource, InputDevice, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
-    AudioChunk, CaptureEnded, CaptureFinished, Session, SessionClock, Transcript, TranscriptReady,
-    TranscriptionPending, Utterance, UtteranceAudio, samples_to_secs,
+    AudioChunk, Session, SessionClock, StopCapture, Transcript, TranscriptReady, TranscriptionPending, Utterance,
+    UtteranceAudio, samples_to_secs,
 };
 use hark_store::Reader;
 use hark_vad::VadSettings;
@@ -340,7 +340,7 @@ fn handle_requests(
     mut studio: ResMut<Studio>,
     mut req: MessageReader<CaptureRequest>,
     clocks: Query<&SessionClock>,
-    mut ended: MessageWriter<CaptureEnded>,
+    mut stop: MessageWriter<StopCapture>,
     recall: Res<Recall>,
 ) {
     for r in req.read() {
@@ -408,8 +408,7 @@ fn handle_requests(
         } else if !start {
             if let Some(e) = studio.active.take() {
                 let captured = clocks.get(e).map(|c| c.captured).unwrap_or(0);
-                commands.entity(e).remove::<CaptureSource>().insert(CaptureFinished);
-                ended.write(CaptureEnded { session: e, samples: captured });
+                stop.write(StopCapture { session: e });
                 println!("capture stopped after {:.1} s", samples_to_secs(captured));
             }
         }
