@@ -1,6 +1,6 @@
 //! Transcript output formats: plain text, SRT, WebVTT, JSON.
 
-use crate::pipeline::SessionTranscript;
+use crate::pipeline::{OutSegment, SessionTranscript};
 
 /// An output format of `hark transcribe`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,20 +17,61 @@ fn timestamp(s: f64, sep: char) -> String {
     format!("{:02}:{:02}:{:02}{sep}{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
 
+/// One subtitle cue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cue {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// Longest cue on screen, and most characters in it (two lines of 42).
+const CUE_MAX_SECS: f64 = 7.0;
+const CUE_MAX_CHARS: usize = 84;
+
+/// Splits an utterance into subtitle cues by its word timings: a cue ends after a sentence, or
+/// before it would run past [`CUE_MAX_SECS`] or [`CUE_MAX_CHARS`]. An utterance without words
+/// is one cue.
+pub fn cues(s: &OutSegment) -> Vec<Cue> {
+    if s.words.is_empty() {
+        return vec![Cue { start: s.start_s, end: s.end_s, text: s.text.clone() }];
+    }
+    let mut out: Vec<Cue> = Vec::new();
+    let mut cur: Option<Cue> = None;
+    for w in &s.words {
+        if let Some(c) = cur.as_mut() {
+            if c.text.len() + 1 + w.word.len() > CUE_MAX_CHARS || w.end_s - c.start > CUE_MAX_SECS {
+                out.extend(cur.take());
+            } else {
+                c.text.push(' ');
+                c.text.push_str(&w.word);
+                c.end = w.end_s;
+            }
+        }
+        let c = cur.get_or_insert_with(|| Cue { start: w.start_s, end: w.end_s, text: w.word.clone() });
+        if c.text.ends_with(['.', '?', '!']) {
+            out.extend(cur.take());
+        }
+    }
+    out.extend(cur);
+    out
+}
+
 pub fn render(t: &SessionTranscript, format: Format) -> String {
     let trusted = || t.segments.iter().filter(|s| !s.suspect);
     match format {
         Format::Txt => trusted().map(|s| format!("{}\n", s.text)).collect(),
         Format::Srt => trusted()
+            .flat_map(cues)
             .enumerate()
-            .map(|(i, s)| {
-                format!("{}\n{} --> {}\n{}\n\n", i + 1, timestamp(s.start_s, ','), timestamp(s.end_s, ','), s.text)
+            .map(|(i, c)| {
+                format!("{}\n{} --> {}\n{}\n\n", i + 1, timestamp(c.start, ','), timestamp(c.end, ','), c.text)
             })
             .collect(),
         Format::Vtt => {
             let mut out = String::from("WEBVTT\n\n");
-            for s in trusted() {
-                out.push_str(&format!("{} --> {}\n{}\n\n", timestamp(s.start_s, '.'), timestamp(s.end_s, '.'), s.text));
+            for c in trusted().flat_map(cues) {
+                out.push_str(&format!("{} --> {}\n{}\n\n", timestamp(c.start, '.'), timestamp(c.end, '.'), c.text));
             }
             out
         }
@@ -46,5 +87,48 @@ mod tests {
     fn timestamps() {
         assert_eq!(timestamp(3661.5, ','), "01:01:01,500");
         assert_eq!(timestamp(0.0004, '.'), "00:00:00.000");
+    }
+
+    fn segment(words: &[(f64, f64, &str)]) -> OutSegment {
+        OutSegment {
+            start_s: words.first().map_or(0.0, |w| w.0),
+            end_s: words.last().map_or(0.0, |w| w.1),
+            text: words.iter().map(|w| w.2).collect::<Vec<_>>().join(" "),
+            words: words
+                .iter()
+                .map(|&(a, b, t)| crate::pipeline::OutWord { start_s: a, end_s: b, word: t.into(), p: 1.0 })
+                .collect(),
+            suspect: false,
+        }
+    }
+
+    #[test]
+    fn cues_end_at_sentences_and_stay_short() {
+        let s = segment(&[
+            (0.0, 0.5, "Hello"),
+            (0.5, 1.0, "there."),
+            (1.2, 1.6, "How"),
+            (1.6, 2.0, "are"),
+            (2.0, 2.4, "you?"),
+        ]);
+        let c = cues(&s);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].start, c[0].end, c[0].text.as_str()), (0.0, 1.0, "Hello there."));
+        assert_eq!((c[1].start, c[1].end, c[1].text.as_str()), (1.2, 2.4, "How are you?"));
+        // 20 s of words without a full stop: cues of at most 7 s, every word kept in order.
+        let many: Vec<(f64, f64, String)> =
+            (0..40).map(|i| (i as f64 * 0.5, i as f64 * 0.5 + 0.4, format!("w{i}"))).collect();
+        let refs: Vec<(f64, f64, &str)> = many.iter().map(|(a, b, t)| (*a, *b, t.as_str())).collect();
+        let c = cues(&segment(&refs));
+        assert!(c.len() >= 3 && c.iter().all(|c| c.end - c.start <= CUE_MAX_SECS && c.text.len() <= CUE_MAX_CHARS));
+        assert_eq!(c.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" "), segment(&refs).text);
+    }
+
+    #[test]
+    fn an_utterance_without_words_is_one_cue() {
+        let mut s = segment(&[]);
+        s.text = "text only".into();
+        s.end_s = 3.0;
+        assert_eq!(cues(&s), vec![Cue { start: 0.0, end: 3.0, text: "text only".into() }]);
     }
 }
