@@ -35,7 +35,8 @@ impl PipelineOptions {
             model,
             whisper: WhisperSettings::default(),
             vad: VadSettings::default(),
-            segment: SegmentSettings::default(),
+            // Files: join pauses into sentences (live capture sets the gap to 0 for latency).
+            segment: SegmentSettings { merge_gap_secs: SegmentSettings::FILE_MERGE_GAP_SECS, ..Default::default() },
             transcribe: TranscribeSettings { block_when_idle: true, ..Default::default() },
             workers: 1,
             handle_ctrl_c: false,

@@ -112,6 +112,9 @@ fn long_form_with_pauses_keeps_per_clip_accuracy() {
         let w = wer(reference, &hyp);
         assert!(w.rate() < 0.3, "{file}: {hyp:?}");
     }
+    // Pauses are joined into longer utterances (whisper hears sentences), none over 25 s.
+    assert!(t.segments.len() < t.speech.len(), "{} utterances from {} regions", t.segments.len(), t.speech.len());
+    assert!(t.segments.iter().all(|s| s.end_s - s.start_s <= 25.0));
     // The VAD found a region for every clip and nothing in the silent pauses.
     for (file, _, a, b) in &lf.clips {
         let (a, b) = (*a as f64 / 16_000.0, *b as f64 / 16_000.0);
@@ -140,7 +143,7 @@ fn long_form_in_pink_noise_at_10_db_loses_no_utterance() {
         assert!(cw.rate() < 0.8, "{file} lost in noise: {hyp:?}");
     }
     // The goal is 12 %; this guards what the pipeline reaches today (see PERFORMANCE.md).
-    assert!(w.rate() <= 0.18, "noisy WER {:.2}%", w.rate() * 100.0);
+    assert!(w.rate() <= 0.15, "noisy WER {:.2}%", w.rate() * 100.0);
 }
 
 #[test]
@@ -177,7 +180,7 @@ fn the_same_file_twice_gives_identical_json() {
     };
     let (a, b) = (run(), run());
     let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
-    assert!(v["segments"].as_array().unwrap().len() >= 8);
+    assert!(v["segments"].as_array().unwrap().len() >= 4);
     assert!(v["speech"].as_array().unwrap().len() >= 8);
     assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
 }

@@ -90,6 +90,11 @@ pub struct PipelineArgs {
     /// Voice activity detector.
     #[arg(long, value_enum, default_value = "neural")]
     pub vad: VadArg,
+    /// Join speech separated by pauses up to this many seconds (pads excluded) into one
+    /// utterance, so whisper hears whole sentences (default: 2.2 for files, 0 when listening
+    /// live, where it would delay the text).
+    #[arg(long, value_name = "SECS")]
+    pub merge_pauses: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -118,6 +123,9 @@ impl PipelineArgs {
         o.whisper.audio_ctx_margin = self.audio_ctx_margin;
         o.transcribe.use_prompt = self.prompt;
         o.whisper.temperature_inc = self.temperature_inc;
+        if let Some(gap) = self.merge_pauses {
+            o.segment.merge_gap_secs = gap.max(0.0);
+        }
         o.vad.detector = match self.vad {
             VadArg::Neural => hark_vad::DetectorKind::Neural,
             VadArg::Energy => hark_vad::DetectorKind::Energy,
@@ -155,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 full_audio_ctx: false,
                 audio_ctx_margin: hark_transcribe::WhisperSettings::default().audio_ctx_margin,
                 vad: VadArg::Neural,
+                merge_pauses: Some(0.0),
             };
             let mut opts = args.options(&models_dir, None)?;
             opts.database = Some(db);

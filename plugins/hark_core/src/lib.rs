@@ -147,6 +147,19 @@ pub struct UtteranceVad {
 #[derive(Component, Debug, Clone)]
 pub struct UtteranceAudio(pub Arc<[f32]>);
 
+/// Pauses left out of a joined utterance's audio, as `(offset, removed)`: at `offset` samples
+/// into the [`UtteranceAudio`], `removed` samples of the session were skipped. Recogniser times
+/// are mapped back to session time through it.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct UtteranceGaps(pub Vec<(u64, u64)>);
+
+impl UtteranceGaps {
+    /// Session sample of the utterance audio's sample `offset`, for audio starting at `start`.
+    pub fn to_session(&self, start: u64, offset: u64) -> u64 {
+        start + offset + self.0.iter().filter(|g| g.0 <= offset).map(|g| g.1).sum::<u64>()
+    }
+}
+
 /// The utterance has been handed to the recogniser.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct TranscriptionPending {

@@ -17,7 +17,7 @@ use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
     CaptureFinished, PipelineBackpressure, PipelineSystems, Session, Transcript, TranscriptReady, TranscriptionPending,
-    Utterance, UtteranceAudio,
+    Utterance, UtteranceAudio, UtteranceGaps,
 };
 
 pub use engine::{Engine, EngineOutput, WhisperEngine, WhisperSettings};
@@ -30,6 +30,8 @@ pub struct Job {
     /// Session sample of the audio's first sample.
     pub start: u64,
     pub audio: Arc<[f32]>,
+    /// Pauses left out of `audio` (see [`UtteranceGaps`]).
+    pub gaps: UtteranceGaps,
     pub prompt: Option<String>,
 }
 
@@ -40,6 +42,7 @@ pub struct JobDone {
     pub utterance: Entity,
     pub start: u64,
     pub duration_samples: u64,
+    pub gaps: UtteranceGaps,
     pub result: Result<EngineOutput, String>,
     /// Time the engine spent on it.
     pub busy: Duration,
@@ -86,6 +89,7 @@ impl Recognizer {
                         utterance: job.utterance,
                         start: job.start,
                         duration_samples: job.audio.len() as u64,
+                        gaps: job.gaps,
                         result,
                         busy: t.elapsed(),
                     };
@@ -159,12 +163,15 @@ fn submit(
     mut rec: ResMut<Recognizer>,
     settings: Res<TranscribeSettings>,
     ctx: Res<SessionContext>,
-    waiting: Query<(Entity, &Utterance, &UtteranceAudio), (Without<TranscriptionPending>, Without<Transcript>)>,
+    waiting: Query<
+        (Entity, &Utterance, &UtteranceAudio, Option<&UtteranceGaps>),
+        (Without<TranscriptionPending>, Without<Transcript>),
+    >,
     mut backpressure: ResMut<PipelineBackpressure>,
 ) {
     let mut queue: Vec<_> = waiting.iter().collect();
-    queue.sort_by_key(|(_, u, _)| (u.session, u.index));
-    for (e, u, audio) in &queue {
+    queue.sort_by_key(|(_, u, _, _)| (u.session, u.index));
+    for (e, u, audio, gaps) in &queue {
         // With a prompt, an utterance waits for its predecessor's text.
         if settings.use_prompt && rec.busy_sessions.contains_key(&u.session) {
             continue;
@@ -180,7 +187,8 @@ fn submit(
         };
         let id = rec.next_id;
         rec.next_id += 1;
-        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), prompt };
+        let gaps = gaps.cloned().unwrap_or_default();
+        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), gaps, prompt };
         if rec.jobs.send(job).is_err() {
             error!("the recogniser threads have stopped");
             return;
@@ -227,7 +235,7 @@ fn collect(
         };
         rec.busy_sessions.remove(&u.session);
         let transcript = match done.result {
-            Ok(out) => words::transcript_from(&out, done.start, done.duration_samples),
+            Ok(out) => words::transcript_from(&out, done.start, done.duration_samples, &done.gaps),
             Err(e) => {
                 error!("utterance {} of a session could not be transcribed: {e}", u.index);
                 Transcript { text: String::new(), words: Vec::new(), no_speech: 1.0, suspect: true }

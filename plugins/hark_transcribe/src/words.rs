@@ -1,6 +1,6 @@
 //! From recogniser tokens to words in session time, and the hallucination guard.
 
-use hark_core::{Transcript, Word};
+use hark_core::{Transcript, UtteranceGaps, Word};
 
 use crate::engine::EngineOutput;
 
@@ -23,7 +23,8 @@ pub const PHANTOM_PHRASES: &[&str] = &[
 ];
 
 /// Builds the transcript of an utterance that starts at session sample `start`.
-pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64) -> Transcript {
+/// `gaps` are the pauses left out of the audio, mapped back here.
+pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, gaps: &UtteranceGaps) -> Transcript {
     let mut words: Vec<(Vec<u8>, i64, i64, Vec<f32>)> = Vec::new();
     for seg in &out.segments {
         for t in &seg.tokens {
@@ -39,7 +40,10 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64) ->
             }
         }
     }
-    let cs = |c: i64| -> u64 { start + (c.max(0) as u64 * 160).min(duration_samples) };
+    let offset = |c: i64| -> u64 { (c.max(0) as u64 * 160).min(duration_samples) };
+    let cs = |c: i64| -> u64 { gaps.to_session(start, offset(c)) };
+    // An end that falls on a gap stays before it.
+    let ce = |c: i64| -> u64 { offset(c).checked_sub(1).map_or(start, |o| gaps.to_session(start, o) + 1) };
     let words: Vec<Word> = words
         .into_iter()
         .filter_map(|(b, t0, t1, ps)| {
@@ -48,7 +52,7 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64) ->
                 return None;
             }
             let s = cs(t0);
-            let e = cs(t1).max(s);
+            let e = ce(t1).max(s);
             Some(Word { start: s, end: e, text, probability: ps.iter().sum::<f32>() / ps.len() as f32 })
         })
         .collect();
@@ -98,7 +102,7 @@ mod tests {
                 ],
             }],
         };
-        let t = transcript_from(&out, 16_000, 16_000 * 10);
+        let t = transcript_from(&out, 16_000, 16_000 * 10, &UtteranceGaps::default());
         let w: Vec<_> = t.words.iter().map(|w| (w.text.as_str(), w.start, w.end)).collect();
         assert_eq!(
             w,
@@ -115,6 +119,22 @@ mod tests {
     }
 
     #[test]
+    fn times_after_a_left_out_pause_move_past_it() {
+        let out = EngineOutput {
+            segments: vec![Segment {
+                text: " one two".into(),
+                no_speech: 0.01,
+                tokens: vec![tok(" one", 0, 100, 0.9), tok(" two", 100, 150, 0.9)],
+            }],
+        };
+        // 3 s of pause were cut out at 1 s into the audio.
+        let gaps = UtteranceGaps(vec![(16_000, 48_000)]);
+        let t = transcript_from(&out, 0, 16_000 * 2, &gaps);
+        let w: Vec<_> = t.words.iter().map(|w| (w.text.as_str(), w.start, w.end)).collect();
+        assert_eq!(w, vec![("one", 0, 16_000), ("two", 64_000, 64_000 + 50 * 160)]);
+    }
+
+    #[test]
     fn phantom_phrases_on_weak_audio_are_flagged() {
         let out = EngineOutput {
             segments: vec![Segment {
@@ -123,7 +143,7 @@ mod tests {
                 tokens: vec![tok(" Thank", 0, 10, 0.4)],
             }],
         };
-        assert!(transcript_from(&out, 0, 16_000).suspect);
+        assert!(transcript_from(&out, 0, 16_000, &UtteranceGaps::default()).suspect);
         assert!(is_phantom("Thanks for watching!"));
         assert!(!is_phantom("Thank you for coming to the meeting"));
     }
