@@ -26,7 +26,7 @@ use hark_core::{
     UtteranceAudio, samples_to_secs,
 };
 use hark_store::Reader;
-use hark_vad::VadSettings;
+use hark_vad::{VadHistory, VadSettings};
 use hark_viz::{RING, VizRing, analysis::HOP};
 
 pub use settings::Settings;
@@ -476,12 +476,22 @@ fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utter
     }
 }
 
-/// 20 frames a second while capturing or transcribing (the views advance 10 ms per column, so
-/// more buys nothing); otherwise frames only on input (global hotkeys wake the loop themselves).
-fn update_mode(studio: Res<Studio>, mut winit: ResMut<WinitSettings>, pending: Query<(), With<TranscriptionPending>>) {
-    let busy = studio.active.is_some() || !pending.is_empty();
-    let want = if busy {
+/// 20 frames a second while someone speaks or text is on its way; 10 while capturing silence
+/// (the views scroll a noise floor, and half the frames halve the window's CPU); otherwise
+/// frames only on input (global hotkeys wake the loop themselves).
+fn update_mode(
+    studio: Res<Studio>,
+    vad: Res<VadHistory>,
+    mut winit: ResMut<WinitSettings>,
+    pending: Query<(), With<TranscriptionPending>>,
+) {
+    let speaking = studio
+        .active
+        .is_some_and(|s| vad.regions.get(&s).and_then(|r| r.last()).is_some_and(|&(_, end)| end.is_none()));
+    let want = if speaking || !pending.is_empty() {
         UpdateMode::reactive(Duration::from_millis(50))
+    } else if studio.active.is_some() {
+        UpdateMode::reactive(Duration::from_millis(100))
     } else {
         UpdateMode::reactive_low_power(Duration::from_secs(60))
     };
