@@ -10,9 +10,10 @@
 //! joined into one utterance, so whisper hears whole sentences rather than the fragments
 //! between breaths. Of the pause itself only `merge_keep_secs` stays in the audio (each region
 //! keeps its pads too); what is left out is recorded in [`UtteranceGaps`], which maps
-//! recogniser times back to session time. A closed region waits, in sample time, until the audio has
-//! gone `merge_gap_secs + merge_lookahead_secs` past its end before it becomes an utterance:
-//! worth it for files, where latency does not matter; live capture keeps the gap at zero.
+//! recogniser times back to session time. A closed region waits, in sample time, until the
+//! audio has gone `merge_gap_secs + merge_lookahead_secs` past its end before it becomes an
+//! utterance: worth it for files, where latency does not matter; live capture keeps the gap
+//! at zero.
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -206,8 +207,8 @@ fn cut(
             }
             let u = Utterance { session, start, end, index: s.next_index };
             s.next_index += 1;
-            // The pauses between joined regions are left out: whisper hears the regions with
-            // their pads, and times are mapped back through the gaps.
+            // Most of each pause between joined regions is left out: whisper hears the regions
+            // with their pads, and times are mapped back through the gaps.
             let mut audio = Vec::with_capacity((end - start) as usize);
             let mut gaps = Vec::new();
             let mut from = start;
@@ -404,24 +405,7 @@ mod tests {
     const S: u64 = 16_000;
 
     #[test]
-    fn regions_a_short_pause_apart_become_one_utterance_with_the_pause() {
-        let mut app = merging_app();
-        let s = app.world_mut().spawn_empty().id();
-        chunk(&mut app, s, 0, vec![0.1; 10 * S as usize]);
-        for e in [
-            SpeechEdge::Start { session: s, at: S },
-            SpeechEdge::End { session: s, at: 3 * S },
-            SpeechEdge::Start { session: s, at: 4 * S },
-            SpeechEdge::End { session: s, at: 6 * S },
-        ] {
-            app.world_mut().write_message(e);
-        }
-        app.update();
-        assert_eq!(spans(&mut app), vec![(S, 6 * S)]);
-    }
-
-    #[test]
-    fn a_joined_utterance_leaves_most_of_the_pause_out_of_its_audio() {
+    fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() {
         let mut app = merging_app();
         let s = app.world_mut().spawn_empty().id();
         chunk(&mut app, s, 0, (0..10 * S).map(|i| i as f32).collect());
