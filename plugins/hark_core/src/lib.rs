@@ -158,6 +158,11 @@ impl UtteranceGaps {
     pub fn to_session(&self, start: u64, offset: u64) -> u64 {
         start + offset + self.0.iter().filter(|g| g.0 <= offset).map(|g| g.1).sum::<u64>()
     }
+
+    /// The last gap strictly inside `from..to` (offsets into the audio), if any.
+    pub fn inside(&self, from: u64, to: u64) -> Option<u64> {
+        self.0.iter().rev().map(|g| g.0).find(|&g| from < g && g < to)
+    }
 }
 
 /// The utterance has been handed to the recogniser.

@@ -28,7 +28,8 @@ use hark_core::{
 /// Segmenter settings.
 #[derive(Resource, Debug, Clone)]
 pub struct SegmentSettings {
-    /// Longest utterance; whisper's window is 30 s.
+    /// Longest utterance, in audio whisper hears (a joined pause counts only its kept part);
+    /// whisper's window is 30 s.
     pub max_secs: f64,
     /// How far before the limit to look for the quietest point to split at.
     pub split_search_secs: f64,
@@ -38,7 +39,9 @@ pub struct SegmentSettings {
     /// this long; 0 closes every region at once.
     pub merge_gap_secs: f64,
     /// How far past `merge_gap_secs` to wait for the start of the next region: it must cover
-    /// the VAD's pre-roll and onset, since a start edge reaches back that far.
+    /// the VAD's pre-roll and onset, since a start edge reaches back that far, and the delay of
+    /// its end edges (hangover minus end pad). Over-long utterances are cut this far behind the
+    /// audio too, so the cut does not depend on chunk sizes.
     pub merge_lookahead_secs: f64,
     /// How much of a joined pause stays in the audio (beyond the regions' own pads); the rest
     /// is left out, which saves encoder time and keeps whisper's timestamps from drifting
@@ -91,10 +94,38 @@ impl SessionSegmenter {
         self.base + self.audio.len() as u64
     }
 
-    fn slice(&self, start: u64, end: u64) -> Arc<[f32]> {
+    /// The kept audio of `start..end`.
+    fn range(&self, start: u64, end: u64) -> impl Iterator<Item = f32> + '_ {
         let a = (start.max(self.base) - self.base) as usize;
-        let b = (end.min(self.end()) - self.base) as usize;
-        self.audio.range(a..b).copied().collect()
+        let b = (end.min(self.end()).max(start.max(self.base)) - self.base) as usize;
+        self.audio.range(a..b).copied()
+    }
+
+    /// The spans of `start..end` whisper hears: joined pauses shortened to `keep`.
+    fn pieces(&self, start: u64, end: u64, keep: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut from = start;
+        for j in self.joints.iter().filter(|j| j.0 >= start && j.1 <= end && j.0 + keep < j.1) {
+            out.push((from, j.0 + keep));
+            from = j.1;
+        }
+        out.push((from, end));
+        out
+    }
+
+    /// Where the open utterance from `start` reaches `max` samples of kept audio (joined pauses
+    /// count only their kept part, as whisper's window does).
+    fn limit(&self, start: u64, max: u64, keep: u64) -> u64 {
+        let (mut pos, mut heard) = (start, 0);
+        for j in self.joints.iter().filter(|j| j.0 >= start && j.0 + keep < j.1) {
+            let piece = j.0 + keep - pos;
+            if heard + piece >= max {
+                break;
+            }
+            heard += piece;
+            pos = j.1;
+        }
+        pos + (max - heard)
     }
 
     /// Sample of the quietest 16 ms frame in `from..to`.
@@ -114,10 +145,11 @@ impl SessionSegmenter {
         best.1
     }
 
-    /// VAD statistics over `start..end`.
-    fn vad_stats(&self, start: u64, end: u64) -> UtteranceVad {
+    /// VAD statistics over the kept spans.
+    fn vad_stats(&self, pieces: &[(u64, u64)]) -> UtteranceVad {
         let (mut n, mut p, mut sp) = (0u32, 0f32, 0u32);
-        for &(_, prob, speech) in self.vad.iter().filter(|f| f.0 >= start && f.0 < end) {
+        let kept = |t: u64| pieces.iter().any(|&(a, b)| t >= a && t < b);
+        for &(_, prob, speech) in self.vad.iter().filter(|f| kept(f.0)) {
             n += 1;
             p += prob;
             sp += u32::from(speech);
@@ -195,7 +227,8 @@ fn cut(
     let search = secs_to_samples(settings.split_search_secs);
     let min = secs_to_samples(settings.min_speech_secs);
     let gap = secs_to_samples(settings.merge_gap_secs);
-    let wait = gap + secs_to_samples(settings.merge_lookahead_secs);
+    let lookahead = secs_to_samples(settings.merge_lookahead_secs);
+    let wait = gap.saturating_add(lookahead);
     let keep = secs_to_samples(settings.merge_keep_secs);
     for session in sessions {
         let s = segs.0.entry(session).or_default();
@@ -209,17 +242,17 @@ fn cut(
             s.next_index += 1;
             // Most of each pause between joined regions is left out: whisper hears the regions
             // with their pads, and times are mapped back through the gaps.
+            let pieces = s.pieces(start, end, keep);
             let mut audio = Vec::with_capacity((end - start) as usize);
             let mut gaps = Vec::new();
-            let mut from = start;
-            let kept = s.joints.iter().filter(|j| j.0 >= start && j.1 <= end && j.0 + keep < j.1);
-            for (a, b) in kept.map(|j| (j.0 + keep, j.1)).collect::<Vec<_>>() {
-                audio.extend_from_slice(&s.slice(from, a));
-                gaps.push((audio.len() as u64, b - a));
-                from = b;
+            for (i, &(a, b)) in pieces.iter().enumerate() {
+                if i > 0 {
+                    gaps.push((audio.len() as u64, a - pieces[i - 1].1));
+                }
+                audio.extend(s.range(a, b));
             }
-            audio.extend_from_slice(&s.slice(from, end));
-            commands.spawn((u, UtteranceAudio(audio.into()), UtteranceGaps(gaps), s.vad_stats(start, end)));
+            let vad = s.vad_stats(&pieces);
+            commands.spawn((u, UtteranceAudio(audio.into()), UtteranceGaps(gaps), vad));
         };
         for ev in &evs {
             if let Event::Audio(samples, start) = ev {
@@ -230,14 +263,18 @@ fn cut(
             }
         }
         // Cuts the open utterance while it reaches `horizon` and is over the limit: at the last
-        // joint before the limit, else at the quietest frame near it.
+        // joint in the search window before the limit, else at the quietest frame there.
         let split = |s: &mut SessionSegmenter, horizon: u64, commands: &mut Commands| {
-            while let Some(start) = s.open.filter(|&start| horizon >= start + max) {
-                let limit = start + max;
-                let (end, next) = match s.joints.iter().rev().find(|j| j.0 > start && j.0 <= limit) {
+            while let Some(start) = s.open {
+                let limit = s.limit(start, max, keep);
+                if horizon < limit {
+                    break;
+                }
+                let from = limit.saturating_sub(search).max(start);
+                let (end, next) = match s.joints.iter().rev().find(|j| j.0 > from && j.0 <= limit) {
                     Some(&j) => j,
                     None => {
-                        let q = s.quietest(limit - search, limit);
+                        let q = s.quietest(from, limit);
                         (q, q)
                     }
                 };
@@ -256,7 +293,7 @@ fn cut(
                 Event::Edge(SpeechEdge::Start { at, .. }) => {
                     if s.open.is_none() {
                         s.open = match s.pending.take() {
-                            Some((start, end)) if at <= end + gap => {
+                            Some((start, end)) if at <= end.saturating_add(gap) => {
                                 s.joints.push((end, at.max(end)));
                                 Some(start)
                             }
@@ -292,12 +329,14 @@ fn cut(
             }
         }
         // No next region can join a pending one once the audio is this far past it.
-        if let Some((start, end)) = s.pending.filter(|&(_, end)| s.end() >= end + wait) {
+        if let Some((start, end)) = s.pending.filter(|&(_, end)| s.end() >= end.saturating_add(wait)) {
             s.pending = None;
             close(s, start, end, &mut commands);
         }
         // An open utterance that grew too long is cut (live audio arrives a little at a time).
-        split(s, s.end(), &mut commands);
+        // Only up to the look-ahead: a region ending just before the limit has its end edge
+        // still on the way, and the cut must not depend on how the audio was chunked.
+        split(s, s.end().saturating_sub(lookahead), &mut commands);
         // Keep only what a future utterance can still need: the open one, or a pre-roll's worth.
         let keep_from =
             s.open.or(s.pending.map(|p| p.0)).unwrap_or_else(|| s.end().saturating_sub(secs_to_samples(2.0)));
@@ -478,8 +517,56 @@ mod tests {
         app.world_mut().write_message(CaptureEnded { session: s, samples: 82 * S });
         app.update();
         let u = spans(&mut app);
-        // 25 s holds six regions (1..24 s); every cut falls on a pause between regions.
-        assert_eq!(u, vec![(S, 24 * S), (25 * S, 48 * S), (49 * S, 72 * S), (73 * S, 80 * S)]);
+        // Whisper hears each region and 0.5 s of each pause: 25 s of that is reached 0.5 s into
+        // the eighth region, and the cut goes back to the pause before it.
+        assert_eq!(u, vec![(S, 28 * S), (29 * S, 56 * S), (57 * S, 80 * S)]);
+        let mut q = app.world_mut().query::<&UtteranceAudio>();
+        assert!(q.iter(app.world()).all(|a| a.0.len() as u64 <= 25 * S));
+    }
+
+    /// Feeds `secs` of audio in chunks of `chunk` samples, each edge in the update where the
+    /// VAD would send it (`emit`, a sample position), and ends the capture.
+    fn feed(chunk: u64, secs: u64, edges: &[(bool, u64, u64)]) -> Vec<(u64, u64)> {
+        let mut app = merging_app();
+        let s = app.world_mut().spawn_empty().id();
+        let total = secs * S;
+        let mut pos = 0;
+        while pos < total {
+            let n = chunk.min(total - pos);
+            chunk_at(&mut app, s, pos, n);
+            pos += n;
+            for &(start, at, _) in edges.iter().filter(|e| e.2 > pos - n && e.2 <= pos) {
+                let e = if start { SpeechEdge::Start { session: s, at } } else { SpeechEdge::End { session: s, at } };
+                app.world_mut().write_message(e);
+            }
+            app.update();
+        }
+        app.world_mut().write_message(CaptureEnded { session: s, samples: total });
+        app.update();
+        spans(&mut app)
+    }
+
+    fn chunk_at(app: &mut App, session: Entity, start: u64, n: u64) {
+        // A dip every 4 s gives the quietest-point search something to find.
+        chunk(app, session, start, (start..start + n).map(|i| if i % (4 * S) < 800 { 0.001 } else { 0.1 }).collect());
+    }
+
+    #[test]
+    fn cuts_do_not_depend_on_how_the_audio_was_chunked() {
+        // A region ending 0.1 s before the 25 s limit, another joined to it; end edges arrive
+        // 0.2 s after their position and start edges 0.55 s after, as the VAD sends them.
+        let ms = |x: u64| x * S / 1000;
+        let edges = [
+            (true, 0, ms(550)),
+            (false, ms(24_900), ms(25_100)),
+            (true, ms(26_000), ms(26_550)),
+            (false, ms(30_000), ms(30_200)),
+        ];
+        let whole = feed(40 * S, 40, &edges);
+        assert_eq!(whole, vec![(0, ms(24_900)), (ms(26_000), ms(30_000))]);
+        for chunk in [S / 100, S / 10, S, 5 * S] {
+            assert_eq!(feed(chunk, 40, &edges), whole, "chunks of {chunk} samples");
+        }
     }
 
     #[test]

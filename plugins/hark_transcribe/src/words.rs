@@ -51,7 +51,12 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, ga
             if text.is_empty() {
                 return None;
             }
-            let s = cs(t0);
+            // A word over a left-out pause was said after it: whisper's first timestamp after
+            // a pause tends to continue from the word before.
+            let s = match gaps.inside(offset(t0), offset(t1)) {
+                Some(g) => gaps.to_session(start, g),
+                None => cs(t0),
+            };
             let e = ce(t1).max(s);
             Some(Word { start: s, end: e, text, probability: ps.iter().sum::<f32>() / ps.len() as f32 })
         })
@@ -132,6 +137,16 @@ mod tests {
         let t = transcript_from(&out, 0, 16_000 * 2, &gaps);
         let w: Vec<_> = t.words.iter().map(|w| (w.text.as_str(), w.start, w.end)).collect();
         assert_eq!(w, vec![("one", 0, 16_000), ("two", 64_000, 64_000 + 50 * 160)]);
+        // A word whose times run over the cut starts after it.
+        let out = EngineOutput {
+            segments: vec![Segment {
+                text: " one two".into(),
+                no_speech: 0.01,
+                tokens: vec![tok(" one", 0, 80, 0.9), tok(" two", 80, 150, 0.9)],
+            }],
+        };
+        let t = transcript_from(&out, 0, 16_000 * 2, &gaps);
+        assert_eq!((t.words[1].start, t.words[1].end), (64_000, 64_000 + 50 * 160));
     }
 
     #[test]
