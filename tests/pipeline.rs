@@ -276,4 +276,11 @@ fn bad_audio_and_model_files_fail_with_one_clear_line() {
         );
     }
     assert_clean_failure(&[std::ffi::OsStr::new("eval"), p("nope.tsv").as_os_str()], &["nope.tsv"]);
+    // Settings out of range are refused by the argument parser, naming the option.
+    for (opt, value) in [("--merge-pauses", "inf"), ("--merge-pauses", "-1"), ("--temperature-inc", "1e-9")] {
+        let o = hark().args(["transcribe", "x.wav", &format!("{opt}={value}")]).output().unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains(opt) && !e.contains("panicked"), "{e}");
+    }
 }

@@ -43,7 +43,7 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     let mut opts = a.pipeline.options(models_dir, None)?;
-    opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0).max(0.0);
+    opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0);
     opts.handle_ctrl_c = true;
     if !a.no_save {
         opts.database = Some(db.to_path_buf());

@@ -79,7 +79,8 @@ pub struct PipelineArgs {
     #[arg(long)]
     pub workers: Option<usize>,
     /// Temperature step of whisper's fallback when decoding fails (0 disables it).
-    #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().temperature_inc)]
+    #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().temperature_inc,
+          value_parser = temperature_step)]
     pub temperature_inc: f32,
     /// Always encode a full 30 s window instead of fitting it to the utterance.
     #[arg(long)]
@@ -93,7 +94,7 @@ pub struct PipelineArgs {
     /// Join speech separated by pauses up to this many seconds (pads excluded) into one
     /// utterance, so whisper hears whole sentences (default: 2.2 for files, 0 when listening
     /// live, where it would delay the text).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = pause_secs)]
     pub merge_pauses: Option<f64>,
 }
 
@@ -101,6 +102,22 @@ pub struct PipelineArgs {
 pub enum VadArg {
     Neural,
     Energy,
+}
+
+/// 0, or a step whisper's fallback can climb to 1 with (a tiny step would loop for ever).
+fn temperature_step(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if v == 0.0 || (0.01..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("use 0 (no fallback) or a step from 0.01 to 1".into())
+    }
+}
+
+/// A pause length from 0 to 25 s (an utterance is at most 25 s).
+fn pause_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=25.0).contains(&v) { Ok(v) } else { Err("use a number of seconds from 0 to 25".into()) }
 }
 
 impl PipelineArgs {
@@ -124,7 +141,7 @@ impl PipelineArgs {
         o.transcribe.use_prompt = self.prompt;
         o.whisper.temperature_inc = self.temperature_inc;
         if let Some(gap) = self.merge_pauses {
-            o.segment.merge_gap_secs = gap.max(0.0);
+            o.segment.merge_gap_secs = gap;
         }
         o.vad.detector = match self.vad {
             VadArg::Neural => hark_vad::DetectorKind::Neural,
