@@ -40,7 +40,7 @@ pub fn cues(s: &OutSegment) -> Vec<Cue> {
     let mut cur: Option<Cue> = None;
     for w in &s.words {
         if let Some(c) = cur.as_mut() {
-            if c.text.len() + 1 + w.word.len() > CUE_MAX_CHARS || w.end_s - c.start > CUE_MAX_SECS {
+            if c.text.chars().count() + 1 + w.word.chars().count() > CUE_MAX_CHARS || w.end_s - c.start > CUE_MAX_SECS {
                 out.extend(cur.take());
             } else {
                 c.text.push(' ');
@@ -54,7 +54,22 @@ pub fn cues(s: &OutSegment) -> Vec<Cue> {
         }
     }
     out.extend(cur);
-    out
+    // A cue of zero length (whisper gives some words no duration) would flash by unseen: it
+    // joins the cue before it, or reaches to the next one when it comes first.
+    let mut kept: Vec<Cue> = Vec::with_capacity(out.len());
+    for c in out {
+        match kept.last_mut() {
+            Some(prev) if c.end <= c.start => {
+                prev.text.push(' ');
+                prev.text.push_str(&c.text);
+            }
+            _ => kept.push(c),
+        }
+    }
+    if kept.len() > 1 && kept[0].end <= kept[0].start {
+        kept[0].end = kept[1].start;
+    }
+    kept
 }
 
 pub fn render(t: &SessionTranscript, format: Format) -> String {
@@ -120,8 +135,19 @@ mod tests {
             (0..40).map(|i| (i as f64 * 0.5, i as f64 * 0.5 + 0.4, format!("w{i}"))).collect();
         let refs: Vec<(f64, f64, &str)> = many.iter().map(|(a, b, t)| (*a, *b, t.as_str())).collect();
         let c = cues(&segment(&refs));
-        assert!(c.len() >= 3 && c.iter().all(|c| c.end - c.start <= CUE_MAX_SECS && c.text.len() <= CUE_MAX_CHARS));
+        assert!(
+            c.len() >= 3
+                && c.iter().all(|c| c.end - c.start <= CUE_MAX_SECS && c.text.chars().count() <= CUE_MAX_CHARS)
+        );
         assert_eq!(c.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" "), segment(&refs).text);
+    }
+
+    #[test]
+    fn a_word_without_duration_never_makes_a_cue_of_its_own() {
+        let s = segment(&[(0.0, 0.5, "All"), (0.5, 1.0, "done."), (1.0, 1.0, "Thanks.")]);
+        assert_eq!(cues(&s), vec![Cue { start: 0.0, end: 1.0, text: "All done. Thanks.".into() }]);
+        let s = segment(&[(2.0, 2.0, "Oh."), (2.1, 2.5, "Hello")]);
+        assert_eq!(cues(&s)[0], Cue { start: 2.0, end: 2.1, text: "Oh.".into() });
     }
 
     #[test]
