@@ -84,20 +84,7 @@ impl SessionTranscript {
         let segments = segments
             .iter()
             .filter(|g| !g.text.is_empty())
-            .map(|g| {
-                let words: Vec<OutWord> = g.words.iter().map(out_word).collect();
-                let (start, end) = match (g.words.first(), g.words.last()) {
-                    (Some(a), Some(b)) => (a.start, b.end.max(a.start)),
-                    _ => (g.start_sample, g.end_sample),
-                };
-                OutSegment {
-                    start_s: round_ms(samples_to_secs(start)),
-                    end_s: round_ms(samples_to_secs(end)),
-                    text: g.text.clone(),
-                    words,
-                    suspect: g.suspect,
-                }
-            })
+            .map(|g| OutSegment::new(&g.words, (g.start_sample, g.end_sample), &g.text, g.suspect))
             .collect();
         Self { audio_s: round_ms(audio_s), segments, speech: Vec::new(), session_id: None }
     }
@@ -220,18 +207,7 @@ impl Pipeline {
                 if t.text.is_empty() {
                     return None;
                 }
-                let words: Vec<OutWord> = t.words.iter().map(out_word).collect();
-                let (start, end) = match (t.words.first(), t.words.last()) {
-                    (Some(a), Some(b)) => (a.start, b.end.max(a.start)),
-                    _ => (u.start, u.end),
-                };
-                Some(OutSegment {
-                    start_s: round_ms(samples_to_secs(start)),
-                    end_s: round_ms(samples_to_secs(end)),
-                    text: t.text.clone(),
-                    words,
-                    suspect: t.suspect,
-                })
+                Some(OutSegment::new(&t.words, (u.start, u.end), &t.text, t.suspect))
             })
             .collect();
         let speech = world
@@ -295,6 +271,23 @@ fn settings_json(o: &PipelineOptions) -> String {
 
 pub(crate) fn round_ms(s: f64) -> f64 {
     (s * 1000.0).round() / 1000.0
+}
+
+impl OutSegment {
+    /// An utterance in output form: it spans its words, or `fallback` (samples) without any.
+    fn new(words: &[Word], fallback: (u64, u64), text: &str, suspect: bool) -> Self {
+        let (start, end) = match (words.first(), words.last()) {
+            (Some(a), Some(b)) => (a.start, b.end.max(a.start)),
+            _ => fallback,
+        };
+        Self {
+            start_s: round_ms(samples_to_secs(start)),
+            end_s: round_ms(samples_to_secs(end)),
+            text: text.to_owned(),
+            words: words.iter().map(out_word).collect(),
+            suspect,
+        }
+    }
 }
 
 fn out_word(w: &Word) -> OutWord {

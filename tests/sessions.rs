@@ -243,29 +243,7 @@ fn store_session(w: &Writer, title: &str, texts: &[&str]) -> i64 {
 
 /// Deterministic filler sentences.
 fn filler(i: usize) -> String {
-    const W: &[&str] = &[
-        "the",
-        "meeting",
-        "notes",
-        "budget",
-        "river",
-        "garden",
-        "quarterly",
-        "review",
-        "coffee",
-        "window",
-        "train",
-        "station",
-        "project",
-        "deadline",
-        "music",
-        "evening",
-        "weather",
-        "report",
-        "table",
-        "letter",
-    ];
-    let mut s = (0..24).map(|k| W[(i * 7 + k * 13 + k * k) % W.len()]).collect::<Vec<_>>().join(" ");
+    let mut s = hark::filler::sentence(i, 24);
     // Every tenth filler mentions the country once, in a longer text.
     if i % 10 == 3 {
         s.push_str(" and the country");

@@ -214,49 +214,6 @@ fn bench_vad(file: &Path, json_out: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-const WORDS: &[&str] = &[
-    "meeting",
-    "budget",
-    "river",
-    "garden",
-    "quarterly",
-    "review",
-    "coffee",
-    "window",
-    "train",
-    "station",
-    "project",
-    "deadline",
-    "music",
-    "evening",
-    "weather",
-    "report",
-    "table",
-    "letter",
-    "country",
-    "morning",
-    "design",
-    "server",
-    "customer",
-    "holiday",
-    "kitchen",
-    "planning",
-    "market",
-    "picture",
-    "question",
-    "answer",
-    "number",
-    "school",
-];
-
-/// Deterministic sentence number `i`.
-fn sentence(i: usize) -> String {
-    (0..18)
-        .map(|k| WORDS[(i.wrapping_mul(2_654_435_761) >> (k % 7)).wrapping_add(k * 31) % WORDS.len()])
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
     use hark_store::{Command as C, Reader, Writer};
     let dir = tempfile::tempdir()?;
@@ -275,7 +232,7 @@ fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
                 vad_mean: 0.9,
                 vad_speech: 1.0,
             });
-            let mut text = sentence(i);
+            let mut text = hark::filler::sentence(i, 18);
             if i % 997 == 0 {
                 text.push_str(" zanzibar");
             }
@@ -335,7 +292,7 @@ fn bench_store(seconds: u64) -> anyhow::Result<ExitCode> {
                 vad_mean: 0.9,
                 vad_speech: 1.0,
             });
-            w.send(C::text_transcript(id, idx, sentence(idx as usize), "bench"));
+            w.send(C::text_transcript(id, idx, hark::filler::sentence(idx as usize, 18), "bench"));
         }
         // Commands arrive as a live capture sends them; flushing each keeps one commit per chunk.
         w.flush();
