@@ -1,13 +1,7 @@
 // Live spectrogram: a ring texture of 10 ms columns (time along its height), scrolled by the
 // ring's head so the newest column is at the right edge. Rows are log-spaced 60 Hz .. 8 kHz.
 #import bevy_sprite::mesh2d_vertex_output::VertexOutput
-
-struct RingParams {
-    head: u32,
-    len: u32,
-    filled: u32,
-    _pad: u32,
-}
+#import hark::ring::{RingParams, ring_row}
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<uniform> params: RingParams;
 @group(#{MATERIAL_BIND_GROUP}) @binding(1) var spectrum: texture_2d<f32>;
@@ -29,18 +23,9 @@ fn ramp(t: f32) -> vec3<f32> {
     return mix(stops[i], stops[i + 1u], x - f32(i));
 }
 
-// The ring row shown at horizontal position `u` (0 = oldest, 1 = newest), or -1 when empty.
-fn ring_row(u: f32) -> i32 {
-    let age = i32((1.0 - u) * f32(params.len));
-    if (age >= i32(params.filled)) {
-        return -1;
-    }
-    return (i32(params.head) - age + i32(params.len)) % i32(params.len);
-}
-
 @fragment
 fn fragment(mesh: VertexOutput) -> @location(0) vec4<f32> {
-    let row = ring_row(mesh.uv.x);
+    let row = ring_row(params, mesh.uv.x);
     if (row < 0) {
         return vec4<f32>(0.004, 0.004, 0.008, 1.0);
     }

@@ -1,13 +1,7 @@
 // Scrolling waveform: per 10 ms column the min and max sample (r, g), the VAD probability (b)
 // and decision (a). Speech is drawn green, the rest grey.
 #import bevy_sprite::mesh2d_vertex_output::VertexOutput
-
-struct RingParams {
-    head: u32,
-    len: u32,
-    filled: u32,
-    _pad: u32,
-}
+#import hark::ring::{RingParams, ring_row}
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<uniform> params: RingParams;
 @group(#{MATERIAL_BIND_GROUP}) @binding(1) var wave: texture_2d<f32>;
@@ -16,11 +10,10 @@ struct RingParams {
 @fragment
 fn fragment(mesh: VertexOutput) -> @location(0) vec4<f32> {
     let bg = vec4<f32>(0.008, 0.008, 0.012, 1.0);
-    let age = i32((1.0 - mesh.uv.x) * f32(params.len));
-    if (age >= i32(params.filled)) {
+    let row = ring_row(params, mesh.uv.x);
+    if (row < 0) {
         return bg;
     }
-    let row = (i32(params.head) - age + i32(params.len)) % i32(params.len);
     let w = textureLoad(wave, vec2<i32>(0, row), 0);
     // Amplitude at this pixel: +1 at the top, -1 at the bottom.
     let a = 1.0 - 2.0 * mesh.uv.y;

@@ -22,7 +22,7 @@ use bevy::render::texture::GpuImage;
 use bevy::render::{Extract, ExtractSchedule, Render, RenderApp, RenderSystems};
 use bevy::shader::ShaderRef;
 use bevy::sprite_render::{Material2d, Material2dPlugin};
-use hark_core::{AudioChunk, PipelineSystems, VadFrame};
+use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, VadFrame};
 
 use analysis::{Column, ColumnMaker, HOP, ROWS};
 
@@ -84,8 +84,9 @@ pub struct VizRing {
     pub waveform_material: Handle<WaveformMaterial>,
     /// Columns written since start (absolute column number of the next one).
     pub written: u64,
-    /// Session sample of the first sample of column 0 of the current session.
-    pub session_start_column: u64,
+    /// The column (counted as `written` counts) that shows sample 0 of the shown session; it
+    /// can be negative when the session started before the view did (a replay from the middle).
+    pub session_start_column: i64,
     /// The session being shown.
     pub session: Option<Entity>,
     /// Recent columns (for tests and the state dump): session, column, VAD probability, speech.
@@ -110,6 +111,17 @@ struct Makers {
     /// Session sample at which the maker started.
     origin: u64,
     columns: u64,
+    /// The shown session's capture has ended, so the view may move to another one.
+    ended: bool,
+    /// Columns made this frame (kept to reuse the allocation).
+    produced: Vec<Column>,
+}
+
+impl VizRing {
+    /// The column showing session sample `sample` of the shown session.
+    pub fn column_of(&self, sample: u64) -> f64 {
+        self.session_start_column as f64 + sample as f64 / HOP as f64
+    }
 }
 
 #[derive(Debug, Default)]
@@ -146,12 +158,18 @@ fn ring_image(width: u32, format: TextureFormat, pixel: &[u8]) -> Image {
     img
 }
 
+/// Keeps `shaders/ring.wgsl` (the `hark::ring` module both view shaders import) loaded.
+#[derive(Resource)]
+struct RingShader(#[allow(dead_code)] Handle<Shader>);
+
 fn create_ring(
     mut commands: Commands,
+    asset_server: Res<AssetServer>,
     mut images: ResMut<Assets<Image>>,
     mut spec_mats: ResMut<Assets<SpectrogramMaterial>>,
     mut wave_mats: ResMut<Assets<WaveformMaterial>>,
 ) {
+    commands.insert_resource(RingShader(asset_server.load("shaders/ring.wgsl")));
     let spectrum = images.add(ring_image(ROWS as u32, TextureFormat::R8Unorm, &[0]));
     let wave = images.add(ring_image(1, TextureFormat::Rgba8Unorm, &[128, 128, 0, 0]));
     let params = RingParams { head: 0, len: RING, filled: 0, _pad: 0 };
@@ -180,6 +198,7 @@ fn make_columns(
     mut new: ResMut<NewColumns>,
     mut chunks: MessageReader<AudioChunk>,
     mut vad: MessageReader<VadFrame>,
+    mut ended: MessageReader<CaptureEnded>,
     mut spec_mats: ResMut<Assets<SpectrogramMaterial>>,
     mut wave_mats: ResMut<Assets<WaveformMaterial>>,
 ) {
@@ -187,29 +206,41 @@ fn make_columns(
     new.wave.clear();
     new.spectrum_image = Some(ring.spectrum.id());
     new.wave_image = Some(ring.wave.id());
-    for f in vad.read() {
-        if Some(f.session) == ring.session {
-            makers.vad.push_back((f.start, f.probability, f.speech));
-        }
-    }
-    let mut produced = Vec::new();
+    let mut produced = std::mem::take(&mut makers.produced);
+    produced.clear();
     for c in chunks.read() {
         if ring.session != Some(c.session) {
+            // The view stays on a session until its capture ends (a recall while recording,
+            // say, does not make it flip between the two).
+            if ring.session.is_some() && !makers.ended {
+                continue;
+            }
             ring.session = Some(c.session);
-            makers.maker = Some(ColumnMaker::new());
-            makers.origin = c.start;
-            makers.columns = 0;
-            makers.vad.clear();
+            ring.session_start_column = ring.written as i64 - (c.start / HOP as u64) as i64;
+            let m = &mut *makers;
+            m.maker = Some(ColumnMaker::new());
+            (m.origin, m.columns, m.ended, m.last_vad) = (c.start, 0, false, (0.0, false));
+            m.vad.clear();
         }
         let m = &mut *makers;
         if let Some(maker) = m.maker.as_mut() {
             maker.push(&c.samples, |col| produced.push(col));
         }
     }
+    // After the chunks, so a new session's first frames are not taken for the old one's.
+    for f in vad.read() {
+        if Some(f.session) == ring.session {
+            makers.vad.push_back((f.start, f.probability, f.speech));
+        }
+    }
+    if ended.read().any(|e| Some(e.session) == ring.session) {
+        makers.ended = true;
+    }
     if produced.is_empty() {
+        makers.produced = produced;
         return;
     }
-    for col in produced {
+    for col in produced.drain(..) {
         // The VAD decision for the column's samples (frames are 16 ms, columns 10 ms).
         let col_start = makers.origin + makers.columns * HOP as u64;
         while let Some(&(start, p, s)) = makers.vad.front() {
@@ -232,6 +263,7 @@ fn make_columns(
             ring.recent.pop_front();
         }
     }
+    makers.produced = produced;
     let params = RingParams {
         head: ((ring.written + RING as u64 - 1) % RING as u64) as u32,
         len: RING,
@@ -270,5 +302,56 @@ fn write_columns(new: Res<NewColumns>, images: Res<RenderAssets<GpuImage>>, queu
     }
     for (row, data) in &new.wave {
         write(new.wave_image, *row, data, 1, 4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark_core::HarkCorePlugin;
+
+    fn app() -> App {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, bevy::asset::AssetPlugin::default(), HarkCorePlugin))
+            .init_asset::<Image>()
+            .init_asset::<Shader>()
+            .init_asset::<SpectrogramMaterial>()
+            .init_asset::<WaveformMaterial>()
+            .init_resource::<NewColumns>()
+            .init_resource::<Makers>()
+            .add_systems(Startup, create_ring)
+            .add_systems(Update, make_columns.in_set(PipelineSystems::Output));
+        app.update();
+        app
+    }
+
+    fn second(app: &mut App, session: Entity, start: u64) {
+        app.world_mut().write_message(AudioChunk { session, start, samples: vec![0.1; 16_000].into() });
+        app.update();
+    }
+
+    #[test]
+    fn the_view_follows_one_session_at_a_time_and_places_its_samples() {
+        let mut app = app();
+        let a = app.world_mut().spawn_empty().id();
+        let b = app.world_mut().spawn_empty().id();
+        for i in 0..3 {
+            second(&mut app, a, i * 16_000);
+        }
+        let ring = app.world().resource::<VizRing>();
+        assert_eq!((ring.session, ring.session_start_column), (Some(a), 0));
+        let written_by_a = ring.written;
+        assert!(written_by_a >= 290, "{written_by_a} columns for 3 s");
+        // Another session's audio while `a` still captures does not take the view.
+        second(&mut app, b, 0);
+        assert_eq!(app.world().resource::<VizRing>().session, Some(a));
+        // Once `a` has ended, `b` does, and its sample 0 maps to the column after `a`'s last.
+        app.world_mut().write_message(CaptureEnded { session: a, samples: 3 * 16_000 });
+        app.update();
+        second(&mut app, b, 16_000);
+        let ring = app.world().resource::<VizRing>();
+        assert_eq!(ring.session, Some(b));
+        assert_eq!(ring.column_of(16_000), written_by_a as f64);
+        assert_eq!(ring.column_of(0), written_by_a as f64 - 100.0);
     }
 }
