@@ -86,11 +86,12 @@ impl CaptureSource {
         Self { source: SyncCell::new(source), pace, due_secs: 0.0, buf: Vec::new() }
     }
 
-    /// Samples dropped by a microphone's ring buffer so far.
-    pub fn overruns(&mut self) -> u64 {
+    /// Seconds of audio a microphone's ring buffer had to drop so far (the pipeline fell
+    /// behind the device), for the user to see.
+    pub fn dropped_secs(&mut self) -> f64 {
         match self.source.get() {
-            Source::Mic(m) => m.overruns(),
-            _ => 0,
+            Source::Mic(m) => m.overruns() as f64 / m.device_rate.max(1) as f64,
+            _ => 0.0,
         }
     }
 }

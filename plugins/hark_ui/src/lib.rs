@@ -22,12 +22,12 @@ use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use hark_capture::{CaptureSource, InputDevice, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
-    AudioChunk, Session, SessionClock, StopCapture, Transcript, TranscriptReady, TranscriptionPending, Utterance,
-    UtteranceAudio, samples_to_secs,
+    AudioChunk, CaptureEnded, CaptureFailed, Session, SessionClock, StopCapture, Transcript, TranscriptReady,
+    TranscriptionPending, Utterance, UtteranceAudio, samples_to_secs,
 };
 use hark_store::Reader;
 use hark_vad::{VadHistory, VadSettings};
-use hark_viz::{RING, VizRing, analysis::HOP};
+use hark_viz::{RING, VizRing};
 
 pub use settings::Settings;
 
@@ -213,6 +213,7 @@ impl Plugin for UiPlugin {
                     hotkeys,
                     global::poll,
                     handle_requests,
+                    follow_captures,
                     switch_model,
                     meter,
                     print_transcripts,
@@ -349,6 +350,10 @@ fn handle_requests(
             CaptureRequest::Stop => false,
             CaptureRequest::Toggle => studio.active.is_none(),
             CaptureRequest::Recall => {
+                if studio.active.is_some() {
+                    studio.notice = Some("recording: what was just said is in this session already".into());
+                    continue;
+                }
                 let samples = recall.snapshot();
                 if samples.is_empty() {
                     studio.notice = Some("nothing to recall: the always-on buffer is off or empty".into());
@@ -412,6 +417,29 @@ fn handle_requests(
                 println!("capture stopped after {:.1} s", samples_to_secs(captured));
             }
         }
+    }
+}
+
+/// A capture that ended by itself (device unplugged, demo file over) leaves the window ready
+/// for the next one; a failure is shown; the sessions list picks up what was just captured.
+fn follow_captures(
+    mut studio: ResMut<Studio>,
+    mut ended: MessageReader<CaptureEnded>,
+    mut failed: MessageReader<CaptureFailed>,
+) {
+    for f in failed.read() {
+        studio.notice = Some(format!("capture failed: {}; what was captured before is saved", f.message));
+    }
+    let mut any = false;
+    for e in ended.read() {
+        any = true;
+        if studio.active == Some(e.session) {
+            studio.active = None;
+            println!("capture stopped after {:.1} s", samples_to_secs(e.samples));
+        }
+    }
+    if any {
+        studio.refresh_sessions();
     }
 }
 
@@ -569,6 +597,7 @@ fn draw_ui(
     window: Single<&Window, With<PrimaryWindow>>,
     utterances: Query<(&Utterance, Option<&Transcript>, Has<TranscriptionPending>, Has<UtteranceAudio>)>,
     clocks: Query<&SessionClock>,
+    mut sources: Query<&mut CaptureSource>,
     recognizer: Option<Res<hark_transcribe::Recognizer>>,
     ring: Res<VizRing>,
 ) -> Result {
@@ -603,6 +632,13 @@ fn draw_ui(
                 studio.model_name,
                 queue + waiting
             ));
+            let dropped = studio.active.and_then(|s| sources.get_mut(s).ok()).map_or(0.0, |mut c| c.dropped_secs());
+            if dropped > 0.0 {
+                ui.colored_label(
+                    egui::Color32::from_rgb(240, 110, 60),
+                    format!("{dropped:.2} s of microphone audio dropped: the machine fell behind"),
+                );
+            }
             if let Some(n) = &studio.notice {
                 ui.colored_label(egui::Color32::from_rgb(240, 170, 60), n);
             }
@@ -776,10 +812,11 @@ fn draw_ui(
         // for the next line, or is left out when all three are taken.
         let mut line_end = [f32::MIN; 3];
         let font = egui::FontId::proportional(13.0);
-        for (_, t, ..) in &items {
-            let Some(t) = t else { continue };
+        let oldest = newest - RING as f64;
+        for (u, t, ..) in &items {
+            let Some(t) = t.filter(|_| ring.column_of(u.end) >= oldest) else { continue };
             for w in &t.words {
-                let col = w.start as f64 / HOP as f64;
+                let col = ring.column_of(w.start);
                 let x = (spec.right() as f64 - (newest - col) * px_per_col) as f32;
                 if x < spec.left() || x > spec.right() - 10.0 {
                     continue;
