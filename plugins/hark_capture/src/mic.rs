@@ -78,11 +78,17 @@ impl std::fmt::Debug for MicSource {
 impl MicSource {
     /// Opens `device_id` (`host:id` as listed), or the default input device.
     pub fn open(device_id: Option<&str>) -> Result<Self, CaptureError> {
-        Self::open_buffered(device_id, 2.0)
+        Self::open_with(device_id, 2.0, Some(0.05))
     }
 
-    /// Like [`Self::open`], with a ring buffer holding `seconds` of audio between drains.
-    pub fn open_buffered(device_id: Option<&str>, seconds: f32) -> Result<Self, CaptureError> {
+    /// For an always-on stream nobody waits on (the recall buffer): a ring holding `seconds`
+    /// between drains, and callbacks every 200 ms where the host lets us choose, so the audio
+    /// threads wake five times a second instead of every few milliseconds.
+    pub fn open_background(device_id: Option<&str>, seconds: f32) -> Result<Self, CaptureError> {
+        Self::open_with(device_id, seconds, Some(0.2))
+    }
+
+    fn open_with(device_id: Option<&str>, seconds: f32, period_secs: Option<f32>) -> Result<Self, CaptureError> {
         let dev = match device_id {
             Some(id) => {
                 let parsed: cpal::DeviceId = id
@@ -101,7 +107,10 @@ impl MicSource {
         let sup = dev
             .default_input_config()
             .map_err(|e| CaptureError::NoDevice(format!("input device {description} is not available: {e}")))?;
-        let cfg = sup.config();
+        let mut cfg = sup.config();
+        if let (Some(p), cpal::SupportedBufferSize::Range { min, max }) = (period_secs, *sup.buffer_size()) {
+            cfg.buffer_size = cpal::BufferSize::Fixed(((cfg.sample_rate as f32 * p) as u32).clamp(min, max));
+        }
         let (tx, rx) = rtrb::RingBuffer::new((cfg.sample_rate as f32 * seconds.max(0.1)) as usize);
         let overruns = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicBool::new(false));

@@ -254,7 +254,7 @@ fn startup(mut studio: ResMut<Studio>, mut vad: ResMut<VadSettings>, mut recall:
     vad.gate.threshold = studio.settings.vad_threshold;
     let secs = studio.settings.recall_seconds;
     if secs > 0 && studio.demo.is_none() && !studio.devices.is_empty() {
-        if let Ok(m) = MicSource::open_buffered(studio.settings.input_device.as_deref(), 4.0) {
+        if let Ok(m) = MicSource::open_background(studio.settings.input_device.as_deref(), 4.0) {
             recall.start(m, secs as usize * hark_core::SAMPLE_RATE as usize);
         }
     }
