@@ -264,6 +264,13 @@ fn make_columns(
         }
     }
     makers.produced = produced;
+    // A fast source (a recall) can make more columns in one frame than the ring holds: only
+    // the last ring's worth reaches the GPU.
+    if new.spectrum.len() > RING as usize {
+        let extra = new.spectrum.len() - RING as usize;
+        new.spectrum.drain(..extra);
+        new.wave.drain(..extra);
+    }
     let params = RingParams {
         head: ((ring.written + RING as u64 - 1) % RING as u64) as u32,
         len: RING,
@@ -353,5 +360,17 @@ mod tests {
         assert_eq!(ring.session, Some(b));
         assert_eq!(ring.column_of(16_000), written_by_a as f64);
         assert_eq!(ring.column_of(0), written_by_a as f64 - 100.0);
+    }
+
+    #[test]
+    fn a_burst_longer_than_the_ring_uploads_only_the_last_ring() {
+        let mut app = app();
+        let a = app.world_mut().spawn_empty().id();
+        app.world_mut().write_message(AudioChunk { session: a, start: 0, samples: vec![0.1; 20 * 16_000].into() });
+        app.update();
+        let new = app.world().resource::<NewColumns>();
+        assert_eq!((new.spectrum.len(), new.wave.len()), (RING as usize, RING as usize));
+        let written = app.world().resource::<VizRing>().written;
+        assert_eq!(new.spectrum.last().unwrap().0 as u64, (written - 1) % RING as u64);
     }
 }
