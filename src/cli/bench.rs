@@ -43,6 +43,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 600)]
         seconds: u64,
     },
+    /// Per-frame cost of the studio's transcript panel for sessions of N utterances: laying out
+    /// only the rows in view vs every row (the old panel), in a headless egui context.
+    Transcript {
+        /// Session sizes in utterances (an hour of talk is about 720).
+        #[arg(long, value_delimiter = ',', default_value = "60,720,2160")]
+        rows: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+    },
     /// Cost of each voice activity detector per 16 ms frame.
     Vad {
         file: PathBuf,
@@ -79,6 +88,7 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
         BenchCommand::File(a) => bench_file(a, models_dir),
         BenchCommand::Vad { file, json } => bench_vad(&file, json),
         BenchCommand::Search { sessions } => bench_search(sessions),
+        BenchCommand::Transcript { rows, frames } => bench_transcript(&rows, frames),
         BenchCommand::Store { seconds } => bench_store(seconds),
         BenchCommand::MakeLongform { corpus, output, snr_db } => {
             let lf = hark::longform::build(&corpus, snr_db)?;
@@ -210,6 +220,50 @@ fn bench_vad(file: &Path, json_out: bool) -> anyhow::Result<ExitCode> {
     }
     if json_out {
         println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_transcript(sizes: &[usize], frames: usize) -> anyhow::Result<ExitCode> {
+    use bevy_egui::egui;
+    use hark_ui::transcript::{Row, RowText, TranscriptView, show_all};
+    anyhow::ensure!(frames >= 10, "--frames must be at least 10");
+    // Frame times in ms (layout and tessellation of a 1024×640 window with the 320 px panel).
+    let run = |rows: &[Row<'_>], mut panel: Box<dyn FnMut(&mut egui::Ui, &[Row<'_>])>| {
+        let ctx = egui::Context::default();
+        let mut times: Vec<f64> = (0..frames + 5)
+            .map(|f| {
+                let input = egui::RawInput {
+                    screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1024.0, 640.0))),
+                    time: Some(f as f64 / 20.0),
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                let out = ctx.run_ui(input, |root| {
+                    egui::Panel::right("transcript").exact_size(320.0).show(root, |ui| panel(ui, rows));
+                });
+                std::hint::black_box(ctx.tessellate(out.shapes, out.pixels_per_point));
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .skip(5)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        (times.iter().sum::<f64>() / times.len() as f64, times[times.len() * 99 / 100])
+    };
+    for &n in sizes {
+        let texts: Vec<String> = (0..n).map(|i| hark::filler::sentence(i, 8 + i % 12)).collect();
+        let rows: Vec<Row<'_>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Row { start_s: i as f64 * 5.0, text: RowText::Said(t.as_str().into()) })
+            .collect();
+        let (all_mean, all_p99) = run(&rows, Box::new(show_all));
+        let mut view = TranscriptView::default();
+        let (view_mean, view_p99) = run(&rows, Box::new(move |ui, rows| drop(view.show(ui, rows))));
+        println!(
+            "{n:>5} utterances: in-view rows {view_mean:.3} ms/frame (p99 {view_p99:.3}), every row {all_mean:.3} ms/frame (p99 {all_p99:.3}): {:.1}x less",
+            all_mean / view_mean
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,8 +12,12 @@
 
 pub mod global;
 pub mod settings;
+pub mod transcript;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bevy::prelude::*;
@@ -30,6 +34,7 @@ use hark_vad::{VadHistory, VadSettings};
 use hark_viz::{RING, VizRing};
 
 pub use settings::Settings;
+use transcript::{Row, RowText, TranscriptView};
 
 /// Layout of the window (logical pixels).
 pub const LEFT_PANEL: f32 = 250.0;
@@ -48,32 +53,90 @@ pub enum CaptureRequest {
 
 /// The always-on buffer behind "transcribe what I just said": its own input stream, drained by a
 /// small thread (not the ECS, so an idle window needs no wake-ups) into at most
-/// `recall_seconds` of 16 kHz audio (memory-bounded: 30 s is 1.9 MB).
-#[derive(Resource, Default)]
+/// `recall_seconds` of 16 kHz audio (memory-bounded: 30 s is 1.9 MB). Choosing another input
+/// device moves the stream there; what the buffer holds stays (it is still what was just said).
+#[derive(Resource)]
 pub struct Recall {
-    buf: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<f32>>>,
-    running: bool,
+    buf: Arc<Mutex<VecDeque<f32>>>,
+    /// Tells the current drain thread to end and drop its stream.
+    stop: Arc<AtomicBool>,
+    /// Why the stream ended by itself (device unplugged), once it has.
+    failure: Arc<Mutex<Option<String>>>,
+    /// How often the thread drains the stream.
+    period: Duration,
+}
+
+impl Default for Recall {
+    fn default() -> Self {
+        Self {
+            buf: Arc::default(),
+            stop: Arc::new(AtomicBool::new(true)),
+            failure: Arc::default(),
+            period: Duration::from_millis(500),
+        }
+    }
 }
 
 impl Recall {
-    /// Starts draining `mic` every half second, keeping the last `cap` samples.
-    fn start(&mut self, mut mic: MicSource, cap: usize) {
-        let buf = self.buf.clone();
+    /// (Re)opens the always-on stream on `device` (None: the default input), keeping the last
+    /// `seconds` of audio; 0 turns the buffer off.
+    pub fn open(&mut self, device: Option<&str>, seconds: u32) -> Result<(), String> {
+        self.stop();
+        if seconds == 0 {
+            return Ok(());
+        }
+        let mut mic = MicSource::open_background(device, 4.0).map_err(|e| format!("recall buffer: {e}"))?;
+        let cap = seconds as usize * hark_core::SAMPLE_RATE as usize;
+        self.start(move |out: &mut Vec<f32>| mic.pull(out).map_err(|e| format!("recall buffer: {e}")), cap);
+        Ok(())
+    }
+
+    /// Ends the drain thread (it drops its stream at its next wake-up and writes nothing more).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// True while a drain thread is meant to be running and has not failed.
+    pub fn is_running(&self) -> bool {
+        !self.stop.load(Ordering::Acquire) && self.failure().is_none()
+    }
+
+    /// Why the stream ended by itself, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Starts draining `pull` every `period`, keeping the last `cap` samples.
+    fn start(&mut self, mut pull: impl FnMut(&mut Vec<f32>) -> Result<(), String> + Send + 'static, cap: usize) {
+        let stop = Arc::new(AtomicBool::new(false));
+        self.stop = stop.clone();
+        self.failure = Arc::default();
+        let (buf, failure, period) = (self.buf.clone(), self.failure.clone(), self.period);
         let spawned = std::thread::Builder::new().name("hark-recall".into()).spawn(move || {
             let mut scratch = Vec::new();
             loop {
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(period);
                 scratch.clear();
-                if mic.pull(&mut scratch).is_err() {
+                let pulled = pull(&mut scratch);
+                let Ok(mut b) = buf.lock() else { break };
+                // Checked under the lock, so a stopped thread never writes after its successor.
+                if stop.load(Ordering::Acquire) {
                     break;
                 }
-                let Ok(mut b) = buf.lock() else { break };
                 b.extend(scratch.iter().copied());
                 let excess = b.len().saturating_sub(cap);
                 b.drain(..excess);
+                if let Err(e) = pulled {
+                    if let Ok(mut f) = failure.lock() {
+                        *f = Some(e);
+                    }
+                    break;
+                }
             }
         });
-        self.running = spawned.is_ok();
+        if spawned.is_err() {
+            self.stop.store(true, Ordering::Release);
+        }
     }
 
     /// A copy of what the buffer holds now.
@@ -172,6 +235,16 @@ impl Studio {
         }
     }
 
+    /// Points the always-on recall stream at the chosen input device (none in demo mode or
+    /// when there is no device).
+    fn reopen_recall(&mut self, recall: &mut Recall) -> Result<(), String> {
+        if self.demo.is_some() || self.devices.is_empty() {
+            recall.stop();
+            return Ok(());
+        }
+        recall.open(self.settings.input_device.as_deref(), self.settings.recall_seconds)
+    }
+
     fn refresh_devices(&mut self) {
         self.devices = list_input_devices();
         self.models = self.models_dir.as_deref().map(list_models).unwrap_or_default();
@@ -252,11 +325,9 @@ fn startup(mut studio: ResMut<Studio>, mut vad: ResMut<VadSettings>, mut recall:
     studio.refresh_devices();
     studio.refresh_sessions();
     vad.gate.threshold = studio.settings.vad_threshold;
-    let secs = studio.settings.recall_seconds;
-    if secs > 0 && studio.demo.is_none() && !studio.devices.is_empty() {
-        if let Ok(m) = MicSource::open_background(studio.settings.input_device.as_deref(), 4.0) {
-            recall.start(m, secs as usize * hark_core::SAMPLE_RATE as usize);
-        }
+    if let Err(e) = studio.reopen_recall(&mut recall) {
+        // A settings problem found while loading is the more useful message.
+        studio.notice.get_or_insert(e);
     }
 }
 
@@ -356,7 +427,10 @@ fn handle_requests(
                 }
                 let samples = recall.snapshot();
                 if samples.is_empty() {
-                    studio.notice = Some("nothing to recall: the always-on buffer is off or empty".into());
+                    studio.notice = Some(match recall.failure() {
+                        Some(e) => format!("nothing to recall: {e}; choose a device or press Refresh devices"),
+                        None => "nothing to recall: the always-on buffer is off or empty".into(),
+                    });
                     continue;
                 }
                 let label = format!("recall: the last {:.0} s", samples_to_secs(samples.len() as u64));
@@ -600,6 +674,8 @@ fn draw_ui(
     mut sources: Query<&mut CaptureSource>,
     recognizer: Option<Res<hark_transcribe::Recognizer>>,
     ring: Res<VizRing>,
+    mut recall: ResMut<Recall>,
+    mut transcript_view: Local<TranscriptView>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = egui::Ui::new(
@@ -679,9 +755,17 @@ fn draw_ui(
         if chosen != current {
             studio.settings.input_device = chosen;
             studio.save_settings();
+            if let Err(e) = studio.reopen_recall(&mut recall) {
+                studio.notice = Some(e);
+            }
         }
         if ui.button("Refresh devices and models").clicked() {
             studio.refresh_devices();
+            if !recall.is_running() {
+                if let Err(e) = studio.reopen_recall(&mut recall) {
+                    studio.notice = Some(e);
+                }
+            }
         }
         // Level meter with clipping indicator.
         let (rms, peak) = if capturing { studio.level } else { (0.0, 0.0) };
@@ -766,33 +850,23 @@ fn draw_ui(
                 ui.ctx().copy_text(text.join("\n"));
             }
         });
-        egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
-            if let (None, Some((id, title, lines))) = (shown, &studio.opened) {
-                ui.label(egui::RichText::new(format!("Session #{id}: {title}")).strong());
-                for (start, text) in lines {
-                    ui.label(egui::RichText::new(format!("{start:>6.1}s")).small().weak());
-                    ui.label(text);
-                }
-            }
-            for (u, t, pending, _) in &items {
-                match t {
-                    Some(t) if t.suspect || t.text.is_empty() => {}
-                    Some(t) => {
-                        ui.label(egui::RichText::new(format!("{:>6.1}s", samples_to_secs(u.start))).small().weak());
-                        ui.label(&t.text);
-                    }
-                    None => {
-                        let what = if *pending { "recognising…" } else { "waiting…" };
-                        ui.label(
-                            egui::RichText::new(format!("{:>6.1}s  {what}", samples_to_secs(u.start))).italics().weak(),
-                        );
-                    }
-                }
-            }
-            if capturing {
-                ui.label(egui::RichText::new("listening…").italics().weak());
-            }
-        });
+        let mut rows = Vec::with_capacity(items.len() + 2);
+        if let (None, Some((id, title, lines))) = (shown, &studio.opened) {
+            rows.push(Row { start_s: 0.0, text: RowText::Heading(format!("Session #{id}: {title}").into()) });
+            rows.extend(lines.iter().map(|(start, text)| Row { start_s: *start, text: RowText::Said(text.into()) }));
+        }
+        for (u, t, pending, _) in &items {
+            let text = match t {
+                Some(t) if t.suspect || t.text.is_empty() => continue,
+                Some(t) => RowText::Said(t.text.as_str().into()),
+                None => RowText::Waiting(if *pending { "recognising…" } else { "waiting…" }),
+            };
+            rows.push(Row { start_s: samples_to_secs(u.start), text });
+        }
+        if capturing {
+            rows.push(Row { start_s: f64::MAX, text: RowText::Note("listening…") });
+        }
+        transcript_view.show(ui, &rows);
     });
 
     // Words pinned over the spectrogram at their time spans.
@@ -901,6 +975,74 @@ mod tests {
         assert_eq!(studio.model_name, model.file_name().unwrap().to_string_lossy(), "the working model stays");
         assert_eq!(list_models(model.parent().unwrap()).iter().filter(|p| **p == model).count(), 1);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A stand-in stream for the recall thread: each pull yields `n` samples of `value` (or
+    /// fails from pull `fail_at` on) and reports the pull on a channel. The channel closes when
+    /// the thread has ended and dropped its stream.
+    fn stand_in(
+        value: f32,
+        n: usize,
+        fail_at: usize,
+    ) -> (impl FnMut(&mut Vec<f32>) -> Result<(), String>, crossbeam_channel::Receiver<usize>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut calls = 0;
+        let pull = move |out: &mut Vec<f32>| {
+            calls += 1;
+            let _ = tx.send(calls);
+            if calls >= fail_at {
+                return Err(format!("stand-in {value} unplugged"));
+            }
+            out.extend(std::iter::repeat_n(value, n));
+            Ok(())
+        };
+        (pull, rx)
+    }
+
+    #[test]
+    fn recall_moves_to_another_stream_and_keeps_the_last_seconds_in_order() {
+        let mut recall = Recall { period: Duration::from_millis(1), ..Default::default() };
+        assert!(!recall.is_running());
+        let (first, first_calls) = stand_in(1.0, 100, usize::MAX);
+        recall.start(first, 250);
+        assert!(recall.is_running());
+        for _ in 0..5 {
+            first_calls.recv().unwrap();
+        }
+        // A device change: the old thread ends (its stream is dropped) and never writes again.
+        recall.stop();
+        let (second, second_calls) = stand_in(2.0, 100, usize::MAX);
+        recall.start(second, 250);
+        while first_calls.recv().is_ok() {}
+        for _ in 0..4 {
+            second_calls.recv().unwrap();
+        }
+        let held = recall.snapshot();
+        assert!(held.len() <= 250, "{}", held.len());
+        let twos = held.iter().filter(|&&v| v == 2.0).count();
+        assert!(twos >= 200, "at least three pulls of the new stream were kept: {twos}");
+        let first_two = held.iter().position(|&v| v == 2.0).unwrap();
+        assert!(held[first_two..].iter().all(|&v| v == 2.0), "the old stream wrote after the new one");
+        recall.stop();
+        while second_calls.recv().is_ok() {}
+        assert!(!recall.is_running());
+    }
+
+    #[test]
+    fn recall_says_why_its_stream_ended_and_keeps_what_it_had() {
+        let mut recall = Recall { period: Duration::from_millis(1), ..Default::default() };
+        let (pull, calls) = stand_in(0.5, 160, 4);
+        recall.start(pull, 16_000);
+        while calls.recv().is_ok() {}
+        assert_eq!(recall.failure().as_deref(), Some("stand-in 0.5 unplugged"));
+        assert!(!recall.is_running());
+        assert_eq!(recall.snapshot(), vec![0.5; 3 * 160]);
+        // Reopening clears the failure.
+        let (pull, calls) = stand_in(0.25, 160, usize::MAX);
+        recall.start(pull, 16_000);
+        assert!(recall.is_running() && recall.failure().is_none());
+        calls.recv().unwrap();
+        recall.stop();
     }
 
     #[test]

@@ -1,0 +1,265 @@
+//! The transcript panel: one row per utterance (its start time and text, or what is happening to
+//! it), in a scroll area that follows the newest row.
+//!
+//! A meeting of an hour has some 700 utterances. Laying all of them out every frame costs about
+//! a millisecond, and more the longer the session runs, so [`TranscriptView`] keeps each row's
+//! height (measured once, and again when its text or the panel width changes) and lays out only
+//! the rows in view.
+
+use std::borrow::Cow;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::Range;
+
+use bevy::platform::hash::FixedHasher;
+use bevy_egui::egui;
+
+/// What a row shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowText<'a> {
+    /// Recognised text, under its start time.
+    Said(Cow<'a, str>),
+    /// An utterance not recognised yet: "waiting…", "recognising…".
+    Waiting(&'static str),
+    /// A title line (an opened saved session).
+    Heading(Cow<'a, str>),
+    /// A note under the rows ("listening…").
+    Note(&'static str),
+}
+
+/// One row of the transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row<'a> {
+    /// Session time of the row, seconds.
+    pub start_s: f64,
+    pub text: RowText<'a>,
+}
+
+impl Row<'_> {
+    /// The labels the row is made of, top to bottom.
+    fn labels(&self) -> Vec<egui::RichText> {
+        let time = || format!("{:>6.1}s", self.start_s);
+        match &self.text {
+            RowText::Said(t) => vec![egui::RichText::new(time()).small().weak(), egui::RichText::new(t.as_ref())],
+            RowText::Waiting(what) => vec![egui::RichText::new(format!("{}  {what}", time())).italics().weak()],
+            RowText::Heading(t) => vec![egui::RichText::new(t.as_ref()).strong()],
+            RowText::Note(t) => vec![egui::RichText::new(*t).italics().weak()],
+        }
+    }
+
+    fn key(&self) -> u64 {
+        let mut h = FixedHasher.build_hasher();
+        self.start_s.to_bits().hash(&mut h);
+        self.text.hash(&mut h);
+        h.finish()
+    }
+
+    fn draw(&self, ui: &mut egui::Ui) {
+        for label in self.labels() {
+            ui.label(label);
+        }
+    }
+
+    /// The height the row takes in `ui` (its labels and the spacing after each), from the same
+    /// text layout the labels use.
+    fn measure(&self, ui: &egui::Ui, width: f32) -> f32 {
+        let spacing = ui.spacing().item_spacing.y;
+        self.labels()
+            .into_iter()
+            .map(|l| {
+                let galley = egui::WidgetText::from(l).into_galley(
+                    ui,
+                    Some(egui::TextWrapMode::Wrap),
+                    width,
+                    egui::TextStyle::Body,
+                );
+                galley.size().y + spacing
+            })
+            .sum()
+    }
+}
+
+/// The transcript panel's memory of row heights.
+#[derive(Debug, Default)]
+pub struct TranscriptView {
+    width: f32,
+    /// Per row: its content key and height with spacing.
+    heights: Vec<(u64, f32)>,
+}
+
+impl TranscriptView {
+    /// Shows `rows` in a scroll area that sticks to the newest row, and returns the range of
+    /// rows laid out this frame (those in view).
+    pub fn show(&mut self, ui: &mut egui::Ui, rows: &[Row<'_>]) -> Range<usize> {
+        egui::ScrollArea::vertical()
+            .id_salt("transcript")
+            .stick_to_bottom(true)
+            .auto_shrink([false, false])
+            .show_viewport(ui, |ui, viewport| self.rows_in_view(ui, viewport, rows))
+            .inner
+    }
+
+    fn rows_in_view(&mut self, ui: &mut egui::Ui, viewport: egui::Rect, rows: &[Row<'_>]) -> Range<usize> {
+        let width = ui.available_width();
+        if (width - self.width).abs() > 0.5 {
+            self.width = width;
+            self.heights.clear();
+        }
+        self.heights.truncate(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let key = row.key();
+            match self.heights.get_mut(i) {
+                Some(slot) if slot.0 == key => {}
+                Some(slot) => *slot = (key, row.measure(ui, width)),
+                None => self.heights.push((key, row.measure(ui, width))),
+            }
+        }
+        let total: f32 = self.heights.iter().map(|h| h.1).sum();
+        ui.set_height(total);
+        // The first row reaching into the view, and the rows down to its bottom.
+        let mut top = 0.0;
+        let mut first = rows.len();
+        for (i, &(_, h)) in self.heights.iter().enumerate() {
+            if top + h > viewport.min.y {
+                first = i;
+                break;
+            }
+            top += h;
+        }
+        let (mut last, mut bottom) = (first, top);
+        while last < rows.len() && bottom < viewport.max.y {
+            bottom += self.heights[last].1;
+            last += 1;
+        }
+        let area = ui.max_rect();
+        let rect = egui::Rect::from_x_y_ranges(area.x_range(), area.top() + top..=area.top() + bottom);
+        ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+            ui.skip_ahead_auto_ids(first);
+            for (row, slot) in rows[first..last].iter().zip(&mut self.heights[first..last]) {
+                let before = ui.cursor().top();
+                row.draw(ui);
+                // What the labels really took, should the estimate ever be off.
+                slot.1 = ui.cursor().top() - before;
+            }
+        });
+        first..last
+    }
+}
+
+/// Lays out every row every frame: what the panel did before [`TranscriptView`], kept as the
+/// baseline of `hark bench transcript`.
+pub fn show_all(ui: &mut egui::Ui, rows: &[Row<'_>]) {
+    egui::ScrollArea::vertical()
+        .id_salt("transcript")
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .show(ui, |ui| rows.iter().for_each(|r| r.draw(ui)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize) -> Vec<Row<'static>> {
+        (0..n)
+            .map(|i| Row {
+                start_s: i as f64 * 5.0,
+                text: if i % 50 == 49 {
+                    RowText::Waiting("recognising…")
+                } else {
+                    // Lengths vary so rows wrap onto one to four lines.
+                    RowText::Said(
+                        format!("utterance {i}: {}", "so we agreed to ship it on friday ".repeat(i % 7)).into(),
+                    )
+                },
+            })
+            .collect()
+    }
+
+    /// Runs one frame (0.1 s later than the last) of a 1024×640 window holding the panel, with
+    /// the mouse over the panel turning its wheel by `wheel` points (positive: towards the top);
+    /// returns the rows laid out.
+    fn frame(ctx: &egui::Context, view: &mut TranscriptView, rows: &[Row<'_>], wheel: f32) -> Range<usize> {
+        let mut input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1024.0, 640.0))),
+            time: Some(ctx.input(|i| i.time) + 0.1),
+            ..Default::default()
+        };
+        input.events.push(egui::Event::PointerMoved(egui::pos2(900.0, 300.0)));
+        if wheel != 0.0 {
+            input.events.push(egui::Event::MouseWheel {
+                unit: egui::MouseWheelUnit::Point,
+                delta: egui::vec2(0.0, wheel),
+                phase: egui::TouchPhase::Move,
+                modifiers: egui::Modifiers::NONE,
+            });
+        }
+        let mut shown = 0..0;
+        let _ = ctx.run_ui(input, |root| {
+            egui::Panel::right("panel").exact_size(320.0).show(root, |ui| shown = view.show(ui, rows));
+        });
+        shown
+    }
+
+    #[test]
+    fn a_long_session_lays_out_only_the_rows_in_view_and_follows_the_newest() {
+        let ctx = egui::Context::default();
+        let mut view = TranscriptView::default();
+        let all = rows(2000);
+        let mut shown = 0..0;
+        for _ in 0..3 {
+            shown = frame(&ctx, &mut view, &all, 0.0);
+        }
+        assert_eq!(shown.end, 2000, "the newest row is in view: {shown:?}");
+        assert!(shown.len() < 40, "only the rows in view are laid out: {shown:?}");
+        // A new row arrives and the view follows it.
+        let mut more = all.clone();
+        more.push(Row { start_s: 10_000.0, text: RowText::Note("listening…") });
+        for _ in 0..2 {
+            shown = frame(&ctx, &mut view, &more, 0.0);
+        }
+        assert_eq!(shown.end, 2001, "{shown:?}");
+    }
+
+    #[test]
+    fn measured_heights_match_what_the_labels_take() {
+        let ctx = egui::Context::default();
+        let mut view = TranscriptView::default();
+        let all = rows(60);
+        frame(&ctx, &mut view, &all, 0.0);
+        let estimated = view.heights.clone();
+        // Scroll up through the whole transcript so every row is drawn (and re-measured).
+        let mut drawn = vec![false; all.len()];
+        for _ in 0..400 {
+            let shown = frame(&ctx, &mut view, &all, 60.0);
+            drawn[shown].iter_mut().for_each(|d| *d = true);
+            if drawn.iter().all(|&d| d) {
+                break;
+            }
+        }
+        assert!(drawn.iter().all(|&d| d), "every row was drawn while scrolling: {drawn:?}");
+        for (i, (e, m)) in estimated.iter().zip(&view.heights).enumerate() {
+            assert!((e.1 - m.1).abs() < 0.5, "row {i}: estimated {} px, drawn {} px", e.1, m.1);
+            assert!(m.1 > 10.0, "row {i} has a height: {}", m.1);
+        }
+        // A wrapped row is taller than a one-line one.
+        assert!(view.heights[6].1 > view.heights[0].1 + 10.0);
+    }
+
+    #[test]
+    fn scrolled_to_the_top_the_first_rows_show_and_new_rows_do_not_pull_the_view_away() {
+        let ctx = egui::Context::default();
+        let mut view = TranscriptView::default();
+        let mut all = rows(500);
+        frame(&ctx, &mut view, &all, 0.0);
+        let mut shown = 0..0;
+        for _ in 0..20 {
+            shown = frame(&ctx, &mut view, &all, 1e6);
+        }
+        assert_eq!(shown.start, 0, "{shown:?}");
+        assert!(shown.len() < 40, "{shown:?}");
+        // Someone reading back is not yanked to the bottom by new text.
+        all.push(Row { start_s: 2500.0, text: RowText::Said("a new utterance".into()) });
+        shown = frame(&ctx, &mut view, &all, 0.0);
+        assert_eq!(shown.start, 0, "{shown:?}");
+    }
+}
