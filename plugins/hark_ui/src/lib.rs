@@ -500,11 +500,13 @@ fn follow_captures(
     mut studio: ResMut<Studio>,
     mut ended: MessageReader<CaptureEnded>,
     mut failed: MessageReader<CaptureFailed>,
+    new_sessions: Query<(), Added<hark_store::StoredSession>>,
 ) {
     for f in failed.read() {
         studio.notice = Some(format!("capture failed: {}; what was captured before is saved", f.message));
     }
-    let mut any = false;
+    // A new session appears in the list as soon as it has a database row.
+    let mut any = !new_sessions.is_empty();
     for e in ended.read() {
         any = true;
         if studio.active == Some(e.session) {
@@ -534,6 +536,13 @@ fn switch_model(mut commands: Commands, mut studio: ResMut<Studio>, mut req: Mes
             Err(e) => studio.notice = Some(e),
         }
     }
+}
+
+/// A line of the sessions list: the state only when it is news, the title last, where
+/// truncation hurts least.
+fn session_line(id: i64, title: &str, state: &str, secs: f64) -> String {
+    let state = if state == "complete" { String::new() } else { format!(" · {state}") };
+    format!("#{id} · {secs:.0} s{state} · {title}")
 }
 
 /// ggml model files in `dir`, sorted.
@@ -676,6 +685,7 @@ fn draw_ui(
     ring: Res<VizRing>,
     mut recall: ResMut<Recall>,
     mut transcript_view: Local<TranscriptView>,
+    stored: Query<(Entity, &hark_store::StoredSession)>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = egui::Ui::new(
@@ -808,30 +818,51 @@ fn draw_ui(
         if resp.changed() || ui.small_button("Refresh").clicked() {
             studio.refresh_sessions();
         }
-        egui::ScrollArea::vertical().id_salt("sessions").max_height(180.0).show(ui, |ui| {
-            if studio.database.is_none() {
-                ui.small("(not saving sessions)");
-            }
-            let mut open = None;
-            if !studio.search.trim().is_empty() {
-                for h in &studio.hits {
-                    let label = format!("#{} {:.1} s: {}", h.session_id, h.start_s, h.snippet);
-                    if ui.add(egui::Button::new(egui::RichText::new(label).small()).frame(false)).clicked() {
-                        open = Some(h.session_id);
-                    }
-                }
+        if studio.database.is_none() {
+            ui.small("(not saving sessions)");
+        }
+        // Sessions of this run show their live state and length (the database catches up when
+        // the writer thread gets to it).
+        let live = |id: i64, state: &str, secs: f64| -> (String, f64) {
+            let Some((e, _)) = stored.iter().find(|(_, s)| s.0 == id) else { return (state.to_owned(), secs) };
+            let state = if studio.active == Some(e) {
+                "recording"
+            } else if utterances.iter().any(|(u, t, ..)| u.session == e && t.is_none()) {
+                "transcribing"
             } else {
-                for s in &studio.sessions {
-                    let label = format!("#{} {} ({:.0} s, {})", s.id, s.title, s.duration_s, s.state);
-                    if ui.add(egui::Button::new(egui::RichText::new(label).small()).frame(false)).clicked() {
-                        open = Some(s.id);
+                "complete"
+            };
+            (state.to_owned(), clocks.get(e).map_or(secs, |c| samples_to_secs(c.captured)))
+        };
+        // One line a row, so only the rows in view are laid out however many sessions there are.
+        let searching = !studio.search.trim().is_empty();
+        let count = if searching { studio.hits.len() } else { studio.sessions.len() };
+        let row_height = ui.spacing().interact_size.y.max(ui.text_style_height(&egui::TextStyle::Small));
+        let mut open = None;
+        egui::ScrollArea::vertical().id_salt("sessions").max_height(180.0).show_rows(
+            ui,
+            row_height,
+            count,
+            |ui, range| {
+                for i in range {
+                    let (id, label) = if searching {
+                        let h = &studio.hits[i];
+                        (h.session_id, format!("#{} {:.1} s: {}", h.session_id, h.start_s, h.snippet))
+                    } else {
+                        let s = &studio.sessions[i];
+                        let (state, secs) = live(s.id, &s.state, s.duration_s);
+                        (s.id, session_line(s.id, &s.title, &state, secs))
+                    };
+                    let button = egui::Button::new(egui::RichText::new(&label).small()).frame(false).truncate();
+                    if ui.add(button).on_hover_text(&label).clicked() {
+                        open = Some(id);
                     }
                 }
-            }
-            if let Some(id) = open {
-                studio.open_session(id);
-            }
-        });
+            },
+        );
+        if let Some(id) = open {
+            studio.open_session(id);
+        }
     });
 
     // Transcript.
@@ -1043,6 +1074,13 @@ mod tests {
         assert!(recall.is_running() && recall.failure().is_none());
         calls.recv().unwrap();
         recall.stop();
+    }
+
+    #[test]
+    fn session_lines_lead_with_length_and_news() {
+        assert_eq!(session_line(3, "standup", "complete", 61.4), "#3 · 61 s · standup");
+        assert_eq!(session_line(4, "call", "interrupted", 5.0), "#4 · 5 s · interrupted · call");
+        assert_eq!(session_line(5, "mic", "transcribing", 0.4), "#5 · 0 s · transcribing · mic");
     }
 
     #[test]
