@@ -1,13 +1,12 @@
 // Live spectrogram: a ring texture of 10 ms columns (time along its height), scrolled by the
 // ring's head so the newest column is at the right edge. Rows are log-spaced 60 Hz .. 8 kHz.
 #import bevy_sprite::mesh2d_vertex_output::VertexOutput
-#import hark::ring::{RingParams, ring_row}
+#import hark::ring::ring_row
 
-@group(#{MATERIAL_BIND_GROUP}) @binding(0) var<uniform> params: RingParams;
-@group(#{MATERIAL_BIND_GROUP}) @binding(1) var spectrum: texture_2d<f32>;
-@group(#{MATERIAL_BIND_GROUP}) @binding(2) var spectrum_sampler: sampler;
-@group(#{MATERIAL_BIND_GROUP}) @binding(3) var wave: texture_2d<f32>;
-@group(#{MATERIAL_BIND_GROUP}) @binding(4) var wave_sampler: sampler;
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var spectrum: texture_2d<f32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(1) var spectrum_sampler: sampler;
+@group(#{MATERIAL_BIND_GROUP}) @binding(2) var wave: texture_2d<f32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(3) var wave_sampler: sampler;
 
 // A perceptual dark-to-bright ramp (black, violet, crimson, orange, pale yellow).
 fn ramp(t: f32) -> vec3<f32> {
@@ -25,7 +24,7 @@ fn ramp(t: f32) -> vec3<f32> {
 
 @fragment
 fn fragment(mesh: VertexOutput) -> @location(0) vec4<f32> {
-    let row = ring_row(params, mesh.uv.x);
+    let row = ring_row(wave, mesh.uv.x);
     if (row < 0) {
         return vec4<f32>(0.004, 0.004, 0.008, 1.0);
     }

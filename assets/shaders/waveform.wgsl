@@ -1,16 +1,15 @@
 // Scrolling waveform: per 10 ms column the min and max sample (r, g), the VAD probability (b)
 // and decision (a). Speech is drawn green, the rest grey.
 #import bevy_sprite::mesh2d_vertex_output::VertexOutput
-#import hark::ring::{RingParams, ring_row}
+#import hark::ring::ring_row
 
-@group(#{MATERIAL_BIND_GROUP}) @binding(0) var<uniform> params: RingParams;
-@group(#{MATERIAL_BIND_GROUP}) @binding(1) var wave: texture_2d<f32>;
-@group(#{MATERIAL_BIND_GROUP}) @binding(2) var wave_sampler: sampler;
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var wave: texture_2d<f32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(1) var wave_sampler: sampler;
 
 @fragment
 fn fragment(mesh: VertexOutput) -> @location(0) vec4<f32> {
     let bg = vec4<f32>(0.008, 0.008, 0.012, 1.0);
-    let row = ring_row(params, mesh.uv.x);
+    let row = ring_row(wave, mesh.uv.x);
     if (row < 0) {
         return bg;
     }

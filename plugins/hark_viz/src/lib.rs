@@ -14,7 +14,7 @@ use bevy::image::ImageSampler;
 use bevy::prelude::*;
 use bevy::render::render_asset::RenderAssets;
 use bevy::render::render_resource::{
-    AsBindGroup, Extent3d, Origin3d, ShaderType, TexelCopyBufferLayout, TexelCopyTextureInfo, TextureAspect,
+    AsBindGroup, Extent3d, Origin3d, TexelCopyBufferLayout, TexelCopyTextureInfo, TextureAspect,
     TextureDimension, TextureFormat,
 };
 use bevy::render::renderer::RenderQueue;
@@ -29,27 +29,26 @@ use analysis::{Column, ColumnMaker, HOP, ROWS};
 /// Columns kept in the ring textures: 1024 × 10 ms = 10.24 s on screen.
 pub const RING: u32 = 1024;
 
-/// Scroll state shared with the shaders.
-#[derive(Debug, Clone, Copy, Default, ShaderType)]
-pub struct RingParams {
-    /// Ring row of the newest column.
-    pub head: u32,
-    pub len: u32,
-    /// Columns written so far (the view is empty before the first).
-    pub filled: u32,
-    pub _pad: u32,
+/// The ring's scroll state as the shaders read it: the wave texture's extra last row holds the
+/// newest column's row (`head`) and how many columns hold data (`filled`), as little-endian
+/// byte pairs in its RGBA texel. Being texture data written in place like the columns, it never
+/// touches the materials, so Bevy never rebuilds their bind groups while the view scrolls.
+pub fn ring_header(written: u64) -> [u8; 4] {
+    let head = ((written + RING as u64 - 1) % RING as u64) as u16;
+    let filled = written.min(RING as u64) as u16;
+    let [h0, h1] = head.to_le_bytes();
+    let [f0, f1] = filled.to_le_bytes();
+    [h0, h1, f0, f1]
 }
 
 /// The spectrogram: R8 ring of 128 log-frequency rows × [`RING`] columns, plus the VAD per column.
 #[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
 pub struct SpectrogramMaterial {
-    #[uniform(0)]
-    pub params: RingParams,
-    #[texture(1)]
-    #[sampler(2)]
+    #[texture(0)]
+    #[sampler(1)]
     pub spectrum: Handle<Image>,
-    #[texture(3)]
-    #[sampler(4)]
+    #[texture(2)]
+    #[sampler(3)]
     pub wave: Handle<Image>,
 }
 
@@ -62,10 +61,8 @@ impl Material2d for SpectrogramMaterial {
 /// The waveform: min/max per column, with the VAD decision.
 #[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
 pub struct WaveformMaterial {
-    #[uniform(0)]
-    pub params: RingParams,
-    #[texture(1)]
-    #[sampler(2)]
+    #[texture(0)]
+    #[sampler(1)]
     pub wave: Handle<Image>,
 }
 
@@ -98,6 +95,8 @@ pub struct VizRing {
 pub struct NewColumns {
     spectrum: Vec<(u32, [u8; ROWS])>,
     wave: Vec<(u32, [u8; 4])>,
+    /// The ring's new scroll state (see [`ring_header`]), when columns were added.
+    header: Option<[u8; 4]>,
     spectrum_image: Option<AssetId<Image>>,
     wave_image: Option<AssetId<Image>>,
 }
@@ -146,9 +145,9 @@ impl Plugin for VizPlugin {
     }
 }
 
-fn ring_image(width: u32, format: TextureFormat, pixel: &[u8]) -> Image {
+fn ring_image(width: u32, height: u32, format: TextureFormat, pixel: &[u8]) -> Image {
     let mut img = Image::new_fill(
-        Extent3d { width, height: RING, depth_or_array_layers: 1 },
+        Extent3d { width, height, depth_or_array_layers: 1 },
         TextureDimension::D2,
         pixel,
         format,
@@ -170,12 +169,11 @@ fn create_ring(
     mut wave_mats: ResMut<Assets<WaveformMaterial>>,
 ) {
     commands.insert_resource(RingShader(asset_server.load("shaders/ring.wgsl")));
-    let spectrum = images.add(ring_image(ROWS as u32, TextureFormat::R8Unorm, &[0]));
-    let wave = images.add(ring_image(1, TextureFormat::Rgba8Unorm, &[128, 128, 0, 0]));
-    let params = RingParams { head: 0, len: RING, filled: 0, _pad: 0 };
-    let spectrogram_material =
-        spec_mats.add(SpectrogramMaterial { params, spectrum: spectrum.clone(), wave: wave.clone() });
-    let waveform_material = wave_mats.add(WaveformMaterial { params, wave: wave.clone() });
+    let spectrum = images.add(ring_image(ROWS as u32, RING, TextureFormat::R8Unorm, &[0]));
+    // One row more than the ring: the header, whose `filled` bytes (b, a) start at 0.
+    let wave = images.add(ring_image(1, RING + 1, TextureFormat::Rgba8Unorm, &[128, 128, 0, 0]));
+    let spectrogram_material = spec_mats.add(SpectrogramMaterial { spectrum: spectrum.clone(), wave: wave.clone() });
+    let waveform_material = wave_mats.add(WaveformMaterial { wave: wave.clone() });
     commands.insert_resource(VizRing {
         spectrum,
         wave,
@@ -199,11 +197,10 @@ fn make_columns(
     mut chunks: MessageReader<AudioChunk>,
     mut vad: MessageReader<VadFrame>,
     mut ended: MessageReader<CaptureEnded>,
-    mut spec_mats: ResMut<Assets<SpectrogramMaterial>>,
-    mut wave_mats: ResMut<Assets<WaveformMaterial>>,
 ) {
     new.spectrum.clear();
     new.wave.clear();
+    new.header = None;
     new.spectrum_image = Some(ring.spectrum.id());
     new.wave_image = Some(ring.wave.id());
     let mut produced = std::mem::take(&mut makers.produced);
@@ -271,18 +268,7 @@ fn make_columns(
         new.spectrum.drain(..extra);
         new.wave.drain(..extra);
     }
-    let params = RingParams {
-        head: ((ring.written + RING as u64 - 1) % RING as u64) as u32,
-        len: RING,
-        filled: ring.written.min(RING as u64) as u32,
-        _pad: 0,
-    };
-    if let Some(mut m) = spec_mats.get_mut(&ring.spectrogram_material) {
-        m.params = params;
-    }
-    if let Some(mut m) = wave_mats.get_mut(&ring.waveform_material) {
-        m.params = params;
-    }
+    new.header = Some(ring_header(ring.written));
 }
 
 fn extract_columns(mut commands: Commands, new: Extract<Res<NewColumns>>) {
@@ -309,6 +295,9 @@ fn write_columns(new: Res<NewColumns>, images: Res<RenderAssets<GpuImage>>, queu
     }
     for (row, data) in &new.wave {
         write(new.wave_image, *row, data, 1, 4);
+    }
+    if let Some(header) = &new.header {
+        write(new.wave_image, RING, header, 1, 4);
     }
 }
 
@@ -372,5 +361,29 @@ mod tests {
         assert_eq!((new.spectrum.len(), new.wave.len()), (RING as usize, RING as usize));
         let written = app.world().resource::<VizRing>().written;
         assert_eq!(new.spectrum.last().unwrap().0 as u64, (written - 1) % RING as u64);
+        // The header names that last row as the head, and a full ring.
+        let [h0, h1, f0, f1] = new.header.unwrap();
+        assert_eq!(u16::from_le_bytes([h0, h1]) as u64, (written - 1) % RING as u64);
+        assert_eq!(u16::from_le_bytes([f0, f1]) as u32, RING);
+    }
+
+    #[test]
+    fn the_header_counts_columns_until_the_ring_is_full_and_wraps_the_head() {
+        let header = |written| {
+            let [h0, h1, f0, f1] = ring_header(written);
+            (u16::from_le_bytes([h0, h1]), u16::from_le_bytes([f0, f1]))
+        };
+        assert_eq!(header(1), (0, 1));
+        assert_eq!(header(300), (299, 300));
+        assert_eq!(header(RING as u64), (RING as u16 - 1, RING as u16));
+        assert_eq!(header(RING as u64 + 5), (4, RING as u16));
+        // Frames without new columns leave the header (and the materials) alone.
+        let mut app = app();
+        let a = app.world_mut().spawn_empty().id();
+        second(&mut app, a, 0);
+        let written = app.world().resource::<VizRing>().written;
+        assert_eq!(app.world().resource::<NewColumns>().header, Some(ring_header(written)));
+        app.update();
+        assert_eq!(app.world().resource::<NewColumns>().header, None);
     }
 }
