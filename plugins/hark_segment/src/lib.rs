@@ -348,6 +348,10 @@ fn cut(
         while s.vad.front().is_some_and(|f| f.0 + 256 <= s.base) {
             s.vad.pop_front();
         }
+        if s.is_done() {
+            // Nothing more can arrive: free the buffers (a studio runs many sessions a day).
+            (s.audio, s.vad, s.joints) = Default::default();
+        }
     }
 }
 
@@ -428,7 +432,10 @@ mod tests {
         }
         assert!(u.iter().all(|(u, n)| u.end - u.start <= 25 * 16_000 && *n as u64 == u.end - u.start));
         assert_eq!(u.last().unwrap().0.end, x.len() as u64);
-        assert!(app.world().resource::<Segmenters>().is_done(s));
+        let segs = app.world().resource::<Segmenters>();
+        assert!(segs.is_done(s));
+        let done = &segs.0[&s];
+        assert_eq!((done.audio.capacity(), done.vad.capacity()), (0, 0), "a finished session keeps no audio");
     }
 
     fn merging_app() -> App {
