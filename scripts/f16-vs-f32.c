@@ -7,23 +7,45 @@
 #include <stdint.h>
 #include <time.h>
 
+// Reads a 16 kHz mono WAV of 16-bit or float samples; NULL (with a message) for anything else.
 static float *read_wav(const char *path, int *n) {
-    FILE *f = fopen(path, "rb"); if (!f) return NULL;
-    fseek(f, 0, SEEK_END); long len = ftell(f); fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(len); fread(b, 1, len, f); fclose(f);
-    int fmt = 1, bits = 16; long p = 12; float *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "cannot open %s\n", path); return NULL; }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = len > 12 ? malloc(len) : NULL;
+    if (!b || fread(b, 1, len, f) != (size_t)len || memcmp(b, "RIFF", 4) || memcmp(b + 8, "WAVE", 4)) {
+        fprintf(stderr, "%s is not a WAV file\n", path);
+        fclose(f); free(b); return NULL;
+    }
+    fclose(f);
+    int fmt = 0, bits = 0, channels = 0; uint32_t rate = 0; long p = 12; float *out = NULL;
     while (p + 8 <= len) {
         uint32_t sz = *(uint32_t *)(b + p + 4);
-        if (!memcmp(b + p, "fmt ", 4)) { fmt = *(uint16_t *)(b + p + 8); bits = *(uint16_t *)(b + p + 22); }
+        if (sz > (uint64_t)(len - p - 8)) sz = len - p - 8;
+        if (!memcmp(b + p, "fmt ", 4) && sz >= 16) {
+            fmt = *(uint16_t *)(b + p + 8); channels = *(uint16_t *)(b + p + 10);
+            rate = *(uint32_t *)(b + p + 12); bits = *(uint16_t *)(b + p + 22);
+        }
         if (!memcmp(b + p, "data", 4)) {
-            int bytes = bits / 8; *n = sz / bytes; out = malloc(sizeof(float) * *n);
-            for (int i = 0; i < *n; i++)
-                out[i] = (fmt == 3) ? ((float *)(b + p + 8))[i] : ((int16_t *)(b + p + 8))[i] / 32768.0f;
+            if (channels != 1 || rate != 16000 || !((fmt == 1 && bits == 16) || (fmt == 3 && bits == 32))) {
+                fprintf(stderr, "%s: need 16 kHz mono, 16-bit or float samples\n", path);
+                break;
+            }
+            *n = sz / (bits / 8);
+            out = malloc(sizeof(float) * (*n > 0 ? *n : 1));
+            for (int i = 0; out && i < *n; i++) {
+                const unsigned char *s = b + p + 8 + (long)i * (bits / 8);
+                if (fmt == 3) { float v; memcpy(&v, s, 4); out[i] = v; }
+                else { int16_t v; memcpy(&v, s, 2); out[i] = v / 32768.0f; }
+            }
             break;
         }
         p += 8 + sz + (sz & 1);
     }
-    free(b); return out;
+    free(b);
+    return out;
 }
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }

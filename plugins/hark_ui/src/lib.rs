@@ -64,6 +64,7 @@ pub struct Recall {
     failure: Arc<Mutex<Option<String>>>,
     /// How often the thread drains the stream.
     period: Duration,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Default for Recall {
@@ -73,7 +74,14 @@ impl Default for Recall {
             stop: Arc::new(AtomicBool::new(true)),
             failure: Arc::default(),
             period: Duration::from_millis(500),
+            thread: None,
         }
+    }
+}
+
+impl Drop for Recall {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -91,9 +99,14 @@ impl Recall {
         Ok(())
     }
 
-    /// Ends the drain thread (it drops its stream at its next wake-up and writes nothing more).
+    /// Ends the drain thread and waits for it, so its stream is closed before another opens
+    /// (a device may take one user at a time).
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 
     /// True while a drain thread is meant to be running and has not failed.
@@ -108,6 +121,7 @@ impl Recall {
 
     /// Starts draining `pull` every `period`, keeping the last `cap` samples.
     fn start(&mut self, mut pull: impl FnMut(&mut Vec<f32>) -> Result<(), String> + Send + 'static, cap: usize) {
+        self.stop();
         let stop = Arc::new(AtomicBool::new(false));
         self.stop = stop.clone();
         self.failure = Arc::default();
@@ -115,7 +129,11 @@ impl Recall {
         let spawned = std::thread::Builder::new().name("hark-recall".into()).spawn(move || {
             let mut scratch = Vec::new();
             loop {
-                std::thread::sleep(period);
+                // Woken early by `stop`.
+                std::thread::park_timeout(period);
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
                 scratch.clear();
                 let pulled = pull(&mut scratch);
                 let Ok(mut b) = buf.lock() else { break };
@@ -134,8 +152,9 @@ impl Recall {
                 }
             }
         });
-        if spawned.is_err() {
-            self.stop.store(true, Ordering::Release);
+        match spawned {
+            Ok(t) => self.thread = Some(t),
+            Err(_) => self.stop.store(true, Ordering::Release),
         }
     }
 
@@ -425,12 +444,14 @@ fn handle_requests(
                     studio.notice = Some("recording: what was just said is in this session already".into());
                     continue;
                 }
+                // After a failure the buffer holds whatever came before it, however long ago.
+                if let Some(e) = recall.failure() {
+                    studio.notice = Some(format!("nothing to recall: {e}; choose a device or press Refresh devices"));
+                    continue;
+                }
                 let samples = recall.snapshot();
                 if samples.is_empty() {
-                    studio.notice = Some(match recall.failure() {
-                        Some(e) => format!("nothing to recall: {e}; choose a device or press Refresh devices"),
-                        None => "nothing to recall: the always-on buffer is off or empty".into(),
-                    });
+                    studio.notice = Some("nothing to recall: the always-on buffer is off or empty".into());
                     continue;
                 }
                 let label = format!("recall: the last {:.0} s", samples_to_secs(samples.len() as u64));
@@ -1032,7 +1053,8 @@ mod tests {
 
     #[test]
     fn recall_moves_to_another_stream_and_keeps_the_last_seconds_in_order() {
-        let mut recall = Recall { period: Duration::from_millis(1), ..Default::default() };
+        let mut recall = Recall::default();
+        recall.period = Duration::from_millis(1);
         assert!(!recall.is_running());
         let (first, first_calls) = stand_in(1.0, 100, usize::MAX);
         recall.start(first, 250);
@@ -1040,11 +1062,12 @@ mod tests {
         for _ in 0..5 {
             first_calls.recv().unwrap();
         }
-        // A device change: the old thread ends (its stream is dropped) and never writes again.
+        // A device change: the old thread has ended (its stream dropped) before the new starts.
         recall.stop();
+        while first_calls.try_recv().is_ok() {}
+        assert!(first_calls.recv().is_err(), "the old stream is closed");
         let (second, second_calls) = stand_in(2.0, 100, usize::MAX);
         recall.start(second, 250);
-        while first_calls.recv().is_ok() {}
         for _ in 0..4 {
             second_calls.recv().unwrap();
         }
@@ -1055,13 +1078,15 @@ mod tests {
         let first_two = held.iter().position(|&v| v == 2.0).unwrap();
         assert!(held[first_two..].iter().all(|&v| v == 2.0), "the old stream wrote after the new one");
         recall.stop();
-        while second_calls.recv().is_ok() {}
+        while second_calls.try_recv().is_ok() {}
+        assert!(second_calls.recv().is_err(), "stop waits for the thread");
         assert!(!recall.is_running());
     }
 
     #[test]
     fn recall_says_why_its_stream_ended_and_keeps_what_it_had() {
-        let mut recall = Recall { period: Duration::from_millis(1), ..Default::default() };
+        let mut recall = Recall::default();
+        recall.period = Duration::from_millis(1);
         let (pull, calls) = stand_in(0.5, 160, 4);
         recall.start(pull, 16_000);
         while calls.recv().is_ok() {}

@@ -3,8 +3,8 @@
 //!
 //! A meeting of an hour has some 700 utterances. Laying all of them out every frame costs about
 //! a millisecond, and more the longer the session runs, so [`TranscriptView`] keeps each row's
-//! height (measured once, and again when its text or the panel width changes) and lays out only
-//! the rows in view.
+//! height (measured once, and again when its text, the panel width or the zoom changes) and lays
+//! out only the rows in view; what is left per row and frame is a hash and an addition.
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -66,12 +66,8 @@ impl Row<'_> {
         self.labels()
             .into_iter()
             .map(|l| {
-                let galley = egui::WidgetText::from(l).into_galley(
-                    ui,
-                    Some(egui::TextWrapMode::Wrap),
-                    width,
-                    egui::TextStyle::Body,
-                );
+                // As `Label` lays itself out: the ui's wrap mode and default font.
+                let galley = egui::WidgetText::from(l).into_galley(ui, None, width, egui::FontSelection::Default);
                 galley.size().y + spacing
             })
             .sum()
@@ -81,7 +77,9 @@ impl Row<'_> {
 /// The transcript panel's memory of row heights.
 #[derive(Debug, Default)]
 pub struct TranscriptView {
+    /// The layout the heights were measured for: panel width and zoom.
     width: f32,
+    pixels_per_point: f32,
     /// Per row: its content key and height with spacing.
     heights: Vec<(u64, f32)>,
 }
@@ -99,9 +97,9 @@ impl TranscriptView {
     }
 
     fn rows_in_view(&mut self, ui: &mut egui::Ui, viewport: egui::Rect, rows: &[Row<'_>]) -> Range<usize> {
-        let width = ui.available_width();
-        if (width - self.width).abs() > 0.5 {
-            self.width = width;
+        let (width, ppp) = (ui.available_width(), ui.ctx().pixels_per_point());
+        if (width - self.width).abs() > 0.5 || ppp != self.pixels_per_point {
+            (self.width, self.pixels_per_point) = (width, ppp);
             self.heights.clear();
         }
         self.heights.truncate(rows.len());
@@ -133,10 +131,11 @@ impl TranscriptView {
         let area = ui.max_rect();
         let rect = egui::Rect::from_x_y_ranges(area.x_range(), area.top() + top..=area.top() + bottom);
         ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
-            ui.skip_ahead_auto_ids(first);
-            for (row, slot) in rows[first..last].iter().zip(&mut self.heights[first..last]) {
+            for (i, (row, slot)) in rows[first..last].iter().zip(&mut self.heights[first..last]).enumerate() {
                 let before = ui.cursor().top();
-                row.draw(ui);
+                // Ids by row, so a row's labels (and a text selection in them) keep their ids
+                // while the view scrolls.
+                ui.push_id(first + i, |ui| row.draw(ui));
                 // What the labels really took, should the estimate ever be off.
                 slot.1 = ui.cursor().top() - before;
             }
