@@ -1,9 +1,12 @@
 //! Hark: live speech capture and transcription. The binary's pieces, as a library so the
 //! integration tests drive the same pipeline the app and the CLI use.
 
+pub mod export;
 pub mod filler;
 pub mod format;
 pub mod longform;
 pub mod pipeline;
 pub mod procstat;
+pub mod robust;
 pub mod studio;
+pub mod testset;

@@ -28,10 +28,10 @@ pub struct LongForm {
 }
 
 /// A small deterministic generator (xorshift64*), uniform in [-1, 1).
-struct Noise(u64);
+pub(crate) struct Noise(pub(crate) u64);
 
 impl Noise {
-    fn next(&mut self) -> f32 {
+    pub(crate) fn next(&mut self) -> f32 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

@@ -76,6 +76,9 @@ pub struct SessionTranscript {
     /// The stored session's id, when it was saved (not part of the JSON output).
     #[serde(skip)]
     pub session_id: Option<i64>,
+    /// Why the session is not (completely) saved, when a database was asked for.
+    #[serde(skip)]
+    pub save_error: Option<String>,
 }
 
 impl SessionTranscript {
@@ -86,7 +89,7 @@ impl SessionTranscript {
             .filter(|g| !g.text.is_empty())
             .map(|g| OutSegment::new(&g.words, (g.start_sample, g.end_sample), &g.text, g.suspect))
             .collect();
-        Self { audio_s: round_ms(audio_s), segments, speech: Vec::new(), session_id: None }
+        Self { audio_s: round_ms(audio_s), segments, speech: Vec::new(), session_id: None, save_error: None }
     }
 
     /// The text of all trusted segments, space-separated.
@@ -192,9 +195,17 @@ impl Pipeline {
     pub fn take_transcript(&mut self, session: Entity) -> SessionTranscript {
         let world = self.app.world_mut();
         let stored = world.get::<StoredSession>(session).map(|s| s.0);
-        if let Some(w) = world.get_resource::<Writer>() {
-            w.flush();
-        }
+        let save_error = match world.get_resource::<Writer>() {
+            Some(w) => match (w.flush(), stored) {
+                (Err(e), _) => Some(e.to_string()),
+                (Ok(()), None) if captured_so_far(world, session) > 0 => {
+                    Some(format!("database {}: the session could not be created", w.path.display()))
+                }
+                (Ok(()), None) => None,
+                (Ok(()), Some(_)) => None,
+            },
+            None => None,
+        };
         let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
         let mut q = world.query::<(Entity, &Utterance, Option<&Transcript>)>();
         let mut items: Vec<(Entity, Utterance, Option<Transcript>)> =
@@ -219,7 +230,7 @@ impl Pipeline {
         for (e, _, _) in items {
             world.despawn(e);
         }
-        SessionTranscript { audio_s: round_ms(samples_to_secs(captured)), segments, speech, session_id: stored }
+        SessionTranscript { audio_s: round_ms(samples_to_secs(captured)), segments, speech, session_id: stored, save_error }
     }
 
     /// Transcribes a file from start to end.
@@ -267,6 +278,10 @@ fn settings_json(o: &PipelineOptions) -> String {
         "max_utterance_s": o.segment.max_secs,
     })
     .to_string()
+}
+
+fn captured_so_far(world: &World, session: Entity) -> u64 {
+    world.get::<SessionClock>(session).map_or(0, |c| c.captured)
 }
 
 pub(crate) fn round_ms(s: f64) -> f64 {

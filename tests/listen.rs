@@ -69,3 +69,55 @@ fn listen_without_any_microphone_says_so() {
     let last = e.trim().lines().last().unwrap_or("");
     assert!(last.starts_with("error: ") && last.contains("hark transcribe FILE"), "{e}");
 }
+
+/// SIGTERM and SIGHUP (a service manager, `timeout`, a logout) finish a capture as Ctrl+C
+/// does: the tail is transcribed and the session saved complete — also when the process was
+/// started with SIGINT ignored, as a non-interactive shell's `&` does.
+#[test]
+fn termination_signals_finish_and_save_the_capture() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else {
+        return;
+    };
+    let Some(pulse) = Pulse::start() else { return };
+    for signal in ["TERM", "HUP", "INT"] {
+        let data = tempfile::tempdir().unwrap();
+        // `trap '' INT` leaves SIGINT ignored for the exec'd hark, as `cmd &` in a script does.
+        let mut child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("trap '' INT; exec {} \"$@\"", env!("CARGO_BIN_EXE_hark")))
+            .arg("hark")
+            .args(["listen", "--model"])
+            .arg(&m)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("XDG_RUNTIME_DIR", pulse.dir())
+            .env("HOME", pulse.dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("listening on") {
+            line.clear();
+        }
+        assert!(line.starts_with("listening on"), "{signal}: hark did not start listening");
+        let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("mfa_thoughts.wav")).status().unwrap();
+        assert!(played.success());
+        let st = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+        assert!(st.unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+        assert!(out.status.success(), "{signal}: exit {:?}: {rest}", out.status);
+        assert!(rest.contains("saved as session"), "{signal}: {rest}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let text: String =
+            stdout.lines().filter_map(|l| l.split_once("] ").map(|(_, t)| t)).collect::<Vec<_>>().join(" ");
+        let w = wer("i have a thousand thoughts about that thing", &text);
+        assert!(w.rate() < 0.5, "{signal}: heard {stdout:?}");
+        let list = hark().args(["sessions", "list", "--data-dir"]).arg(data.path()).output().unwrap();
+        let list = String::from_utf8_lossy(&list.stdout);
+        assert!(list.contains("complete"), "{signal}: {list}");
+    }
+}

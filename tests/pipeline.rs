@@ -253,6 +253,12 @@ fn bad_audio_and_model_files_fail_with_one_clear_line() {
     assert_clean_failure(&[t, p("empty.wav").as_os_str(), mo, m], &["empty.wav", "empty"]);
     hark_capture::write_wav_16k(&p("zero.wav"), &[]).unwrap();
     assert_clean_failure(&[t, p("zero.wav").as_os_str(), mo, m], &["zero.wav", "no audio"]);
+    // Refused input leaves no session behind.
+    let data = tmp.path().join("data");
+    let o = hark().args([t, p("zero.wav").as_os_str(), mo, m]).arg("--data-dir").arg(&data).output().unwrap();
+    assert!(!o.status.success());
+    let o = hark().args(["sessions", "list", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).trim().is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
     // A WAV whose header promises more than the file holds, then garbage.
     let mut w = std::fs::read(p("zero.wav")).unwrap();
     w[4..8].copy_from_slice(&1_000_000u32.to_le_bytes());
@@ -261,6 +267,19 @@ fn bad_audio_and_model_files_fail_with_one_clear_line() {
     std::fs::write(p("cut.wav"), &w).unwrap();
     let o = hark().args([t, p("cut.wav").as_os_str(), mo, m]).output().unwrap();
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    // Sample rates no recording has: 0 (symphonia panicked on it), 1 Hz (a 3 KB file became a
+    // 1 600 s session), 10 MHz.
+    let mut one_second = Vec::new();
+    hark_capture::write_wav_16k(&p("ok.wav"), &vec![0.1; 16_000]).unwrap();
+    one_second.extend(std::fs::read(p("ok.wav")).unwrap());
+    for rate in [0u32, 1, 10_000_000] {
+        let mut w = one_second.clone();
+        w[24..28].copy_from_slice(&rate.to_le_bytes());
+        w[28..32].copy_from_slice(&rate.wrapping_mul(2).to_le_bytes());
+        let name = format!("rate{rate}.wav");
+        std::fs::write(p(&name), &w).unwrap();
+        assert_clean_failure(&[t, p(&name).as_os_str(), mo, m], &[&name, &format!("sample rate of {rate} Hz")]);
+    }
 
     // A model that is not a ggml file.
     std::fs::write(p("model.bin"), vec![7u8; 4096]).unwrap();

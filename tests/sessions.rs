@@ -270,7 +270,7 @@ fn search_ranks_the_session_that_says_it_first() {
             store_session(&w, &format!("filler {i}"), &[&a, &b]);
         }
     }
-    w.flush();
+    w.flush().unwrap();
     let r = Reader::open(&db).unwrap();
     let hits = r.search("fellow Americans", 5).unwrap();
     assert_eq!(hits[0].session_id, target);
@@ -284,7 +284,7 @@ fn search_ranks_the_session_that_says_it_first() {
     assert!(r.search("\"unbalanced OR NEAR(", 5).unwrap().is_empty());
     // Deleting a session removes it from search.
     w.delete(target).unwrap();
-    w.flush();
+    w.flush().unwrap();
     assert!(r.search("fellow Americans", 5).unwrap().is_empty());
 }
 
@@ -296,7 +296,7 @@ fn a_transcript_is_versioned_not_overwritten() {
     let id = store_session(&w, "v", &["first try"]);
     store_session(&w, "other", &["x"]);
     w.send(Command::text_transcript(id, 0, "second try".into(), "base"));
-    w.flush();
+    w.flush().unwrap();
     let r = Reader::open(&db).unwrap();
     let segs = r.segments(id).unwrap();
     assert_eq!((segs[0].version, segs[0].text.as_str()), (2, "second try"));
@@ -335,7 +335,7 @@ fn corrupt_foreign_and_newer_databases_are_refused_untouched() {
     assert_refused(d.path(), "another program");
 
     let d = tempfile::tempdir().unwrap();
-    Writer::open(&d.path().join("hark.db")).unwrap().close();
+    Writer::open(&d.path().join("hark.db")).unwrap().close().unwrap();
     let c = rusqlite::Connection::open(d.path().join("hark.db")).unwrap();
     c.pragma_update(None, "user_version", 99).unwrap();
     c.pragma_update(None, "journal_mode", "DELETE").unwrap();
@@ -345,7 +345,7 @@ fn corrupt_foreign_and_newer_databases_are_refused_untouched() {
     // A damaged Hark database: valid header, garbage after it.
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("hark.db");
-    Writer::open(&db).unwrap().close();
+    Writer::open(&db).unwrap().close().unwrap();
     let c = rusqlite::Connection::open(&db).unwrap();
     c.pragma_update(None, "journal_mode", "DELETE").unwrap();
     drop(c);
@@ -366,7 +366,7 @@ fn exports_write_only_the_path_given() {
     let w = Writer::open(&db).unwrap();
     let id = store_session(&w, "x", &["hello there"]);
     w.rename(id, "../../escape/../../etc/passwd").unwrap();
-    w.close();
+    w.close().unwrap();
     let out_dir = d.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("t.txt");

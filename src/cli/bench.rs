@@ -52,6 +52,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         frames: usize,
     },
+    /// Short utterances and noisy clips made from the corpus (and tests/voices): inserted
+    /// words, repeats, decode time, VAD recall/precision and WER per noise type and SNR.
+    Robust(super::robust::RobustArgs),
     /// Cost of each voice activity detector per 16 ms frame.
     Vad {
         file: PathBuf,
@@ -87,6 +90,7 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::File(a) => bench_file(a, models_dir),
         BenchCommand::Vad { file, json } => bench_vad(&file, json),
+        BenchCommand::Robust(a) => super::robust::run(a, models_dir),
         BenchCommand::Search { sessions } => bench_search(sessions),
         BenchCommand::Transcript { rows, frames } => bench_transcript(&rows, frames),
         BenchCommand::Store { seconds } => bench_store(seconds),
@@ -293,7 +297,7 @@ fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
             w.send(C::text_transcript(id, u, text, "bench"));
         }
     }
-    w.flush();
+    w.flush()?;
     let fill = t.elapsed().as_secs_f64();
     let r = Reader::open(&db)?;
     let queries = [
@@ -349,7 +353,7 @@ fn bench_store(seconds: u64) -> anyhow::Result<ExitCode> {
             w.send(C::text_transcript(id, idx, hark::filler::sentence(idx as usize, 18), "bench"));
         }
         // Commands arrive as a live capture sends them; flushing each keeps one commit per chunk.
-        w.flush();
+        w.flush()?;
     }
     let wall = t.elapsed().as_secs_f64();
     let writer_cpu = ((process_cpu() - cpu0).as_secs_f64() - (thread_cpu() - main0).as_secs_f64()).max(0.0);

@@ -79,8 +79,15 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
             }
         }
         if world.get::<CaptureFinished>(session).is_some() && p.is_done(session) {
-            if let Some(id) = p.take_transcript(session).session_id {
-                eprintln!("saved as session {id}");
+            let t = p.take_transcript(session);
+            match (&t.save_error, t.session_id) {
+                (Some(e), id) => {
+                    let what = id.map_or("the session".to_owned(), |id| format!("session {id}"));
+                    eprintln!("error: {what} was not saved completely: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                (None, Some(id)) => eprintln!("saved as session {id}"),
+                (None, None) => {}
             }
             break;
         }

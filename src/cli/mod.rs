@@ -5,6 +5,7 @@ mod bench;
 mod eval;
 mod listen;
 mod model;
+mod robust;
 mod sessions;
 mod transcribe;
 
@@ -88,6 +89,12 @@ pub struct PipelineArgs {
     /// Encoder positions (20 ms each) added beyond the utterance when fitting the window.
     #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().audio_ctx_margin)]
     pub audio_ctx_margin: usize,
+    /// Fewest encoder positions (20 ms each) a fitted window gets (short utterances).
+    #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().min_audio_ctx)]
+    pub min_audio_ctx: usize,
+    /// Turn off the repetition-storm guard (every hypothesis is kept as whisper gives it).
+    #[arg(long)]
+    pub no_guard: bool,
     /// Voice activity detector.
     #[arg(long, value_enum, default_value = "neural")]
     pub vad: VadArg,
@@ -138,6 +145,8 @@ impl PipelineArgs {
         o.whisper.threads = self.threads.unwrap_or(if long { 1 } else { cores }).max(1);
         o.whisper.fit_audio_ctx = !self.full_audio_ctx;
         o.whisper.audio_ctx_margin = self.audio_ctx_margin;
+        o.whisper.min_audio_ctx = self.min_audio_ctx;
+        o.whisper.guard = !self.no_guard;
         o.transcribe.use_prompt = self.prompt;
         o.whisper.temperature_inc = self.temperature_inc;
         if let Some(gap) = self.merge_pauses {
@@ -179,6 +188,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 temperature_inc: hark_transcribe::WhisperSettings::default().temperature_inc,
                 full_audio_ctx: false,
                 audio_ctx_margin: hark_transcribe::WhisperSettings::default().audio_ctx_margin,
+                min_audio_ctx: hark_transcribe::WhisperSettings::default().min_audio_ctx,
+                no_guard: false,
                 vad: VadArg::Neural,
                 merge_pauses: Some(0.0),
             };

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Subcommand;
 use hark::format::{Format, render};
 use hark::pipeline::{Pipeline, SessionTranscript};
@@ -29,13 +28,13 @@ pub enum SessionsCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Write a session's transcript or audio to a file.
+    /// Write a session's transcript or audio to a file (`-o -` or no `-o`: standard output).
     Export {
         id: i64,
         #[arg(long, value_enum)]
         format: ExportFormat,
         #[arg(short, long)]
-        output: PathBuf,
+        output: Option<PathBuf>,
     },
     Rename {
         id: i64,
@@ -64,9 +63,12 @@ pub enum ExportFormat {
 pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCode> {
     match cmd {
         SessionsCommand::List { json } => {
-            // Opening for writing first marks sessions of crashed processes as interrupted.
+            // Opening for writing first marks sessions of crashed processes as interrupted; an
+            // archive that cannot be written is listed as it is.
             if db.exists() {
-                Writer::open(db)?.close();
+                if let Ok(w) = Writer::open(db) {
+                    w.close()?;
+                }
             }
             let r = Reader::open(db)?;
             let rows = r.sessions()?;
@@ -118,8 +120,9 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
                     render(&t, f).into_bytes()
                 }
             };
-            write_exactly(&output, &bytes)?;
-            eprintln!("wrote {}", output.display());
+            if let hark::export::Written::File(p) = hark::export::write_export(output.as_deref(), db, &bytes)? {
+                eprintln!("wrote {}", p.display());
+            }
         }
         SessionsCommand::Rename { id, title } => Writer::open(db)?.rename(id, &title)?,
         SessionsCommand::Delete { id } => {
@@ -129,26 +132,6 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
         SessionsCommand::Recover { pipeline } => recover(&pipeline, models_dir, db)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `bytes` to exactly `path` (through a temporary file beside it and a rename): nothing
-/// derived from titles or other stored text ever becomes part of a path.
-fn write_exactly(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{} cannot be written", path.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes).with_context(|| format!("{} cannot be written", path.display()))?;
-    tmp.persist(path).with_context(|| format!("{} cannot be written", path.display()))?;
-    // The temporary file was private; an export is an ordinary file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
-    }
-    Ok(())
 }
 
 /// A WAV file of 32-bit float samples (format 3), 16 kHz mono.
@@ -187,7 +170,7 @@ fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<
     let mut p = Pipeline::new(&opts)?;
     for s in todo {
         writer.send(StoreCommand::DropUntranscribed { session: s.id });
-        writer.flush();
+        writer.flush()?;
         let done = reader.segments(s.id)?;
         let resume = done.iter().map(|g| g.end_sample).max().unwrap_or(0) as usize;
         let next_idx = done.iter().map(|g| g.idx + 1).max().unwrap_or(0) as u32;
@@ -234,7 +217,7 @@ fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<
             }
         }
         writer.send(StoreCommand::SetState { session: s.id, state: "complete" });
-        writer.flush();
+        writer.flush()?;
         println!(
             "session {}: transcribed {:.1} s after the last saved utterance ({added} utterances)",
             s.id,

@@ -4,10 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The `hark` binary under test.
+/// Data and settings directories of this test process, so that no test reads or writes the
+/// user's `~/.local/share/hark` or `~/.config/hark`.
+pub fn private_dirs() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory")).path()
+}
+
+/// The `hark` binary under test, with private data and settings directories.
 pub fn hark() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hark"));
     c.env_remove("HARK_MODELS_DIR");
+    let d = private_dirs();
+    c.env("HARK_DATA_DIR", d.join("data")).env("XDG_DATA_HOME", d.join("xdg-data")).env("XDG_CONFIG_HOME", d.join("config"));
     c
 }
 

@@ -53,16 +53,20 @@ impl FileSource {
         if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
             return Err(err("is empty (0 bytes)".into()));
         }
+        // symphonia panics on a WAV header stating a sample rate of 0: read it first.
+        if let Some(rate) = wav_header_rate(path) {
+            check_rate(rate).map_err(err)?;
+        }
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let probed = symphonia::default::get_probe()
-            .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
-            .map_err(|e| {
-                err(format!("is not a supported audio file (wav, flac, mp3, ogg/vorbis): {}", describe(&e)))
-            })?;
+        let probed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            symphonia::default::get_probe().format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
+        }))
+        .map_err(|_| err("is damaged: its header could not be read".into()))?
+        .map_err(|e| err(format!("is not a supported audio file (wav, flac, mp3, ogg/vorbis): {}", describe(&e))))?;
         let format = probed.format;
         let track = format
             .tracks()
@@ -71,6 +75,7 @@ impl FileSource {
             .ok_or_else(|| err("has no audio track".into()))?;
         let track_id = track.id;
         let rate = track.codec_params.sample_rate.ok_or_else(|| err("does not state its sample rate".into()))?;
+        check_rate(rate).map_err(err)?;
         let channels = track.codec_params.channels.map(|c| c.count()).unwrap_or(1).max(1);
         let n_frames = track.codec_params.n_frames;
         let decoder = symphonia::default::get_codecs()
@@ -180,6 +185,41 @@ fn describe(e: &SymError) -> String {
         SymError::Unsupported(what) => format!("unsupported {what}"),
         other => other.to_string(),
     }
+}
+
+/// Sample rates a recording can sensibly have.
+pub const RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+
+fn check_rate(rate: u32) -> Result<(), String> {
+    if RATES.contains(&rate) {
+        Ok(())
+    } else {
+        Err(format!(
+            "states a sample rate of {rate} Hz, outside {}–{} Hz: the header is damaged or the file is not audio",
+            RATES.start(),
+            RATES.end()
+        ))
+    }
+}
+
+/// The sample rate in a RIFF/WAVE file's `fmt ` chunk, if the file is one.
+fn wav_header_rate(path: &Path) -> Option<u32> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    File::open(path).ok()?.take(4096).read_to_end(&mut head).ok()?;
+    if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return None;
+    }
+    let mut i = 12;
+    while i + 8 <= head.len() {
+        let id = &head[i..i + 4];
+        let len = u32::from_le_bytes(head[i + 4..i + 8].try_into().ok()?) as usize;
+        if id == b"fmt " {
+            return Some(u32::from_le_bytes(head.get(i + 12..i + 16)?.try_into().ok()?));
+        }
+        i = i.checked_add(8)?.checked_add(len + (len & 1))?;
+    }
+    None
 }
 
 /// Decodes a whole file to 16 kHz mono.

@@ -171,6 +171,49 @@ pub fn word_edits(reference: &[String], hypothesis: &[String]) -> usize {
     prev[hypothesis.len()]
 }
 
+/// Substitutions, deletions and insertions of a minimal word alignment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EditKinds {
+    pub substitutions: usize,
+    pub deletions: usize,
+    pub insertions: usize,
+}
+
+/// Splits the edit distance of two word lists by kind (ties prefer substitutions, then
+/// deletions, so a repeated word reads as inserted).
+pub fn edit_kinds(reference: &[String], hypothesis: &[String]) -> EditKinds {
+    let (n, m) = (reference.len(), hypothesis.len());
+    // cost[i][j]: edits between the first i reference and j hypothesis words.
+    let mut cost = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in cost.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        cost[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let sub = cost[i - 1][j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1]);
+            cost[i][j] = sub.min(cost[i - 1][j] + 1).min(cost[i][j - 1] + 1);
+        }
+    }
+    let (mut i, mut j, mut k) = (n, m, EditKinds::default());
+    while i > 0 || j > 0 {
+        if i > 0 && j > 0 && cost[i][j] == cost[i - 1][j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1]) {
+            k.substitutions += usize::from(reference[i - 1] != hypothesis[j - 1]);
+            i -= 1;
+            j -= 1;
+        } else if i > 0 && cost[i][j] == cost[i - 1][j] + 1 {
+            k.deletions += 1;
+            i -= 1;
+        } else {
+            k.insertions += 1;
+            j -= 1;
+        }
+    }
+    k
+}
+
 /// Word error rate of `hypothesis` against `reference` after normalisation, with the counts.
 pub fn wer(reference: &str, hypothesis: &str) -> WerCount {
     let r = normalize_words(reference);
@@ -230,5 +273,15 @@ mod tests {
         assert_eq!((w.edits, w.words), (2, 4));
         assert_eq!(wer("", "").rate(), 0.0);
         assert_eq!(wer("", "hello").rate(), 1.0);
+    }
+
+    #[test]
+    fn edit_kinds_split_the_distance() {
+        let w = |s: &str| normalize_words(s);
+        let k = edit_kinds(&w("six"), &w("six six six six"));
+        assert_eq!(k, EditKinds { substitutions: 0, deletions: 0, insertions: 3 });
+        let k = edit_kinds(&w("a b c d"), &w("a x c"));
+        assert_eq!(k.substitutions + k.deletions + k.insertions, word_edits(&w("a b c d"), &w("a x c")));
+        assert_eq!((k.substitutions, k.deletions, k.insertions), (1, 1, 0));
     }
 }

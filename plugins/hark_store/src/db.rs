@@ -23,6 +23,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("the store's writer thread has stopped")]
     WriterGone,
+    #[error("database {} could not be written: {msg}", path.display())]
+    NotSaved { path: PathBuf, msg: String },
 }
 
 fn migrations() -> Migrations<'static> {
@@ -128,20 +130,49 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Opens an existing database read-only (for listing and searching while a writer runs).
+/// Opens an existing database read-only (for listing and searching while a writer runs, and
+/// for archives on read-only media). It never writes: a database of an older schema is
+/// migrated by a writable open first when the file can be written, and read as it is otherwise.
 pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
+    let err = |msg: String| StoreError::Open { path: path.to_path_buf(), msg };
     if !path.exists() {
-        return Err(StoreError::Open {
-            path: path.to_path_buf(),
-            msg: "does not exist yet: no session has been saved".into(),
-        });
+        return Err(err("does not exist yet: no session has been saved".into()));
     }
-    // Go through `open` once so identity, version and migrations are checked.
-    drop(open(path)?);
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| StoreError::Open { path: path.to_path_buf(), msg: format!("cannot be opened: {e}") })?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(format!("cannot be opened: {e}")))?;
+    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).is_err() {
+        // A WAL database whose directory cannot be written (no -shm can be made): read the
+        // file as it is.
+        let mut uri = std::ffi::OsString::from("file:");
+        uri.push(path.as_os_str());
+        uri.push("?immutable=1");
+        conn = Connection::open_with_flags(std::path::PathBuf::from(uri), flags | OpenFlags::SQLITE_OPEN_URI)
+            .map_err(|e| err(format!("cannot be opened: {e}")))?;
+    }
+    let head = |c: &Connection| -> rusqlite::Result<(i32, i64)> {
+        Ok((c.query_row("PRAGMA application_id", [], |r| r.get(0))?, c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+    };
+    let (app_id, version) = head(&conn).map_err(|e| err(format!("is damaged or not a database ({e}); it was left untouched")))?;
+    if app_id != APPLICATION_ID {
+        return Err(err("is not a Hark database; it was left untouched. Pass another --data-dir".into()));
+    }
+    if version > schema_version() as i64 {
+        return Err(err(format!(
+            "was written by a newer Hark (schema {version}; this build knows {}): upgrade Hark to open it",
+            schema_version()
+        )));
+    }
+    if version < schema_version() as i64 && !readonly_file(path) {
+        drop(open(path)?);
+    }
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sql(path, e))?;
     Ok(conn)
+}
+
+/// Whether the database file (or its directory) cannot be written.
+fn readonly_file(path: &Path) -> bool {
+    std::fs::metadata(path).map(|m| m.permissions().readonly()).unwrap_or(true)
+        || OpenOptions::new().append(true).open(path).is_err()
 }
 
 fn create_private(path: &Path) -> std::io::Result<()> {

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 use bevy::prelude::*;
 use hark_core::{
-    AudioChunk, CaptureEnded, PipelineSystems, Session, Transcript, TranscriptReady, Utterance, UtteranceVad,
+    AudioChunk, CaptureEnded, PipelineSystems, Session, SessionClock, Transcript, TranscriptReady, Utterance,
+    UtteranceVad,
 };
 
 pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError};
@@ -53,13 +54,18 @@ impl Plugin for StorePlugin {
     }
 }
 
+/// A session gets its row with its first audio: input refused before any audio arrived (an
+/// empty file, a microphone that fails to start) leaves no session behind.
 fn register_sessions(
     mut commands: Commands,
     writer: Res<Writer>,
     ctx: Res<StoreContext>,
-    new: Query<(Entity, &Session), Without<StoredSession>>,
+    new: Query<(Entity, &Session, &SessionClock), Without<StoredSession>>,
 ) {
-    for (e, s) in &new {
+    for (e, s, clock) in &new {
+        if clock.captured == 0 {
+            continue;
+        }
         let title = std::path::Path::new(&s.source)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -1,8 +1,19 @@
 //! The writer thread: it alone owns the writable connection. Commands arrive over a channel and
-//! are applied in batches, one transaction per batch.
+//! are applied in batches, one transaction per batch, each command in its own savepoint.
+//!
+//! What is promised:
+//! - A command that fails on its own data (a transcript for a segment that was deleted) fails
+//!   alone; the rest of its batch is committed.
+//! - When the database cannot be written (disk full, read-only, locked, its write-ahead log
+//!   removed), nothing is dropped: the batch is kept in memory, in order, and tried again every
+//!   half second and with every new command, until it commits. [`Writer::health`] says what is
+//!   wrong meanwhile, and [`Writer::flush`] and [`Writer::close`] return an error naming it.
+//! - Replies (a new session's id, rename, delete) are sent after their commit, so an id handed
+//!   out always exists.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::Word;
@@ -61,10 +72,10 @@ pub enum Command {
         session: i64,
         reply: Sender<Result<(), String>>,
     },
-    /// Replies once everything before it is committed.
-    Flush(Sender<()>),
+    /// Replies once everything before it is committed, or with what keeps it from being so.
+    Flush(Sender<Result<(), String>>),
     /// Commits, closes the connection, ends the thread, then replies.
-    Close(Sender<()>),
+    Close(Sender<Result<(), String>>),
 }
 
 impl Command {
@@ -83,11 +94,20 @@ impl Command {
     }
 }
 
+/// What the writer thread reports about saving: `None` while everything sent is committed.
+#[derive(Debug, Default)]
+struct Health {
+    problem: Option<String>,
+    /// Samples of audio waiting in memory for the database.
+    unsaved_samples: u64,
+}
+
 /// A handle to the writer thread; cloning is cheap.
 #[derive(bevy::prelude::Resource, Debug, Clone)]
 pub struct Writer {
     tx: Sender<Command>,
     pub path: PathBuf,
+    health: Arc<Mutex<Health>>,
 }
 
 impl Writer {
@@ -98,11 +118,20 @@ impl Writer {
         mark_interrupted(&conn, path)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let p = path.to_path_buf();
+        let health = Arc::new(Mutex::new(Health::default()));
+        let h = health.clone();
         std::thread::Builder::new()
             .name("hark-store".into())
-            .spawn(move || run(conn, rx, p))
+            .spawn(move || run(conn, rx, p, h))
             .map_err(|e| StoreError::Open { path: path.to_path_buf(), msg: format!("writer thread: {e}") })?;
-        Ok(Self { tx, path: path.to_path_buf() })
+        Ok(Self { tx, path: path.to_path_buf(), health })
+    }
+
+    /// What keeps the database from being written, and how much audio waits in memory
+    /// (seconds), or `None` when everything sent so far is saved.
+    pub fn health(&self) -> Option<(String, f64)> {
+        let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        h.problem.clone().map(|p| (p, h.unsaved_samples as f64 / hark_core::SAMPLE_RATE as f64))
     }
 
     pub fn send(&self, c: Command) {
@@ -127,32 +156,29 @@ impl Writer {
     pub fn rename(&self, session: i64, title: &str) -> Result<(), StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Rename { session, title: title.into(), reply });
-        let r = rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound);
-        // The reply comes before the commit; wait for it, so the caller may exit at once.
-        self.flush();
-        r
+        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound)
     }
 
     pub fn delete(&self, session: i64) -> Result<(), StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Delete { session, reply });
-        let r = rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound);
-        self.flush();
-        r
+        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound)
     }
 
-    /// Commits everything, closes the database and waits until the connection is gone.
-    pub fn close(self) {
+    /// Commits everything, closes the database and waits until the connection is gone. An
+    /// error names what could not be saved (it is lost with the process).
+    pub fn close(self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Close(tx));
-        let _ = rx.recv();
+        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
     }
 
-    /// Waits until every command sent so far is committed.
-    pub fn flush(&self) {
+    /// Waits until every command sent so far is committed, or the writer has tried and cannot
+    /// (the error says why; the commands stay queued and are tried again).
+    pub fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Flush(tx));
-        let _ = rx.recv();
+        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
     }
 }
 
@@ -178,49 +204,207 @@ fn mark_interrupted(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn run(mut conn: Connection, rx: Receiver<Command>, path: PathBuf) {
-    let mut closing = None;
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter().take(256));
-        let mut flushes = Vec::new();
-        if let Some(i) = batch.iter().position(|c| matches!(c, Command::Close(_))) {
-            if let Command::Close(reply) = batch.remove(i) {
-                closing = Some(reply);
-            }
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            for c in batch {
-                apply(&tx, c, &mut flushes)?;
-            }
-            tx.commit()
-        })();
-        if let Err(e) = result {
-            log::error!("{}", sql(&path, e));
-        }
-        for f in flushes {
-            let _ = f.send(());
-        }
-        if closing.is_some() {
-            break;
-        }
-    }
-    drop(conn);
-    if let Some(reply) = closing {
-        let _ = reply.send(());
+/// Whether an error is the database's (cannot be written now) rather than the command's.
+fn is_storage_error(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => matches!(
+            f.code,
+            C::DiskFull
+                | C::SystemIoFailure
+                | C::ReadOnly
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::CannotOpen
+                | C::PermissionDenied
+                | C::OutOfMemory
+                | C::FileLockingProtocolFailed
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+        ),
+        _ => false,
     }
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, c: Command, flushes: &mut Vec<Sender<()>>) -> rusqlite::Result<()> {
+/// A reply held back until its command is committed.
+enum Reply {
+    Id(Sender<Result<i64, String>>, Result<i64, String>),
+    Done(Sender<Result<(), String>>, Result<(), String>),
+}
+
+impl Reply {
+    fn send(self, failed: Option<&str>) {
+        match self {
+            Self::Id(tx, r) => {
+                let _ = tx.send(failed.map_or(r, |m| Err(m.to_owned())));
+            }
+            Self::Done(tx, r) => {
+                let _ = tx.send(failed.map_or(r, |m| Err(m.to_owned())));
+            }
+        }
+    }
+}
+
+fn audio_samples(c: &Command) -> u64 {
+    if let Command::Audio { samples, .. } = c { samples.len() as u64 } else { 0 }
+}
+
+/// One transaction over `batch`. Returns the held-back replies, or a storage error (the
+/// transaction rolled back).
+fn commit_batch(conn: &mut Connection, batch: &[Command], path: &Path) -> rusqlite::Result<Vec<Reply>> {
+    let mut tx = conn.transaction()?;
+    let mut replies = Vec::new();
+    for c in batch {
+        let mut sp = tx.savepoint()?;
+        match apply(&sp, c) {
+            Ok(r) => {
+                sp.commit()?;
+                replies.extend(r);
+            }
+            Err(e) if is_storage_error(&e) => return Err(e),
+            Err(e) => {
+                // This command's own data is wrong: it fails alone.
+                sp.rollback()?;
+                drop(sp);
+                log::error!("{}: a {} was not saved: {e}", path.display(), c.kind());
+                match c {
+                    Command::CreateSession { reply, .. } => replies.push(Reply::Id(reply.clone(), Err(e.to_string()))),
+                    Command::Rename { reply, .. } | Command::Delete { reply, .. } => {
+                        replies.push(Reply::Done(reply.clone(), Err(e.to_string())))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(replies)
+}
+
+/// After a commit: a write-ahead log removed by another program takes every later commit with
+/// it. Copy what it holds into the database file and start a new log.
+fn check_wal(conn: &mut Connection, path: &Path) -> Result<(), String> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        return Ok(());
+    }
+    log::warn!("{}-wal was removed by another program; saving it into the database", path.display());
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(|e| format!("its write-ahead log was removed and could not be saved back: {e}"))?;
+    *conn = db::open(path).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn run(mut conn: Connection, rx: Receiver<Command>, path: PathBuf, health: Arc<Mutex<Health>>) {
+    // Commands whose commit failed for the database's sake, in order, to be tried again.
+    let mut waiting: Vec<Command> = Vec::new();
+    let mut closing = None;
+    loop {
+        let first = if waiting.is_empty() {
+            match rx.recv() {
+                Ok(c) => Some(c),
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(c) => Some(c),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    if closing.is_none() {
+                        // Nobody can hear about it any more; one last try below, then stop.
+                        closing = Some(None);
+                    }
+                    None
+                }
+            }
+        };
+        let mut batch = std::mem::take(&mut waiting);
+        batch.extend(first);
+        batch.extend(rx.try_iter().take(256));
+        let mut flushes = Vec::new();
+        batch.retain(|c| match c {
+            Command::Flush(tx) => {
+                flushes.push(tx.clone());
+                false
+            }
+            Command::Close(tx) => {
+                closing = Some(Some(tx.clone()));
+                false
+            }
+            _ => true,
+        });
+        let outcome = commit_batch(&mut conn, &batch, &path)
+            .map_err(|e| db::sql(&path, e).to_string())
+            .and_then(|replies| check_wal(&mut conn, &path).map(|()| replies));
+        let problem = match outcome {
+            Ok(replies) => {
+                replies.into_iter().for_each(|r| r.send(None));
+                None
+            }
+            Err(msg) => {
+                log::error!("{msg}; {} command(s) kept in memory and tried again", batch.len());
+                for c in batch {
+                    match c {
+                        Command::CreateSession { reply, .. } => {
+                            let _ = reply.send(Err(msg.clone()));
+                        }
+                        Command::Rename { reply, .. } | Command::Delete { reply, .. } => {
+                            let _ = reply.send(Err(msg.clone()));
+                        }
+                        other => waiting.push(other),
+                    }
+                }
+                Some(msg)
+            }
+        };
+        {
+            let mut h = health.lock().unwrap_or_else(|e| e.into_inner());
+            h.problem = problem.clone();
+            h.unsaved_samples = waiting.iter().map(audio_samples).sum();
+        }
+        let status = problem.map_or(Ok(()), |m| {
+            let secs = waiting.iter().map(audio_samples).sum::<u64>() as f64 / hark_core::SAMPLE_RATE as f64;
+            Err(format!("{m} ({} change(s), {secs:.1} s of audio, not saved yet)", waiting.len()))
+        });
+        for f in flushes {
+            let _ = f.send(status.clone());
+        }
+        if let Some(reply) = closing.take() {
+            drop(conn);
+            if let Some(reply) = reply {
+                let _ = reply.send(status);
+            }
+            return;
+        }
+    }
+}
+
+impl Command {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::CreateSession { .. } => "new session",
+            Self::Audio { .. } => "piece of audio",
+            Self::Segment { .. } => "segment",
+            Self::Transcript { .. } => "transcript",
+            Self::SetState { .. } => "session state",
+            Self::DropUntranscribed { .. } => "clean-up",
+            Self::Rename { .. } => "rename",
+            Self::Delete { .. } => "delete",
+            Self::Flush(_) | Self::Close(_) => "flush",
+        }
+    }
+}
+
+fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Result<Option<Reply>> {
     match c {
         Command::CreateSession { title, source, model, settings, reply } => {
-            let r = tx.execute(
+            tx.execute(
                 "INSERT INTO sessions (title, created_at, source, model, settings, state, pid)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'recording', ?6)",
                 params![title, now_rfc3339(), source, model, settings, std::process::id() as i64],
-            );
-            let _ = reply.send(r.map(|_| tx.last_insert_rowid()).map_err(|e| e.to_string()));
+            )?;
+            return Ok(Some(Reply::Id(reply.clone(), Ok(tx.last_insert_rowid()))));
         }
         Command::Audio { session, start, samples } => {
             let mut blob = Vec::with_capacity(samples.len() * 4);
@@ -229,7 +413,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, c: Command, flushes: &mut Vec<Sender<()
             }
             tx.execute(
                 "INSERT OR REPLACE INTO audio (session_id, start_sample, samples) VALUES (?1, ?2, ?3)",
-                params![session, start as i64, blob],
+                params![session, *start as i64, blob],
             )?;
             tx.execute(
                 "UPDATE sessions SET samples = max(samples, ?2) WHERE id = ?1",
@@ -240,7 +424,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, c: Command, flushes: &mut Vec<Sender<()
             tx.execute(
                 "INSERT OR REPLACE INTO segments (session_id, idx, start_sample, end_sample, vad_mean, vad_speech)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session, idx, start as i64, end as i64, vad_mean, vad_speech],
+                params![session, idx, *start as i64, *end as i64, vad_mean, vad_speech],
             )?;
         }
         Command::Transcript { session, idx, text, words, no_speech, suspect, model, settings } => {
@@ -271,7 +455,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, c: Command, flushes: &mut Vec<Sender<()
             )?;
         }
         Command::SetState { session, state } => {
-            let pid: Option<i64> = (state == "recording").then_some(std::process::id() as i64);
+            let pid: Option<i64> = (*state == "recording").then_some(std::process::id() as i64);
             tx.execute("UPDATE sessions SET state = ?2, pid = ?3 WHERE id = ?1", params![session, state, pid])?;
         }
         Command::DropUntranscribed { session } => {
@@ -282,14 +466,15 @@ fn apply(tx: &rusqlite::Transaction<'_>, c: Command, flushes: &mut Vec<Sender<()
         }
         Command::Rename { session, title, reply } => {
             let n = tx.execute("UPDATE sessions SET title = ?2 WHERE id = ?1", params![session, title])?;
-            let _ = reply.send(if n == 1 { Ok(()) } else { Err(format!("there is no session {session}")) });
+            let r = if n == 1 { Ok(()) } else { Err(format!("there is no session {session}")) };
+            return Ok(Some(Reply::Done(reply.clone(), r)));
         }
         Command::Delete { session, reply } => {
             let n = tx.execute("DELETE FROM sessions WHERE id = ?1", [session])?;
-            let _ = reply.send(if n == 1 { Ok(()) } else { Err(format!("there is no session {session}")) });
+            let r = if n == 1 { Ok(()) } else { Err(format!("there is no session {session}")) };
+            return Ok(Some(Reply::Done(reply.clone(), r)));
         }
-        Command::Flush(tx) => flushes.push(tx),
-        Command::Close(tx) => flushes.push(tx),
+        Command::Flush(_) | Command::Close(_) => {}
     }
-    Ok(())
+    Ok(None)
 }

@@ -26,6 +26,11 @@ pub struct Segment {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineOutput {
     pub segments: Vec<Segment>,
+    /// Decoding attempts it took (1 when the first hypothesis passed the storm guard).
+    pub attempts: u32,
+    /// No attempt passed the storm guard: this is the least bad one, to be cut back to what
+    /// the audio can hold (see [`crate::guard::keep_after_collapse`]).
+    pub storm: bool,
 }
 
 /// A recogniser that turns 16 kHz mono audio into text. It is owned by one worker thread.
@@ -46,11 +51,19 @@ pub struct WhisperSettings {
     pub audio_ctx_margin: usize,
     /// No-speech probability above which whisper drops a window (with low log-probability).
     pub no_speech_threshold: f32,
-    /// Temperature fallback step (0 disables fallback).
+    /// whisper.cpp's own temperature fallback step in the first attempt (0 disables it). Off by
+    /// default: on short utterances it fired on most low-confidence hypotheses, costing 2–9 s
+    /// for 1–2 s of audio without better text; the storm guard's own retries replace it.
     pub temperature_inc: f32,
     /// Within one call, condition each 30 s window on the text of the previous one (whisper.cpp's
     /// CLI default; only matters for audio longer than a window).
     pub carry_context: bool,
+    /// Fewest encoder positions (20 ms each) a fitted window gets: short utterances decoded in
+    /// a window much shorter than whisper's 30 s training window loop or need fallbacks.
+    pub min_audio_ctx: usize,
+    /// Check each hypothesis for repetition storms and decode again when one is found (see
+    /// [`crate::guard`]).
+    pub guard: bool,
 }
 
 impl Default for WhisperSettings {
@@ -61,8 +74,13 @@ impl Default for WhisperSettings {
             fit_audio_ctx: true,
             audio_ctx_margin: 256,
             no_speech_threshold: 0.6,
-            temperature_inc: 0.2,
+            temperature_inc: 0.0,
             carry_context: false,
+            // A 10 s window at least: short utterances in a fitted 2–4 s window looped ("six, six,
+            // six, …"); from 500 positions on they decode right the first time
+            // (docs/PERFORMANCE.md, short utterances).
+            min_audio_ctx: 500,
+            guard: true,
         }
     }
 }
@@ -118,13 +136,24 @@ impl WhisperEngine {
     /// Encoder positions for `samples` of audio: 50 per second plus the margin.
     pub fn audio_ctx_for(&self, samples: usize) -> i32 {
         let full = self.ctx.n_audio_ctx();
-        let need = samples.div_ceil(320) + self.settings.audio_ctx_margin;
+        let need = (samples.div_ceil(320) + self.settings.audio_ctx_margin).max(self.settings.min_audio_ctx);
         (need as i32).min(full)
     }
 }
 
-impl Engine for WhisperEngine {
-    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, String> {
+/// How one decoding attempt differs from the configured one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Attempt {
+    /// As configured (fitted window, greedy, whisper.cpp's temperature fallback).
+    Configured,
+    /// The full 30 s encoder window, greedy, no fallback: the condition whisper was trained in.
+    FullWindow,
+    /// Sampling at a fixed temperature (deterministic: a fresh state's RNG has a fixed seed).
+    Sampled(f32),
+}
+
+impl WhisperEngine {
+    fn decode(&mut self, audio: &[f32], prompt: Option<&str>, attempt: Attempt) -> Result<EngineOutput, String> {
         // A fresh state per utterance: whisper's temperature fallback samples from an RNG kept in
         // the state, so reusing one would make a result depend on which utterances came before.
         self.state = self.ctx.create_state().map_err(|e| format!("whisper state: {e}"))?;
@@ -135,14 +164,32 @@ impl Engine for WhisperEngine {
         p.set_suppress_blank(true);
         p.set_suppress_nst(true);
         p.set_no_speech_thold(self.settings.no_speech_threshold);
-        p.set_temperature_inc(self.settings.temperature_inc);
         p.set_no_context(!self.settings.carry_context);
         p.set_print_special(false);
         p.set_print_progress(false);
         p.set_print_realtime(false);
         p.set_print_timestamps(false);
-        if self.settings.fit_audio_ctx {
-            p.set_audio_ctx(self.audio_ctx_for(audio.len()));
+        match attempt {
+            Attempt::Configured => {
+                p.set_temperature_inc(self.settings.temperature_inc);
+                if self.settings.fit_audio_ctx {
+                    p.set_audio_ctx(self.audio_ctx_for(audio.len()));
+                }
+            }
+            Attempt::FullWindow => p.set_temperature_inc(0.0),
+            Attempt::Sampled(t) => {
+                p.set_temperature(t);
+                p.set_temperature_inc(0.0);
+                if self.settings.fit_audio_ctx {
+                    p.set_audio_ctx(self.audio_ctx_for(audio.len()));
+                }
+            }
+        }
+        if self.settings.guard {
+            // A storm stops at what the audio can hold (a segment's tokens; ~2 per word) instead
+            // of running to whisper's 220-token limit.
+            let secs = audio.len() as f64 / 16_000.0;
+            p.set_max_tokens((crate::guard::word_bound(secs) * 2 + 8) as i32);
         }
         if let Some(prompt) = prompt.filter(|s| !s.is_empty() && !s.contains('\0')) {
             p.set_initial_prompt(prompt);
@@ -156,7 +203,7 @@ impl Engine for WhisperEngine {
             audio
         };
         self.state.full(p, audio).map_err(|e| format!("whisper failed: {e}"))?;
-        let mut out = EngineOutput::default();
+        let mut out = EngineOutput { attempts: 1, ..Default::default() };
         for seg in self.state.as_iter() {
             let mut tokens = Vec::new();
             for i in 0..seg.n_tokens() {
@@ -175,4 +222,39 @@ impl Engine for WhisperEngine {
         }
         Ok(out)
     }
+}
+
+impl Engine for WhisperEngine {
+    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, String> {
+        let first = self.decode(audio, prompt, Attempt::Configured)?;
+        if !self.settings.guard {
+            return Ok(first);
+        }
+        // On a storm, decode again in a deliberate order: the full encoder window first (what
+        // whisper was trained on), then sampling; keep the first that passes, else the least bad.
+        let secs = audio.len() as f64 / 16_000.0;
+        let judge = |o: &EngineOutput| crate::guard::judge(&output_text(o), secs);
+        let mut best = (judge(&first), first);
+        let mut attempts = 1;
+        for attempt in [Attempt::FullWindow, Attempt::Sampled(0.4)] {
+            if best.0.ok() {
+                break;
+            }
+            let out = self.decode(audio, prompt, attempt)?;
+            attempts += 1;
+            let v = judge(&out);
+            if v.badness() < best.0.badness() {
+                best = (v, out);
+            }
+        }
+        let (verdict, mut out) = best;
+        out.attempts = attempts;
+        out.storm = !verdict.ok();
+        Ok(out)
+    }
+}
+
+/// The text of all segments, as the guard judges it.
+pub fn output_text(o: &EngineOutput) -> String {
+    o.segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>().join(" ")
 }

@@ -7,6 +7,7 @@
 //! a session go one at a time, each with its predecessor's text as the prompt.
 
 pub mod engine;
+pub mod guard;
 pub mod words;
 
 use std::collections::HashMap;

@@ -44,7 +44,7 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, ga
     let cs = |c: i64| -> u64 { gaps.to_session(start, offset(c)) };
     // An end that falls on a gap stays before it.
     let ce = |c: i64| -> u64 { offset(c).checked_sub(1).map_or(start, |o| gaps.to_session(start, o) + 1) };
-    let words: Vec<Word> = words
+    let mut words: Vec<Word> = words
         .into_iter()
         .filter_map(|(b, t0, t1, ps)| {
             let text = String::from_utf8_lossy(&b).trim().to_owned();
@@ -61,10 +61,20 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, ga
             Some(Word { start: s, end: e, text, probability: ps.iter().sum::<f32>() / ps.len() as f32 })
         })
         .collect();
-    let text = out.segments.iter().map(|s| s.text.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+    let mut text = out.segments.iter().map(|s| s.text.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+    if out.storm {
+        // No decoding passed the storm guard: keep what the audio can hold, without the loop.
+        let plain: Vec<String> = words.iter().map(|w| crate::guard::plain_words(&w.text).join(" ")).collect();
+        let bound = crate::guard::word_bound(duration_samples as f64 / 16_000.0);
+        let keep = crate::guard::keep_after_collapse(&plain, bound);
+        let mut k = keep.into_iter();
+        words.retain(|_| k.next().unwrap_or(false));
+        text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+    }
     let no_speech = out.segments.iter().map(|s| s.no_speech).fold(0.0, f32::max);
     let mean_p =
         if words.is_empty() { 0.0 } else { words.iter().map(|w| w.probability).sum::<f32>() / words.len() as f32 };
+    // A storm cut back to what the audio holds stays visible: hiding it would hide what was said.
     let suspect = is_phantom(&text) && (no_speech > 0.2 || mean_p < 0.6 || duration_samples < 32_000);
     Transcript { text, words, no_speech, suspect }
 }
@@ -106,6 +116,7 @@ mod tests {
                     tok("low", 100, 130, 1.0),
                 ],
             }],
+            ..Default::default()
         };
         let t = transcript_from(&out, 16_000, 16_000 * 10, &UtteranceGaps::default());
         let w: Vec<_> = t.words.iter().map(|w| (w.text.as_str(), w.start, w.end)).collect();
@@ -131,6 +142,7 @@ mod tests {
                 no_speech: 0.01,
                 tokens: vec![tok(" one", 0, 100, 0.9), tok(" two", 100, 150, 0.9)],
             }],
+            ..Default::default()
         };
         // 3 s of pause were cut out at 1 s into the audio.
         let gaps = UtteranceGaps(vec![(16_000, 48_000)]);
@@ -144,9 +156,24 @@ mod tests {
                 no_speech: 0.01,
                 tokens: vec![tok(" one", 0, 80, 0.9), tok(" two", 80, 150, 0.9)],
             }],
+            ..Default::default()
         };
         let t = transcript_from(&out, 0, 16_000 * 2, &gaps);
         assert_eq!((t.words[1].start, t.words[1].end), (64_000, 64_000 + 50 * 160));
+    }
+
+    #[test]
+    fn a_storm_keeps_two_copies_and_stays_visible() {
+        let tokens: Vec<Token> = (0..40).map(|i| tok(" six,", i * 3, i * 3 + 3, 0.5)).collect();
+        let out = EngineOutput {
+            segments: vec![Segment { text: " six,".repeat(40), no_speech: 0.01, tokens }],
+            attempts: 3,
+            storm: true,
+        };
+        let t = transcript_from(&out, 0, 19_200, &UtteranceGaps::default());
+        assert_eq!(t.text, "six, six,");
+        assert_eq!(t.words.len(), 2);
+        assert!(!t.suspect);
     }
 
     #[test]
@@ -157,6 +184,7 @@ mod tests {
                 no_speech: 0.5,
                 tokens: vec![tok(" Thank", 0, 10, 0.4)],
             }],
+            ..Default::default()
         };
         assert!(transcript_from(&out, 0, 16_000, &UtteranceGaps::default()).suspect);
         assert!(is_phantom("Thanks for watching!"));

@@ -707,6 +707,7 @@ fn draw_ui(
     mut recall: ResMut<Recall>,
     mut transcript_view: Local<TranscriptView>,
     stored: Query<(Entity, &hark_store::StoredSession)>,
+    writer: Option<Res<hark_store::Writer>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = egui::Ui::new(
@@ -745,6 +746,13 @@ fn draw_ui(
                     egui::Color32::from_rgb(240, 110, 60),
                     format!("{dropped:.2} s of microphone audio dropped: the machine fell behind"),
                 );
+            }
+            if let Some((problem, unsaved)) = writer.as_ref().and_then(|w| w.health()) {
+                ui.colored_label(
+                    egui::Color32::from_rgb(240, 90, 60),
+                    format!("not saved: {unsaved:.1} s of audio held in memory, tried again every 0.5 s"),
+                )
+                .on_hover_text(problem);
             }
             if let Some(n) = &studio.notice {
                 ui.colored_label(egui::Color32::from_rgb(240, 170, 60), n);
@@ -982,7 +990,7 @@ mod tests {
             w.send(Command::Segment { session: id, idx, start, end: start + 16_000, vad_mean: 0.9, vad_speech: 1.0 });
             w.send(Command::text_transcript(id, idx, (*text).into(), "tiny.en"));
         }
-        w.close();
+        w.close().unwrap();
         let mut studio = Studio::new(dir.join("settings.ron"), "tiny.en".into(), Some(db));
         studio.refresh_sessions();
         assert_eq!(studio.sessions.len(), 1);

@@ -15,6 +15,10 @@
 //! - **Weak-voice assist**: quiet, breathy or nasal voices often get a middling probability from
 //!   the network. A frame whose probability is at least `assist_probability` *and* whose energy
 //!   stands `assist_db` above the tracked noise floor counts as speech-like too.
+//! - **Speech-band SNR**: a voice the network does not know at all (a hoarse speaker with a
+//!   cold got probabilities near zero) still stands out of the noise in the bands voices use. A
+//!   frame whose speech-band SNR ([`crate::spectral`]) reaches `band_enter_db` is speech-like;
+//!   inside a region, `band_stay_db` keeps it so. Steady noise of any colour sits near 0–3 dB.
 
 use hark_core::SAMPLE_RATE;
 
@@ -36,6 +40,11 @@ pub struct GateSettings {
     /// Inside speech, frames within this many dB of the noise floor count as pause unless
     /// their probability reaches the enter threshold.
     pub quiet_db: f32,
+    /// Speech-band SNR (see [`crate::spectral`]) at which a frame is speech-like whatever the
+    /// network says (a voice the network does not know, clearly above the noise).
+    pub band_enter_db: f32,
+    /// Inside speech, the speech-band SNR that keeps a frame speech-like.
+    pub band_stay_db: f32,
 }
 
 impl Default for GateSettings {
@@ -51,15 +60,40 @@ impl Default for GateSettings {
             assist_db: 14.0,
             floor_margin: 0.3,
             quiet_db: 5.0,
+            // Chosen on the tuning half of `hark bench robust`'s noise set (docs/PERFORMANCE.md).
+            band_enter_db: 8.0,
+            band_stay_db: 5.0,
         }
     }
 }
 
-/// A region boundary in samples.
+/// A region boundary in samples. `at` is where the region's audio starts or ends for the
+/// segmenter (pre-roll and end pad included); `speech` is the VAD's own decision: the first
+/// frame of the onset, or the end of the last speech-like frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Edge {
-    Start(u64),
-    End(u64),
+    Start { at: u64, speech: u64 },
+    End { at: u64, speech: u64 },
+}
+
+impl Edge {
+    /// The segmenter's boundary.
+    pub fn at(self) -> u64 {
+        match self {
+            Self::Start { at, .. } | Self::End { at, .. } => at,
+        }
+    }
+}
+
+/// What the gate knows of one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Frame {
+    /// The detector's speech probability.
+    pub p: f32,
+    /// Broadband energy, dBFS.
+    pub energy_db: f32,
+    /// Speech-band SNR, dB.
+    pub band_snr_db: f32,
 }
 
 /// The smoothing state machine for one stream.
@@ -159,8 +193,16 @@ impl SpeechGate {
     }
 
     /// Feeds one frame (`start`, `len` samples) with its probability and energy. Calls `emit`
-    /// for each region edge and returns whether the frame is inside speech.
-    pub fn push(&mut self, start: u64, len: u64, p: f32, energy_db: f32, mut emit: impl FnMut(Edge)) -> bool {
+    /// for each region edge and returns whether the frame is speech: speech-like inside a
+    /// region (a pause held open by the hangover is not speech, nor is an onset not yet
+    /// confirmed).
+    pub fn push(&mut self, start: u64, len: u64, p: f32, energy_db: f32, emit: impl FnMut(Edge)) -> bool {
+        self.push_frame(start, len, Frame { p, energy_db, band_snr_db: 0.0 }, emit)
+    }
+
+    /// [`Self::push`] with every feature of the frame.
+    pub fn push_frame(&mut self, start: u64, len: u64, f: Frame, mut emit: impl FnMut(Edge)) -> bool {
+        let Frame { p, energy_db, band_snr_db } = f;
         let floor = self.track_floor(energy_db);
         self.prob_floor.push(p);
         let pf = self.prob_floor.floor();
@@ -172,7 +214,10 @@ impl SpeechGate {
         if self.in_speech {
             // A middling probability at the noise floor's energy is noise, not a word.
             let above_floor = energy_db >= floor + s.quiet_db;
-            let speechy = p >= threshold || (p >= release && above_floor) || (p >= s.assist_probability && loud);
+            let speechy = p >= threshold
+                || (p >= release && above_floor)
+                || (p >= s.assist_probability && loud)
+                || band_snr_db >= s.band_stay_db;
             if speechy {
                 self.last_speech_end = end;
                 self.quiet_samples = 0;
@@ -183,11 +228,13 @@ impl SpeechGate {
                     self.in_speech = false;
                     self.onset_count = 0;
                     self.last_end = at;
-                    emit(Edge::End(at));
+                    emit(Edge::End { at, speech: self.last_speech_end });
                 }
             }
+            speechy
         } else {
-            let speechy = p >= threshold || (p >= s.assist_probability && loud && p >= release);
+            let speechy =
+                p >= threshold || (p >= s.assist_probability && loud && p >= release) || band_snr_db >= s.band_enter_db;
             if speechy {
                 if self.onset_count == 0 {
                     self.onset_start = start;
@@ -198,13 +245,13 @@ impl SpeechGate {
                     self.last_speech_end = end;
                     self.quiet_samples = 0;
                     let at = self.onset_start.saturating_sub(ms(s.preroll_ms)).max(self.last_end);
-                    emit(Edge::Start(at));
+                    emit(Edge::Start { at, speech: self.onset_start });
                 }
             } else {
                 self.onset_count = 0;
             }
+            self.in_speech
         }
-        self.in_speech
     }
 
     /// End of stream at sample `total`: closes an open region.
@@ -213,7 +260,7 @@ impl SpeechGate {
             self.in_speech = false;
             let at = (self.last_speech_end + ms(self.settings.end_pad_ms)).min(total);
             self.last_end = at;
-            emit(Edge::End(at));
+            emit(Edge::End { at, speech: self.last_speech_end.min(total) });
         }
     }
 }
@@ -265,7 +312,10 @@ mod tests {
         let e = run(&p, s.clone());
         let start = 100 * F - ms(s.preroll_ms);
         let end = 160 * F + ms(s.end_pad_ms);
-        assert_eq!(e, vec![Edge::Start(start), Edge::End(end)]);
+        assert_eq!(
+            e,
+            vec![Edge::Start { at: start, speech: 100 * F }, Edge::End { at: end, speech: 160 * F }]
+        );
     }
 
     #[test]
@@ -302,8 +352,7 @@ mod tests {
             *x = 0.9;
         }
         let e = run(&p, s);
-        let Edge::End(first_end) = e[1] else { panic!() };
-        let Edge::Start(second_start) = e[2] else { panic!() };
+        let (Edge::End { at: first_end, .. }, Edge::Start { at: second_start, .. }) = (e[1], e[2]) else { panic!() };
         assert!(second_start >= first_end);
     }
 

@@ -8,6 +8,8 @@
 
 pub mod detector;
 pub mod gate;
+pub mod highpass;
+pub mod spectral;
 
 use std::collections::HashMap;
 
@@ -43,7 +45,8 @@ pub struct VadSettings {
     pub gate: GateSettings,
 }
 
-/// Speech regions and recent probabilities per session, for the UI and the JSON output.
+/// Where someone speaks, per session, for the UI and the JSON output: the VAD's decision (first
+/// onset frame to last speech-like frame), not the padded audio the segmenter cuts.
 #[derive(Resource, Debug, Default)]
 pub struct VadHistory {
     /// Closed and open speech regions, `(start, end)` in samples; an open region has `end == None`.
@@ -66,6 +69,9 @@ impl VadHistory {
 
 struct Stream {
     detector: Box<dyn VoiceDetector>,
+    highpass: highpass::HighPass,
+    filtered: Vec<f32>,
+    bands: spectral::BandSnr,
     gate: SpeechGate,
     pending: Vec<f32>,
     /// Sample index of `pending[0]`.
@@ -99,20 +105,24 @@ fn analyse(
     for chunk in chunks.read() {
         let s = streams.0.entry(chunk.session).or_insert_with(|| Stream {
             detector: settings.detector.make(),
+            highpass: highpass::HighPass::default(),
+            filtered: Vec::new(),
+            bands: spectral::BandSnr::default(),
             gate: SpeechGate::new(settings.gate.clone()),
             pending: Vec::new(),
             pending_start: chunk.start,
         });
         s.gate.settings = settings.gate.clone();
-        s.pending.extend_from_slice(&chunk.samples);
+        s.highpass.process(&chunk.samples, &mut s.filtered);
+        s.pending.extend_from_slice(&s.filtered);
         let fl = s.detector.frame_len();
         let mut used = 0;
         while s.pending.len() - used >= fl {
             let frame = &s.pending[used..used + fl];
             let start = s.pending_start + used as u64;
             let p = s.detector.probability(frame);
-            let energy = detector::frame_db(frame);
-            let speech = s.gate.push(start, fl as u64, p, energy, |e| {
+            let f = gate::Frame { p, energy_db: detector::frame_db(frame), band_snr_db: s.bands.push(frame) };
+            let speech = s.gate.push_frame(start, fl as u64, f, |e| {
                 record(&mut history, chunk.session, e);
                 edges.write(e.with_session(chunk.session));
             });
@@ -135,10 +145,10 @@ fn analyse(
 fn record(history: &mut VadHistory, session: Entity, edge: gate::Edge) {
     let r = history.regions.entry(session).or_default();
     match edge {
-        gate::Edge::Start(at) => r.push((at, None)),
-        gate::Edge::End(at) => {
+        gate::Edge::Start { speech, .. } => r.push((speech, None)),
+        gate::Edge::End { speech, .. } => {
             if let Some(last) = r.last_mut() {
-                last.1 = Some(at);
+                last.1 = Some(speech);
             }
         }
     }
@@ -147,33 +157,61 @@ fn record(history: &mut VadHistory, session: Entity, edge: gate::Edge) {
 impl gate::Edge {
     fn with_session(self, session: Entity) -> SpeechEdge {
         match self {
-            Self::Start(at) => SpeechEdge::Start { session, at },
-            Self::End(at) => SpeechEdge::End { session, at },
+            Self::Start { at, .. } => SpeechEdge::Start { session, at },
+            Self::End { at, .. } => SpeechEdge::End { session, at },
         }
     }
 }
 
 /// Runs detector and gate over a whole signal outside the ECS (benchmarks, tests, tools).
-/// Returns the per-frame probabilities and the closed speech regions in samples.
+/// Returns the per-frame probabilities and the closed regions as the segmenter cuts them (pre-roll
+/// and end pad included), in samples.
 pub fn analyse_samples(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Vec<(u64, u64)>) {
+    let (probs, regions) = analyse_regions(samples, settings);
+    (probs, regions.into_iter().map(|r| r.cut).collect())
+}
+
+/// Like [`analyse_samples`], with the VAD's own decision: where someone speaks (first onset
+/// frame to last speech-like frame of each region).
+pub fn analyse_speech(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Vec<(u64, u64)>) {
+    let (probs, regions) = analyse_regions(samples, settings);
+    (probs, regions.into_iter().map(|r| r.speech).collect())
+}
+
+/// One closed region both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// What the segmenter cuts (pads included).
+    pub cut: (u64, u64),
+    /// Where someone speaks.
+    pub speech: (u64, u64),
+}
+
+/// Detector and gate over a whole signal: per-frame probabilities and closed regions.
+pub fn analyse_regions(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Vec<Region>) {
     let mut det = settings.detector.make();
+    let mut bands = spectral::BandSnr::default();
     let mut gate = SpeechGate::new(settings.gate.clone());
+    let mut filtered = Vec::with_capacity(samples.len());
+    highpass::HighPass::default().process(samples, &mut filtered);
+    let samples = &filtered[..];
     let fl = det.frame_len();
     let mut probs = Vec::with_capacity(samples.len() / fl);
     let mut regions = Vec::new();
     let mut open = None;
     let mut on_edge = |e: gate::Edge| match e {
-        gate::Edge::Start(at) => open = Some(at),
-        gate::Edge::End(at) => {
-            if let Some(s) = open.take() {
-                regions.push((s, at));
+        gate::Edge::Start { at, speech } => open = Some((at, speech)),
+        gate::Edge::End { at, speech } => {
+            if let Some((a, s)) = open.take() {
+                regions.push(Region { cut: (a, at), speech: (s, speech.max(s)) });
             }
         }
     };
     for (i, frame) in samples.chunks_exact(fl).enumerate() {
         let p = det.probability(frame);
         probs.push(p);
-        gate.push((i * fl) as u64, fl as u64, p, detector::frame_db(frame), &mut on_edge);
+        let f = gate::Frame { p, energy_db: detector::frame_db(frame), band_snr_db: bands.push(frame) };
+        gate.push_frame((i * fl) as u64, fl as u64, f, &mut on_edge);
     }
     gate.finish(samples.len() as u64, &mut on_edge);
     (probs, regions)
