@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn links_fifos_and_read_only_files_are_respected() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
+        let d = tempfile::Builder::new().prefix("export-test").tempdir().unwrap();
         let db = db_in(d.path());
         // A link: the target is written, the link stays a link.
         let target = d.path().join("target.txt");

@@ -373,7 +373,8 @@ mod tests {
             let noise = power(&c.samples[..16_000]);
             let speech = active_power(&r.samples, &reference_speech(&r));
             assert!(((speech / noise).log10() * 10.0 - 5.0).abs() < 0.5, "{kind:?}");
-            assert_eq!(c.speech, vec![(32_128, 48_000)]);
+            assert_eq!(c.speech.len(), 1);
+            assert!(c.speech[0].0.abs_diff(32_000) <= 256 && c.speech[0].1.abs_diff(48_000) <= 256, "{:?}", c.speech);
         }
         // 0.2 s of speech at 1 s: the collar leaves its middle frames to score.
         let (r, p) = frame_scores(&[(16_000, 35_200)], &[(16_000, 25_600)], 64_000);

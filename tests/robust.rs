@@ -143,3 +143,4 @@ fn steady_quiet_noise_between_utterances_is_not_speech() {
         }
     }
 }
+

@@ -138,6 +138,13 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
     if !path.exists() {
         return Err(err("does not exist yet: no session has been saved".into()));
     }
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| err(format!("cannot be read: {e}")))?;
+    if n < 16 || &head != b"SQLite format 3\0" {
+        return Err(err(
+            "is not a Hark database (not SQLite at all); it was left untouched. Move it away or pass another --data-dir".into(),
+        ));
+    }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(format!("cannot be opened: {e}")))?;
     if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).is_err() {
@@ -154,7 +161,9 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
     };
     let (app_id, version) = head(&conn).map_err(|e| err(format!("is damaged or not a database ({e}); it was left untouched")))?;
     if app_id != APPLICATION_ID {
-        return Err(err("is not a Hark database; it was left untouched. Pass another --data-dir".into()));
+        return Err(err(
+            "belongs to another program (it is SQLite, but not a Hark database); it was left untouched. Pass another --data-dir".into(),
+        ));
     }
     if version > schema_version() as i64 {
         return Err(err(format!(

@@ -182,6 +182,10 @@ impl SpeechGate {
     }
 
     fn track_floor(&mut self, db: f32) -> f32 {
+        // Digital silence (-90 dBFS and below) is no room noise: it does not set the floor.
+        if db <= -90.0 {
+            return self.floor_db.unwrap_or(db);
+        }
         let f = self.floor_db.get_or_insert(db);
         if db < *f {
             *f += (db - *f) * 0.2;

@@ -7,10 +7,14 @@
 //! band's noise estimate. The noise estimate follows frames that are near it (within 5 dB
 //! above, 6 dB below) with a 0.3 s time constant, so it sits at the noise's typical level
 //! rather than at its dips; falls at once to anything much quieter; and rises into anything
-//! louder only slowly (a louder room is learnt in ~10 s; a talker's syllables do not lift it).
+//! louder only slowly; but never stays under the band's minimum over the last 0.8 s (a voice
+//! dips between syllables within that time, a fan that starts does not, so a louder room is
+//! learnt in 0.8 s while a talker's syllables do not lift the estimate).
 //! The score is the mean of the band SNRs (dB, each clipped to 0–30) of the loudest half of
-//! the bands: a voice lifts the bands of its harmonics and formants well above the noise even
-//! when it adds little to the broadband level, while steady noise of any colour stays near 0.
+//! the bands, averaged over the last three frames (48 ms): a voice lifts the bands of its
+//! harmonics and formants well above the noise for syllables at a time, even when it adds
+//! little to the broadband level, while steady noise of any colour stays near 0–3 dB and its
+//! single-frame flukes (which would otherwise hold a region open through a pause) average out.
 
 use std::sync::Arc;
 
@@ -36,7 +40,15 @@ pub struct BandSnr {
     noise_db: [f32; BANDS],
     started: bool,
     snr: [f32; BANDS],
+    /// The last three frame scores.
+    recent: [f32; 3],
+    /// Each band's level over the last `WINDOW` frames (a ring).
+    levels: Vec<[f32; BANDS]>,
+    pos: usize,
 }
+
+/// Frames over which a band's minimum bounds its noise estimate from below (0.8 s).
+const WINDOW: usize = 50;
 
 impl Default for BandSnr {
     fn default() -> Self {
@@ -62,6 +74,9 @@ impl Default for BandSnr {
             noise_db: [0.0; BANDS],
             started: false,
             snr: [0.0; BANDS],
+            recent: [0.0; 3],
+            levels: Vec::with_capacity(WINDOW),
+            pos: 0,
         }
     }
 }
@@ -75,20 +90,35 @@ impl std::fmt::Debug for BandSnr {
 impl BandSnr {
     /// Feeds one frame (any length up to `N`) and returns its speech-band SNR in dB.
     pub fn push(&mut self, frame: &[f32]) -> f32 {
+        // Digital silence (files that start or pause with exact zeros) says nothing about the
+        // room's noise: learning from it would put the floor 100 dB down and every later frame
+        // far above it for the half minute the floor takes to rise.
+        let silent = frame.iter().map(|x| x * x).sum::<f32>() / frame.len().max(1) as f32 <= 1e-9;
         let n = frame.len().min(N);
         self.history.copy_within(n.., 0);
         self.history[N - n..].copy_from_slice(&frame[frame.len() - n..]);
         for ((x, h), w) in self.input.iter_mut().zip(&self.history).zip(&self.window) {
             *x = h * w;
         }
-        if self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch).is_err() {
-            return 0.0;
+        if silent || self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch).is_err() {
+            self.recent = [self.recent[1], self.recent[2], 0.0];
+            return self.recent.iter().sum::<f32>() / 3.0;
         }
+        let mut levels = [0f32; BANDS];
         for (b, &(lo, hi)) in self.bands.iter().enumerate() {
             let p: f32 = self.spectrum[lo..hi.min(self.spectrum.len())].iter().map(|c| c.norm_sqr()).sum::<f32>()
                 / (hi - lo) as f32;
             self.smooth[b] = if self.started { 0.5 * self.smooth[b] + 0.5 * p } else { p };
-            let db = 10.0 * self.smooth[b].max(1e-14).log10();
+            levels[b] = 10.0 * self.smooth[b].max(1e-14).log10();
+        }
+        if self.levels.len() < WINDOW {
+            self.levels.push(levels);
+        } else {
+            self.levels[self.pos] = levels;
+        }
+        self.pos = (self.pos + 1) % WINDOW;
+        for (b, &db) in levels.iter().enumerate() {
+            let window_min = self.levels.iter().map(|l| l[b]).fold(f32::INFINITY, f32::min);
             let nf = &mut self.noise_db[b];
             if !self.started || db < *nf - 6.0 {
                 *nf = db;
@@ -97,16 +127,24 @@ impl BandSnr {
             } else {
                 *nf += (db - *nf).min(30.0) * 0.0015;
             }
+            if self.levels.len() == WINDOW && window_min > *nf {
+                *nf = window_min;
+            }
             self.snr[b] = (db - *nf).clamp(0.0, 30.0);
         }
         self.started = true;
         let mut s = self.snr;
         s.sort_by(|a, b| b.total_cmp(a));
-        s[..BANDS / 2].iter().sum::<f32>() / (BANDS / 2) as f32
+        let score = s[..BANDS / 2].iter().sum::<f32>() / (BANDS / 2) as f32;
+        self.recent = [self.recent[1], self.recent[2], score];
+        self.recent.iter().sum::<f32>() / 3.0
     }
 
     pub fn reset(&mut self) {
         self.history.iter_mut().for_each(|x| *x = 0.0);
+        self.recent = [0.0; 3];
+        self.levels.clear();
+        self.pos = 0;
         self.started = false;
     }
 }
@@ -137,16 +175,22 @@ mod tests {
             last = b.push(f);
         }
         assert!(last < 4.0, "steady noise scores {last}");
-        // A voiced-like harmonic series at 150 Hz, at about the noise's broadband level.
+        // Voiced-like syllables: 150 Hz and its harmonics up to 3.9 kHz, equally strong, 200 ms on
+        // and 100 ms off, 10 dB over the noise (broadband).
         let voice: Vec<f32> = (0..16_000)
             .map(|i| {
                 let t = i as f32 / 16_000.0;
-                (1..20).map(|k| (2.0 * std::f32::consts::PI * 150.0 * k as f32 * t).sin() / k as f32).sum::<f32>() * 0.02
+                let on = (i % 4800) < 3200;
+                let v: f32 = (1..=26).map(|k| (2.0 * std::f32::consts::PI * 150.0 * k as f32 * t).sin()).sum();
+                if on { v * 0.025 } else { 0.0 }
             })
             .collect();
         let mixed: Vec<f32> = voice.iter().zip(&bg).map(|(v, n)| v + n).collect();
         let scores: Vec<f32> = mixed.chunks(256).map(|f| b.push(f)).collect();
-        let mean = scores[5..].iter().sum::<f32>() / (scores.len() - 5) as f32;
+        // Frames well inside a syllable.
+        let inside: Vec<f32> =
+            scores.iter().enumerate().filter(|(i, _)| (i * 256 % 4800) >= 512 && (i * 256 % 4800) < 2900).map(|(_, s)| *s).collect();
+        let mean = inside.iter().sum::<f32>() / inside.len() as f32;
         assert!(mean > 8.0, "voice in noise scores {mean}");
     }
 }
