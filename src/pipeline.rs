@@ -230,7 +230,13 @@ impl Pipeline {
         for (e, _, _) in items {
             world.despawn(e);
         }
-        SessionTranscript { audio_s: round_ms(samples_to_secs(captured)), segments, speech, session_id: stored, save_error }
+        SessionTranscript {
+            audio_s: round_ms(samples_to_secs(captured)),
+            segments,
+            speech,
+            session_id: stored,
+            save_error,
+        }
     }
 
     /// Transcribes a file from start to end.

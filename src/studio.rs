@@ -141,6 +141,7 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     Ok(())
 }
 
+#[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn exit_after(
     mut commands: Commands,
     time: Res<Time<Real>>,

@@ -55,11 +55,13 @@ pub fn is_holdout(name: &str, from_voices: bool) -> bool {
 /// Reads every clip of a manifest (`file`, `transcript` columns) with its word times.
 pub fn load_recordings(dir: &Path) -> anyhow::Result<Vec<Recording>> {
     let manifest = dir.join("manifest.tsv");
-    let text =
-        std::fs::read_to_string(&manifest).with_context(|| format!("manifest {} cannot be read", manifest.display()))?;
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("manifest {} cannot be read", manifest.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).with_context(|| format!("{} has no {n} column", manifest.display()));
+    let col = |n: &str| {
+        header.iter().position(|h| *h == n).with_context(|| format!("{} has no {n} column", manifest.display()))
+    };
     let (fc, tc) = (col("file")?, col("transcript")?);
     let mut out = Vec::new();
     for line in lines.filter(|l| !l.trim().is_empty()) {
@@ -96,9 +98,7 @@ pub fn voice_band(x: &[f32]) -> Vec<f32> {
 
 /// Frame energies (16 ms frames) in dB.
 fn frame_db(x: &[f32]) -> Vec<f32> {
-    x.chunks(256)
-        .map(|f| 10.0 * ((f.iter().map(|v| v * v).sum::<f32>() / f.len() as f32).max(1e-12)).log10())
-        .collect()
+    x.chunks(256).map(|f| 10.0 * ((f.iter().map(|v| v * v).sum::<f32>() / f.len() as f32).max(1e-12)).log10()).collect()
 }
 
 /// Where someone speaks in a recording: its word times when it has them, else an energy
@@ -249,7 +249,8 @@ pub fn noise(kind: NoiseKind, n: usize, seed: u64, recs: &[Recording], exclude: 
         }
         NoiseKind::Babble => {
             let mut rng = Noise(seed | 1);
-            let others: Vec<&Recording> = recs.iter().filter(|r| r.name != exclude && r.samples.len() > 16_000).collect();
+            let others: Vec<&Recording> =
+                recs.iter().filter(|r| r.name != exclude && r.samples.len() > 16_000).collect();
             let mut sum = vec![0f32; n];
             for t in 0..4.min(others.len()) {
                 let r = others[((rng.next() * 0.5 + 0.5) * others.len() as f32) as usize % others.len()];
@@ -308,9 +309,8 @@ pub fn frame_scores(reference: &[(u64, u64)], detected: &[(u64, u64)], total: u6
     let mark = |spans: &[(u64, u64)]| {
         let mut v = vec![false; frames];
         for &(a, b) in spans {
-            for f in (a / 256) as usize..(b.div_ceil(256) as usize).min(frames) {
-                v[f] = true;
-            }
+            let (from, to) = (((a / 256) as usize).min(frames), (b.div_ceil(256) as usize).min(frames));
+            v[from..to.max(from)].iter_mut().for_each(|x| *x = true);
         }
         v
     };

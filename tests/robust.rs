@@ -46,10 +46,7 @@ fn short_utterances_never_storm() {
     let mut failures = Vec::new();
     for r in &results {
         let spoken_run = longest_run(&normalize_words(&r.reference));
-        eprintln!(
-            "{:<50} {:>4.1}s dec {:>4.2}s | {} | {}",
-            r.name, r.audio_s, r.decode_s, r.reference, r.hypothesis
-        );
+        eprintln!("{:<50} {:>4.1}s dec {:>4.2}s | {} | {}", r.name, r.audio_s, r.decode_s, r.reference, r.hypothesis);
         if r.hyp_words > r.ref_words + 2 || r.max_run > spoken_run.max(2) {
             failures.push(format!("{}: {:?} → {:?}", r.name, r.reference, r.hypothesis));
         }
@@ -142,8 +139,10 @@ fn steady_quiet_noise_between_utterances_is_not_speech() {
             let (_, speech) = hark_vad::analyse_speech(&samples, &VadSettings::default());
             let a_end = testset::reference_speech(a).last().unwrap().1;
             let across = speech.iter().find(|(s, e)| *s < a_end && *e > b_start);
-            assert!(across.is_none(), "{kind:?} at {level_db} dBFS: one region across the pause: {across:?} ({speech:?})");
+            assert!(
+                across.is_none(),
+                "{kind:?} at {level_db} dBFS: one region across the pause: {across:?} ({speech:?})"
+            );
         }
     }
 }
-

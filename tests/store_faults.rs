@@ -153,7 +153,11 @@ fn a_read_only_archive_can_be_listed_shown_and_exported() {
     fs.remount("ro");
     let run = |args: &[&str]| {
         let o = hark().args(args).arg("--data-dir").arg(fs.path()).output().unwrap();
-        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let (ok, out, err) = run(&["sessions", "list"]);
     assert!(ok && out.contains("archived"), "{out}{err}");

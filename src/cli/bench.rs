@@ -233,7 +233,8 @@ fn bench_transcript(sizes: &[usize], frames: usize) -> anyhow::Result<ExitCode> 
     use hark_ui::transcript::{Row, RowText, TranscriptView, show_all};
     anyhow::ensure!(frames >= 10, "--frames must be at least 10");
     // Frame times in ms (layout and tessellation of a 1024×640 window with the 320 px panel).
-    let run = |rows: &[Row<'_>], mut panel: Box<dyn FnMut(&mut egui::Ui, &[Row<'_>])>| {
+    type Panel = Box<dyn FnMut(&mut egui::Ui, &[Row<'_>])>;
+    let run = |rows: &[Row<'_>], mut panel: Panel| {
         let ctx = egui::Context::default();
         let mut times: Vec<f64> = (0..frames + 5)
             .map(|f| {
@@ -263,7 +264,12 @@ fn bench_transcript(sizes: &[usize], frames: usize) -> anyhow::Result<ExitCode> 
             .collect();
         let (all_mean, all_p99) = run(&rows, Box::new(show_all));
         let mut view = TranscriptView::default();
-        let (view_mean, view_p99) = run(&rows, Box::new(move |ui, rows| drop(view.show(ui, rows))));
+        let (view_mean, view_p99) = run(
+            &rows,
+            Box::new(move |ui, rows| {
+                view.show(ui, rows);
+            }),
+        );
         println!(
             "{n:>5} utterances: in-view rows {view_mean:.3} ms/frame (p99 {view_p99:.3}), every row {all_mean:.3} ms/frame (p99 {all_p99:.3}): {:.1}x less",
             all_mean / view_mean
@@ -291,7 +297,7 @@ fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
                 vad_speech: 1.0,
             });
             let mut text = hark::filler::sentence(i, 18);
-            if i % 997 == 0 {
+            if i.is_multiple_of(997) {
                 text.push_str(" zanzibar");
             }
             w.send(C::text_transcript(id, u, text, "bench"));

@@ -62,7 +62,7 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         p.app.update();
         let world = p.app.world_mut();
         let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
-        let stop_now = world.resource::<Messages<AppExit>>().len() > 0 || limit.is_some_and(|l| captured >= l);
+        let stop_now = !world.resource::<Messages<AppExit>>().is_empty() || limit.is_some_and(|l| captured >= l);
         if stop_now && !stopping {
             stopping = true;
             // The capture plugin takes what the stream delivered and ends it; the open utterance
@@ -72,10 +72,11 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         let ready: Vec<Entity> =
             cursor.read(world.resource::<Messages<TranscriptReady>>()).map(|r| r.utterance).collect();
         for e in ready {
-            if let (Some(u), Some(t)) = (world.get::<Utterance>(e), world.get::<Transcript>(e)) {
-                if !t.suspect && !t.text.is_empty() {
-                    println!("[{:>7.2} – {:>7.2}] {}", u.start as f64 / 16e3, u.end as f64 / 16e3, t.text);
-                }
+            if let (Some(u), Some(t)) = (world.get::<Utterance>(e), world.get::<Transcript>(e))
+                && !t.suspect
+                && !t.text.is_empty()
+            {
+                println!("[{:>7.2} – {:>7.2}] {}", u.start as f64 / 16e3, u.end as f64 / 16e3, t.text);
             }
         }
         if world.get::<CaptureFinished>(session).is_some() && p.is_done(session) {

@@ -171,16 +171,14 @@ pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
         out.insert("short_clips".into(), serde_json::to_value(&results)?);
     }
     if !a.short_only {
-        let all: Vec<Recording> = corpus
-            .iter()
-            .chain(&voices)
-            .filter(|r| r.samples.len() as f64 >= a.min_secs * 16_000.0)
-            .cloned()
-            .collect();
+        let all: Vec<Recording> =
+            corpus.iter().chain(&voices).filter(|r| r.samples.len() as f64 >= a.min_secs * 16_000.0).cloned().collect();
         let mut rows = Vec::new();
         if !a.json {
             println!("noise (local SNR over each clip's active speech; 1 s of noise each side)");
-            println!("noise   SNR part     clips | speech: recall mean   min (worst clip)                      precision | cut: recall mean  min  precision |  WER");
+            println!(
+                "noise   SNR part     clips | speech: recall mean   min (worst clip)                      precision | cut: recall mean  min  precision |  WER"
+            );
         }
         for kind in NoiseKind::ALL {
             for &snr in &a.snr {

@@ -65,10 +65,10 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
         SessionsCommand::List { json } => {
             // Opening for writing first marks sessions of crashed processes as interrupted; an
             // archive that cannot be written is listed as it is.
-            if db.exists() {
-                if let Ok(w) = Writer::open(db) {
-                    w.close()?;
-                }
+            if db.exists()
+                && let Ok(w) = Writer::open(db)
+            {
+                w.close()?;
             }
             let r = Reader::open(db)?;
             let rows = r.sessions()?;

@@ -50,7 +50,9 @@ pub fn run(a: TranscribeArgs, models_dir: &Path, db: &Path) -> anyhow::Result<Ex
     match (&t.save_error, t.session_id) {
         (Some(e), id) => {
             let what = id.map_or("the session".to_owned(), |id| format!("session {id}"));
-            eprintln!("error: {what} was not saved completely: {e}. The transcript above is complete; free space or fix the data directory and transcribe again");
+            eprintln!(
+                "error: {what} was not saved completely: {e}. The transcript above is complete; free space or fix the data directory and transcribe again"
+            );
             return Ok(ExitCode::FAILURE);
         }
         (None, Some(id)) => eprintln!("saved as session {id} (`hark sessions show {id}`)"),

@@ -16,7 +16,9 @@ pub fn hark() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hark"));
     c.env_remove("HARK_MODELS_DIR");
     let d = private_dirs();
-    c.env("HARK_DATA_DIR", d.join("data")).env("XDG_DATA_HOME", d.join("xdg-data")).env("XDG_CONFIG_HOME", d.join("config"));
+    c.env("HARK_DATA_DIR", d.join("data"))
+        .env("XDG_DATA_HOME", d.join("xdg-data"))
+        .env("XDG_CONFIG_HOME", d.join("config"));
     c
 }
 

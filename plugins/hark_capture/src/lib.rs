@@ -118,7 +118,7 @@ impl Plugin for CapturePlugin {
     }
 }
 
-#[allow(clippy::type_complexity)]
+#[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn pull_sources(
     mut commands: Commands,
     mut sessions: Query<(Entity, &mut CaptureSource, &mut SessionClock)>,

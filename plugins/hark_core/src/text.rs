@@ -149,7 +149,7 @@ fn below_thousand(n: u64) -> String {
     let r = n % 100;
     if r >= 20 {
         let t = TENS[(r / 10) as usize];
-        if r % 10 > 0 { p.push(format!("{t} {}", ONES[(r % 10) as usize])) } else { p.push(t.to_owned()) }
+        if !r.is_multiple_of(10) { p.push(format!("{t} {}", ONES[(r % 10) as usize])) } else { p.push(t.to_owned()) }
     } else if r > 0 {
         p.push(ONES[r as usize].to_owned());
     }
@@ -188,8 +188,8 @@ pub fn edit_kinds(reference: &[String], hypothesis: &[String]) -> EditKinds {
     for (i, row) in cost.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        cost[0][j] = j;
+    for (j, c) in cost[0].iter_mut().enumerate() {
+        *c = j;
     }
     for i in 1..=n {
         for j in 1..=m {

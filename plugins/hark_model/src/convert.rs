@@ -42,13 +42,14 @@ pub fn import_ct2(dir: &Path, output: &Path, ftype: FType) -> Result<ImportRepor
             "is a file: give the CTranslate2 (faster-whisper) model directory that holds model.bin and vocabulary.txt",
         ));
     }
-    if let Ok(files) = crate::ct2::model_files(dir) {
-        if files.len() == 1 && ggml::has_ggml_magic(&files[0]) {
-            return Err(ModelError::input(
-                &files[0],
-                "is a whisper.cpp ggml model, not a CTranslate2 one: use it directly (--model), or check it with `hark model verify`",
-            ));
-        }
+    if let Ok(files) = crate::ct2::model_files(dir)
+        && files.len() == 1
+        && ggml::has_ggml_magic(&files[0])
+    {
+        return Err(ModelError::input(
+            &files[0],
+            "is a whisper.cpp ggml model, not a CTranslate2 one: use it directly (--model), or check it with `hark model verify`",
+        ));
     }
     let mut model = Ct2Model::open_dir(dir)?;
     let tokens = vocab::read_ct2_vocabulary(dir)?;

@@ -230,9 +230,10 @@ fn int16_weights_are_dequantized_with_a_scalar_scale() {
     let amax = (0..count).fold(0f32, |a, i| a.max(value(name, i).abs()));
     let scale = 32767.0 / amax;
     let got = c.values("encoder.conv2.weight");
-    for i in 0..count {
+    assert_eq!(got.len(), count);
+    for (i, g) in got.iter().enumerate() {
         let q = (value(name, i) * scale).round_ties_even() as i16;
-        assert_eq!(got[i], q as f32 / scale);
+        assert_eq!(*g, q as f32 / scale);
     }
 }
 

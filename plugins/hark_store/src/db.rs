@@ -139,7 +139,9 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
         return Err(err("does not exist yet: no session has been saved".into()));
     }
     let mut head = [0u8; 16];
-    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| err(format!("cannot be read: {e}")))?;
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| err(format!("cannot be read: {e}")))?;
     if n < 16 || &head != b"SQLite format 3\0" {
         return Err(err(
             "is not a Hark database (not SQLite at all); it was left untouched. Move it away or pass another --data-dir".into(),
@@ -157,9 +159,13 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
             .map_err(|e| err(format!("cannot be opened: {e}")))?;
     }
     let head = |c: &Connection| -> rusqlite::Result<(i32, i64)> {
-        Ok((c.query_row("PRAGMA application_id", [], |r| r.get(0))?, c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        Ok((
+            c.query_row("PRAGMA application_id", [], |r| r.get(0))?,
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
+        ))
     };
-    let (app_id, version) = head(&conn).map_err(|e| err(format!("is damaged or not a database ({e}); it was left untouched")))?;
+    let (app_id, version) =
+        head(&conn).map_err(|e| err(format!("is damaged or not a database ({e}); it was left untouched")))?;
     if app_id != APPLICATION_ID {
         return Err(err(
             "belongs to another program (it is SQLite, but not a Hark database); it was left untouched. Pass another --data-dir".into(),

@@ -170,7 +170,9 @@ impl Writer {
     pub fn close(self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Close(tx));
-        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
+        rx.recv()
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
     }
 
     /// Waits until every command sent so far is committed, or the writer has tried and cannot
@@ -178,7 +180,9 @@ impl Writer {
     pub fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Flush(tx));
-        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
+        rx.recv()
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
     }
 }
 

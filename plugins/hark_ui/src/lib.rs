@@ -164,6 +164,12 @@ impl Recall {
     }
 }
 
+/// A saved session opened from the sessions list: (id, title, [(start s, text)]).
+pub type OpenedSession = (i64, String, Vec<(f64, String)>);
+
+/// What the panels read of each utterance: its text, and whether it is on its way.
+type UtteranceRow = (&'static Utterance, Option<&'static Transcript>, Has<TranscriptionPending>, Has<UtteranceAudio>);
+
 /// What the studio shows and remembers.
 #[derive(Resource, Debug)]
 pub struct Studio {
@@ -190,7 +196,7 @@ pub struct Studio {
     /// Play this file as the microphone (demo mode) instead of opening a device.
     pub demo: Option<PathBuf>,
     /// A saved session opened from the sessions list: (id, title, [(start s, text)]).
-    pub opened: Option<(i64, String, Vec<(f64, String)>)>,
+    pub opened: Option<OpenedSession>,
     /// Where the model picker looks for ggml files, and the settings the recogniser runs with.
     pub models_dir: Option<PathBuf>,
     /// The model files found there (refreshed with the device list, not every frame).
@@ -230,10 +236,10 @@ impl Studio {
     }
 
     fn save_settings(&mut self) {
-        if self.settings_writable {
-            if let Err(e) = settings::save(&self.settings_path, &self.settings) {
-                self.notice = Some(format!("settings file {} cannot be written: {e}", self.settings_path.display()));
-            }
+        if self.settings_writable
+            && let Err(e) = settings::save(&self.settings_path, &self.settings)
+        {
+            self.notice = Some(format!("settings file {} cannot be written: {e}", self.settings_path.display()));
         }
     }
 
@@ -406,15 +412,15 @@ pub fn key_code(name: &str) -> Option<KeyCode> {
 
 fn hotkeys(keys: Res<ButtonInput<KeyCode>>, studio: Res<Studio>, mut req: MessageWriter<CaptureRequest>) {
     let hk = &studio.settings.hotkeys;
-    if let Some(k) = key_code(&hk.toggle) {
-        if keys.just_pressed(k) {
-            req.write(CaptureRequest::Toggle);
-        }
+    if let Some(k) = key_code(&hk.toggle)
+        && keys.just_pressed(k)
+    {
+        req.write(CaptureRequest::Toggle);
     }
-    if let Some(k) = key_code(&hk.recall) {
-        if keys.just_pressed(k) {
-            req.write(CaptureRequest::Recall);
-        }
+    if let Some(k) = key_code(&hk.recall)
+        && keys.just_pressed(k)
+    {
+        req.write(CaptureRequest::Recall);
     }
     if let Some(k) = key_code(&hk.push_to_talk) {
         if keys.just_pressed(k) {
@@ -505,12 +511,10 @@ fn handle_requests(
             studio.shown = Some(e);
             studio.opened = None;
             studio.notice = None;
-        } else if !start {
-            if let Some(e) = studio.active.take() {
-                let captured = clocks.get(e).map(|c| c.captured).unwrap_or(0);
-                stop.write(StopCapture { session: e });
-                println!("capture stopped after {:.1} s", samples_to_secs(captured));
-            }
+        } else if !start && let Some(e) = studio.active.take() {
+            let captured = clocks.get(e).map(|c| c.captured).unwrap_or(0);
+            stop.write(StopCapture { session: e });
+            println!("capture stopped after {:.1} s", samples_to_secs(captured));
         }
     }
 }
@@ -600,10 +604,11 @@ fn meter(mut studio: ResMut<Studio>, mut chunks: MessageReader<AudioChunk>) {
 /// Final transcripts also go to stdout, so a terminal (or a test) can follow along.
 fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utterance, &Transcript)>) {
     for r in ready.read() {
-        if let Ok((u, t)) = q.get(r.utterance) {
-            if !t.suspect && !t.text.is_empty() {
-                println!("[{:>7.2} – {:>7.2}] {}", samples_to_secs(u.start), samples_to_secs(u.end), t.text);
-            }
+        if let Ok((u, t)) = q.get(r.utterance)
+            && !t.suspect
+            && !t.text.is_empty()
+        {
+            println!("[{:>7.2} – {:>7.2}] {}", samples_to_secs(u.start), samples_to_secs(u.end), t.text);
         }
     }
 }
@@ -699,7 +704,7 @@ fn draw_ui(
     mut req: MessageWriter<CaptureRequest>,
     mut model_req: MessageWriter<ModelRequest>,
     window: Single<&Window, With<PrimaryWindow>>,
-    utterances: Query<(&Utterance, Option<&Transcript>, Has<TranscriptionPending>, Has<UtteranceAudio>)>,
+    utterances: Query<UtteranceRow>,
     clocks: Query<&SessionClock>,
     mut sources: Query<&mut CaptureSource>,
     recognizer: Option<Res<hark_transcribe::Recognizer>>,
@@ -800,10 +805,10 @@ fn draw_ui(
         }
         if ui.button("Refresh devices and models").clicked() {
             studio.refresh_devices();
-            if !recall.is_running() {
-                if let Err(e) = studio.reopen_recall(&mut recall) {
-                    studio.notice = Some(e);
-                }
+            if !recall.is_running()
+                && let Err(e) = studio.reopen_recall(&mut recall)
+            {
+                studio.notice = Some(e);
             }
         }
         // Level meter with clipping indicator.

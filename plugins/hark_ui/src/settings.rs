@@ -135,8 +135,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         let l = load(&p);
         assert!(l.problem.is_none() && l.writable && l.settings == Settings::default());
-        let mut s = Settings::default();
-        s.vad_threshold = 0.35;
+        let mut s = Settings { vad_threshold: 0.35, ..Default::default() };
         s.hotkeys.toggle = "F7".into();
         save(&p, &s).unwrap();
         assert_eq!(load(&p).settings, s);

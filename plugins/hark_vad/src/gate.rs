@@ -316,10 +316,7 @@ mod tests {
         let e = run(&p, s.clone());
         let start = 100 * F - ms(s.preroll_ms);
         let end = 160 * F + ms(s.end_pad_ms);
-        assert_eq!(
-            e,
-            vec![Edge::Start { at: start, speech: 100 * F }, Edge::End { at: end, speech: 160 * F }]
-        );
+        assert_eq!(e, vec![Edge::Start { at: start, speech: 100 * F }, Edge::End { at: end, speech: 160 * F }]);
     }
 
     #[test]

@@ -29,7 +29,9 @@ impl HighPass {
     pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) {
         out.clear();
         out.extend(input.iter().map(|&v| {
-            let o = self.b[0] * v + self.b[1] * self.x[0] + self.b[2] * self.x[1] - self.a[0] * self.y[0] - self.a[1] * self.y[1];
+            let o = self.b[0] * v + self.b[1] * self.x[0] + self.b[2] * self.x[1]
+                - self.a[0] * self.y[0]
+                - self.a[1] * self.y[1];
             self.x = [v, self.x[0]];
             self.y = [o, self.y[0]];
             o

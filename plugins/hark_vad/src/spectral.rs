@@ -188,8 +188,12 @@ mod tests {
         let mixed: Vec<f32> = voice.iter().zip(&bg).map(|(v, n)| v + n).collect();
         let scores: Vec<f32> = mixed.chunks(256).map(|f| b.push(f)).collect();
         // Frames well inside a syllable.
-        let inside: Vec<f32> =
-            scores.iter().enumerate().filter(|(i, _)| (i * 256 % 4800) >= 512 && (i * 256 % 4800) < 2900).map(|(_, s)| *s).collect();
+        let inside: Vec<f32> = scores
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i * 256 % 4800) >= 512 && (i * 256 % 4800) < 2900)
+            .map(|(_, s)| *s)
+            .collect();
         let mean = inside.iter().sum::<f32>() / inside.len() as f32;
         assert!(mean > 8.0, "voice in noise scores {mean}");
     }
