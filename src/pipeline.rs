@@ -143,6 +143,7 @@ impl Pipeline {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins);
         if opts.handle_ctrl_c {
+            install_stop_signals();
             app.add_plugins(bevy::app::TerminalCtrlCHandlerPlugin);
         }
         add_pipeline(&mut app, opts, engines);
@@ -284,6 +285,16 @@ fn settings_json(o: &PipelineOptions) -> String {
         "max_utterance_s": o.segment.max_secs,
     })
     .to_string()
+}
+
+/// SIGINT, SIGTERM and SIGHUP finish the capture (Bevy's handler then writes `AppExit`). Bevy's
+/// own plugin refuses to install over a disposition that is not the default, so a process
+/// started with SIGINT ignored (a script's `cmd &`) could not be stopped at all: install ours,
+/// overwriting it, first.
+fn install_stop_signals() {
+    if let Err(e) = ctrlc::set_handler(bevy::app::TerminalCtrlCHandlerPlugin::gracefully_exit) {
+        warn!("Ctrl+C, SIGTERM and SIGHUP will not finish the capture cleanly: {e}");
+    }
 }
 
 fn captured_so_far(world: &World, session: Entity) -> u64 {

@@ -102,9 +102,20 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let started = wait_for("capture started");
     assert!(started.contains("Monitor of"), "{started}");
     assert!(pulse.cmd("paplay").arg("--device=vmic").arg(c.join("jfk.wav")).status().unwrap().success());
-    let line = wait_for("[");
+    let first = wait_for("[");
     x.xdotool(&["key", "--clearmodifiers", "F9"]);
-    wait_for("capture stopped");
+    // Live capture closes an utterance at each pause: gather the capture's lines until it has
+    // stopped and its last words are in.
+    let mut line = first.split_once("] ").map(|(_, t)| t.to_owned()).unwrap_or_default();
+    let mut stopped = false;
+    while !(stopped && line.to_lowercase().contains("your country")) {
+        let l = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the capture's transcript");
+        stopped |= l.starts_with("capture stopped");
+        if let Some((_, t)) = l.split_once("] ").filter(|_| l.starts_with('[')) {
+            line.push(' ');
+            line.push_str(t);
+        }
+    }
     // "Transcribe what I just said": the always-on buffer heard the same speech.
     x.xdotool(&["key", "--clearmodifiers", "F10"]);
     let recall = wait_for("capture started: recall");
@@ -134,10 +145,9 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     assert!(clip.contains("forward"), "clipboard: {clip:?}");
     assert!(app.wait().unwrap().success());
 
-    let text = line.split_once("] ").map(|(_, t)| t).unwrap_or("");
     let w = wer(
         "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
-        text,
+        &line,
     );
     assert!(w.rate() <= 0.1, "{line}");
 

@@ -98,6 +98,13 @@ pub struct PipelineArgs {
     /// Voice activity detector.
     #[arg(long, value_enum, default_value = "neural")]
     pub vad: VadArg,
+    /// Speech-band SNR (dB) at which the VAD takes a frame for speech whatever the network says
+    /// (lower finds fainter voices, and more noise); a large value turns it off.
+    #[arg(long, value_name = "DB", default_value_t = hark_vad::GateSettings::default().band_enter_db)]
+    pub band_enter: f32,
+    /// Speech-band SNR (dB) that keeps a frame inside speech.
+    #[arg(long, value_name = "DB", default_value_t = hark_vad::GateSettings::default().band_stay_db)]
+    pub band_stay: f32,
     /// Join speech separated by pauses up to this many seconds (pads excluded) into one
     /// utterance, so whisper hears whole sentences (default: 2.2 for files, 0 when listening
     /// live, where it would delay the text).
@@ -152,6 +159,8 @@ impl PipelineArgs {
         if let Some(gap) = self.merge_pauses {
             o.segment.merge_gap_secs = gap;
         }
+        o.vad.gate.band_enter_db = self.band_enter;
+        o.vad.gate.band_stay_db = self.band_stay;
         o.vad.detector = match self.vad {
             VadArg::Neural => hark_vad::DetectorKind::Neural,
             VadArg::Energy => hark_vad::DetectorKind::Energy,
@@ -191,6 +200,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 min_audio_ctx: hark_transcribe::WhisperSettings::default().min_audio_ctx,
                 no_guard: false,
                 vad: VadArg::Neural,
+                band_enter: hark_vad::GateSettings::default().band_enter_db,
+                band_stay: hark_vad::GateSettings::default().band_stay_db,
                 merge_pauses: Some(0.0),
             };
             let mut opts = args.options(&models_dir, None)?;

@@ -47,11 +47,6 @@ pub struct RobustArgs {
     pub verbose: bool,
     #[arg(long)]
     pub json: bool,
-    /// Override the VAD's speech-band SNR thresholds (dB) for this run (tuning).
-    #[arg(long)]
-    pub band_enter: Option<f32>,
-    #[arg(long)]
-    pub band_stay: Option<f32>,
     /// Override the weak-voice assist (probability, dB over the floor) for this run (tuning).
     #[arg(long)]
     pub assist_db: Option<f32>,
@@ -123,8 +118,6 @@ pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let (corpus, voices) = recordings(&a.corpus, &a.voices)?;
     let mut opts = a.pipeline.options(models_dir, Some(10.0))?;
     let g = &mut opts.vad.gate;
-    g.band_enter_db = a.band_enter.unwrap_or(g.band_enter_db);
-    g.band_stay_db = a.band_stay.unwrap_or(g.band_stay_db);
     g.assist_db = a.assist_db.unwrap_or(g.assist_db);
     g.assist_probability = a.assist_p.unwrap_or(g.assist_probability);
     let mut p = Pipeline::new(&opts)?;

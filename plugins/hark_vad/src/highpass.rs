@@ -1,9 +1,10 @@
-//! A second-order Butterworth high-pass at 100 Hz in front of every detector.
+//! A second-order Butterworth high-pass at 100 Hz in front of the energy and band features
+//! (the neural network gets the unfiltered audio it was trained on).
 //!
 //! Recordings carry rumble, handling bumps and DC below the voice (one test recording has 30 dB
 //! more energy under 100 Hz than in the whole speech band). Left in, that energy lifts the noise
 //! floor the gate and the band tracker learn and hides a quiet voice from them; voices have
-//! next to nothing below 100 Hz, so removing it costs the detectors nothing.
+//! next to nothing below 100 Hz, so removing it costs the features nothing.
 
 /// Biquad state for one stream.
 #[derive(Debug, Clone)]

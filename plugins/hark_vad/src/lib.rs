@@ -71,6 +71,8 @@ struct Stream {
     detector: Box<dyn VoiceDetector>,
     highpass: highpass::HighPass,
     filtered: Vec<f32>,
+    /// The unfiltered audio of `pending` (the network was trained on unfiltered audio).
+    raw: Vec<f32>,
     bands: spectral::BandSnr,
     gate: SpeechGate,
     pending: Vec<f32>,
@@ -107,6 +109,7 @@ fn analyse(
             detector: settings.detector.make(),
             highpass: highpass::HighPass::default(),
             filtered: Vec::new(),
+            raw: Vec::new(),
             bands: spectral::BandSnr::default(),
             gate: SpeechGate::new(settings.gate.clone()),
             pending: Vec::new(),
@@ -115,13 +118,18 @@ fn analyse(
         s.gate.settings = settings.gate.clone();
         s.highpass.process(&chunk.samples, &mut s.filtered);
         s.pending.extend_from_slice(&s.filtered);
+        s.raw.extend_from_slice(&chunk.samples);
         let fl = s.detector.frame_len();
         let mut used = 0;
         while s.pending.len() - used >= fl {
             let frame = &s.pending[used..used + fl];
             let start = s.pending_start + used as u64;
-            let p = s.detector.probability(frame);
-            let f = gate::Frame { p, energy_db: detector::frame_db(frame), band_snr_db: s.bands.push(frame) };
+            let p = s.detector.probability(&s.raw[used..used + fl]);
+            let f = gate::Frame {
+                p,
+                energy_db: detector::frame_db(&s.raw[used..used + fl]),
+                band_snr_db: s.bands.push(frame),
+            };
             let speech = s.gate.push_frame(start, fl as u64, f, |e| {
                 record(&mut history, chunk.session, e);
                 edges.write(e.with_session(chunk.session));
@@ -130,6 +138,7 @@ fn analyse(
             used += fl;
         }
         s.pending.drain(..used);
+        s.raw.drain(..used);
         s.pending_start += used as u64;
     }
     for e in ended.read() {
@@ -194,7 +203,6 @@ pub fn analyse_regions(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Ve
     let mut gate = SpeechGate::new(settings.gate.clone());
     let mut filtered = Vec::with_capacity(samples.len());
     highpass::HighPass::default().process(samples, &mut filtered);
-    let samples = &filtered[..];
     let fl = det.frame_len();
     let mut probs = Vec::with_capacity(samples.len() / fl);
     let mut regions = Vec::new();
@@ -207,10 +215,10 @@ pub fn analyse_regions(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Ve
             }
         }
     };
-    for (i, frame) in samples.chunks_exact(fl).enumerate() {
-        let p = det.probability(frame);
+    for (i, (frame, raw)) in filtered.chunks_exact(fl).zip(samples.chunks_exact(fl)).enumerate() {
+        let p = det.probability(raw);
         probs.push(p);
-        let f = gate::Frame { p, energy_db: detector::frame_db(frame), band_snr_db: bands.push(frame) };
+        let f = gate::Frame { p, energy_db: detector::frame_db(raw), band_snr_db: bands.push(frame) };
         gate.push_frame((i * fl) as u64, fl as u64, f, &mut on_edge);
     }
     gate.finish(samples.len() as u64, &mut on_edge);
