@@ -119,7 +119,17 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     // "Transcribe what I just said": the always-on buffer heard the same speech.
     x.xdotool(&["key", "--clearmodifiers", "F10"]);
     let recall = wait_for("capture started: recall");
-    let recalled = wait_for("[");
+    // A capture can print several utterances (and a previous capture's last ones may still
+    // arrive): wait for the transcript line that should come.
+    let said = |needle: &str| -> String {
+        loop {
+            let l = wait_for("[");
+            if l.to_lowercase().contains(needle) {
+                return l;
+            }
+        }
+    };
+    let recalled = said("country");
     assert!(recalled.contains("country"), "{recall}: {recalled}");
     // Push to talk: capture while F8 is held.
     x.xdotool(&["keydown", "F8"]);
@@ -127,7 +137,7 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     assert!(pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap().success());
     x.xdotool(&["keyup", "F8"]);
     wait_for("capture stopped");
-    let ptt = wait_for("[");
+    let ptt = said("forward");
     assert!(ptt.to_lowercase().contains("forward"), "{ptt}");
     // The Copy button (top of the transcript panel) puts the shown transcript on the clipboard.
     x.xdotool(&["mousemove", "--sync", "819", "13"]);
