@@ -105,15 +105,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         }
     };
     if !fresh {
-        let mut head = [0u8; 16];
-        let n = std::fs::File::open(path)
-            .and_then(|mut f| f.read(&mut head))
-            .map_err(|e| err(format!("cannot be read: {e}")))?;
-        if n < 16 || &head != b"SQLite format 3\0" {
-            return Err(err(
-                "is not a Hark database (not SQLite at all); it was left untouched. Move it away or pass another --data-dir".into(),
-            ));
-        }
+        check_sqlite_header(path)?;
     }
     let mut conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -138,15 +130,7 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
     if !path.exists() {
         return Err(err("does not exist yet: no session has been saved".into()));
     }
-    let mut head = [0u8; 16];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| err(format!("cannot be read: {e}")))?;
-    if n < 16 || &head != b"SQLite format 3\0" {
-        return Err(err(
-            "is not a Hark database (not SQLite at all); it was left untouched. Move it away or pass another --data-dir".into(),
-        ));
-    }
+    check_sqlite_header(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| err(format!("cannot be opened: {e}")))?;
     if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).is_err() {
@@ -188,6 +172,21 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
 fn readonly_file(path: &Path) -> bool {
     std::fs::metadata(path).map(|m| m.permissions().readonly()).unwrap_or(true)
         || OpenOptions::new().append(true).open(path).is_err()
+}
+
+/// Refuses, before SQLite sees it, a file that is not SQLite at all.
+fn check_sqlite_header(path: &Path) -> Result<(), StoreError> {
+    let err = |msg: String| StoreError::Open { path: path.to_path_buf(), msg };
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| err(format!("cannot be read: {e}")))?;
+    if n < 16 || &head != b"SQLite format 3\0" {
+        return Err(err(
+            "is not a Hark database (not SQLite at all); it was left untouched. Move it away or pass another --data-dir".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn create_private(path: &Path) -> std::io::Result<()> {
