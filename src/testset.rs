@@ -221,6 +221,16 @@ impl NoiseKind {
     }
 }
 
+/// Two recordings of one speaker are named alike but for a number glued to the end
+/// (`mfa_cold_corpus`, `mfa_cold_corpus3`).
+fn same_speaker(a: &str, b: &str) -> bool {
+    fn stem(x: &str) -> &str {
+        let t = x.trim_end_matches(|c: char| c.is_ascii_digit());
+        if t.ends_with(|c: char| c.is_ascii_alphabetic()) { t } else { x }
+    }
+    stem(a) == stem(b)
+}
+
 fn power(x: &[f32]) -> f64 {
     x.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / x.len().max(1) as f64
 }
@@ -238,8 +248,15 @@ fn active_power(x: &[f32], speech: &[(u64, u64)]) -> f64 {
     if n == 0 { power(x) } else { e / n as f64 }
 }
 
-/// Unit-power noise of `kind`, `n` samples long. Babble sums four recordings other than
-/// `exclude`, each at the same active level, started at seeded offsets and looped.
+/// Talkers summed into babble.
+pub const BABBLE_TALKERS: usize = 6;
+/// Only recordings at least this long talk in the babble (a looped one-word clip is a chant,
+/// not a crowd).
+pub const BABBLE_MIN_SECS: f64 = 10.0;
+
+/// Unit-power noise of `kind`, `n` samples long. Babble sums [`BABBLE_TALKERS`] different
+/// recordings of at least [`BABBLE_MIN_SECS`] other than `exclude` (and other than its
+/// speaker's other recordings), each at the same active level, from seeded offsets.
 pub fn noise(kind: NoiseKind, n: usize, seed: u64, recs: &[Recording], exclude: &str) -> Vec<f32> {
     let mut out = match kind {
         NoiseKind::Pink => pink_noise(n, seed),
@@ -249,13 +266,16 @@ pub fn noise(kind: NoiseKind, n: usize, seed: u64, recs: &[Recording], exclude: 
         }
         NoiseKind::Babble => {
             let mut rng = Noise(seed | 1);
-            let others: Vec<&Recording> =
-                recs.iter().filter(|r| r.name != exclude && r.samples.len() > 16_000).collect();
+            let mut others: Vec<&Recording> = recs
+                .iter()
+                .filter(|r| !same_speaker(&r.name, exclude) && r.samples.len() as f64 >= s(BABBLE_MIN_SECS) as f64)
+                .collect();
             let mut sum = vec![0f32; n];
-            for t in 0..4.min(others.len()) {
-                let r = others[((rng.next() * 0.5 + 0.5) * others.len() as f32) as usize % others.len()];
+            for _ in 0..BABBLE_TALKERS.min(others.len()) {
+                let k = ((rng.next() * 0.5 + 0.5) * others.len() as f32) as usize % others.len();
+                let r = others.swap_remove(k);
                 let gain = (1.0 / active_power(&r.samples, &reference_speech(r)).max(1e-12)).sqrt() as f32;
-                let off = ((rng.next() * 0.5 + 0.5) * r.samples.len() as f32) as usize + t * 7_919;
+                let off = ((rng.next() * 0.5 + 0.5) * r.samples.len() as f32) as usize;
                 for (i, x) in sum.iter_mut().enumerate() {
                     *x += r.samples[(off + i) % r.samples.len()] * gain;
                 }
@@ -379,5 +399,36 @@ mod tests {
         // 0.2 s of speech at 1 s: the collar leaves its middle frames to score.
         let (r, p) = frame_scores(&[(16_000, 35_200)], &[(16_000, 25_600)], 64_000);
         assert!((r - 0.5).abs() < 0.1 && p == 1.0, "{r} {p}");
+    }
+
+    #[test]
+    fn babble_is_six_other_long_talkers() {
+        // A number glued to a name marks the same speaker; after an underscore it is an id.
+        assert!(same_speaker("mfa_cold_corpus", "mfa_cold_corpus3"));
+        assert!(!same_speaker("speechocean762_001450116", "speechocean762_055470152"));
+        let long = |k: usize| Recording {
+            name: format!("talker_{k}"),
+            samples: (0..s(BABBLE_MIN_SECS) as usize).map(|i| 0.1 * (i as f32 * 0.01 * (k + 1) as f32).sin()).collect(),
+            reference: "x".into(),
+            words: None,
+        };
+        let mut recs: Vec<Recording> = (0..12).map(long).collect();
+        recs.push(Recording { name: "short".into(), samples: vec![0.5; 16_000], reference: "x".into(), words: None });
+        let b = noise(NoiseKind::Babble, 32_000, 3, &recs, "talker_0");
+        assert!((power(&b) - 1.0).abs() < 1e-3);
+        // Twelve long talkers, each a tone of its own, and a short clip: the babble for
+        // talker 0 holds six of the eleven other tones, not its own, and not the short clip.
+        let tone = |k: usize| {
+            let w = 0.01 * (k + 1) as f64;
+            let (mut c, mut q) = (0.0, 0.0);
+            for (i, &x) in b.iter().enumerate() {
+                c += x as f64 * (w * i as f64).cos();
+                q += x as f64 * (w * i as f64).sin();
+            }
+            (c * c + q * q).sqrt() / b.len() as f64
+        };
+        let present: Vec<usize> = (0..12).filter(|&k| tone(k) > 0.05).collect();
+        assert_eq!(present.len(), BABBLE_TALKERS, "{present:?}");
+        assert!(!present.contains(&0), "{present:?}");
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{corpus, test_model};
 use hark::pipeline::{Pipeline, PipelineOptions};
-use hark::robust::{all_text, longest_run, run_short, transcribe};
+use hark::robust::{longest_run, run_short, transcribe};
 use hark::testset::{self, NoiseKind, Recording, TestClip};
 use hark_core::text::normalize_words;
 use hark_vad::VadSettings;
@@ -94,22 +94,26 @@ fn speech_in_noise_is_found_at_10_and_5_db() {
     assert!(failures.is_empty(), "speech lost in noise:\n{}", failures.join("\n"));
 }
 
-/// Pink and white noise at 10 and 5 dB: every recording gets text. (Babble at 5 dB is not
-/// asserted: tiny.en itself returns nothing for a few recordings under four other talkers, with
-/// the old decoding settings too; `hark bench robust` reports them.)
+/// Every recording in pink and white noise at 10 and 5 dB, and every corpus recording in
+/// six-talker babble at 10 and 5 dB, gets text a user would see (a phrase whisper invents for
+/// silence, marked suspect, does not count). The voices of `tests/voices` in babble are
+/// printed, not asserted: at 5 dB tiny.en hears only "Thank you" in the breathy voice, in every
+/// encoder window; `hark bench robust` reports them.
 #[test]
 fn no_recording_at_5_db_or_more_goes_untranscribed() {
     let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
     let recs = noise_set(&c);
+    let (corpus_recs, _) = recordings(&c);
     let mut p = Pipeline::new(&options(&m)).unwrap();
     let mut silent = Vec::new();
-    for kind in [NoiseKind::Pink, NoiseKind::White] {
+    for kind in NoiseKind::ALL {
         for snr in [10.0, 5.0] {
-            for clip in testset::noisy(&recs, kind, snr, 1.0, SEED) {
+            for (clip, rec) in testset::noisy(&recs, kind, snr, 1.0, SEED).iter().zip(&recs) {
                 let (t, _) = transcribe(&mut p, &clip.samples);
-                let text = all_text(&t);
-                eprintln!("{:<52} {text}", clip.name);
-                if normalize_words(&text).is_empty() {
+                let text = t.text();
+                let asserted = kind != NoiseKind::Babble || corpus_recs.iter().any(|r| r.name == rec.name);
+                eprintln!("{:<52} {} {text}", clip.name, if asserted { ' ' } else { '~' });
+                if asserted && normalize_words(&text).is_empty() {
                     silent.push(clip.name.clone());
                 }
             }

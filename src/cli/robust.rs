@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use hark::pipeline::Pipeline;
-use hark::robust::{ShortResult, all_text, percentile, run_short, transcribe};
+use hark::robust::{ShortResult, percentile, run_short, transcribe};
 use hark::testset::{self, NoiseKind, Recording, TestClip};
 use hark_core::text::wer;
 use serde::Serialize;
@@ -30,6 +30,9 @@ pub struct RobustArgs {
     /// Local SNRs for the noise set (dB).
     #[arg(long, value_delimiter = ',', default_value = "10,5,0")]
     pub snr: Vec<f64>,
+    /// Noise kinds for the noise set.
+    #[arg(long, value_delimiter = ',', default_value = "pink,white,babble", value_parser = parse_noise)]
+    pub noise: Vec<NoiseKind>,
     /// Only the short-utterance set / only the noise set.
     #[arg(long)]
     pub short_only: bool,
@@ -45,6 +48,10 @@ pub struct RobustArgs {
     /// Print every clip.
     #[arg(long)]
     pub verbose: bool,
+    /// Write every noisy clip here as a 16 kHz WAV (to listen to, or to run through
+    /// `hark transcribe`).
+    #[arg(long)]
+    pub write: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
     /// Override the weak-voice assist (probability, dB over the floor) for this run (tuning).
@@ -54,6 +61,13 @@ pub struct RobustArgs {
     pub assist_p: Option<f32>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+fn parse_noise(s: &str) -> Result<NoiseKind, String> {
+    NoiseKind::ALL
+        .into_iter()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| format!("unknown noise '{s}' (pink, white or babble)"))
 }
 
 #[derive(Debug, Serialize)]
@@ -173,7 +187,7 @@ pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
                 "noise   SNR part     clips | speech: recall mean   min (worst clip)                      precision | cut: recall mean  min  precision |  WER"
             );
         }
-        for kind in NoiseKind::ALL {
+        for &kind in &a.noise {
             for &snr in &a.snr {
                 let mut clips = testset::noisy(&all, kind, snr, 1.0, a.seed);
                 for (c, r) in clips.iter_mut().zip(&all) {
@@ -181,6 +195,10 @@ pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
                 }
                 let mut per = Vec::new();
                 for c in &clips {
+                    if let Some(dir) = &a.write {
+                        std::fs::create_dir_all(dir)?;
+                        hark_capture::file::write_wav_16k(&dir.join(format!("{}.wav", c.name)), &c.samples)?;
+                    }
                     let (_, regions) = hark_vad::analyse_regions(&c.samples, &opts.vad);
                     let total = c.samples.len() as u64;
                     let speech: Vec<(u64, u64)> = regions.iter().map(|r| r.speech).collect();
@@ -193,7 +211,8 @@ pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
                         let (t, _) = transcribe(&mut p, &c.samples);
                         let h = t.text();
                         let w = wer(&c.reference, &h);
-                        (Some(h), Some((w.edits, w.words, all_text(&t))))
+                        // Untranscribed means no text a user would see (suspect text is hidden).
+                        (Some(h.clone()), Some((w.edits, w.words, h)))
                     };
                     if a.verbose {
                         eprintln!(
