@@ -8,8 +8,11 @@ use std::time::Duration;
 use bevy::prelude::*;
 use clap::Args;
 use hark::pipeline::Pipeline;
-use hark_capture::{MicSource, Pace, Source, list_input_devices};
-use hark_core::{CaptureFinished, SessionClock, StopCapture, Transcript, TranscriptReady, Utterance, secs_to_samples};
+use hark_capture::{CaptureHealth, MicSource, Pace, Source, list_input_devices};
+use hark_core::{
+    CaptureFinished, SessionClock, StopCapture, Transcript, TranscriptReady, Utterance, samples_to_secs,
+    secs_to_samples,
+};
 
 use super::PipelineArgs;
 
@@ -80,15 +83,27 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
             }
         }
         if world.get::<CaptureFinished>(session).is_some() && p.is_done(session) {
+            let health = p.app.world().get::<CaptureHealth>(session).cloned().unwrap_or_default();
+            let heard = samples_to_secs(captured);
             let t = p.take_transcript(session);
+            let what = t.session_id.map_or("the session".to_owned(), |id| format!("session {id}"));
+            if let Some(losses) = health.losses() {
+                eprintln!("warning: microphone audio lost: {losses}");
+            }
             match (&t.save_error, t.session_id) {
-                (Some(e), id) => {
-                    let what = id.map_or("the session".to_owned(), |id| format!("session {id}"));
+                (Some(e), _) => {
                     eprintln!("error: {what} was not saved completely: {e}");
                     return Ok(ExitCode::FAILURE);
                 }
                 (None, Some(id)) => eprintln!("saved as session {id}"),
                 (None, None) => {}
+            }
+            if let Some(f) = health.failure {
+                // Everything heard before the fault is saved and transcribed, but the capture
+                // did not end as asked: say why, and let scripts see it.
+                let kept = if t.session_id.is_some() { "saved" } else { "transcribed" };
+                eprintln!("error: capture stopped after {heard:.1} s: {f}. What was heard before it is {kept}.");
+                return Ok(ExitCode::FAILURE);
             }
             break;
         }

@@ -65,6 +65,11 @@ pub struct Pulse {
 
 impl Pulse {
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// With more modules loaded at start (`"module-always-sink"`, …).
+    pub fn start_with(modules: &[&str]) -> Option<Self> {
         if Command::new("pulseaudio").arg("--version").output().is_err() {
             let msg = "SKIPPED: pulseaudio is not installed (./scripts/test installs it)";
             assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
@@ -77,6 +82,7 @@ impl Pulse {
             .cmd("pulseaudio")
             .args(["--daemonize=yes", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr", "-n"])
             .args(["--load=module-native-protocol-unix", "--load=module-null-sink sink_name=vmic"])
+            .args(modules.iter().map(|m| format!("--load={m}")))
             .status()
             .unwrap()
             .success();

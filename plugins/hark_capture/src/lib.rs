@@ -29,8 +29,8 @@ pub enum CaptureError {
     File { path: PathBuf, msg: String },
     #[error("{0}")]
     NoDevice(String),
-    #[error("input device {0} stopped delivering audio (unplugged?)")]
-    DeviceLost(String),
+    #[error("lost input device {device}: {cause}")]
+    DeviceLost { device: String, cause: String },
 }
 
 /// How a file is fed.
@@ -85,14 +85,36 @@ impl CaptureSource {
     pub fn new(source: Source, pace: Pace) -> Self {
         Self { source: SyncCell::new(source), pace, due_secs: 0.0, buf: Vec::new() }
     }
+}
 
-    /// Seconds of audio a microphone's ring buffer had to drop so far (the pipeline fell
-    /// behind the device), for the user to see.
-    pub fn dropped_secs(&mut self) -> f64 {
-        match self.source.get() {
-            Source::Mic(m) => m.overruns() as f64 / m.device_rate.max(1) as f64,
-            _ => 0.0,
+/// What went wrong with a session's capture, kept on the session after the capture ends so
+/// the window and the CLI can say it.
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct CaptureHealth {
+    /// Seconds a microphone's ring had to drop (the pipeline fell behind the device).
+    pub dropped_secs: f64,
+    /// Seconds the audio host lost (a device moved, a server stalled), filled with silence so
+    /// later audio keeps its time.
+    pub filled_secs: f64,
+    /// Why the capture stopped, when it was not asked to.
+    pub failure: Option<String>,
+}
+
+impl CaptureHealth {
+    /// One line for the user when something was lost, or `None`.
+    pub fn losses(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        let secs = |s: f64| if s < 0.1 { format!("{s:.3} s") } else { format!("{s:.1} s") };
+        if self.filled_secs > 0.0 {
+            parts.push(format!(
+                "{} the audio system did not deliver (a silent gap in the recording)",
+                secs(self.filled_secs)
+            ));
         }
+        if self.dropped_secs > 0.0 {
+            parts.push(format!("{} dropped because Hark fell behind the microphone", secs(self.dropped_secs)));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -121,7 +143,7 @@ impl Plugin for CapturePlugin {
 #[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn pull_sources(
     mut commands: Commands,
-    mut sessions: Query<(Entity, &mut CaptureSource, &mut SessionClock)>,
+    mut sessions: Query<(Entity, &mut CaptureSource, &mut SessionClock, Option<&mut CaptureHealth>)>,
     settings: Res<CaptureSettings>,
     backpressure: Option<Res<PipelineBackpressure>>,
     time: Res<Time>,
@@ -132,7 +154,7 @@ fn pull_sources(
 ) {
     let stopping: Vec<Entity> = stop.read().map(|s| s.session).collect();
     let held = backpressure.is_some_and(|b| b.0);
-    for (session, mut cap, mut clock) in &mut sessions {
+    for (session, mut cap, mut clock, health) in &mut sessions {
         let cap = &mut *cap;
         cap.buf.clear();
         let pace = cap.pace;
@@ -166,13 +188,31 @@ fn pull_sources(
             clock.captured += cap.buf.len() as u64;
             chunks.write(AudioChunk { session, start, samples: Arc::from(&cap.buf[..]) });
         }
+        let mut now = match &health {
+            Some(h) => (*h).clone(),
+            None => CaptureHealth::default(),
+        };
+        if let Source::Mic(m) = cap.source.get() {
+            let rate = m.device_rate.max(1) as f64;
+            now.dropped_secs = m.overruns() as f64 / rate;
+            now.filled_secs = m.lost() as f64 / rate;
+        }
         let more = match result {
             Ok(more) => more && !stopping.contains(&session),
             Err(e) => {
                 error!("{e}");
+                now.failure = Some(e.to_string());
                 failed.write(CaptureFailed { session, message: e.to_string() });
                 false
             }
+        };
+        match health {
+            Some(mut h) => h.set_if_neq(now),
+            None if now != CaptureHealth::default() => {
+                commands.entity(session).insert(now);
+                true
+            }
+            None => false,
         };
         if !more {
             commands.entity(session).remove::<CaptureSource>().insert(CaptureFinished);

@@ -1,8 +1,16 @@
 //! Microphones through cpal. The audio callback only downmixes into a wait-free ring buffer
-//! (rtrb) and counts overruns in an atomic; resampling happens on the ECS side.
+//! (rtrb) and counts overruns and host gaps in atomics; resampling happens on the ECS side.
+//!
+//! A stream can fail three ways without the callback ever seeing an error, and each is made
+//! loud here: the host loses audio (a device moved, a server stalled: found from the capture
+//! timestamps, filled with silence so the timeline stays true, and counted); the stream stops
+//! delivering (a sound server killed under ALSA's pulse plugin deadlocks its own thread: found
+//! by a watchdog on the ECS side); and closing such a stream would block on that thread (so it
+//! is closed on a thread of its own, and left behind if it does not finish).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
@@ -58,16 +66,38 @@ pub fn list_input_devices() -> Vec<InputDevice> {
 
 /// A running input stream.
 pub struct MicSource {
-    _stream: cpal::Stream,
+    stream: Option<cpal::Stream>,
     rx: rtrb::Consumer<f32>,
     resampler: To16k,
     scratch: Vec<f32>,
-    overruns: Arc<AtomicU64>,
-    failed: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    /// When audio last arrived (or the stream started).
+    last_audio: Instant,
+    /// No audio for this long from a running stream means it is dead.
+    stall_after: Duration,
     /// What the user sees: the device's name.
     pub description: String,
     pub device_rate: u32,
 }
+
+/// What the audio callback and the error callback report to the ECS side.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Frames dropped because the ring was full (the ECS did not drain it in time).
+    overruns: AtomicU64,
+    /// Frames the host never delivered (capture timestamps ran ahead of the frames), filled
+    /// with silence.
+    lost: AtomicU64,
+    /// Host-reported overruns (xruns).
+    xruns: AtomicU64,
+    failed: AtomicBool,
+    /// The host's first error message (the error callback is not the audio callback).
+    cause: OnceLock<String>,
+}
+
+/// A gap in the capture timestamps at least this long is audio the host lost: shorter ones are
+/// timestamp jitter (PulseAudio's are interpolated from latency polls).
+const GAP_FILL_SECS: f64 = 0.25;
 
 impl std::fmt::Debug for MicSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,53 +142,99 @@ impl MicSource {
             cfg.buffer_size = cpal::BufferSize::Fixed(((cfg.sample_rate as f32 * p) as u32).clamp(min, max));
         }
         let (tx, rx) = rtrb::RingBuffer::new((cfg.sample_rate as f32 * seconds.max(0.1)) as usize);
-        let overruns = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared::default());
         let stream = match sup.sample_format() {
-            SampleFormat::F32 => build::<f32>(&dev, cfg, tx, &overruns, &failed),
-            SampleFormat::I16 => build::<i16>(&dev, cfg, tx, &overruns, &failed),
-            SampleFormat::I32 => build::<i32>(&dev, cfg, tx, &overruns, &failed),
-            SampleFormat::I24 => build::<cpal::I24>(&dev, cfg, tx, &overruns, &failed),
-            SampleFormat::U16 => build::<u16>(&dev, cfg, tx, &overruns, &failed),
-            SampleFormat::U8 => build::<u8>(&dev, cfg, tx, &overruns, &failed),
+            SampleFormat::F32 => build::<f32>(&dev, cfg, tx, &shared),
+            SampleFormat::I16 => build::<i16>(&dev, cfg, tx, &shared),
+            SampleFormat::I32 => build::<i32>(&dev, cfg, tx, &shared),
+            SampleFormat::I24 => build::<cpal::I24>(&dev, cfg, tx, &shared),
+            SampleFormat::U16 => build::<u16>(&dev, cfg, tx, &shared),
+            SampleFormat::U8 => build::<u8>(&dev, cfg, tx, &shared),
             f => {
                 return Err(CaptureError::NoDevice(format!("{description}: unsupported sample format {f}")));
             }
         }
         .map_err(|e| CaptureError::NoDevice(format!("cannot open {description}: {e}")))?;
         stream.play().map_err(|e| CaptureError::NoDevice(format!("cannot start {description}: {e}")))?;
+        // A live stream delivers every period; five seconds without audio is a dead one. (A
+        // stream PulseAudio moves to another source pauses ~1.9 s: that is a gap, not a death.)
+        let period = period_secs.unwrap_or(0.1) as f64;
         Ok(Self {
-            _stream: stream,
+            stream: Some(stream),
             rx,
             resampler: To16k::new(cfg.sample_rate).map_err(CaptureError::NoDevice)?,
             scratch: vec![0.0; cfg.sample_rate as usize],
-            overruns,
-            failed,
+            shared,
+            last_audio: Instant::now(),
+            stall_after: Duration::from_secs_f64((period * 10.0).max(5.0)),
             description,
             device_rate: cfg.sample_rate,
         })
     }
 
-    /// Moves everything the callback delivered so far, at 16 kHz, into `out`.
+    /// Moves everything the callback delivered so far, at 16 kHz, into `out`. A stream that
+    /// failed, or stopped delivering audio, is an error naming the device and the cause.
     pub fn pull(&mut self, out: &mut Vec<f32>) -> Result<(), CaptureError> {
+        self.pull_at(out, Instant::now())
+    }
+
+    fn pull_at(&mut self, out: &mut Vec<f32>, now: Instant) -> Result<(), CaptureError> {
+        let mut got_any = false;
         loop {
             let (got, _) = self.rx.pop_partial_slice(&mut self.scratch);
             let n = got.len();
             if n == 0 {
                 break;
             }
+            got_any = true;
             self.resampler.push(&self.scratch[..n], out);
         }
-        if self.failed.load(Ordering::Relaxed) {
+        if got_any {
+            self.last_audio = now;
+        }
+        let failed = self.shared.failed.load(Ordering::Relaxed);
+        let stalled = now.saturating_duration_since(self.last_audio) >= self.stall_after;
+        if failed || stalled {
             self.resampler.finish(out);
-            return Err(CaptureError::DeviceLost(self.description.clone()));
+            let cause = match self.shared.cause.get() {
+                Some(c) => c.clone(),
+                None => format!("no audio for {:.1} s (sound server gone?)", self.stall_after.as_secs_f64()),
+            };
+            return Err(CaptureError::DeviceLost { device: self.description.clone(), cause });
         }
         Ok(())
     }
 
     /// Samples dropped because the ECS did not drain the ring in time.
     pub fn overruns(&self) -> u64 {
-        self.overruns.load(Ordering::Relaxed)
+        self.shared.overruns.load(Ordering::Relaxed)
+    }
+
+    /// Samples (at the device rate) the host lost and that were filled with silence.
+    pub fn lost(&self) -> u64 {
+        self.shared.lost.load(Ordering::Relaxed)
+    }
+
+    /// Overruns the host itself reported.
+    pub fn xruns(&self) -> u64 {
+        self.shared.xruns.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for MicSource {
+    fn drop(&mut self) {
+        // Closing joins the host's stream thread; a stream whose server died can be deadlocked
+        // inside the host library. Close it on a thread of its own and wait a little: a healthy
+        // stream is closed before we return, a stuck one is left behind instead of stopping us.
+        let Some(stream) = self.stream.take() else { return };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let spawned = std::thread::Builder::new().name("hark-mic-close".into()).spawn(move || {
+            drop(stream);
+            let _ = tx.send(());
+        });
+        if spawned.is_ok() && rx.recv_timeout(Duration::from_millis(500)).is_err() {
+            log::warn!("the audio stream of {} did not close; left behind", self.description);
+        }
     }
 }
 
@@ -166,8 +242,7 @@ fn build<T>(
     dev: &cpal::Device,
     cfg: StreamConfig,
     mut tx: rtrb::Producer<f32>,
-    overruns: &Arc<AtomicU64>,
-    failed: &Arc<AtomicBool>,
+    shared: &Arc<Shared>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample,
@@ -175,16 +250,29 @@ where
 {
     let ch = cfg.channels.max(1) as usize;
     let inv = 1.0 / ch as f32;
-    let overruns = overruns.clone();
-    let failed = failed.clone();
+    let rate = cfg.sample_rate as f64;
+    let on_data = shared.clone();
+    let on_error = shared.clone();
+    let mut timeline = Timeline::new(rate);
     dev.build_input_stream::<T, _, _>(
         cfg,
         // Real-time thread: no locks, no allocation, no logging.
-        move |data: &[T], _info: &cpal::InputCallbackInfo| {
+        move |data: &[T], info: &cpal::InputCallbackInfo| {
             let frames = data.len() / ch;
+            let ts = info.timestamp();
+            let gap = timeline.gap_before(ts.capture, ts.callback, frames as u64);
+            if gap > 0 {
+                // The host skipped this much: say so, and keep the timeline true with silence
+                // (up to what the ring holds: a longer gap is not worth seconds of zeros).
+                let n = (gap as usize).min(tx.slots());
+                if let Ok(chunk) = tx.write_chunk_uninit(n) {
+                    chunk.fill_from_iter(std::iter::repeat_n(0.0, n));
+                }
+                on_data.lost.fetch_add(gap, Ordering::Relaxed);
+            }
             let n = frames.min(tx.slots());
             if n < frames {
-                overruns.fetch_add((frames - n) as u64, Ordering::Relaxed);
+                on_data.overruns.fetch_add((frames - n) as u64, Ordering::Relaxed);
             }
             if let Ok(chunk) = tx.write_chunk_uninit(n) {
                 chunk.fill_from_iter(
@@ -193,10 +281,111 @@ where
             }
         },
         move |err: cpal::Error| {
-            if err.kind() != cpal::ErrorKind::Xrun {
-                failed.store(true, Ordering::Relaxed);
+            if err.kind() == cpal::ErrorKind::Xrun {
+                on_error.xruns.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let _ = on_error.cause.set(err.to_string());
+                on_error.failed.store(true, Ordering::Relaxed);
             }
         },
         None,
     )
+}
+
+/// The stream's own timeline: where its clock started and the frames delivered since (silence
+/// fills included), which the capture timestamps must agree with.
+#[derive(Debug)]
+struct Timeline {
+    rate: f64,
+    origin: Option<cpal::StreamInstant>,
+    last_callback: Option<cpal::StreamInstant>,
+    delivered: u64,
+    fill: u64,
+}
+
+impl Timeline {
+    fn new(rate: f64) -> Self {
+        Self { rate, origin: None, last_callback: None, delivered: 0, fill: (GAP_FILL_SECS * rate) as u64 }
+    }
+
+    /// Frames the host lost before a callback of `frames` captured at `capture` and run at
+    /// `callback` (0 for none), counting them and the callback as delivered.
+    ///
+    /// Audio is lost when the capture time runs ahead of the frames delivered *and* the
+    /// callbacks stopped for that long (a device moved, a server stalled). A jump while the
+    /// callbacks kept coming is the host re-estimating its latency (ALSA's pulse plugin does
+    /// 0.3 s a second into a stream): the timeline moves, nothing is lost.
+    fn gap_before(&mut self, capture: cpal::StreamInstant, callback: cpal::StreamInstant, frames: u64) -> u64 {
+        let o = *self.origin.get_or_insert(capture);
+        let paused = self.last_callback.map_or(0.0, |l| callback.duration_since(l).as_secs_f64());
+        self.last_callback = Some(callback);
+        let expected = (capture.duration_since(o).as_secs_f64() * self.rate) as u64;
+        let ahead = expected.saturating_sub(self.delivered);
+        let behind = self.delivered.saturating_sub(expected);
+        let mut gap = 0;
+        if ahead >= self.fill && paused * self.rate >= self.fill as f64 {
+            gap = ahead;
+        } else if ahead >= self.fill || behind >= self.fill {
+            let at = self.delivered as f64 / self.rate;
+            self.origin = capture.checked_sub(Duration::from_secs_f64(at)).or(self.origin);
+        }
+        self.delivered += gap + frames;
+        gap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: f64) -> cpal::StreamInstant {
+        cpal::StreamInstant::new(secs as u64, ((secs.fract()) * 1e9) as u32)
+    }
+
+    #[test]
+    fn timeline_finds_what_the_host_skipped() {
+        let mut t = Timeline::new(1000.0);
+        // 50 ms callbacks with a few ms of jitter: nothing lost.
+        let mut time = 10.0;
+        for i in 0..100 {
+            let jitter = if i % 2 == 0 { 0.004 } else { -0.003 };
+            assert_eq!(t.gap_before(at(time + jitter), at(time + 0.01), 50), 0, "callback {i}");
+            time += 0.05;
+        }
+        // The device moves: 1.9 s of callbacks never come (within the first callback's
+        // jitter: the origin is its timestamp).
+        time += 1.9;
+        assert!(t.gap_before(at(time), at(time + 0.01), 50).abs_diff(1900) <= 5);
+        time += 0.05;
+        assert_eq!(t.gap_before(at(time), at(time + 0.01), 50), 0, "the fill keeps later callbacks on time");
+        // A jump under the fill threshold is jitter, not loss.
+        time += 0.2;
+        assert_eq!(t.gap_before(at(time), at(time + 0.01), 50), 0);
+    }
+
+    #[test]
+    fn a_latency_estimate_that_jumps_loses_nothing() {
+        let mut t = Timeline::new(1000.0);
+        let mut time = 1.0;
+        for _ in 0..20 {
+            assert_eq!(t.gap_before(at(time), at(time + 0.02), 50), 0);
+            time += 0.05;
+        }
+        // The capture times jump 0.3 s while the callbacks keep their 50 ms pace: the host
+        // re-estimated its latency.
+        let mut capture = time + 0.3;
+        for _ in 0..20 {
+            assert_eq!(t.gap_before(at(capture), at(time + 0.02), 50), 0);
+            time += 0.05;
+            capture += 0.05;
+        }
+        // From the new timeline, a real pause of 0.5 s is a loss of 0.5 s.
+        time += 0.5;
+        capture += 0.5;
+        assert!(t.gap_before(at(capture), at(time + 0.02), 50).abs_diff(500) <= 1);
+        // A burst after the process was descheduled: callbacks late, capture times in order.
+        time += 0.05;
+        capture += 0.05;
+        assert_eq!(t.gap_before(at(capture), at(time + 0.6), 50), 0);
+    }
 }

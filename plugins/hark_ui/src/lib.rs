@@ -24,7 +24,7 @@ use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use hark_capture::{CaptureSource, InputDevice, MicSource, Pace, Source, list_input_devices};
+use hark_capture::{CaptureHealth, CaptureSource, InputDevice, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
     AudioChunk, CaptureEnded, CaptureFailed, Session, SessionClock, StopCapture, Transcript, TranscriptReady,
     TranscriptionPending, Utterance, UtteranceAudio, samples_to_secs,
@@ -706,7 +706,7 @@ fn draw_ui(
     window: Single<&Window, With<PrimaryWindow>>,
     utterances: Query<UtteranceRow>,
     clocks: Query<&SessionClock>,
-    mut sources: Query<&mut CaptureSource>,
+    health: Query<&CaptureHealth>,
     recognizer: Option<Res<hark_transcribe::Recognizer>>,
     ring: Res<VizRing>,
     mut recall: ResMut<Recall>,
@@ -745,12 +745,8 @@ fn draw_ui(
                 studio.model_name,
                 queue + waiting
             ));
-            let dropped = studio.active.and_then(|s| sources.get_mut(s).ok()).map_or(0.0, |mut c| c.dropped_secs());
-            if dropped > 0.0 {
-                ui.colored_label(
-                    egui::Color32::from_rgb(240, 110, 60),
-                    format!("{dropped:.2} s of microphone audio dropped: the machine fell behind"),
-                );
+            if let Some(losses) = shown.and_then(|s| health.get(s).ok()).and_then(CaptureHealth::losses) {
+                ui.colored_label(egui::Color32::from_rgb(240, 110, 60), format!("microphone audio lost: {losses}"));
             }
             if let Some((problem, unsaved)) = writer.as_ref().and_then(|w| w.health()) {
                 ui.colored_label(
