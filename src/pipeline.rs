@@ -6,8 +6,10 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use hark_capture::{CapturePlugin, CaptureSource, FileSource, Pace, Source};
-use hark_core::{CaptureFailed, HarkCorePlugin, Session, SessionClock, Transcript, Utterance, Word, samples_to_secs};
-use hark_segment::{SegmentPlugin, SegmentSettings, Segmenters};
+use hark_core::{
+    CaptureFailed, HarkCorePlugin, Session, SessionClock, SessionState, Transcript, Utterance, Word, samples_to_secs,
+};
+use hark_segment::{SegmentPlugin, SegmentSettings};
 use hark_store::{StoreContext, StorePlugin, StoredSession, Writer};
 use hark_transcribe::{Engine, Recognizer, TranscribePlugin, TranscribeSettings, WhisperEngine, WhisperSettings};
 use hark_vad::{VadHistory, VadPlugin, VadSettings};
@@ -27,6 +29,8 @@ pub struct PipelineOptions {
     pub handle_ctrl_c: bool,
     /// Save sessions in this database (see `hark_store`).
     pub database: Option<PathBuf>,
+    /// More plugins or systems, added before the app is finished (tests of window plugins).
+    pub extend: Option<fn(&mut App)>,
 }
 
 impl PipelineOptions {
@@ -41,6 +45,7 @@ impl PipelineOptions {
             workers: 1,
             handle_ctrl_c: false,
             database: None,
+            extend: None,
         }
     }
 }
@@ -147,6 +152,9 @@ impl Pipeline {
             app.add_plugins(bevy::app::TerminalCtrlCHandlerPlugin);
         }
         add_pipeline(&mut app, opts, engines);
+        if let Some(extend) = opts.extend {
+            extend(&mut app);
+        }
         app.finish();
         app.cleanup();
         Self { app }
@@ -162,12 +170,7 @@ impl Pipeline {
 
     /// Whether the session has been captured, cut and transcribed completely.
     pub fn is_done(&mut self, session: Entity) -> bool {
-        let world = self.app.world_mut();
-        if !world.resource::<Segmenters>().is_done(session) {
-            return false;
-        }
-        let mut q = world.query::<(&Utterance, Option<&Transcript>)>();
-        q.iter(world).filter(|(u, _)| u.session == session).all(|(_, t)| t.is_some())
+        self.app.world().get::<SessionState>(session) == Some(&SessionState::Complete)
     }
 
     /// Steps the app until the session is done; returns a capture error if the source failed.

@@ -77,6 +77,18 @@ pub fn assets_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
 }
 
+/// The model the window starts with: the one asked for on the command line, else the one last
+/// picked in the window (kept in the settings) while it still exists, else tiny.en.
+pub fn pick_model(asked: Option<&str>, saved: &str, models_dir: &Path) -> String {
+    if let Some(m) = asked {
+        return m.to_owned();
+    }
+    if !saved.is_empty() && hark_model::resolve_model(saved, models_dir).is_file() {
+        return saved.to_owned();
+    }
+    "tiny.en".to_owned()
+}
+
 pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()> {
     let engine = WhisperEngine::load(&pipeline.model, pipeline.whisper.clone()).map_err(anyhow::Error::msg)?;
     let model_name = pipeline.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -89,6 +101,8 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
                     resolution: WindowResolution::new(1024, 640),
                     ..default()
                 }),
+                // Closing finishes the sessions first (hark_ui::quit).
+                close_when_requested: false,
                 ..default()
             })
             .set(AssetPlugin { file_path: assets_dir().to_string_lossy().into_owned(), ..default() }),
@@ -209,4 +223,21 @@ fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Tra
         "notice": studio.notice,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_starts_with_the_model_last_picked() {
+        let dir = tempfile::tempdir().unwrap();
+        let picked = dir.path().join("ggml-base.bin");
+        std::fs::write(&picked, b"x").unwrap();
+        let saved = picked.display().to_string();
+        assert_eq!(pick_model(None, &saved, dir.path()), saved);
+        assert_eq!(pick_model(Some("tiny.en"), &saved, dir.path()), "tiny.en", "the command line wins");
+        assert_eq!(pick_model(None, "/gone/model.bin", dir.path()), "tiny.en", "a model since removed");
+        assert_eq!(pick_model(None, "", dir.path()), "tiny.en");
+    }
 }

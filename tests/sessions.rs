@@ -217,7 +217,7 @@ fn a_killed_paced_capture_keeps_its_audio_and_recovers() {
     assert!(ok, "{err}");
     assert!(out.contains("session 1"), "{out}");
     let r = Reader::open(&db).unwrap();
-    assert_eq!(r.session(1).unwrap().state, "complete");
+    assert_eq!(r.session(1).unwrap().state, hark_core::SessionState::Complete);
     let text: String = r.segments(1).unwrap().iter().map(|g| g.text.clone()).collect::<Vec<_>>().join(" ");
     let words = normalize_words(&text).join(" ");
     assert!(words.contains("my fellow americans"), "{text}");
@@ -237,7 +237,7 @@ fn store_session(w: &Writer, title: &str, texts: &[&str]) -> i64 {
         });
         w.send(Command::text_transcript(id, idx, t.to_string(), "test"));
     }
-    w.send(Command::SetState { session: id, state: "complete" });
+    w.send(Command::SetState { session: id, state: hark_core::SessionState::Complete });
     id
 }
 

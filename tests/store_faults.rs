@@ -148,7 +148,7 @@ fn a_read_only_archive_can_be_listed_shown_and_exported() {
     w.send(Command::Audio { session: id, start: 0, samples: piece(0, 16_000).into() });
     w.send(Command::Segment { session: id, idx: 0, start: 0, end: 16_000, vad_mean: 0.9, vad_speech: 1.0 });
     w.send(Command::text_transcript(id, 0, "kept on read-only media".into(), "m"));
-    w.send(Command::SetState { session: id, state: "complete" });
+    w.send(Command::SetState { session: id, state: hark_core::SessionState::Complete });
     w.close().unwrap();
     fs.remount("ro");
     let run = |args: &[&str]| {

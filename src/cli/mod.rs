@@ -36,9 +36,9 @@ pub struct Cli {
     /// Studio: write the transcript and view state as JSON here on exit (tests).
     #[arg(long, hide = true)]
     pub state_json: Option<PathBuf>,
-    /// Studio: model file or name.
-    #[arg(long, default_value = "tiny.en")]
-    pub model: String,
+    /// Studio: model file or name (default: the one last picked in the window, else tiny.en).
+    #[arg(long)]
+    pub model: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -189,8 +189,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bench(b)) => bench::run(b, &models_dir),
         Some(Command::Model(cmd)) => model::run(cmd, &models_dir),
         None => {
+            let saved = hark_ui::settings::load(&hark_ui::settings::default_path()).settings.model;
             let args = PipelineArgs {
-                model: cli.model,
+                model: hark::studio::pick_model(cli.model.as_deref(), &saved, &models_dir),
                 threads: None,
                 prompt: false,
                 workers: None,

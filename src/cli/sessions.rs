@@ -7,6 +7,7 @@ use clap::Subcommand;
 use hark::format::{Format, render};
 use hark::pipeline::{Pipeline, SessionTranscript};
 use hark_capture::{Pace, Source};
+use hark_core::SessionState;
 use hark_store::{Command as StoreCommand, Reader, Writer};
 
 use super::PipelineArgs;
@@ -160,8 +161,11 @@ fn wav_f32(samples: &[f32]) -> Vec<u8> {
 fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<()> {
     let writer = Writer::open(db)?;
     let reader = Reader::open(db)?;
-    let todo: Vec<_> =
-        reader.sessions()?.into_iter().filter(|s| s.state == "interrupted" || s.state == "captured").collect();
+    let todo: Vec<_> = reader
+        .sessions()?
+        .into_iter()
+        .filter(|s| matches!(s.state, SessionState::Interrupted | SessionState::Captured))
+        .collect();
     if todo.is_empty() {
         println!("nothing to recover");
         return Ok(());
@@ -216,7 +220,7 @@ fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<
                 added += 1;
             }
         }
-        writer.send(StoreCommand::SetState { session: s.id, state: "complete" });
+        writer.send(StoreCommand::SetState { session: s.id, state: SessionState::Complete });
         writer.flush()?;
         println!(
             "session {}: transcribed {:.1} s after the last saved utterance ({added} utterances)",

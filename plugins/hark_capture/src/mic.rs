@@ -73,6 +73,8 @@ pub struct MicSource {
     shared: Arc<Shared>,
     /// When audio last arrived (or the stream started).
     last_audio: Instant,
+    /// Whether any audio arrived yet (a device may take a while to start).
+    started: bool,
     /// No audio for this long from a running stream means it is dead.
     stall_after: Duration,
     /// What the user sees: the device's name.
@@ -85,8 +87,8 @@ pub struct MicSource {
 struct Shared {
     /// Frames dropped because the ring was full (the ECS did not drain it in time).
     overruns: AtomicU64,
-    /// Frames the host never delivered (capture timestamps ran ahead of the frames), filled
-    /// with silence.
+    /// Frames the host never delivered (capture timestamps ran ahead of the frames); up to a
+    /// ring's worth of each gap is filled with silence.
     lost: AtomicU64,
     /// Host-reported overruns (xruns).
     xruns: AtomicU64,
@@ -94,6 +96,9 @@ struct Shared {
     /// The host's first error message (the error callback is not the audio callback).
     cause: OnceLock<String>,
 }
+
+/// Shortest callback period asked of PulseAudio (see `open_with`).
+const PULSE_MIN_PERIOD_SECS: f32 = 0.25;
 
 /// A gap in the capture timestamps at least this long is audio the host lost: shorter ones are
 /// timestamp jitter (PulseAudio's are interpolated from latency polls).
@@ -138,6 +143,12 @@ impl MicSource {
             .default_input_config()
             .map_err(|e| CaptureError::NoDevice(format!("input device {description} is not available: {e}")))?;
         let mut cfg = sup.config();
+        // cpal's PulseAudio host makes the server's whole record buffer one callback period
+        // long, so the server drops audio whenever our stream thread is late by more than a
+        // period (a busy machine lost 0.1 s in 9 s with 50 ms; nothing reports it). A longer
+        // period there is the only way to a deeper server buffer.
+        let pulse = dev.id().is_ok_and(|i| i.host().name() == "PulseAudio");
+        let period_secs = period_secs.map(|p| if pulse { p.max(PULSE_MIN_PERIOD_SECS) } else { p });
         if let (Some(p), cpal::SupportedBufferSize::Range { min, max }) = (period_secs, *sup.buffer_size()) {
             cfg.buffer_size = cpal::BufferSize::Fixed(((cfg.sample_rate as f32 * p) as u32).clamp(min, max));
         }
@@ -166,6 +177,7 @@ impl MicSource {
             scratch: vec![0.0; cfg.sample_rate as usize],
             shared,
             last_audio: Instant::now(),
+            started: false,
             stall_after: Duration::from_secs_f64((period * 10.0).max(5.0)),
             description,
             device_rate: cfg.sample_rate,
@@ -191,14 +203,16 @@ impl MicSource {
         }
         if got_any {
             self.last_audio = now;
+            self.started = true;
         }
         let failed = self.shared.failed.load(Ordering::Relaxed);
-        let stalled = now.saturating_duration_since(self.last_audio) >= self.stall_after;
+        let limit = if self.started { self.stall_after } else { self.stall_after * 2 };
+        let stalled = now.saturating_duration_since(self.last_audio) >= limit;
         if failed || stalled {
             self.resampler.finish(out);
             let cause = match self.shared.cause.get() {
                 Some(c) => c.clone(),
-                None => format!("no audio for {:.1} s (sound server gone?)", self.stall_after.as_secs_f64()),
+                None => format!("no audio for {:.1} s (sound server gone?)", limit.as_secs_f64()),
             };
             return Err(CaptureError::DeviceLost { device: self.description.clone(), cause });
         }
@@ -263,8 +277,8 @@ where
             let gap = timeline.gap_before(ts.capture, ts.callback, frames as u64);
             if gap > 0 {
                 // The host skipped this much: say so, and keep the timeline true with silence
-                // (up to what the ring holds: a longer gap is not worth seconds of zeros).
-                let n = (gap as usize).min(tx.slots());
+                // (as far as the ring holds beside this callback's own frames, which come first).
+                let n = (gap as usize).min(tx.slots().saturating_sub(frames));
                 if let Ok(chunk) = tx.write_chunk_uninit(n) {
                     chunk.fill_from_iter(std::iter::repeat_n(0.0, n));
                 }
@@ -288,7 +302,8 @@ where
                 on_error.failed.store(true, Ordering::Relaxed);
             }
         },
-        None,
+        // A sound server that hangs must not hang whoever opens the stream.
+        Some(Duration::from_secs(3)),
     )
 }
 
@@ -298,7 +313,8 @@ where
 struct Timeline {
     rate: f64,
     origin: Option<cpal::StreamInstant>,
-    last_callback: Option<cpal::StreamInstant>,
+    /// The previous callback: when it ran and how many frames it brought.
+    last_callback: Option<(cpal::StreamInstant, u64)>,
     delivered: u64,
     fill: u64,
 }
@@ -317,8 +333,11 @@ impl Timeline {
     /// 0.3 s a second into a stream): the timeline moves, nothing is lost.
     fn gap_before(&mut self, capture: cpal::StreamInstant, callback: cpal::StreamInstant, frames: u64) -> u64 {
         let o = *self.origin.get_or_insert(capture);
-        let paused = self.last_callback.map_or(0.0, |l| callback.duration_since(l).as_secs_f64());
-        self.last_callback = Some(callback);
+        // How much longer than its own audio the wait for this callback was (a 200 ms buffer
+        // arriving 200 ms after the last one is no pause).
+        let paused =
+            self.last_callback.map_or(0.0, |(t, n)| callback.duration_since(t).as_secs_f64() - n as f64 / self.rate);
+        self.last_callback = Some((callback, frames));
         let expected = (capture.duration_since(o).as_secs_f64() * self.rate) as u64;
         let ahead = expected.saturating_sub(self.delivered);
         let behind = self.delivered.saturating_sub(expected);

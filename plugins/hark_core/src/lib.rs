@@ -36,6 +36,8 @@ pub enum PipelineSystems {
     Segment,
     /// Utterances are sent to the recogniser and transcripts collected.
     Transcribe,
+    /// Each session's [`SessionState`] moves forward (the one place that decides it).
+    State,
     /// Consumers of the results: storage, UI, printing.
     Output,
 }
@@ -74,11 +76,72 @@ pub enum SpeechEdge {
     End { session: Entity, at: u64 },
 }
 
-/// A capture session: one recording, live or from a file.
+/// A capture session: one recording, live or from a file. It starts [`SessionState::Recording`].
 #[derive(Component, Debug, Clone)]
+#[require(SessionState, SessionClock)]
 pub struct Session {
     /// What the audio comes from, for people: a device description or a file path.
     pub source: String,
+}
+
+/// Where a session is in its life. Set by one system ([`PipelineSystems::State`]) and read by
+/// the store, the CLI and the window; the database keeps the same names.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    /// Audio is arriving.
+    #[default]
+    Recording,
+    /// The capture ended; utterances are still being cut or transcribed.
+    Captured,
+    /// Every utterance has its text.
+    Complete,
+    /// The process ended while recording (found at the next start; only in the database).
+    Interrupted,
+}
+
+impl SessionState {
+    pub const ALL: [SessionState; 4] = [Self::Recording, Self::Captured, Self::Complete, Self::Interrupted];
+
+    /// The name the database and the CLI use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Recording => "recording",
+            Self::Captured => "captured",
+            Self::Complete => "complete",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Put on a session by the segmenter once its capture ended and its last utterance was cut.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct AllUtterancesCut;
+
+/// Recording → Captured when the capture ends; Captured → Complete once the segmenter has cut
+/// the last utterance and every utterance of the session has its transcript.
+fn advance_sessions(
+    mut sessions: Query<(Entity, &mut SessionState, Has<CaptureFinished>, Has<AllUtterancesCut>)>,
+    utterances: Query<(&Utterance, Has<Transcript>)>,
+) {
+    for (e, mut state, finished, cut) in &mut sessions {
+        if *state == SessionState::Recording && finished {
+            *state = SessionState::Captured;
+        }
+        if *state == SessionState::Captured && cut && utterances.iter().all(|(u, done)| u.session != e || done) {
+            *state = SessionState::Complete;
+        }
+    }
 }
 
 /// How much of the session's audio has been captured (samples at 16 kHz).
@@ -219,9 +282,11 @@ impl Plugin for HarkCorePlugin {
                     PipelineSystems::Vad,
                     PipelineSystems::Segment,
                     PipelineSystems::Transcribe,
+                    PipelineSystems::State,
                     PipelineSystems::Output,
                 )
                     .chain(),
-            );
+            )
+            .add_systems(Update, advance_sessions.in_set(PipelineSystems::State));
     }
 }

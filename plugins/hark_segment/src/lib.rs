@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use hark_core::{
-    AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, Utterance, UtteranceAudio, UtteranceGaps, UtteranceVad,
-    VadFrame, secs_to_samples,
+    AllUtterancesCut, AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, Utterance, UtteranceAudio, UtteranceGaps,
+    UtteranceVad, VadFrame, secs_to_samples,
 };
 
 /// Segmenter settings.
@@ -325,6 +325,7 @@ fn cut(
                         close(s, start, total, &mut commands);
                     }
                     s.finished = true;
+                    commands.entity(session).try_insert(AllUtterancesCut);
                 }
             }
         }

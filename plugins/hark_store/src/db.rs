@@ -4,7 +4,7 @@ use std::fs::OpenOptions;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use hark_core::Word;
+use hark_core::{SessionState, Word};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
@@ -249,7 +249,7 @@ pub struct SessionRow {
     pub created_at: String,
     pub source: String,
     pub model: String,
-    pub state: String,
+    pub state: SessionState,
     pub duration_s: f64,
     pub segments: i64,
 }
@@ -298,7 +298,16 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         created_at: r.get(2)?,
         source: r.get(3)?,
         model: r.get(4)?,
-        state: r.get(5)?,
+        state: {
+            let s: String = r.get(5)?;
+            SessionState::parse(&s).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    5,
+                    rusqlite::types::Type::Text,
+                    format!("session state {s:?}").into(),
+                )
+            })?
+        },
         duration_s: r.get::<_, i64>(6)? as f64 / hark_core::SAMPLE_RATE as f64,
         segments: r.get(7)?,
     })

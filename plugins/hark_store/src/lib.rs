@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use bevy::prelude::*;
 use hark_core::{
-    AudioChunk, CaptureEnded, PipelineSystems, Session, SessionClock, Transcript, TranscriptReady, Utterance,
-    UtteranceVad,
+    AudioChunk, CaptureEnded, PipelineSystems, Session, SessionClock, SessionState, Transcript, TranscriptReady,
+    Utterance, UtteranceVad,
 };
 
 pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError};
@@ -22,10 +22,6 @@ pub use writer::{Command, Writer};
 /// The database row of a session entity.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredSession(pub i64);
-
-/// Marks a session whose capture ended; it becomes `complete` once every utterance has text.
-#[derive(Component, Debug, Clone, Copy)]
-struct Finalizing;
 
 /// What new sessions are saved with.
 #[derive(Resource, Debug, Clone, Default)]
@@ -46,7 +42,7 @@ impl Plugin for StorePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<StoreContext>().add_systems(
             Update,
-            (register_sessions, store_audio, store_segments, store_transcripts, complete_sessions)
+            (register_sessions, store_audio, store_segments, store_transcripts, store_states)
                 .chain()
                 .in_set(PipelineSystems::Output)
                 .run_if(resource_exists::<Writer>),
@@ -86,7 +82,6 @@ struct Pending {
 }
 
 fn store_audio(
-    mut commands: Commands,
     writer: Res<Writer>,
     mut chunks: MessageReader<AudioChunk>,
     mut ended: MessageReader<CaptureEnded>,
@@ -113,8 +108,6 @@ fn store_audio(
         if let Some(p) = pending.remove(&e.session).filter(|p| !p.samples.is_empty()) {
             writer.send(Command::Audio { session: id.0, start: p.start, samples: p.samples.into() });
         }
-        writer.send(Command::SetState { session: id.0, state: "captured" });
-        commands.entity(e.session).insert(Finalizing);
     }
 }
 
@@ -161,16 +154,14 @@ fn store_transcripts(
     }
 }
 
-fn complete_sessions(
-    mut commands: Commands,
-    writer: Res<Writer>,
-    finishing: Query<(Entity, &StoredSession), With<Finalizing>>,
-    utterances: Query<(&Utterance, Has<Transcript>)>,
-) {
-    for (e, id) in &finishing {
-        if utterances.iter().all(|(u, done)| u.session != e || done) {
-            writer.send(Command::SetState { session: id.0, state: "complete" });
-            commands.entity(e).remove::<Finalizing>();
+/// The row follows the session's state (its audio and transcripts were sent before: the
+/// writer applies commands in order), also when the row was created after the state moved.
+type StateNews = Or<(Changed<SessionState>, Added<StoredSession>)>;
+
+fn store_states(writer: Res<Writer>, sessions: Query<(&StoredSession, &SessionState), StateNews>) {
+    for (id, state) in &sessions {
+        if *state != SessionState::Recording {
+            writer.send(Command::SetState { session: id.0, state: *state });
         }
     }
 }

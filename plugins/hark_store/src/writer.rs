@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use hark_core::Word;
+use hark_core::{SessionState, Word};
 use rusqlite::{Connection, params};
 
 use crate::db::{self, StoreError, now_rfc3339, sql};
@@ -57,7 +57,7 @@ pub enum Command {
     },
     SetState {
         session: i64,
-        state: &'static str,
+        state: SessionState,
     },
     /// Removes segments that never got a transcript (cut just before a crash).
     DropUntranscribed {
@@ -459,8 +459,11 @@ fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Result<Option<R
             )?;
         }
         Command::SetState { session, state } => {
-            let pid: Option<i64> = (*state == "recording").then_some(std::process::id() as i64);
-            tx.execute("UPDATE sessions SET state = ?2, pid = ?3 WHERE id = ?1", params![session, state, pid])?;
+            let pid: Option<i64> = (*state == SessionState::Recording).then_some(std::process::id() as i64);
+            tx.execute(
+                "UPDATE sessions SET state = ?2, pid = ?3 WHERE id = ?1",
+                params![session, state.as_str(), pid],
+            )?;
         }
         Command::DropUntranscribed { session } => {
             tx.execute(

@@ -261,11 +261,13 @@ impl Engine for WhisperEngine {
             crate::guard::plain_words(&t).is_empty() || crate::words::is_phantom(&t)
         };
         if self.settings.fit_audio_ctx && attempts == 1 && secs >= SILENCE_RETRY_MIN_SECS && heard_nothing(&best.1) {
-            let out = self.decode(audio, prompt, Attempt::FullWindow)?;
             attempts += 1;
-            let v = judge(&out);
-            if v.ok() && !heard_nothing(&out) {
-                best = (v, out);
+            // A failed retry leaves the first result standing.
+            if let Ok(out) = self.decode(audio, prompt, Attempt::FullWindow) {
+                let v = judge(&out);
+                if v.ok() && !heard_nothing(&out) {
+                    best = (v, out);
+                }
             }
         }
         let (verdict, mut out) = best;

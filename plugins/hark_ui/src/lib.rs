@@ -11,6 +11,7 @@
 //!   the settings file). A global hotkey grabs its key, so one press never fires twice.
 
 pub mod global;
+pub mod quit;
 pub mod settings;
 pub mod transcript;
 
@@ -26,8 +27,8 @@ use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use hark_capture::{CaptureHealth, CaptureSource, InputDevice, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
-    AudioChunk, CaptureEnded, CaptureFailed, Session, SessionClock, StopCapture, Transcript, TranscriptReady,
-    TranscriptionPending, Utterance, UtteranceAudio, samples_to_secs,
+    AudioChunk, CaptureEnded, CaptureFailed, Session, SessionClock, SessionState, StopCapture, Transcript,
+    TranscriptReady, TranscriptionPending, Utterance, UtteranceAudio, samples_to_secs,
 };
 use hark_store::Reader;
 use hark_vad::{VadHistory, VadSettings};
@@ -299,7 +300,8 @@ pub struct UiPlugin;
 
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<CaptureRequest>()
+        app.add_plugins(quit::QuitPlugin)
+            .add_message::<CaptureRequest>()
             .add_message::<ModelRequest>()
             .init_resource::<Recall>()
             .add_systems(Startup, (startup, global::register))
@@ -439,7 +441,13 @@ fn handle_requests(
     clocks: Query<&SessionClock>,
     mut stop: MessageWriter<StopCapture>,
     recall: Res<Recall>,
+    quitting: Option<Res<quit::Quitting>>,
 ) {
+    if quitting.is_some() {
+        // Closing: no new captures (the quit plugin stops the running ones).
+        req.clear();
+        return;
+    }
     for r in req.read() {
         let start = match r {
             CaptureRequest::Start => studio.active.is_none(),
@@ -546,11 +554,21 @@ fn follow_captures(
 
 /// Loads the chosen model (a fresh recogniser replaces the old one; only while nothing is being
 /// captured or transcribed, which the picker enforces).
-fn switch_model(mut commands: Commands, mut studio: ResMut<Studio>, mut req: MessageReader<ModelRequest>) {
+fn switch_model(
+    mut commands: Commands,
+    mut studio: ResMut<Studio>,
+    mut req: MessageReader<ModelRequest>,
+    store: Option<ResMut<hark_store::StoreContext>>,
+) {
+    let mut store = store;
     for ModelRequest(path) in req.read() {
         match hark_transcribe::WhisperEngine::load(path, studio.whisper.clone()) {
             Ok(engine) => {
                 commands.insert_resource(hark_transcribe::Recognizer::spawn(vec![Box::new(engine)]));
+                // New sessions are saved under the model that transcribes them.
+                if let Some(ctx) = store.as_mut() {
+                    ctx.model = path.display().to_string();
+                }
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 println!("model loaded: {name}");
                 studio.model_name = name;
@@ -565,8 +583,12 @@ fn switch_model(mut commands: Commands, mut studio: ResMut<Studio>, mut req: Mes
 
 /// A line of the sessions list: the state only when it is news, the title last, where
 /// truncation hurts least.
-fn session_line(id: i64, title: &str, state: &str, secs: f64) -> String {
-    let state = if state == "complete" { String::new() } else { format!(" · {state}") };
+fn session_line(id: i64, title: &str, state: SessionState, secs: f64) -> String {
+    let state = match state {
+        SessionState::Complete => String::new(),
+        SessionState::Captured => " · transcribing".to_owned(),
+        s => format!(" · {s}"),
+    };
     format!("#{id} · {secs:.0} s{state} · {title}")
 }
 
@@ -711,7 +733,7 @@ fn draw_ui(
     ring: Res<VizRing>,
     mut recall: ResMut<Recall>,
     mut transcript_view: Local<TranscriptView>,
-    stored: Query<(Entity, &hark_store::StoredSession)>,
+    stored: Query<(Entity, &hark_store::StoredSession, &SessionState)>,
     writer: Option<Res<hark_store::Writer>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
@@ -853,16 +875,11 @@ fn draw_ui(
         }
         // Sessions of this run show their live state and length (the database catches up when
         // the writer thread gets to it).
-        let live = |id: i64, state: &str, secs: f64| -> (String, f64) {
-            let Some((e, _)) = stored.iter().find(|(_, s)| s.0 == id) else { return (state.to_owned(), secs) };
-            let state = if studio.active == Some(e) {
-                "recording"
-            } else if utterances.iter().any(|(u, t, ..)| u.session == e && t.is_none()) {
-                "transcribing"
-            } else {
-                "complete"
-            };
-            (state.to_owned(), clocks.get(e).map_or(secs, |c| samples_to_secs(c.captured)))
+        let live = |id: i64, state: SessionState, secs: f64| -> (SessionState, f64) {
+            match stored.iter().find(|(_, s, _)| s.0 == id) {
+                Some((e, _, state)) => (*state, clocks.get(e).map_or(secs, |c| samples_to_secs(c.captured))),
+                None => (state, secs),
+            }
         };
         // One line a row, so only the rows in view are laid out however many sessions there are.
         let searching = !studio.search.trim().is_empty();
@@ -880,8 +897,8 @@ fn draw_ui(
                         (h.session_id, format!("#{} {:.1} s: {}", h.session_id, h.start_s, h.snippet))
                     } else {
                         let s = &studio.sessions[i];
-                        let (state, secs) = live(s.id, &s.state, s.duration_s);
-                        (s.id, session_line(s.id, &s.title, &state, secs))
+                        let (state, secs) = live(s.id, s.state, s.duration_s);
+                        (s.id, session_line(s.id, &s.title, state, secs))
                     };
                     let button = egui::Button::new(egui::RichText::new(&label).small()).frame(false).truncate();
                     if ui.add(button).on_hover_text(&label).clicked() {
@@ -1021,10 +1038,15 @@ mod tests {
         let mut app = App::new();
         app.add_message::<ModelRequest>()
             .insert_resource(Studio::new(dir.join("settings.ron"), "none".into(), None))
+            .insert_resource(hark_store::StoreContext { model: "/old/model.bin".into(), settings: String::new() })
             .add_systems(Update, switch_model);
         app.world_mut().write_message(ModelRequest(model.clone()));
         app.update();
         assert!(app.world().get_resource::<hark_transcribe::Recognizer>().is_some());
+        assert_eq!(app.world().resource::<hark_store::StoreContext>().model, model.display().to_string());
+        // The choice is saved, and the next start reads it back.
+        let saved = settings::load(&dir.join("settings.ron")).settings.model;
+        assert_eq!(saved, model.display().to_string());
         assert_eq!(app.world().resource::<Studio>().model_name, model.file_name().unwrap().to_string_lossy());
         let bad = dir.join("not-a-model.bin");
         std::fs::create_dir_all(&dir).unwrap();
@@ -1112,9 +1134,10 @@ mod tests {
 
     #[test]
     fn session_lines_lead_with_length_and_news() {
-        assert_eq!(session_line(3, "standup", "complete", 61.4), "#3 · 61 s · standup");
-        assert_eq!(session_line(4, "call", "interrupted", 5.0), "#4 · 5 s · interrupted · call");
-        assert_eq!(session_line(5, "mic", "transcribing", 0.4), "#5 · 0 s · transcribing · mic");
+        assert_eq!(session_line(3, "standup", SessionState::Complete, 61.4), "#3 · 61 s · standup");
+        assert_eq!(session_line(4, "call", SessionState::Interrupted, 5.0), "#4 · 5 s · interrupted · call");
+        assert_eq!(session_line(5, "mic", SessionState::Captured, 0.4), "#5 · 0 s · transcribing · mic");
+        assert_eq!(session_line(6, "mic", SessionState::Recording, 0.4), "#6 · 0 s · recording · mic");
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! Quitting without losing what was said. Closing the window (title-bar ✕), Ctrl+Q or a
+//! [`QuitRequest`] stops every capture; the tail is cut and transcribed, the store writes
+//! everything, then the app exits. A second request while finishing exits at once: the audio
+//! is already stored, and what is not transcribed stays `captured` for `hark sessions recover`.
+
+use bevy::prelude::*;
+use bevy::window::{RequestRedraw, WindowCloseRequested};
+use hark_capture::CaptureSource;
+use hark_core::{PipelineSystems, Session, SessionState, StopCapture};
+
+use crate::{Recall, Studio};
+
+/// Ask the app to finish its sessions and exit.
+#[derive(Message, Debug, Clone, Copy, Default)]
+pub struct QuitRequest;
+
+/// Present while the app is finishing before it exits.
+#[derive(Resource, Debug, Default)]
+pub struct Quitting {
+    /// Requests so far: a second one exits without waiting.
+    pub requests: u32,
+}
+
+/// Quitting that finishes sessions first; the window's close button and Ctrl+Q lead here.
+/// (The window must be made with `close_when_requested: false`.)
+#[derive(Debug, Default)]
+pub struct QuitPlugin;
+
+impl Plugin for QuitPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<QuitRequest>()
+            .add_systems(
+                Update,
+                (
+                    close_requests.run_if(resource_exists::<Messages<WindowCloseRequested>>),
+                    quit_key.run_if(resource_exists::<ButtonInput<KeyCode>>),
+                    begin_quit,
+                )
+                    .chain()
+                    .in_set(PipelineSystems::Output),
+            )
+            // After every `Update` system (the store's included) has sent what this frame
+            // produced, so the flush covers it.
+            .add_systems(Last, finish_quit.run_if(resource_exists::<Quitting>));
+    }
+}
+
+fn close_requests(mut close: MessageReader<WindowCloseRequested>, mut quit: MessageWriter<QuitRequest>) {
+    if close.read().count() > 0 {
+        quit.write(QuitRequest);
+    }
+}
+
+fn quit_key(keys: Res<ButtonInput<KeyCode>>, mut quit: MessageWriter<QuitRequest>) {
+    if keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]) && keys.just_pressed(KeyCode::KeyQ) {
+        quit.write(QuitRequest);
+    }
+}
+
+fn begin_quit(
+    mut commands: Commands,
+    mut requests: MessageReader<QuitRequest>,
+    quitting: Option<ResMut<Quitting>>,
+    capturing: Query<Entity, (With<Session>, With<CaptureSource>)>,
+    mut stop: MessageWriter<StopCapture>,
+    recall: Option<ResMut<Recall>>,
+    studio: Option<ResMut<Studio>>,
+) {
+    let n = requests.read().count() as u32;
+    if n == 0 {
+        return;
+    }
+    match quitting {
+        Some(mut q) => q.requests += n,
+        None => {
+            commands.insert_resource(Quitting { requests: n });
+            for session in &capturing {
+                stop.write(StopCapture { session });
+            }
+            if let Some(mut r) = recall {
+                r.stop();
+            }
+            if let Some(mut s) = studio {
+                s.notice = Some(
+                    "Finishing: the last words are being transcribed and saved, then Hark closes. Close again to quit now \
+                     (what is not transcribed yet stays saved for `hark sessions recover`)."
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
+fn finish_quit(
+    quitting: Res<Quitting>,
+    sessions: Query<&SessionState>,
+    capturing: Query<Entity, (With<Session>, With<CaptureSource>)>,
+    writer: Option<Res<hark_store::Writer>>,
+    mut exit: MessageWriter<AppExit>,
+    mut stop: MessageWriter<StopCapture>,
+    redraw: Option<ResMut<Messages<RequestRedraw>>>,
+) {
+    // A capture that began as the quit did (spawned the same frame) is stopped too.
+    for session in &capturing {
+        stop.write(StopCapture { session });
+    }
+    let busy = sessions.iter().any(|s| matches!(s, SessionState::Recording | SessionState::Captured));
+    if busy && quitting.requests < 2 {
+        // Keep frames coming while the workers finish (an idle window waits for input).
+        if let Some(mut r) = redraw {
+            r.write(RequestRedraw);
+        }
+        return;
+    }
+    let code = match writer.map(|w| w.flush()) {
+        Some(Err(e)) => {
+            error!("not everything was saved: {e}");
+            AppExit::error()
+        }
+        _ => AppExit::Success,
+    };
+    exit.write(code);
+}
