@@ -303,3 +303,30 @@ fn bad_audio_and_model_files_fail_with_one_clear_line() {
         assert!(e.contains(opt) && !e.contains("panicked"), "{e}");
     }
 }
+
+/// Stopping a capture in the middle of a word keeps the word: the open utterance is closed at
+/// the stop, transcribed, and the clock holds exactly what was captured.
+#[test]
+fn stopping_mid_word_keeps_the_word() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else {
+        return;
+    };
+    // "… still more respectable than he was": "respectable" spans 4.25–5.00 s.
+    let samples = hark_capture::read_16k_mono(&c.join("librivox_sense_and_sensibility_0920.wav")).unwrap();
+    let stop_at = (4.55 * 16_000.0) as u64;
+    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)));
+    let s = p.start(Source::Samples { samples: samples.into(), pos: 0 }, "mic".into(), Pace::RealTime);
+    while p.app.world().get::<hark_core::SessionClock>(s).unwrap().captured < stop_at {
+        p.app.update();
+    }
+    p.app.world_mut().write_message(hark_core::StopCapture { session: s });
+    p.run_until_done(s, |_| {}).unwrap();
+    let captured = p.app.world().get::<hark_core::SessionClock>(s).unwrap().captured;
+    // The stop takes what the source delivered up to the update that reads it (10 ms each).
+    assert!((stop_at..stop_at + 480).contains(&captured), "captured {captured} samples, stop at {stop_at}");
+    let t = p.take_transcript(s);
+    let words = normalize_words(&t.text());
+    assert!(words.iter().any(|w| w.starts_with("respect")), "the word spoken at the stop is lost: {words:?}");
+    assert!(words.iter().any(|w| w == "married"), "{words:?}");
+}

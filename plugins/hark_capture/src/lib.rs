@@ -175,7 +175,14 @@ fn pull_sources(
                     f.pull(want, &mut cap.buf)
                 }
             }
-            Source::Mic(m) => m.pull(&mut cap.buf).map(|()| true),
+            Source::Mic(m) => {
+                let r = m.pull(&mut cap.buf);
+                if r.is_ok() && stopping.contains(&session) {
+                    // The resampler holds the last few ms: they are part of what was said.
+                    m.finish(&mut cap.buf);
+                }
+                r.map(|()| true)
+            }
             Source::Samples { samples, pos } => {
                 let n = want.min(samples.len() - *pos);
                 cap.buf.extend_from_slice(&samples[*pos..*pos + n]);

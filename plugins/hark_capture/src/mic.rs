@@ -219,6 +219,11 @@ impl MicSource {
         Ok(())
     }
 
+    /// Flushes the resampler's last samples into `out` (the stream is being stopped).
+    pub fn finish(&mut self, out: &mut Vec<f32>) {
+        self.resampler.finish(out);
+    }
+
     /// Samples dropped because the ECS did not drain the ring in time.
     pub fn overruns(&self) -> u64 {
         self.shared.overruns.load(Ordering::Relaxed)
