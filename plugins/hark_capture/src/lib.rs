@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod mic;
+pub mod recall;
 pub mod resample;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use hark_core::{
 
 pub use file::{FileSource, read_16k_mono, write_wav_16k};
 pub use mic::{InputDevice, MicSource, list_input_devices};
+pub use recall::Recall;
 
 /// What can go wrong opening or reading a source.
 #[derive(Debug, Clone, thiserror::Error)]

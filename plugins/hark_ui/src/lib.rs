@@ -15,16 +15,14 @@ pub mod quit;
 pub mod settings;
 pub mod transcript;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+pub use hark_capture::Recall;
 use hark_capture::{CaptureHealth, CaptureSource, InputDevice, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
     AudioChunk, CaptureEnded, CaptureFailed, Session, SessionClock, SessionState, StopCapture, Transcript,
@@ -50,119 +48,6 @@ pub enum CaptureRequest {
     Toggle,
     /// Turn the last `recall_seconds` of microphone audio into a session.
     Recall,
-}
-
-/// The always-on buffer behind "transcribe what I just said": its own input stream, drained by a
-/// small thread (not the ECS, so an idle window needs no wake-ups) into at most
-/// `recall_seconds` of 16 kHz audio (memory-bounded: 30 s is 1.9 MB). Choosing another input
-/// device moves the stream there; what the buffer holds stays (it is still what was just said).
-#[derive(Resource)]
-pub struct Recall {
-    buf: Arc<Mutex<VecDeque<f32>>>,
-    /// Tells the current drain thread to end and drop its stream.
-    stop: Arc<AtomicBool>,
-    /// Why the stream ended by itself (device unplugged), once it has.
-    failure: Arc<Mutex<Option<String>>>,
-    /// How often the thread drains the stream.
-    period: Duration,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Default for Recall {
-    fn default() -> Self {
-        Self {
-            buf: Arc::default(),
-            stop: Arc::new(AtomicBool::new(true)),
-            failure: Arc::default(),
-            period: Duration::from_millis(500),
-            thread: None,
-        }
-    }
-}
-
-impl Drop for Recall {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-impl Recall {
-    /// (Re)opens the always-on stream on `device` (None: the default input), keeping the last
-    /// `seconds` of audio; 0 turns the buffer off.
-    pub fn open(&mut self, device: Option<&str>, seconds: u32) -> Result<(), String> {
-        self.stop();
-        if seconds == 0 {
-            return Ok(());
-        }
-        let mut mic = MicSource::open_background(device, 4.0).map_err(|e| format!("recall buffer: {e}"))?;
-        let cap = seconds as usize * hark_core::SAMPLE_RATE as usize;
-        self.start(move |out: &mut Vec<f32>| mic.pull(out).map_err(|e| format!("recall buffer: {e}")), cap);
-        Ok(())
-    }
-
-    /// Ends the drain thread and waits for it, so its stream is closed before another opens
-    /// (a device may take one user at a time).
-    pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
-        }
-    }
-
-    /// True while a drain thread is meant to be running and has not failed.
-    pub fn is_running(&self) -> bool {
-        !self.stop.load(Ordering::Acquire) && self.failure().is_none()
-    }
-
-    /// Why the stream ended by itself, if it did.
-    pub fn failure(&self) -> Option<String> {
-        self.failure.lock().ok().and_then(|f| f.clone())
-    }
-
-    /// Starts draining `pull` every `period`, keeping the last `cap` samples.
-    fn start(&mut self, mut pull: impl FnMut(&mut Vec<f32>) -> Result<(), String> + Send + 'static, cap: usize) {
-        self.stop();
-        let stop = Arc::new(AtomicBool::new(false));
-        self.stop = stop.clone();
-        self.failure = Arc::default();
-        let (buf, failure, period) = (self.buf.clone(), self.failure.clone(), self.period);
-        let spawned = std::thread::Builder::new().name("hark-recall".into()).spawn(move || {
-            let mut scratch = Vec::new();
-            loop {
-                // Woken early by `stop`.
-                std::thread::park_timeout(period);
-                if stop.load(Ordering::Acquire) {
-                    break;
-                }
-                scratch.clear();
-                let pulled = pull(&mut scratch);
-                let Ok(mut b) = buf.lock() else { break };
-                // Checked under the lock, so a stopped thread never writes after its successor.
-                if stop.load(Ordering::Acquire) {
-                    break;
-                }
-                b.extend(scratch.iter().copied());
-                let excess = b.len().saturating_sub(cap);
-                b.drain(..excess);
-                if let Err(e) = pulled {
-                    if let Ok(mut f) = failure.lock() {
-                        *f = Some(e);
-                    }
-                    break;
-                }
-            }
-        });
-        match spawned {
-            Ok(t) => self.thread = Some(t),
-            Err(_) => self.stop.store(true, Ordering::Release),
-        }
-    }
-
-    /// A copy of what the buffer holds now.
-    pub fn snapshot(&self) -> Vec<f32> {
-        self.buf.lock().map(|b| b.iter().copied().collect()).unwrap_or_default()
-    }
 }
 
 /// A saved session opened from the sessions list: (id, title, [(start s, text)]).
@@ -1063,75 +948,6 @@ mod tests {
     /// A stand-in stream for the recall thread: each pull yields `n` samples of `value` (or
     /// fails from pull `fail_at` on) and reports the pull on a channel. The channel closes when
     /// the thread has ended and dropped its stream.
-    fn stand_in(
-        value: f32,
-        n: usize,
-        fail_at: usize,
-    ) -> (impl FnMut(&mut Vec<f32>) -> Result<(), String>, crossbeam_channel::Receiver<usize>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut calls = 0;
-        let pull = move |out: &mut Vec<f32>| {
-            calls += 1;
-            let _ = tx.send(calls);
-            if calls >= fail_at {
-                return Err(format!("stand-in {value} unplugged"));
-            }
-            out.extend(std::iter::repeat_n(value, n));
-            Ok(())
-        };
-        (pull, rx)
-    }
-
-    #[test]
-    fn recall_moves_to_another_stream_and_keeps_the_last_seconds_in_order() {
-        let mut recall = Recall::default();
-        recall.period = Duration::from_millis(1);
-        assert!(!recall.is_running());
-        let (first, first_calls) = stand_in(1.0, 100, usize::MAX);
-        recall.start(first, 250);
-        assert!(recall.is_running());
-        for _ in 0..5 {
-            first_calls.recv().unwrap();
-        }
-        // A device change: the old thread has ended (its stream dropped) before the new starts.
-        recall.stop();
-        while first_calls.try_recv().is_ok() {}
-        assert!(first_calls.recv().is_err(), "the old stream is closed");
-        let (second, second_calls) = stand_in(2.0, 100, usize::MAX);
-        recall.start(second, 250);
-        for _ in 0..4 {
-            second_calls.recv().unwrap();
-        }
-        let held = recall.snapshot();
-        assert!(held.len() <= 250, "{}", held.len());
-        let twos = held.iter().filter(|&&v| v == 2.0).count();
-        assert!(twos >= 200, "at least three pulls of the new stream were kept: {twos}");
-        let first_two = held.iter().position(|&v| v == 2.0).unwrap();
-        assert!(held[first_two..].iter().all(|&v| v == 2.0), "the old stream wrote after the new one");
-        recall.stop();
-        while second_calls.try_recv().is_ok() {}
-        assert!(second_calls.recv().is_err(), "stop waits for the thread");
-        assert!(!recall.is_running());
-    }
-
-    #[test]
-    fn recall_says_why_its_stream_ended_and_keeps_what_it_had() {
-        let mut recall = Recall::default();
-        recall.period = Duration::from_millis(1);
-        let (pull, calls) = stand_in(0.5, 160, 4);
-        recall.start(pull, 16_000);
-        while calls.recv().is_ok() {}
-        assert_eq!(recall.failure().as_deref(), Some("stand-in 0.5 unplugged"));
-        assert!(!recall.is_running());
-        assert_eq!(recall.snapshot(), vec![0.5; 3 * 160]);
-        // Reopening clears the failure.
-        let (pull, calls) = stand_in(0.25, 160, usize::MAX);
-        recall.start(pull, 16_000);
-        assert!(recall.is_running() && recall.failure().is_none());
-        calls.recv().unwrap();
-        recall.stop();
-    }
-
     #[test]
     fn session_lines_lead_with_length_and_news() {
         assert_eq!(session_line(3, "standup", SessionState::Complete, 61.4), "#3 · 61 s · standup");
