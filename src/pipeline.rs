@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use hark_capture::{CapturePlugin, CaptureSource, FileSource, Pace, Source};
+use hark_capture::{CapturePlugin, FileSource, Pace, Source};
 use hark_core::{
-    CaptureFailed, HarkCorePlugin, Session, SessionClock, SessionState, Transcript, Utterance, Word, samples_to_secs,
+    CaptureFailed, HarkCorePlugin, SessionClock, SessionState, SourceKind, Transcript, Utterance, Word, samples_to_secs,
 };
 use hark_segment::{SegmentPlugin, SegmentSettings};
 use hark_store::{StoreContext, StorePlugin, StoredSession, Writer};
@@ -130,12 +130,13 @@ pub fn add_pipeline(app: &mut App, opts: &PipelineOptions, engines: Vec<Box<dyn 
 }
 
 impl Pipeline {
-    /// Loads the model (one whisper state per worker) and builds the app.
+    /// Loads the model once (one whisper state per worker) and builds the app.
     pub fn new(opts: &PipelineOptions) -> anyhow::Result<Self> {
-        let mut engines: Vec<Box<dyn Engine>> = Vec::new();
-        for _ in 0..opts.workers.max(1) {
-            engines.push(Box::new(WhisperEngine::load(&opts.model, opts.whisper.clone()).map_err(anyhow::Error::msg)?));
-        }
+        let engines: Vec<Box<dyn Engine>> = WhisperEngine::load_workers(&opts.model, opts.whisper.clone(), opts.workers)
+            .map_err(anyhow::Error::msg)?
+            .into_iter()
+            .map(|e| Box::new(e) as Box<dyn Engine>)
+            .collect();
         let mut p = Self::with_engines(opts, engines);
         if let Some(db) = &opts.database {
             p.app.insert_resource(Writer::open(db)?);
@@ -161,11 +162,8 @@ impl Pipeline {
     }
 
     /// Starts a session capturing from `source`.
-    pub fn start(&mut self, source: Source, description: String, pace: Pace) -> Entity {
-        self.app
-            .world_mut()
-            .spawn((Session { source: description }, SessionClock::default(), CaptureSource::new(source, pace)))
-            .id()
+    pub fn start(&mut self, kind: SourceKind, source: Source, description: String, pace: Pace) -> Entity {
+        self.app.world_mut().spawn(hark_capture::session_bundle(kind, description, source, pace)).id()
     }
 
     /// Whether the session has been captured, cut and transcribed completely.
@@ -254,7 +252,7 @@ impl Pipeline {
         if pace == Pace::RealTime {
             self.app.insert_resource(TimeUpdateStrategy::Automatic);
         }
-        let session = self.start(Source::File(src), path.display().to_string(), pace);
+        let session = self.start(SourceKind::File, Source::File(src), path.display().to_string(), pace);
         let r = self.run_until_done(session, |app| {
             let captured = app.world().get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
             progress(samples_to_secs(captured));

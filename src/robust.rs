@@ -3,6 +3,7 @@
 //! `hark bench robust` prints them; `tests/robust.rs` asserts on them.
 
 use hark_capture::{Pace, Source};
+use hark_core::SourceKind;
 use hark_core::text::{edit_kinds, normalize_words};
 use serde::Serialize;
 
@@ -42,7 +43,7 @@ pub fn longest_run(words: &[String]) -> usize {
 /// Transcribes in-memory audio as a session; returns the transcript and the recogniser time.
 pub fn transcribe(p: &mut Pipeline, samples: &[f32]) -> (SessionTranscript, f64) {
     let before = p.inference_time();
-    let s = p.start(Source::Samples { samples: samples.into(), pos: 0 }, "test".into(), Pace::Fast);
+    let s = p.start(SourceKind::Memory, Source::Samples { samples: samples.into(), pos: 0 }, "test".into(), Pace::Fast);
     let _ = p.run_until_done(s, |_| {});
     let t = p.take_transcript(s);
     p.app.world_mut().despawn(s);

@@ -10,7 +10,8 @@ use bevy::winit::WinitSettings;
 use bevy_egui::EguiPlugin;
 use hark_core::{Transcript, Utterance};
 use hark_transcribe::{Engine, WhisperEngine};
-use hark_ui::{CaptureRequest, Studio, UiPlugin};
+use hark_capture::{CaptureControl, CaptureControlPlugin, CaptureRequest};
+use hark_ui::{Notice, UiPlugin};
 use hark_viz::{VizPlugin, VizRing, analysis::band_energy};
 
 use crate::pipeline::{PipelineOptions, add_pipeline};
@@ -44,7 +45,7 @@ fn frame_begin(world: &mut World) {
 }
 
 fn frame_end(world: &mut World) {
-    if world.resource::<Studio>().active.is_some() {
+    if world.resource::<CaptureControl>().active.is_some() {
         let mut stats = world.resource_mut::<FrameStats>();
         let ms = (crate::procstat::thread_cpu().saturating_sub(stats.frame_start)).as_secs_f64() * 1000.0;
         stats.capturing_ms.push(ms);
@@ -91,7 +92,6 @@ pub fn pick_model(asked: Option<&str>, saved: &str, models_dir: &Path) -> String
 
 pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()> {
     let engine = WhisperEngine::load(&pipeline.model, pipeline.whisper.clone()).map_err(anyhow::Error::msg)?;
-    let model_name = pipeline.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut app = App::new();
     app.add_plugins(
         DefaultPlugins
@@ -116,11 +116,16 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     if let Some(db) = &pipeline.database {
         app.insert_resource(hark_store::Writer::open(db)?);
     }
-    let mut studio = Studio::new(hark_ui::settings::default_path(), model_name, pipeline.database.clone());
-    studio.demo = opts.demo.clone();
-    studio.models_dir = pipeline.model.parent().map(Path::to_path_buf);
-    studio.whisper = pipeline.whisper.clone();
-    app.insert_resource(studio).add_plugins(UiPlugin);
+    app.insert_resource(CaptureControl { demo: opts.demo.clone(), ..default() }).add_plugins((
+        CaptureControlPlugin,
+        hark_transcribe::ModelsPlugin {
+            current: pipeline.model.clone(),
+            settings: pipeline.whisper.clone(),
+            workers: pipeline.workers,
+        },
+        hark_store::BrowsePlugin { database: pipeline.database.clone() },
+        UiPlugin { settings_path: hark_ui::settings::default_path() },
+    ));
     if opts.demo.is_some() {
         app.add_systems(PostStartup, |mut req: MessageWriter<CaptureRequest>| {
             req.write(CaptureRequest::Start);
@@ -165,7 +170,7 @@ fn exit_after(
     mut redraw: MessageWriter<bevy::window::RequestRedraw>,
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
-    studio: Res<Studio>,
+    (control, notice): (Res<CaptureControl>, Res<Notice>),
     stats: Option<Res<FrameStats>>,
 ) {
     let t = time.elapsed_secs_f64();
@@ -189,7 +194,7 @@ fn exit_after(
         }
         _ => {
             if let Some(p) = &exit.opts.state_json {
-                write_state(p, &ring, &utterances, &studio);
+                write_state(p, &ring, &utterances, &control, &notice);
             }
             if let Some(s) = &stats {
                 write_frame_stats(s);
@@ -200,7 +205,13 @@ fn exit_after(
     }
 }
 
-fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Transcript)>, studio: &Studio) {
+fn write_state(
+    path: &Path,
+    ring: &VizRing,
+    utterances: &Query<(&Utterance, &Transcript)>,
+    control: &CaptureControl,
+    notice: &Notice,
+) {
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
     // Sessions numbered in the order their columns appear.
@@ -219,8 +230,8 @@ fn write_state(path: &Path, ring: &VizRing, utterances: &Query<(&Utterance, &Tra
     let state = serde_json::json!({
         "transcript": items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()).collect::<Vec<_>>(),
         "columns": columns,
-        "devices": studio.devices.len(),
-        "notice": studio.notice,
+        "devices": control.devices.len(),
+        "notice": notice.0,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

@@ -11,6 +11,7 @@ use common::{corpus, hark, test_model};
 use hark::longform::{self, LongForm};
 use hark::pipeline::{Pipeline, PipelineOptions, SessionTranscript};
 use hark_capture::{FileSource, Pace, Source};
+use hark_core::SourceKind;
 use hark_core::text::{WerCount, normalize_words, wer};
 
 fn options(model: &Path, long: bool) -> PipelineOptions {
@@ -23,7 +24,7 @@ fn options(model: &Path, long: bool) -> PipelineOptions {
 }
 
 fn transcribe_samples(p: &mut Pipeline, samples: &[f32]) -> SessionTranscript {
-    let s = p.start(Source::Samples { samples: samples.into(), pos: 0 }, "test".into(), Pace::Fast);
+    let s = p.start(SourceKind::Memory, Source::Samples { samples: samples.into(), pos: 0 }, "test".into(), Pace::Fast);
     p.run_until_done(s, |_| {}).unwrap();
     p.take_transcript(s)
 }
@@ -156,7 +157,7 @@ fn paced_capture_in_virtual_time_gives_the_same_transcript_as_fast() {
     let fast = p.transcribe_file(&file, Pace::Fast, |_| {}).unwrap();
     // Real-time pacing driven by virtual time: 50 ms of audio per update, no sleeping.
     p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
-    let s = p.start(Source::File(FileSource::open(&file).unwrap()), "paced".into(), Pace::RealTime);
+    let s = p.start(SourceKind::File, Source::File(FileSource::open(&file).unwrap()), "paced".into(), Pace::RealTime);
     let mut updates = 0;
     p.run_until_done(s, |_| updates += 1).unwrap();
     let paced = p.take_transcript(s);
@@ -316,7 +317,7 @@ fn stopping_mid_word_keeps_the_word() {
     let stop_at = (4.55 * 16_000.0) as u64;
     let mut p = Pipeline::new(&options(&m, false)).unwrap();
     p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)));
-    let s = p.start(Source::Samples { samples: samples.into(), pos: 0 }, "mic".into(), Pace::RealTime);
+    let s = p.start(SourceKind::Memory, Source::Samples { samples: samples.into(), pos: 0 }, "mic".into(), Pace::RealTime);
     while p.app.world().get::<hark_core::SessionClock>(s).unwrap().captured < stop_at {
         p.app.update();
     }

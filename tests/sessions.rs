@@ -224,7 +224,7 @@ fn a_killed_paced_capture_keeps_its_audio_and_recovers() {
 }
 
 fn store_session(w: &Writer, title: &str, texts: &[&str]) -> i64 {
-    let id = w.create_session(title, title, "test", "{}").unwrap();
+    let id = w.create_session(title, hark_core::SourceKind::File, title, "test", "{}").unwrap();
     for (i, t) in texts.iter().enumerate() {
         let idx = i as u32;
         w.send(Command::Segment {

@@ -47,7 +47,7 @@ impl Drop for SmallFs {
 }
 
 fn session(w: &Writer, title: &str) -> i64 {
-    w.create_session(title, title, "tiny.en", "{}").unwrap()
+    w.create_session(title, hark_core::SourceKind::File, title, "tiny.en", "{}").unwrap()
 }
 
 /// Deterministic audio: sample i of piece k.

@@ -285,7 +285,7 @@ fn bench_search(n: usize) -> anyhow::Result<ExitCode> {
     let w = Writer::open(&db)?;
     let t = Instant::now();
     for s in 0..n {
-        let id = w.create_session(&format!("session {s}"), "bench", "bench", "{}")?;
+        let id = w.create_session(&format!("session {s}"), hark_core::SourceKind::Memory, "bench", "bench", "{}")?;
         for u in 0..12u32 {
             let i = s * 12 + u as usize;
             w.send(C::Segment {
@@ -340,7 +340,7 @@ fn bench_store(seconds: u64) -> anyhow::Result<ExitCode> {
     use hark_store::{Command as C, Writer};
     let dir = tempfile::tempdir()?;
     let w = Writer::open(&dir.path().join("hark.db"))?;
-    let id = w.create_session("bench", "bench", "bench", "{}")?;
+    let id = w.create_session("bench", hark_core::SourceKind::Memory, "bench", "bench", "{}")?;
     let chunk: std::sync::Arc<[f32]> = (0..8000).map(|i| (i as f32 * 0.01).sin() * 0.1).collect::<Vec<_>>().into();
     let (cpu0, main0) = (process_cpu(), thread_cpu());
     let t = Instant::now();

@@ -10,7 +10,7 @@ use clap::Args;
 use hark::pipeline::Pipeline;
 use hark_capture::{CaptureHealth, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
-    CaptureFinished, SessionClock, StopCapture, Transcript, TranscriptReady, Utterance, samples_to_secs,
+    CaptureFinished, SessionClock, SourceKind, StopCapture, Transcript, TranscriptReady, Utterance, samples_to_secs,
     secs_to_samples,
 };
 
@@ -57,7 +57,7 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     })?;
     eprintln!("listening on {} ({} Hz); Ctrl+C stops", mic.description, mic.device_rate);
     let description = mic.description.clone();
-    let session = p.start(Source::Mic(mic), description, Pace::RealTime);
+    let session = p.start(SourceKind::Microphone, Source::Mic(mic), description, Pace::RealTime);
     let limit = a.duration.map(secs_to_samples);
     let mut cursor = p.app.world().resource::<Messages<TranscriptReady>>().get_cursor();
     let mut stopping = false;

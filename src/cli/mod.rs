@@ -95,6 +95,9 @@ pub struct PipelineArgs {
     /// Turn off the repetition-storm guard (every hypothesis is kept as whisper gives it).
     #[arg(long)]
     pub no_guard: bool,
+    /// Beam width of whisper's first decoding attempt (1 = greedy).
+    #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().beam_size)]
+    pub beam_size: usize,
     /// Voice activity detector.
     #[arg(long, value_enum, default_value = "neural")]
     pub vad: VadArg,
@@ -154,6 +157,7 @@ impl PipelineArgs {
         o.whisper.audio_ctx_margin = self.audio_ctx_margin;
         o.whisper.min_audio_ctx = self.min_audio_ctx;
         o.whisper.guard = !self.no_guard;
+        o.whisper.beam_size = self.beam_size.max(1);
         o.transcribe.use_prompt = self.prompt;
         o.whisper.temperature_inc = self.temperature_inc;
         if let Some(gap) = self.merge_pauses {
@@ -200,6 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 audio_ctx_margin: hark_transcribe::WhisperSettings::default().audio_ctx_margin,
                 min_audio_ctx: hark_transcribe::WhisperSettings::default().min_audio_ctx,
                 no_guard: false,
+                beam_size: hark_transcribe::WhisperSettings::default().beam_size,
                 vad: VadArg::Neural,
                 band_enter: hark_vad::GateSettings::default().band_enter_db,
                 band_stay: hark_vad::GateSettings::default().band_stay_db,

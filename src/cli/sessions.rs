@@ -182,7 +182,7 @@ fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<
         let rest: Vec<f32> = audio.get(resume..).unwrap_or(&[]).to_vec();
         let mut added = 0;
         if !rest.is_empty() {
-            let e = p.start(Source::Samples { samples: rest.into(), pos: 0 }, s.source.clone(), Pace::Fast);
+            let e = p.start(s.kind, Source::Samples { samples: rest.into(), pos: 0 }, s.source.clone(), Pace::Fast);
             p.run_until_done(e, |_| {}).map_err(anyhow::Error::msg)?;
             let t = p.take_transcript(e);
             p.app.world_mut().despawn(e);

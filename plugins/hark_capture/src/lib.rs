@@ -5,6 +5,7 @@
 //! already in memory (replay, tests). When the source ends the session gets
 //! [`CaptureFinished`] and a [`CaptureEnded`] message goes out.
 
+pub mod control;
 pub mod file;
 pub mod mic;
 pub mod recall;
@@ -20,6 +21,10 @@ use hark_core::{
     SessionClock, StopCapture,
 };
 
+pub use control::{
+    CaptureControl, CaptureControlPlugin, CaptureNotice, CaptureRequest, CaptureStarted, RefreshInputs, SelectInput,
+    session_bundle,
+};
 pub use file::{FileSource, read_16k_mono, write_wav_16k};
 pub use mic::{InputDevice, MicSource, list_input_devices};
 pub use recall::Recall;

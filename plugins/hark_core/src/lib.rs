@@ -28,6 +28,9 @@ pub fn samples_to_secs(n: u64) -> f64 {
 /// only puts its systems in its own set.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PipelineSystems {
+    /// Requests from people and devices: captures started and stopped, devices and models
+    /// chosen (before the sources are read, so a stop takes effect in the same frame).
+    Control,
     /// Sources produce [`AudioChunk`]s (microphone, file, replay).
     Capture,
     /// Voice activity: [`VadFrame`]s and [`SpeechEdge`]s from the chunks.
@@ -80,8 +83,57 @@ pub enum SpeechEdge {
 #[derive(Component, Debug, Clone)]
 #[require(SessionState, SessionClock)]
 pub struct Session {
+    /// What kind of source the audio comes from.
+    pub kind: SourceKind,
     /// What the audio comes from, for people: a device description or a file path.
     pub source: String,
+}
+
+/// What kind of source a session captures from. The database keeps the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// An input device, live.
+    #[default]
+    Microphone,
+    /// An audio file (`hark transcribe`, a file opened in the window).
+    File,
+    /// The always-on recall buffer's last seconds of microphone audio.
+    Recall,
+    /// A file played as if it were the microphone (`hark --demo`).
+    Demo,
+    /// Samples handed over in memory (tests, re-runs).
+    Memory,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 5] = [Self::Microphone, Self::File, Self::Recall, Self::Demo, Self::Memory];
+
+    /// The name the database and the CLI use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Microphone => "microphone",
+            Self::File => "file",
+            Self::Recall => "recall",
+            Self::Demo => "demo",
+            Self::Memory => "memory",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether [`Session::source`] is a file path (the session is then titled by its name).
+    pub const fn is_file(self) -> bool {
+        matches!(self, Self::File | Self::Demo)
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where a session is in its life. Set by one system ([`PipelineSystems::State`]) and read by
@@ -278,6 +330,7 @@ impl Plugin for HarkCorePlugin {
             .configure_sets(
                 Update,
                 (
+                    PipelineSystems::Control,
                     PipelineSystems::Capture,
                     PipelineSystems::Vad,
                     PipelineSystems::Segment,

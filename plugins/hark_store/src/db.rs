@@ -4,7 +4,7 @@ use std::fs::OpenOptions;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use hark_core::{SessionState, Word};
+use hark_core::{SessionState, SourceKind, Word};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
@@ -28,8 +28,9 @@ pub enum StoreError {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE sessions (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE sessions (
              id INTEGER PRIMARY KEY,
              title TEXT NOT NULL,
              created_at TEXT NOT NULL,
@@ -76,12 +77,25 @@ fn migrations() -> Migrations<'static> {
          CREATE TRIGGER transcripts_ad AFTER DELETE ON transcripts BEGIN
              INSERT INTO transcripts_fts(transcripts_fts, rowid, text) VALUES ('delete', old.id, old.text);
          END;",
-    )])
+        ),
+        // Schema 2: the source's kind in a column of its own. Version 1 wrote a recall or demo
+        // capture as a "recall: " / "demo: " prefix of the source; a file's source was its path.
+        M::up(
+            "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'microphone'
+                 CHECK (kind IN ('microphone', 'file', 'recall', 'demo', 'memory'));
+             UPDATE sessions SET kind = CASE
+                 WHEN source LIKE 'recall: %' THEN 'recall'
+                 WHEN source LIKE 'demo: %' THEN 'demo'
+                 WHEN source LIKE '%/%' OR title <> source THEN 'file'
+                 ELSE 'microphone' END;
+             UPDATE sessions SET source = substr(source, 7) WHERE kind = 'demo';",
+        ),
+    ])
 }
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {
-    1
+    2
 }
 
 /// Where the database lives by default: `$XDG_DATA_HOME/hark/hark.db`.
@@ -248,6 +262,7 @@ pub struct SessionRow {
     pub title: String,
     pub created_at: String,
     pub source: String,
+    pub kind: SourceKind,
     pub model: String,
     pub state: SessionState,
     pub duration_s: f64,
@@ -289,7 +304,15 @@ impl std::fmt::Debug for Reader {
 }
 
 const SESSION_COLS: &str = "s.id, s.title, s.created_at, s.source, s.model, s.state, s.samples, \
-     (SELECT count(*) FROM segments g WHERE g.session_id = s.id)";
+     (SELECT count(*) FROM segments g WHERE g.session_id = s.id), s.kind";
+
+/// A text column holding one of an enum's names.
+fn named<T>(r: &rusqlite::Row<'_>, col: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let s: String = r.get(col)?;
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, format!("{what} {s:?}").into())
+    })
+}
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -298,16 +321,8 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         created_at: r.get(2)?,
         source: r.get(3)?,
         model: r.get(4)?,
-        state: {
-            let s: String = r.get(5)?;
-            SessionState::parse(&s).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    5,
-                    rusqlite::types::Type::Text,
-                    format!("session state {s:?}").into(),
-                )
-            })?
-        },
+        kind: named(r, 8, "source kind", SourceKind::parse)?,
+        state: named(r, 5, "session state", SessionState::parse)?,
         duration_s: r.get::<_, i64>(6)? as f64 / hark_core::SAMPLE_RATE as f64,
         segments: r.get(7)?,
     })
@@ -417,5 +432,45 @@ impl Reader {
         // Best hit per session.
         let mut seen = std::collections::HashSet::new();
         Ok(rows.into_iter().filter(|h| seen.insert(h.session_id)).take(limit).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_1_database_gets_its_source_kinds_from_the_old_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hark.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations().to_version(&mut c, 1).unwrap();
+            c.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+            for (title, source) in [
+                ("Built-in Microphone", "Built-in Microphone"),
+                ("talk.wav", "/home/a/talk.wav"),
+                ("recall: the last 30 s", "recall: the last 30 s"),
+                ("demo: /tmp/jfk.wav", "demo: /tmp/jfk.wav"),
+            ] {
+                c.execute(
+                    "INSERT INTO sessions (title, created_at, source, state) VALUES (?1, 'x', ?2, 'complete')",
+                    params![title, source],
+                )
+                .unwrap();
+            }
+        }
+        drop(open(&path).unwrap());
+        let rows = Reader::open(&path).unwrap().sessions().unwrap();
+        let got: Vec<(SourceKind, &str)> = rows.iter().rev().map(|r| (r.kind, r.source.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (SourceKind::Microphone, "Built-in Microphone"),
+                (SourceKind::File, "/home/a/talk.wav"),
+                (SourceKind::Recall, "recall: the last 30 s"),
+                (SourceKind::Demo, "/tmp/jfk.wav"),
+            ]
+        );
     }
 }

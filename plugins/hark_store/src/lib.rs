@@ -5,6 +5,7 @@
 //! The writable connection is owned by a writer thread ([`writer::Writer`]); the ECS only sends
 //! it commands. Reads go through their own read-only connection ([`db::Reader`]).
 
+pub mod browse;
 pub mod db;
 pub mod writer;
 
@@ -16,6 +17,7 @@ use hark_core::{
     Utterance, UtteranceVad,
 };
 
+pub use browse::{BrowsePlugin, BrowseRequest, Browser, Browsing, OpenedSession};
 pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError};
 pub use writer::{Command, Writer};
 
@@ -64,9 +66,10 @@ fn register_sessions(
         }
         let title = std::path::Path::new(&s.source)
             .file_name()
+            .filter(|_| s.kind.is_file())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| s.source.clone());
-        match writer.create_session(&title, &s.source, &ctx.model, &ctx.settings) {
+        match writer.create_session(&title, s.kind, &s.source, &ctx.model, &ctx.settings) {
             Ok(id) => {
                 commands.entity(e).insert(StoredSession(id));
             }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use hark_core::{SessionState, Word};
+use hark_core::{SessionState, SourceKind, Word};
 use rusqlite::{Connection, params};
 
 use crate::db::{self, StoreError, now_rfc3339, sql};
@@ -26,6 +26,7 @@ use crate::db::{self, StoreError, now_rfc3339, sql};
 pub enum Command {
     CreateSession {
         title: String,
+        kind: SourceKind,
         source: String,
         model: String,
         settings: String,
@@ -141,10 +142,18 @@ impl Writer {
     }
 
     /// Creates a session row and returns its id (waits for the writer).
-    pub fn create_session(&self, title: &str, source: &str, model: &str, settings: &str) -> Result<i64, StoreError> {
+    pub fn create_session(
+        &self,
+        title: &str,
+        kind: SourceKind,
+        source: &str,
+        model: &str,
+        settings: &str,
+    ) -> Result<i64, StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::CreateSession {
             title: title.into(),
+            kind,
             source: source.into(),
             model: model.into(),
             settings: settings.into(),
@@ -402,11 +411,11 @@ impl Command {
 
 fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Result<Option<Reply>> {
     match c {
-        Command::CreateSession { title, source, model, settings, reply } => {
+        Command::CreateSession { title, kind, source, model, settings, reply } => {
             tx.execute(
-                "INSERT INTO sessions (title, created_at, source, model, settings, state, pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'recording', ?6)",
-                params![title, now_rfc3339(), source, model, settings, std::process::id() as i64],
+                "INSERT INTO sessions (title, created_at, source, kind, model, settings, state, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'recording', ?7)",
+                params![title, now_rfc3339(), source, kind.as_str(), model, settings, std::process::id() as i64],
             )?;
             return Ok(Some(Reply::Id(reply.clone(), Ok(tx.last_insert_rowid()))));
         }

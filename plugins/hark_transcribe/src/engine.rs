@@ -64,6 +64,8 @@ pub struct WhisperSettings {
     /// Check each hypothesis for repetition storms and decode again when one is found (see
     /// [`crate::guard`]).
     pub guard: bool,
+    /// Beam width of the first attempt (1 = greedy, whisper.cpp's fastest).
+    pub beam_size: usize,
 }
 
 impl Default for WhisperSettings {
@@ -81,13 +83,15 @@ impl Default for WhisperSettings {
             // (docs/PERFORMANCE.md, short utterances).
             min_audio_ctx: 500,
             guard: true,
+            beam_size: 1,
         }
     }
 }
 
 /// whisper.cpp with a model loaded and a state of its own.
 pub struct WhisperEngine {
-    ctx: WhisperContext,
+    /// The loaded model, shared by every engine made from it with [`WhisperEngine::share`].
+    ctx: std::sync::Arc<WhisperContext>,
     state: WhisperState,
     pub settings: WhisperSettings,
     eot: i32,
@@ -125,7 +129,25 @@ impl WhisperEngine {
             .map_err(|e| format!("model {} could not be loaded by whisper.cpp: {e}", path.display()))?;
         let state = ctx.create_state().map_err(|e| format!("whisper state for {}: {e}", path.display()))?;
         let eot = ctx.token_eot();
-        Ok(Self { ctx, state, settings, eot })
+        Ok(Self { ctx: std::sync::Arc::new(ctx), state, settings, eot })
+    }
+
+    /// Another engine on the same loaded model, with a whisper state of its own (one per
+    /// worker): the weights are in memory once however many workers there are.
+    pub fn share(&self) -> Result<Self, String> {
+        let state = self.ctx.create_state().map_err(|e| format!("whisper state: {e}"))?;
+        Ok(Self { ctx: self.ctx.clone(), state, settings: self.settings.clone(), eot: self.eot })
+    }
+
+    /// `n` engines (at least one) on one loaded model.
+    pub fn load_workers(path: &Path, settings: WhisperSettings, n: usize) -> Result<Vec<Self>, String> {
+        let first = Self::load(path, settings)?;
+        let mut engines = Vec::with_capacity(n.max(1));
+        for _ in 1..n.max(1) {
+            engines.push(first.share()?);
+        }
+        engines.insert(0, first);
+        Ok(engines)
     }
 
     /// Whether the model is multilingual.
@@ -161,7 +183,13 @@ impl WhisperEngine {
         // A fresh state per utterance: whisper's temperature fallback samples from an RNG kept in
         // the state, so reusing one would make a result depend on which utterances came before.
         self.state = self.ctx.create_state().map_err(|e| format!("whisper state: {e}"))?;
-        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let strategy = match attempt {
+            Attempt::Configured if self.settings.beam_size > 1 => {
+                SamplingStrategy::BeamSearch { beam_size: self.settings.beam_size as i32, patience: -1.0 }
+            }
+            _ => SamplingStrategy::Greedy { best_of: 1 },
+        };
+        let mut p = FullParams::new(strategy);
         p.set_n_threads(self.settings.threads as i32);
         p.set_language(self.settings.language.as_deref());
         p.set_token_timestamps(true);

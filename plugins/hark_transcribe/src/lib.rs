@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod guard;
+pub mod loader;
 pub mod words;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use hark_core::{
 };
 
 pub use engine::{Engine, EngineOutput, WhisperEngine, WhisperSettings};
+pub use loader::{LoadModel, ModelLoaded, Models, ModelsPlugin, RefreshModels};
 
 /// A piece of work for a recogniser.
 #[derive(Debug)]

@@ -5,10 +5,11 @@
 
 use bevy::prelude::*;
 use bevy::window::{RequestRedraw, WindowCloseRequested};
-use hark_capture::CaptureSource;
 use hark_core::{PipelineSystems, Session, SessionState, StopCapture};
 
-use crate::{Recall, Studio};
+use hark_capture::{CaptureControl, CaptureSource, Recall};
+
+use crate::Notice;
 
 /// Ask the app to finish its sessions and exit.
 #[derive(Message, Debug, Clone, Copy, Default)]
@@ -57,15 +58,23 @@ fn quit_key(keys: Res<ButtonInput<KeyCode>>, mut quit: MessageWriter<QuitRequest
     }
 }
 
+/// What stops taking new audio when the app closes (each there only in the window).
+#[derive(bevy::ecs::system::SystemParam)]
+struct Closing<'w> {
+    recall: Option<ResMut<'w, Recall>>,
+    control: Option<ResMut<'w, CaptureControl>>,
+    notice: Option<ResMut<'w, Notice>>,
+}
+
 fn begin_quit(
     mut commands: Commands,
     mut requests: MessageReader<QuitRequest>,
     quitting: Option<ResMut<Quitting>>,
     capturing: Query<Entity, (With<Session>, With<CaptureSource>)>,
     mut stop: MessageWriter<StopCapture>,
-    recall: Option<ResMut<Recall>>,
-    studio: Option<ResMut<Studio>>,
+    closing: Closing,
 ) {
+    let Closing { recall, control, notice } = closing;
     let n = requests.read().count() as u32;
     if n == 0 {
         return;
@@ -80,8 +89,13 @@ fn begin_quit(
             if let Some(mut r) = recall {
                 r.stop();
             }
-            if let Some(mut s) = studio {
-                s.notice = Some(
+            if let Some(mut c) = control {
+                // No new captures while closing.
+                c.closed = true;
+                c.active = None;
+            }
+            if let Some(mut n) = notice {
+                n.set(
                     "Finishing: the last words are being transcribed and saved, then Hark closes. Close again to quit now \
                      (what is not transcribed yet stays saved for `hark sessions recover`)."
                         .into(),

@@ -8,10 +8,23 @@ use std::str::FromStr;
 use bevy::prelude::*;
 use bevy::winit::{EventLoopProxyWrapper, WinitUserEvent};
 use crossbeam_channel::Receiver;
-use global_hotkey::hotkey::HotKey;
+use global_hotkey::hotkey::{Code, HotKey, Modifiers};
 use global_hotkey::{GlobalHotKeyEvent, GlobalHotKeyManager, HotKeyState};
+use hark_capture::CaptureRequest;
 
-use crate::{CaptureRequest, Studio};
+use super::{Hotkeys, KeyCombo};
+use crate::Notice;
+
+/// The global hotkey for a parsed key (Bevy's key codes and the crate's share the W3C names).
+pub fn global_hotkey(combo: KeyCombo) -> Result<HotKey, String> {
+    let code = Code::from_str(&format!("{:?}", combo.key)).map_err(|_| format!("{:?} has no global key", combo.key))?;
+    let mut mods = Modifiers::empty();
+    mods.set(Modifiers::CONTROL, combo.ctrl);
+    mods.set(Modifiers::SHIFT, combo.shift);
+    mods.set(Modifiers::ALT, combo.alt);
+    mods.set(Modifiers::META, combo.logo);
+    Ok(HotKey::new(Some(mods).filter(|m| !m.is_empty()), code))
+}
 
 /// The registered hotkeys (the manager must stay alive on the main thread).
 pub struct GlobalKeys {
@@ -29,32 +42,34 @@ pub struct GlobalKeyEvents(Receiver<GlobalHotKeyEvent>);
 /// the studio says global hotkeys are unavailable instead.
 pub fn register(world: &mut World) {
     if std::env::var_os("DISPLAY").is_none() {
-        world.resource_mut::<Studio>().notice = Some("global hotkeys are unavailable (no X11 display)".into());
+        world.resource_mut::<Notice>().set("global hotkeys are unavailable (no X11 display)".into());
         return;
     }
     let manager = match GlobalHotKeyManager::new() {
         Ok(m) => m,
         Err(e) => {
-            world.resource_mut::<Studio>().notice = Some(format!("global hotkeys are unavailable: {e}"));
+            world.resource_mut::<Notice>().set(format!("global hotkeys are unavailable: {e}"));
             return;
         }
     };
-    let hk = world.resource::<Studio>().settings.hotkeys.clone();
+    let hk = world.resource::<Hotkeys>().clone();
     let mut problems = Vec::new();
-    let mut reg = |name: &str| -> Option<u32> {
-        let key = HotKey::from_str(name).map_err(|e| problems.push(format!("{name}: {e}"))).ok()?;
-        manager.register(key).map_err(|e| problems.push(format!("{name}: {e}"))).ok()?;
+    let mut reg = |combo: Option<KeyCombo>| -> Option<u32> {
+        let combo = combo?;
+        let key = global_hotkey(combo).map_err(|e| problems.push(e)).ok()?;
+        manager.register(key).map_err(|e| problems.push(format!("{:?}: {e}", combo.key))).ok()?;
         Some(key.id())
     };
     let keys = GlobalKeys {
-        toggle: reg(&hk.toggle),
-        push_to_talk: reg(&hk.push_to_talk),
-        recall: reg(&hk.recall),
+        toggle: reg(hk.toggle),
+        push_to_talk: reg(hk.push_to_talk),
+        recall: reg(hk.recall),
         _manager: manager,
     };
     if !problems.is_empty() {
-        world.resource_mut::<Studio>().notice =
-            Some(format!("some global hotkeys could not be registered ({})", problems.join("; ")));
+        world
+            .resource_mut::<Notice>()
+            .set(format!("some global hotkeys could not be registered ({})", problems.join("; ")));
     }
     let (tx, rx) = crossbeam_channel::unbounded();
     let proxy = world.get_resource::<EventLoopProxyWrapper>().map(|p| (**p).clone());
@@ -66,7 +81,8 @@ pub fn register(world: &mut World) {
     }));
     world.insert_non_send(keys);
     world.insert_resource(GlobalKeyEvents(rx));
-    println!("global hotkeys ready: {}, {}, {}", hk.toggle, hk.push_to_talk, hk.recall);
+    let names = &world.resource::<crate::UiSettings>().settings.hotkeys;
+    println!("global hotkeys ready: {}, {}, {}", names.toggle, names.push_to_talk, names.recall);
 }
 
 /// Turns global hotkey events into capture requests.

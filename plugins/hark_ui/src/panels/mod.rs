@@ -1,0 +1,12 @@
+//! The overlay's rooms, one file each; each draws its panel from a small `SystemParam`.
+
+pub mod controls;
+pub mod sessions;
+pub mod status;
+pub mod transcript;
+
+use hark_core::{Transcript, TranscriptionPending, Utterance, UtteranceAudio};
+
+/// What the panels read of each utterance: its text, and whether it is on its way.
+pub type UtteranceRow =
+    (&'static Utterance, Option<&'static Transcript>, bevy::prelude::Has<TranscriptionPending>, bevy::prelude::Has<UtteranceAudio>);
