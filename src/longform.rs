@@ -89,7 +89,7 @@ pub fn build(corpus: &Path, snr_db: Option<f64>) -> anyhow::Result<LongForm> {
         samples.extend_from_slice(&audio);
         speech.extend_from_slice(&audio);
         clips.push((file.to_owned(), reference, start, samples.len()));
-        let gap = (pause * 16_000.0) as usize;
+        let gap = (pause * hark_core::SAMPLE_RATE as f64) as usize;
         samples.extend((0..gap).map(|_| hiss.next() * 0.001));
     }
     if let Some(snr) = snr_db {

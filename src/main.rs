@@ -22,7 +22,7 @@ fn main() -> ExitCode {
 
 /// Command-line output piped into `head` and the like: end quietly when the reader goes away,
 /// as Unix tools do, instead of panicking in `println!` (Rust ignores SIGPIPE by default).
-#[allow(unsafe_code)]
+#[expect(unsafe_code, reason = "restoring the default SIGPIPE disposition needs libc::signal")]
 fn end_quietly_on_broken_pipe() {
     // SAFETY: called before any thread is started; SIG_DFL is a valid disposition.
     unsafe {

@@ -10,9 +10,9 @@ use hark_core::{
     CaptureFailed, HarkCorePlugin, SessionClock, SessionState, SourceKind, Transcript, Utterance, Word, samples_to_secs,
 };
 use hark_segment::{SegmentPlugin, SegmentSettings};
-use hark_store::{StoreContext, StorePlugin, StoredSession, Writer};
+use hark_store::{Reader, SessionRow, StoreContext, StoreError, StorePlugin, StoredSession, Writer};
 use hark_transcribe::{Engine, Recognizer, TranscribePlugin, TranscribeSettings, WhisperEngine, WhisperSettings};
-use hark_vad::{VadHistory, VadPlugin, VadSettings};
+use hark_vad::{SpeechRegions, VadPlugin, VadSettings};
 use serde::Serialize;
 
 /// Everything that configures a pipeline.
@@ -132,11 +132,12 @@ pub fn add_pipeline(app: &mut App, opts: &PipelineOptions, engines: Vec<Box<dyn 
 impl Pipeline {
     /// Loads the model once (one whisper state per worker) and builds the app.
     pub fn new(opts: &PipelineOptions) -> anyhow::Result<Self> {
-        let engines: Vec<Box<dyn Engine>> = WhisperEngine::load_workers(&opts.model, opts.whisper.clone(), opts.workers)
-            .map_err(anyhow::Error::msg)?
-            .into_iter()
-            .map(|e| Box::new(e) as Box<dyn Engine>)
-            .collect();
+        let engines: Vec<Box<dyn Engine>> =
+            WhisperEngine::load_workers(&opts.model, opts.whisper.clone(), opts.workers)
+                .map_err(anyhow::Error::msg)?
+                .into_iter()
+                .map(|e| Box::new(e) as Box<dyn Engine>)
+                .collect();
         let mut p = Self::with_engines(opts, engines);
         if let Some(db) = &opts.database {
             p.app.insert_resource(Writer::open(db)?);
@@ -166,6 +167,39 @@ impl Pipeline {
         self.app.world_mut().spawn(hark_capture::session_bundle(kind, description, source, pace)).id()
     }
 
+    /// Resumes a saved session that was not finished (`interrupted`, or `captured` with
+    /// utterances left untranscribed): its stored audio after the last transcribed utterance
+    /// goes through the pipeline again as the same session, and the store plugin saves the new
+    /// utterances and the final state like any others. Its audio is in the database already and
+    /// is not written again. `None` when there is no audio left to hear (the session is then
+    /// marked complete). The writer must be this pipeline's.
+    pub fn resume(&mut self, reader: &Reader, row: &SessionRow) -> Result<Option<(Entity, u64)>, StoreError> {
+        let world = self.app.world_mut();
+        let writer = world.resource::<Writer>();
+        writer.send(hark_store::Command::DropUntranscribed { session: row.id });
+        writer.flush()?;
+        let done = reader.segments(row.id)?;
+        let resume = done.iter().map(|g| g.end_sample).max().unwrap_or(0);
+        let next_index = done.iter().map(|g| g.idx + 1).max().unwrap_or(0) as u32;
+        let audio = reader.audio(row.id)?;
+        let rest: Vec<f32> = audio.get(resume as usize..).unwrap_or(&[]).to_vec();
+        if rest.is_empty() {
+            writer.send(hark_store::Command::SetState { session: row.id, state: SessionState::Complete });
+            return Ok(None);
+        }
+        let source = Source::Samples { samples: rest.into(), pos: 0 };
+        let e = world
+            .spawn(hark_capture::session_bundle(row.kind, row.source.clone(), source, Pace::Fast))
+            // The session's own sample clock: new utterances land where they were said.
+            .insert((
+                SessionClock { captured: resume },
+                hark_store::StoredSession(row.id),
+                hark_segment::SessionSegmenter::resuming(next_index),
+            ))
+            .id();
+        Ok(Some((e, audio.len() as u64 - resume)))
+    }
+
     /// Whether the session has been captured, cut and transcribed completely.
     pub fn is_done(&mut self, session: Entity) -> bool {
         self.app.world().get::<SessionState>(session) == Some(&SessionState::Complete)
@@ -192,8 +226,8 @@ impl Pipeline {
         failure.map_or(Ok(()), Err)
     }
 
-    /// The session's transcript. Its utterance entities are despawned; what the store was sent
-    /// is committed first.
+    /// The session's transcript. The session entity is despawned with its utterances; what the
+    /// store was sent is committed first.
     pub fn take_transcript(&mut self, session: Entity) -> SessionTranscript {
         let world = self.app.world_mut();
         let stored = world.get::<StoredSession>(session).map(|s| s.0);
@@ -224,14 +258,14 @@ impl Pipeline {
             })
             .collect();
         let speech = world
-            .resource::<VadHistory>()
-            .regions_secs(session)
+            .get::<SpeechRegions>(session)
+            .map(SpeechRegions::secs)
+            .unwrap_or_default()
             .into_iter()
             .map(|[a, b]| [round_ms(a), round_ms(b)])
             .collect();
-        for (e, _, _) in items {
-            world.despawn(e);
-        }
+        // The session leaves the world with its utterances (and its per-session state).
+        world.despawn(session);
         SessionTranscript {
             audio_s: round_ms(samples_to_secs(captured)),
             segments,
@@ -272,20 +306,45 @@ impl Pipeline {
     }
 }
 
-/// The settings a transcript was made with, as stored beside it.
+/// The settings a transcript was made with, as stored beside it (JSON).
+#[derive(Debug, serde::Serialize)]
+struct StoredSettings {
+    threads: usize,
+    workers: usize,
+    fit_audio_ctx: bool,
+    audio_ctx_margin: usize,
+    min_audio_ctx: usize,
+    temperature_inc: f32,
+    beam_size: usize,
+    guard: bool,
+    prompt: bool,
+    vad: hark_vad::DetectorKind,
+    vad_threshold: f32,
+    band_enter_db: f32,
+    band_stay_db: f32,
+    merge_pauses_s: f64,
+    max_utterance_s: f64,
+}
+
 fn settings_json(o: &PipelineOptions) -> String {
-    serde_json::json!({
-        "threads": o.whisper.threads,
-        "workers": o.workers,
-        "fit_audio_ctx": o.whisper.fit_audio_ctx,
-        "audio_ctx_margin": o.whisper.audio_ctx_margin,
-        "temperature_inc": o.whisper.temperature_inc,
-        "prompt": o.transcribe.use_prompt,
-        "vad": format!("{:?}", o.vad.detector),
-        "vad_threshold": o.vad.gate.threshold,
-        "max_utterance_s": o.segment.max_secs,
-    })
-    .to_string()
+    let s = StoredSettings {
+        threads: o.whisper.threads,
+        workers: o.workers,
+        fit_audio_ctx: o.whisper.fit_audio_ctx,
+        audio_ctx_margin: o.whisper.audio_ctx_margin,
+        min_audio_ctx: o.whisper.min_audio_ctx,
+        temperature_inc: o.whisper.temperature_inc,
+        beam_size: o.whisper.beam_size,
+        guard: o.whisper.guard,
+        prompt: o.transcribe.use_prompt,
+        vad: o.vad.detector,
+        vad_threshold: o.vad.gate.threshold,
+        band_enter_db: o.vad.gate.band_enter_db,
+        band_stay_db: o.vad.gate.band_stay_db,
+        merge_pauses_s: o.segment.merge_gap_secs,
+        max_utterance_s: o.segment.max_secs,
+    };
+    serde_json::to_string(&s).unwrap_or_default()
 }
 
 /// SIGINT, SIGTERM and SIGHUP finish the capture (Bevy's handler then writes `AppExit`). Bevy's

@@ -70,7 +70,7 @@ pub fn run_short(p: &mut Pipeline, clips: &[TestClip]) -> Vec<ShortResult> {
             ShortResult {
                 name: c.name.clone(),
                 holdout: c.holdout,
-                audio_s: c.samples.len() as f64 / 16_000.0,
+                audio_s: hark_core::samples_to_secs(c.samples.len() as u64),
                 reference: c.reference.clone(),
                 hypothesis,
                 ref_words: r.len(),

@@ -8,9 +8,9 @@ use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy::window::WindowResolution;
 use bevy::winit::WinitSettings;
 use bevy_egui::EguiPlugin;
+use hark_capture::{CaptureControl, CaptureControlPlugin, CaptureRequest};
 use hark_core::{Transcript, Utterance};
 use hark_transcribe::{Engine, WhisperEngine};
-use hark_capture::{CaptureControl, CaptureControlPlugin, CaptureRequest};
 use hark_ui::{Notice, UiPlugin};
 use hark_viz::{VizPlugin, VizRing, analysis::band_energy};
 
@@ -117,6 +117,7 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
         app.insert_resource(hark_store::Writer::open(db)?);
     }
     app.insert_resource(CaptureControl { demo: opts.demo.clone(), ..default() }).add_plugins((
+        hark_core::ReleaseFinishedSessions,
         CaptureControlPlugin,
         hark_transcribe::ModelsPlugin {
             current: pipeline.model.clone(),
@@ -170,7 +171,7 @@ fn exit_after(
     mut redraw: MessageWriter<bevy::window::RequestRedraw>,
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
-    (control, notice): (Res<CaptureControl>, Res<Notice>),
+    (control, notice, sessions): (Res<CaptureControl>, Res<Notice>, Query<(), With<hark_core::Session>>),
     stats: Option<Res<FrameStats>>,
 ) {
     let t = time.elapsed_secs_f64();
@@ -194,7 +195,7 @@ fn exit_after(
         }
         _ => {
             if let Some(p) = &exit.opts.state_json {
-                write_state(p, &ring, &utterances, &control, &notice);
+                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count());
             }
             if let Some(s) = &stats {
                 write_frame_stats(s);
@@ -211,6 +212,7 @@ fn write_state(
     utterances: &Query<(&Utterance, &Transcript)>,
     control: &CaptureControl,
     notice: &Notice,
+    sessions_in_world: usize,
 ) {
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
@@ -232,6 +234,7 @@ fn write_state(
         "columns": columns,
         "devices": control.devices.len(),
         "notice": notice.0,
+        "sessions_in_world": sessions_in_world,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

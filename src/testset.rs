@@ -174,7 +174,8 @@ pub fn short_utterances(recs: &[Recording], seed: u64, per_length: usize, whole_
                     let i = ((rng.next() * 0.5 + 0.5) * (words.len() - n) as f32) as usize;
                     let (first, last) = (&words[i], &words[i + n - 1]);
                     let prev_end = if i == 0 { 0.0 } else { words[i - 1].1 };
-                    let next_start = words.get(i + n).map_or(r.samples.len() as f64 / 16_000.0, |w| w.0);
+                    let next_start =
+                        words.get(i + n).map_or(hark_core::samples_to_secs(r.samples.len() as u64), |w| w.0);
                     let a = s(first.0 - (first.0 - prev_end).clamp(0.0, 0.4));
                     let b = s(last.1 + (next_start - last.1).clamp(0.0, 0.4)).min(r.samples.len() as u64);
                     let text = words[i..i + n].iter().map(|w| w.2.as_str()).collect::<Vec<_>>().join(" ");
@@ -187,7 +188,7 @@ pub fn short_utterances(recs: &[Recording], seed: u64, per_length: usize, whole_
                     });
                 }
             }
-        } else if r.samples.len() as f64 / 16_000.0 <= whole_max_s {
+        } else if hark_core::samples_to_secs(r.samples.len() as u64) <= whole_max_s {
             out.push(TestClip {
                 name: r.name.clone(),
                 samples: r.samples.clone(),

@@ -141,6 +141,7 @@ fn check_lossless(clip: &[f32], stored: &[f32]) -> Result<usize, String> {
 /// offset (the default host once lost 5–7 s of a 27 s clip without a word).
 #[test]
 fn listen_transcribes_speech_from_the_virtual_microphone() {
+    let _live = common::one_live_capture_at_a_time();
     let (Some(c), Some(m)) = (corpus(), test_model()) else {
         return;
     };
@@ -178,6 +179,7 @@ fn listen_transcribes_speech_from_the_virtual_microphone() {
 /// everything heard before.
 #[test]
 fn killing_the_sound_server_ends_the_capture_and_says_why() {
+    let _live = common::one_live_capture_at_a_time();
     let (Some(c), Some(m)) = (corpus(), test_model()) else {
         return;
     };
@@ -207,6 +209,7 @@ fn killing_the_sound_server_ends_the_capture_and_says_why() {
 /// lost) and kept as silence, so what comes after keeps its time.
 #[test]
 fn a_microphone_moved_by_the_server_is_followed_and_the_gap_is_said() {
+    let _live = common::one_live_capture_at_a_time();
     let (Some(c), Some(m)) = (corpus(), test_model()) else {
         return;
     };
@@ -248,6 +251,7 @@ fn listen_without_any_microphone_says_so() {
 /// started with SIGINT ignored, as a non-interactive shell's `&` does.
 #[test]
 fn termination_signals_finish_and_save_the_capture() {
+    let _live = common::one_live_capture_at_a_time();
     let (Some(c), Some(m)) = (corpus(), test_model()) else {
         return;
     };

@@ -317,7 +317,8 @@ fn stopping_mid_word_keeps_the_word() {
     let stop_at = (4.55 * 16_000.0) as u64;
     let mut p = Pipeline::new(&options(&m, false)).unwrap();
     p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)));
-    let s = p.start(SourceKind::Memory, Source::Samples { samples: samples.into(), pos: 0 }, "mic".into(), Pace::RealTime);
+    let s =
+        p.start(SourceKind::Memory, Source::Samples { samples: samples.into(), pos: 0 }, "mic".into(), Pace::RealTime);
     while p.app.world().get::<hark_core::SessionClock>(s).unwrap().captured < stop_at {
         p.app.update();
     }

@@ -30,7 +30,8 @@ fn quitting_mid_capture_finishes_and_saves_the_session() {
     // A live-like capture: 50 ms of audio per update, in virtual time.
     p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
     let jfk = hark_capture::read_16k_mono(&c.join("jfk.wav")).unwrap();
-    let s = p.start(SourceKind::Microphone, Source::Samples { samples: jfk.into(), pos: 0 }, "mic".into(), Pace::RealTime);
+    let s =
+        p.start(SourceKind::Microphone, Source::Samples { samples: jfk.into(), pos: 0 }, "mic".into(), Pace::RealTime);
     // 5.5 s in, mid-sentence ("… ask not what your country …").
     for _ in 0..110 {
         p.app.update();
@@ -76,7 +77,12 @@ fn a_second_quit_request_exits_at_once() {
     // Speech-like noise for 30 s, so there is work left when quitting.
     let noise: Vec<f32> =
         (0..30 * 16_000).map(|i| 0.3 * ((i as f32 * 0.07).sin() * (i as f32 * 0.0013).sin())).collect();
-    let s = p.start(SourceKind::Microphone, Source::Samples { samples: noise.into(), pos: 0 }, "mic".into(), Pace::RealTime);
+    let s = p.start(
+        SourceKind::Microphone,
+        Source::Samples { samples: noise.into(), pos: 0 },
+        "mic".into(),
+        Pace::RealTime,
+    );
     for _ in 0..40 {
         p.app.update();
     }

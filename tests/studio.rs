@@ -174,7 +174,10 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     eprintln!("speech band: {sp:.1} over {ns} speech columns, {si:.1} over {ni} other columns");
     assert!(ns > 500 && ni > 40, "{ns} speech, {ni} other columns");
     assert!(sp > si + 20.0, "speech {sp:.1} vs silence {si:.1}");
-    assert!(s["transcript"].as_array().unwrap().iter().any(|t| t.as_str().unwrap_or("").contains("country")));
+    // Finished sessions leave the world; the shown one (push-to-talk, the last) stays.
+    assert!(s["transcript"].as_array().unwrap().iter().any(|t| t.as_str().unwrap_or("").contains("forward")));
+    assert!(!s["transcript"].as_array().unwrap().iter().any(|t| t.as_str().unwrap_or("").contains("country")));
+    assert_eq!(s["sessions_in_world"], 1);
 
     // The screenshot is a real picture, not a blank frame.
     let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));

@@ -100,7 +100,12 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{} cannot be written", output.display()))?;
             let txt = output.with_extension("txt");
             std::fs::write(&txt, &lf.reference).with_context(|| format!("{} cannot be written", txt.display()))?;
-            println!("{} ({:.1} s) and {}", output.display(), lf.samples.len() as f64 / 16_000.0, txt.display());
+            println!(
+                "{} ({:.1} s) and {}",
+                output.display(),
+                hark_core::samples_to_secs(lf.samples.len() as u64),
+                txt.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -117,7 +122,7 @@ fn bench_file(a: BenchFileArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let audio = read_16k_mono(&a.file)?;
     let decode_s = t.elapsed().as_secs_f64();
-    let audio_s = audio.len() as f64 / 16_000.0;
+    let audio_s = hark_core::samples_to_secs(audio.len() as u64);
     let opts = a.pipeline.options(models_dir, Some(audio_s))?;
     let t = Instant::now();
     let _ = hark_vad::analyse_samples(&audio, &opts.vad);

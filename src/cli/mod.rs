@@ -175,15 +175,11 @@ impl PipelineArgs {
 
 /// Where the session database lives.
 pub fn database_path(data_dir: Option<PathBuf>) -> PathBuf {
-    let dir = data_dir
-        .or_else(|| std::env::var_os("HARK_DATA_DIR").map(PathBuf::from))
-        .or_else(|| directories::ProjectDirs::from("", "", "hark").map(|p| p.data_dir().to_path_buf()))
-        .unwrap_or_else(|| PathBuf::from(".hark"));
-    hark_store::db::default_path(&dir)
+    hark_store::db::default_path(&data_dir.unwrap_or_else(hark_core::paths::data_dir))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let models_dir = cli.models_dir.unwrap_or_else(hark_model::default_models_dir);
+    let models_dir = cli.models_dir.unwrap_or_else(hark_core::paths::models_dir);
     let db = database_path(cli.data_dir);
     match cli.command {
         Some(Command::Listen(a)) => listen::run(a, &models_dir, &db),

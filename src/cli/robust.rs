@@ -178,8 +178,12 @@ pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
         out.insert("short_clips".into(), serde_json::to_value(&results)?);
     }
     if !a.short_only {
-        let all: Vec<Recording> =
-            corpus.iter().chain(&voices).filter(|r| r.samples.len() as f64 >= a.min_secs * 16_000.0).cloned().collect();
+        let all: Vec<Recording> = corpus
+            .iter()
+            .chain(&voices)
+            .filter(|r| hark_core::samples_to_secs(r.samples.len() as u64) >= a.min_secs)
+            .cloned()
+            .collect();
         let mut rows = Vec::new();
         if !a.json {
             println!("noise (local SNR over each clip's active speech; 1 s of noise each side)");

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use hark::format::{Format, render};
 use hark::pipeline::{Pipeline, SessionTranscript};
-use hark_capture::{Pace, Source};
 use hark_core::SessionState;
-use hark_store::{Command as StoreCommand, Reader, Writer};
+use hark_store::{Reader, Writer};
 
 use super::PipelineArgs;
 
@@ -109,7 +108,7 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
             let r = Reader::open(db)?;
             let s = r.session(id)?;
             let bytes = match format {
-                ExportFormat::Wav => wav_f32(&r.audio(id)?),
+                ExportFormat::Wav => hark_capture::wav_16k(&r.audio(id)?, hark_capture::WavFormat::Float32),
                 other => {
                     let t = SessionTranscript::from_store(&r.segments(id)?, s.duration_s);
                     let f = match other {
@@ -135,31 +134,8 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// A WAV file of 32-bit float samples (format 3), 16 kHz mono.
-fn wav_f32(samples: &[f32]) -> Vec<u8> {
-    let data = (samples.len() * 4) as u32;
-    let mut b = Vec::with_capacity(44 + data as usize);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&3u16.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&16_000u32.to_le_bytes());
-    b.extend_from_slice(&64_000u32.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&32u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data.to_le_bytes());
-    for s in samples {
-        b.extend_from_slice(&s.to_le_bytes());
-    }
-    b
-}
-
 /// Transcribes the audio of interrupted sessions after their last transcribed utterance.
 fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<()> {
-    let writer = Writer::open(db)?;
     let reader = Reader::open(db)?;
     let todo: Vec<_> = reader
         .sessions()?
@@ -170,63 +146,23 @@ fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<
         println!("nothing to recover");
         return Ok(());
     }
-    let opts = args.options(models_dir, None)?;
+    let mut opts = args.options(models_dir, None)?;
+    opts.database = Some(db.to_path_buf());
     let mut p = Pipeline::new(&opts)?;
     for s in todo {
-        writer.send(StoreCommand::DropUntranscribed { session: s.id });
-        writer.flush()?;
-        let done = reader.segments(s.id)?;
-        let resume = done.iter().map(|g| g.end_sample).max().unwrap_or(0) as usize;
-        let next_idx = done.iter().map(|g| g.idx + 1).max().unwrap_or(0) as u32;
-        let audio = reader.audio(s.id)?;
-        let rest: Vec<f32> = audio.get(resume..).unwrap_or(&[]).to_vec();
-        let mut added = 0;
-        if !rest.is_empty() {
-            let e = p.start(s.kind, Source::Samples { samples: rest.into(), pos: 0 }, s.source.clone(), Pace::Fast);
-            p.run_until_done(e, |_| {}).map_err(anyhow::Error::msg)?;
-            let t = p.take_transcript(e);
-            p.app.world_mut().despawn(e);
-            let to_samples = |secs: f64| (secs * 16_000.0).round() as u64 + resume as u64;
-            for (i, seg) in t.segments.iter().enumerate() {
-                let idx = next_idx + i as u32;
-                writer.send(StoreCommand::Segment {
-                    session: s.id,
-                    idx,
-                    start: to_samples(seg.start_s),
-                    end: to_samples(seg.end_s),
-                    // Recovery runs the VAD again but does not keep its statistics.
-                    vad_mean: 0.0,
-                    vad_speech: 0.0,
-                });
-                writer.send(StoreCommand::Transcript {
-                    session: s.id,
-                    idx,
-                    text: seg.text.clone(),
-                    words: seg
-                        .words
-                        .iter()
-                        .map(|w| hark_core::Word {
-                            start: to_samples(w.start_s),
-                            end: to_samples(w.end_s),
-                            text: w.word.clone(),
-                            probability: w.p,
-                        })
-                        .collect(),
-                    no_speech: 0.0,
-                    suspect: seg.suspect,
-                    model: opts.model.display().to_string(),
-                    settings: "{\"recovered\":true}".into(),
-                });
-                added += 1;
+        let (added, secs) = match p.resume(&reader, &s)? {
+            Some((e, samples)) => {
+                p.run_until_done(e, |_| {}).map_err(anyhow::Error::msg)?;
+                let t = p.take_transcript(e);
+                if let Some(err) = t.save_error {
+                    anyhow::bail!("session {}: {err}", s.id);
+                }
+                (t.segments.len(), hark_core::samples_to_secs(samples))
             }
-        }
-        writer.send(StoreCommand::SetState { session: s.id, state: SessionState::Complete });
-        writer.flush()?;
-        println!(
-            "session {}: transcribed {:.1} s after the last saved utterance ({added} utterances)",
-            s.id,
-            (audio.len() - resume.min(audio.len())) as f64 / 16e3
-        );
+            None => (0, 0.0),
+        };
+        p.app.world().resource::<Writer>().flush()?;
+        println!("session {}: transcribed {secs:.1} s after the last saved utterance ({added} utterances)", s.id);
     }
     Ok(())
 }

@@ -108,3 +108,12 @@ impl Drop for Pulse {
         let _ = self.cmd("pulseaudio").arg("--kill").status();
     }
 }
+
+/// Live captures one at a time. PulseAudio's host keeps one 250 ms period of record buffer, so
+/// a capture thread starved for longer by tests running beside it (each a Hark transcribing
+/// with whisper on this 2-core machine) really loses audio; Hark then says so, and the checks
+/// that every sample was stored fail on a loss the test machine caused.
+pub fn one_live_capture_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

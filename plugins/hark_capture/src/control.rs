@@ -159,7 +159,8 @@ pub fn handle_requests(
                 let label = format!("the last {:.0} s of microphone audio", samples_to_secs(samples.len() as u64));
                 println!("capture started: recall, {label}");
                 let source = Source::Samples { samples: samples.into(), pos: 0 };
-                let session = commands.spawn(session_bundle(SourceKind::Recall, label.clone(), source, Pace::Fast)).id();
+                let session =
+                    commands.spawn(session_bundle(SourceKind::Recall, label.clone(), source, Pace::Fast)).id();
                 started.write(CaptureStarted { session, kind: SourceKind::Recall, description: label });
                 continue;
             }

@@ -230,24 +230,45 @@ pub fn read_16k_mono(path: &Path) -> Result<Vec<f32>, CaptureError> {
     Ok(out)
 }
 
-/// Writes 16 kHz mono samples as a 16-bit PCM WAV file.
-pub fn write_wav_16k(path: &Path, samples: &[f32]) -> std::io::Result<()> {
-    let data_len = (samples.len() * 2) as u32;
-    let mut b = Vec::with_capacity(44 + samples.len() * 2);
+/// How a WAV file stores its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WavFormat {
+    /// 16-bit integers (what every player takes; rounding loses a little).
+    Pcm16,
+    /// 32-bit floats, exactly the samples Hark holds (exports).
+    Float32,
+}
+
+/// A whole WAV file of 16 kHz mono samples.
+pub fn wav_16k(samples: &[f32], format: WavFormat) -> Vec<u8> {
+    let (tag, bytes): (u16, u32) = match format {
+        WavFormat::Pcm16 => (1, 2),
+        WavFormat::Float32 => (3, 4),
+    };
+    let data_len = samples.len() as u32 * bytes;
+    let mut b = Vec::with_capacity(44 + data_len as usize);
     b.extend_from_slice(b"RIFF");
     b.extend_from_slice(&(36 + data_len).to_le_bytes());
     b.extend_from_slice(b"WAVEfmt ");
     b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    b.extend_from_slice(&tag.to_le_bytes());
     b.extend_from_slice(&1u16.to_le_bytes()); // mono
     b.extend_from_slice(&hark_core::SAMPLE_RATE.to_le_bytes());
-    b.extend_from_slice(&(hark_core::SAMPLE_RATE * 2).to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(&(hark_core::SAMPLE_RATE * bytes).to_le_bytes());
+    b.extend_from_slice(&(bytes as u16).to_le_bytes());
+    b.extend_from_slice(&(bytes as u16 * 8).to_le_bytes());
     b.extend_from_slice(b"data");
     b.extend_from_slice(&data_len.to_le_bytes());
     for &s in samples {
-        b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
+        match format {
+            WavFormat::Pcm16 => b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes()),
+            WavFormat::Float32 => b.extend_from_slice(&s.to_le_bytes()),
+        }
     }
-    std::fs::write(path, b)
+    b
+}
+
+/// Writes 16 kHz mono samples as a 16-bit PCM WAV file.
+pub fn write_wav_16k(path: &Path, samples: &[f32]) -> std::io::Result<()> {
+    std::fs::write(path, wav_16k(samples, WavFormat::Pcm16))
 }

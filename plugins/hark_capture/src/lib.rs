@@ -25,7 +25,7 @@ pub use control::{
     CaptureControl, CaptureControlPlugin, CaptureNotice, CaptureRequest, CaptureStarted, RefreshInputs, SelectInput,
     session_bundle,
 };
-pub use file::{FileSource, read_16k_mono, write_wav_16k};
+pub use file::{FileSource, WavFormat, read_16k_mono, wav_16k, write_wav_16k};
 pub use mic::{InputDevice, MicSource, list_input_devices};
 pub use recall::Recall;
 

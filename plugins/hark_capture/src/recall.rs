@@ -79,7 +79,11 @@ impl Recall {
     }
 
     /// Starts draining `pull` every `period`, keeping the last `cap` samples.
-    pub(crate) fn start(&mut self, mut pull: impl FnMut(&mut Vec<f32>) -> Result<(), String> + Send + 'static, cap: usize) {
+    pub(crate) fn start(
+        &mut self,
+        mut pull: impl FnMut(&mut Vec<f32>) -> Result<(), String> + Send + 'static,
+        cap: usize,
+    ) {
         self.stop();
         let stop = Arc::new(AtomicBool::new(false));
         self.stop = stop.clone();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 
+pub mod paths;
 pub mod text;
 
 /// The pipeline's one sample rate.
@@ -176,21 +177,49 @@ impl std::fmt::Display for SessionState {
     }
 }
 
+/// Keeps a finished session in the world (the window's shown session); see
+/// [`ReleaseFinishedSessions`].
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Retained;
+
+/// Finished sessions leave the world: a `Complete` session that is not [`Retained`] is despawned
+/// with its utterances at the end of the frame in which it completed (the store has sent its
+/// last rows by then). For long-running apps (the window); the CLI takes each session's
+/// transcript and despawns it itself.
+#[derive(Debug, Default)]
+pub struct ReleaseFinishedSessions;
+
+impl Plugin for ReleaseFinishedSessions {
+    fn build(&self, app: &mut App) {
+        app.add_systems(PostUpdate, release_finished);
+    }
+}
+
+fn release_finished(mut commands: Commands, done: Query<(Entity, &SessionState), Without<Retained>>) {
+    for (e, state) in &done {
+        if *state == SessionState::Complete {
+            commands.entity(e).despawn();
+        }
+    }
+}
+
 /// Put on a session by the segmenter once its capture ended and its last utterance was cut.
 #[derive(Component, Debug, Clone, Copy, Default)]
 pub struct AllUtterancesCut;
 
 /// Recording → Captured when the capture ends; Captured → Complete once the segmenter has cut
 /// the last utterance and every utterance of the session has its transcript.
-fn advance_sessions(
-    mut sessions: Query<(Entity, &mut SessionState, Has<CaptureFinished>, Has<AllUtterancesCut>)>,
-    utterances: Query<(&Utterance, Has<Transcript>)>,
-) {
-    for (e, mut state, finished, cut) in &mut sessions {
+/// What decides a session's state: capture finished, all cut, its utterances.
+type Progress =
+    (&'static mut SessionState, Has<CaptureFinished>, Has<AllUtterancesCut>, Option<&'static SessionUtterances>);
+
+fn advance_sessions(mut sessions: Query<Progress>, transcribed: Query<Has<Transcript>>) {
+    for (mut state, finished, cut, utterances) in &mut sessions {
         if *state == SessionState::Recording && finished {
             *state = SessionState::Captured;
         }
-        if *state == SessionState::Captured && cut && utterances.iter().all(|(u, done)| u.session != e || done) {
+        let all_done = || utterances.is_none_or(|u| u.iter().all(|u| transcribed.get(u).unwrap_or(true)));
+        if *state == SessionState::Captured && cut && all_done() {
             *state = SessionState::Complete;
         }
     }
@@ -232,6 +261,17 @@ pub struct CaptureFailed {
 /// decoding the whole file into memory ahead of it. Live sources ignore it.
 #[derive(Resource, Debug, Clone, Copy, Default)]
 pub struct PipelineBackpressure(pub bool);
+
+/// The session an utterance belongs to. A relationship: the session lists its utterances in
+/// [`SessionUtterances`], and despawning the session despawns them.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+#[relationship(relationship_target = SessionUtterances)]
+pub struct UtteranceOf(pub Entity);
+
+/// A session's utterances, in the order they were cut (kept by Bevy from [`UtteranceOf`]).
+#[derive(Component, Debug, Default)]
+#[relationship_target(relationship = UtteranceOf, linked_spawn)]
+pub struct SessionUtterances(Vec<Entity>);
 
 /// An utterance: a stretch of speech of one session, `start..end` in samples.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]

@@ -98,23 +98,6 @@ pub fn identify(sha: &str) -> Option<&'static KnownModel> {
     KNOWN_MODELS.iter().find(|m| m.sha256 == sha)
 }
 
-/// Where models are kept: `$HARK_MODELS_DIR`, else `./models` when it exists (a checkout),
-/// else `$XDG_DATA_HOME/hark/models` (`~/.local/share/hark/models`).
-pub fn default_models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HARK_MODELS_DIR") {
-        return PathBuf::from(d);
-    }
-    let local = PathBuf::from("models");
-    if local.is_dir() {
-        return local;
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("hark").join("models")
-}
-
 /// Turns what a user typed for `--model` into a path: an existing file as is, a known name
 /// (`tiny.en`) as `<models dir>/ggml-tiny.en.bin`.
 pub fn resolve_model(spec: &str, models_dir: &Path) -> PathBuf {

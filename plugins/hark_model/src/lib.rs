@@ -14,7 +14,7 @@ pub mod vocab;
 
 use std::path::{Path, PathBuf};
 
-pub use catalog::{KNOWN_MODELS, KnownModel, default_models_dir, find_known, resolve_model};
+pub use catalog::{KNOWN_MODELS, KnownModel, find_known, resolve_model};
 pub use convert::{ImportReport, import_ct2, sha256_file};
 pub use ggml::{FType, GgmlInfo, Hparams, verify};
 

@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use hark_core::{
-    AllUtterancesCut, AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, Utterance, UtteranceAudio, UtteranceGaps,
-    UtteranceVad, VadFrame, secs_to_samples,
+    AllUtterancesCut, AudioChunk, CaptureEnded, PipelineSystems, Session, SpeechEdge, Utterance, UtteranceAudio,
+    UtteranceGaps, UtteranceOf, UtteranceVad, VadFrame, secs_to_samples,
 };
 
 /// Segmenter settings.
@@ -70,8 +70,9 @@ impl Default for SegmentSettings {
     }
 }
 
-/// Per-session segmenter state, public for tests and the UI.
-#[derive(Debug, Default)]
+/// A session's segmenter state. Every session gets one (a required component), and it leaves
+/// with the session.
+#[derive(Component, Debug, Default)]
 pub struct SessionSegmenter {
     /// Audio from sample `base` on.
     audio: VecDeque<f32>,
@@ -90,6 +91,12 @@ pub struct SessionSegmenter {
 }
 
 impl SessionSegmenter {
+    /// A segmenter whose first utterance gets index `next_index` (a session resumed after the
+    /// utterances it already has).
+    pub fn resuming(next_index: u32) -> Self {
+        Self { next_index, ..Default::default() }
+    }
+
     fn end(&self) -> u64 {
         self.base + self.audio.len() as u64
     }
@@ -166,24 +173,13 @@ impl SessionSegmenter {
     }
 }
 
-/// State of all sessions' segmenters.
-#[derive(Resource, Debug, Default)]
-pub struct Segmenters(pub HashMap<Entity, SessionSegmenter>);
-
-impl Segmenters {
-    /// True when the session's capture ended and its last utterance has been spawned.
-    pub fn is_done(&self, session: Entity) -> bool {
-        self.0.get(&session).is_some_and(SessionSegmenter::is_done)
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct SegmentPlugin;
 
 impl Plugin for SegmentPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<SegmentSettings>()
-            .init_resource::<Segmenters>()
+            .register_required_components::<Session, SessionSegmenter>()
             .add_systems(Update, cut.in_set(PipelineSystems::Segment));
     }
 }
@@ -198,14 +194,16 @@ enum Event {
 fn cut(
     mut commands: Commands,
     settings: Res<SegmentSettings>,
-    mut segs: ResMut<Segmenters>,
+    mut segs: Query<&mut SessionSegmenter>,
     mut chunks: MessageReader<AudioChunk>,
     mut edges: MessageReader<SpeechEdge>,
     mut ended: MessageReader<CaptureEnded>,
     mut frames: MessageReader<VadFrame>,
 ) {
     for f in frames.read() {
-        segs.0.entry(f.session).or_default().vad.push_back((f.start, f.probability, f.speech));
+        if let Ok(mut s) = segs.get_mut(f.session) {
+            s.vad.push_back((f.start, f.probability, f.speech));
+        }
     }
     let mut events: HashMap<Entity, Vec<Event>> = HashMap::new();
     for c in chunks.read() {
@@ -231,7 +229,8 @@ fn cut(
     let wait = gap.saturating_add(lookahead);
     let keep = secs_to_samples(settings.merge_keep_secs);
     for session in sessions {
-        let s = segs.0.entry(session).or_default();
+        let Ok(mut s) = segs.get_mut(session) else { continue };
+        let s = &mut *s;
         // Audio first (edges never lie beyond the audio that produced them), then edges.
         let evs = events.remove(&session).unwrap_or_default();
         let spawn = |s: &mut SessionSegmenter, start: u64, end: u64, commands: &mut Commands| {
@@ -252,7 +251,7 @@ fn cut(
                 audio.extend(s.range(a, b));
             }
             let vad = s.vad_stats(&pieces);
-            commands.spawn((u, UtteranceAudio(audio.into()), UtteranceGaps(gaps), vad));
+            commands.spawn((u, UtteranceOf(session), UtteranceAudio(audio.into()), UtteranceGaps(gaps), vad));
         };
         for ev in &evs {
             if let Event::Audio(samples, start) = ev {
@@ -381,7 +380,7 @@ mod tests {
     #[test]
     fn a_region_becomes_an_utterance_with_exactly_its_audio() {
         let mut app = app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         // Samples carry their own index so the cut can be checked exactly.
         chunk(&mut app, s, 0, (0..48_000).map(|i| i as f32).collect());
         app.world_mut().write_message(SpeechEdge::Start { session: s, at: 8_000 });
@@ -398,7 +397,7 @@ mod tests {
     #[test]
     fn blips_are_dropped() {
         let mut app = app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         chunk(&mut app, s, 0, vec![0.1; 16_000]);
         app.world_mut().write_message(SpeechEdge::Start { session: s, at: 1_000 });
         app.world_mut().write_message(SpeechEdge::End { session: s, at: 3_000 });
@@ -409,7 +408,7 @@ mod tests {
     #[test]
     fn long_speech_is_split_at_the_quietest_point_before_the_limit() {
         let mut app = app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         // 60 s of loud signal with one quiet 50 ms dip at 22.0 s.
         let mut x: Vec<f32> = (0..60 * 16_000).map(|i| ((i as f32) * 0.05).sin() * 0.5).collect();
         for v in &mut x[22 * 16_000..22 * 16_000 + 800] {
@@ -433,9 +432,8 @@ mod tests {
         }
         assert!(u.iter().all(|(u, n)| u.end - u.start <= 25 * 16_000 && *n as u64 == u.end - u.start));
         assert_eq!(u.last().unwrap().0.end, x.len() as u64);
-        let segs = app.world().resource::<Segmenters>();
-        assert!(segs.is_done(s));
-        let done = &segs.0[&s];
+        let done = app.world().get::<SessionSegmenter>(s).unwrap();
+        assert!(done.is_done());
         assert_eq!((done.audio.capacity(), done.vad.capacity()), (0, 0), "a finished session keeps no audio");
     }
 
@@ -454,7 +452,7 @@ mod tests {
     #[test]
     fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() {
         let mut app = merging_app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         chunk(&mut app, s, 0, (0..10 * S).map(|i| i as f32).collect());
         for e in [
             SpeechEdge::Start { session: s, at: S },
@@ -482,7 +480,7 @@ mod tests {
     #[test]
     fn regions_a_long_pause_apart_stay_apart() {
         let mut app = merging_app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         chunk(&mut app, s, 0, vec![0.1; 12 * S as usize]);
         for e in [
             SpeechEdge::Start { session: s, at: S },
@@ -499,14 +497,14 @@ mod tests {
     #[test]
     fn a_closed_region_waits_for_the_gap_and_lookahead_in_sample_time() {
         let mut app = merging_app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         chunk(&mut app, s, 0, vec![0.1; 5 * S as usize]);
         app.world_mut().write_message(SpeechEdge::Start { session: s, at: S });
         app.world_mut().write_message(SpeechEdge::End { session: s, at: 3 * S });
         app.update();
         // 3 s + 1.6 s gap + 1 s lookahead = 5.6 s: the audio has reached only 5 s.
         assert!(spans(&mut app).is_empty());
-        assert!(!app.world().resource::<Segmenters>().is_done(s));
+        assert!(!app.world().get::<SessionSegmenter>(s).unwrap().is_done());
         chunk(&mut app, s, 5 * S, vec![0.1; S as usize]);
         app.update();
         assert_eq!(spans(&mut app), vec![(S, 3 * S)]);
@@ -515,7 +513,7 @@ mod tests {
     #[test]
     fn joined_regions_are_cut_where_they_met_before_the_limit() {
         let mut app = merging_app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         // Twenty 3 s regions, 1 s apart, all arriving in one update (a file read fast).
         chunk(&mut app, s, 0, vec![0.1; 82 * S as usize]);
         for i in 0..20 {
@@ -536,7 +534,7 @@ mod tests {
     /// VAD would send it (`emit`, a sample position), and ends the capture.
     fn feed(chunk: u64, secs: u64, edges: &[(bool, u64, u64)]) -> Vec<(u64, u64)> {
         let mut app = merging_app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         let total = secs * S;
         let mut pos = 0;
         while pos < total {
@@ -580,20 +578,20 @@ mod tests {
     #[test]
     fn capture_end_releases_a_waiting_region() {
         let mut app = merging_app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         chunk(&mut app, s, 0, vec![0.1; 4 * S as usize]);
         app.world_mut().write_message(SpeechEdge::Start { session: s, at: S });
         app.world_mut().write_message(SpeechEdge::End { session: s, at: 3 * S });
         app.world_mut().write_message(CaptureEnded { session: s, samples: 4 * S });
         app.update();
         assert_eq!(spans(&mut app), vec![(S, 3 * S)]);
-        assert!(app.world().resource::<Segmenters>().is_done(s));
+        assert!(app.world().get::<SessionSegmenter>(s).unwrap().is_done());
     }
 
     #[test]
     fn capture_end_closes_an_open_utterance() {
         let mut app = app();
-        let s = app.world_mut().spawn_empty().id();
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
         chunk(&mut app, s, 0, vec![0.1; 32_000]);
         app.world_mut().write_message(SpeechEdge::Start { session: s, at: 16_000 });
         app.world_mut().write_message(CaptureEnded { session: s, samples: 32_000 });

@@ -79,7 +79,12 @@ impl std::fmt::Debug for Browser {
 
 /// Answers one burst of questions: of several searches only the last one is run, of several
 /// refreshes one.
-fn answer(reader: &mut Option<Reader>, path: &std::path::Path, query: &mut String, batch: Vec<BrowseRequest>) -> Vec<Answer> {
+fn answer(
+    reader: &mut Option<Reader>,
+    path: &std::path::Path,
+    query: &mut String,
+    batch: Vec<BrowseRequest>,
+) -> Vec<Answer> {
     let mut list = false;
     let mut open = Vec::new();
     for q in batch {
@@ -232,10 +237,7 @@ impl Plugin for BrowsePlugin {
 type News = Or<(Added<StoredSession>, (With<StoredSession>, Changed<SessionState>))>;
 
 /// A session saved for the first time, or one that changed state, is news for the list.
-fn refresh_on_news(
-    news: Query<(), News>,
-    mut ask: MessageWriter<BrowseRequest>,
-) {
+fn refresh_on_news(news: Query<(), News>, mut ask: MessageWriter<BrowseRequest>) {
     if !news.is_empty() {
         ask.write(BrowseRequest::Refresh);
     }

@@ -9,8 +9,6 @@ pub mod browse;
 pub mod db;
 pub mod writer;
 
-use std::collections::HashMap;
-
 use bevy::prelude::*;
 use hark_core::{
     AudioChunk, CaptureEnded, PipelineSystems, Session, SessionClock, SessionState, Transcript, TranscriptReady,
@@ -71,15 +69,16 @@ fn register_sessions(
             .unwrap_or_else(|| s.source.clone());
         match writer.create_session(&title, s.kind, &s.source, &ctx.model, &ctx.settings) {
             Ok(id) => {
-                commands.entity(e).insert(StoredSession(id));
+                commands.entity(e).insert((StoredSession(id), UnsentAudio::default()));
             }
             Err(err) => error!("session not saved: {err}"),
         }
     }
 }
 
-#[derive(Default)]
-struct Pending {
+/// A saved session's audio not yet sent to the writer (under half a second of it).
+#[derive(Component, Debug, Default)]
+pub struct UnsentAudio {
     start: u64,
     samples: Vec<f32>,
 }
@@ -88,12 +87,10 @@ fn store_audio(
     writer: Res<Writer>,
     mut chunks: MessageReader<AudioChunk>,
     mut ended: MessageReader<CaptureEnded>,
-    ids: Query<&StoredSession>,
-    mut pending: Local<HashMap<Entity, Pending>>,
+    mut sessions: Query<(&StoredSession, &mut UnsentAudio)>,
 ) {
     for c in chunks.read() {
-        let Ok(id) = ids.get(c.session) else { continue };
-        let p = pending.entry(c.session).or_insert_with(|| Pending { start: c.start, samples: Vec::new() });
+        let Ok((id, mut p)) = sessions.get_mut(c.session) else { continue };
         if p.samples.is_empty() {
             p.start = c.start;
         }
@@ -107,9 +104,10 @@ fn store_audio(
         }
     }
     for e in ended.read() {
-        let Ok(id) = ids.get(e.session) else { continue };
-        if let Some(p) = pending.remove(&e.session).filter(|p| !p.samples.is_empty()) {
-            writer.send(Command::Audio { session: id.0, start: p.start, samples: p.samples.into() });
+        let Ok((id, mut p)) = sessions.get_mut(e.session) else { continue };
+        if !p.samples.is_empty() {
+            let samples = std::mem::take(&mut p.samples);
+            writer.send(Command::Audio { session: id.0, start: p.start, samples: samples.into() });
         }
     }
 }

@@ -33,9 +33,36 @@ pub struct EngineOutput {
     pub storm: bool,
 }
 
+/// What went wrong loading a model or recognising audio.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "model {} does not exist: run `hark model list` to see the installed models, or ./scripts/hark to install tiny.en",
+        path.display()
+    )]
+    ModelMissing { path: std::path::PathBuf },
+    /// The file is not a ggml model whisper.cpp can load (its header or tensors are wrong).
+    #[error("model {0}")]
+    ModelInvalid(String),
+    #[error(
+        "model {} is an all-f32 (ftype 0) file, which this whisper.cpp build cannot run; use the f16 file (`hark model import` without --f32)",
+        path.display()
+    )]
+    ModelAllF32 { path: std::path::PathBuf },
+    #[error("model {} could not be loaded by whisper.cpp: {msg}", path.display())]
+    ModelLoad { path: std::path::PathBuf, msg: String },
+    #[error("whisper state: {0}")]
+    State(String),
+    #[error("whisper failed: {0}")]
+    Decode(String),
+    /// Any other recogniser's failure.
+    #[error("{0}")]
+    Other(String),
+}
+
 /// A recogniser that turns 16 kHz mono audio into text. It is owned by one worker thread.
 pub trait Engine: Send + 'static {
-    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, String>;
+    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError>;
 }
 
 /// Decoding settings for whisper.
@@ -106,41 +133,34 @@ impl std::fmt::Debug for WhisperEngine {
 impl WhisperEngine {
     /// Loads a ggml model after checking its structure, so a wrong file gets a clear message
     /// rather than whatever whisper.cpp makes of it.
-    pub fn load(path: &Path, settings: WhisperSettings) -> Result<Self, String> {
+    pub fn load(path: &Path, settings: WhisperSettings) -> Result<Self, EngineError> {
         if !path.exists() {
-            return Err(format!(
-                "model {} does not exist: run `hark model list` to see the installed models, or ./scripts/hark to install tiny.en",
-                path.display()
-            ));
+            return Err(EngineError::ModelMissing { path: path.to_path_buf() });
         }
-        let info = hark_model::verify(path).map_err(|e| format!("model {e}"))?;
+        let info = hark_model::verify(path).map_err(|e| EngineError::ModelInvalid(e.to_string()))?;
         if info.hparams.ftype == hark_model::FType::F32 {
             // whisper.cpp 1.8's CPU im2col asserts on f32 convolution weights and aborts.
-            return Err(format!(
-                "model {} is an all-f32 (ftype 0) file, which this whisper.cpp build cannot run; \
-                 use the f16 file (`hark model import` without --f32)",
-                path.display()
-            ));
+            return Err(EngineError::ModelAllF32 { path: path.to_path_buf() });
         }
         whisper_rs::install_logging_hooks();
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
         let ctx = WhisperContext::new_with_params(path, params)
-            .map_err(|e| format!("model {} could not be loaded by whisper.cpp: {e}", path.display()))?;
-        let state = ctx.create_state().map_err(|e| format!("whisper state for {}: {e}", path.display()))?;
+            .map_err(|e| EngineError::ModelLoad { path: path.to_path_buf(), msg: e.to_string() })?;
+        let state = ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
         let eot = ctx.token_eot();
         Ok(Self { ctx: std::sync::Arc::new(ctx), state, settings, eot })
     }
 
     /// Another engine on the same loaded model, with a whisper state of its own (one per
     /// worker): the weights are in memory once however many workers there are.
-    pub fn share(&self) -> Result<Self, String> {
-        let state = self.ctx.create_state().map_err(|e| format!("whisper state: {e}"))?;
+    pub fn share(&self) -> Result<Self, EngineError> {
+        let state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
         Ok(Self { ctx: self.ctx.clone(), state, settings: self.settings.clone(), eot: self.eot })
     }
 
     /// `n` engines (at least one) on one loaded model.
-    pub fn load_workers(path: &Path, settings: WhisperSettings, n: usize) -> Result<Vec<Self>, String> {
+    pub fn load_workers(path: &Path, settings: WhisperSettings, n: usize) -> Result<Vec<Self>, EngineError> {
         let first = Self::load(path, settings)?;
         let mut engines = Vec::with_capacity(n.max(1));
         for _ in 1..n.max(1) {
@@ -179,10 +199,10 @@ enum Attempt {
 }
 
 impl WhisperEngine {
-    fn decode(&mut self, audio: &[f32], prompt: Option<&str>, attempt: Attempt) -> Result<EngineOutput, String> {
+    fn decode(&mut self, audio: &[f32], prompt: Option<&str>, attempt: Attempt) -> Result<EngineOutput, EngineError> {
         // A fresh state per utterance: whisper's temperature fallback samples from an RNG kept in
         // the state, so reusing one would make a result depend on which utterances came before.
-        self.state = self.ctx.create_state().map_err(|e| format!("whisper state: {e}"))?;
+        self.state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
         let strategy = match attempt {
             Attempt::Configured if self.settings.beam_size > 1 => {
                 SamplingStrategy::BeamSearch { beam_size: self.settings.beam_size as i32, patience: -1.0 }
@@ -220,7 +240,7 @@ impl WhisperEngine {
         if self.settings.guard {
             // A storm stops at what the audio can hold (a segment's tokens; ~2 per word) instead
             // of running to whisper's 220-token limit.
-            let secs = audio.len() as f64 / 16_000.0;
+            let secs = hark_core::samples_to_secs(audio.len() as u64);
             p.set_max_tokens((crate::guard::word_bound(secs) * 2 + 8) as i32);
         }
         if let Some(prompt) = prompt.filter(|s| !s.is_empty() && !s.contains('\0')) {
@@ -228,13 +248,14 @@ impl WhisperEngine {
         }
         // whisper.cpp wants at least a second; pad short utterances with silence.
         let padded;
-        let audio = if audio.len() < 16_000 {
-            padded = [audio, &vec![0.0; 16_000 - audio.len()]].concat();
+        let second = hark_core::SAMPLE_RATE as usize;
+        let audio = if audio.len() < second {
+            padded = [audio, &vec![0.0; second - audio.len()]].concat();
             &padded[..]
         } else {
             audio
         };
-        self.state.full(p, audio).map_err(|e| format!("whisper failed: {e}"))?;
+        self.state.full(p, audio).map_err(|e| EngineError::Decode(e.to_string()))?;
         let mut out = EngineOutput { attempts: 1, ..Default::default() };
         for seg in self.state.as_iter() {
             let mut tokens = Vec::new();
@@ -257,14 +278,14 @@ impl WhisperEngine {
 }
 
 impl Engine for WhisperEngine {
-    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, String> {
+    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
         let first = self.decode(audio, prompt, Attempt::Configured)?;
         if !self.settings.guard {
             return Ok(first);
         }
         // On a storm, decode again in a deliberate order: the full encoder window first (what
         // whisper was trained on), then sampling; keep the first that passes, else the least bad.
-        let secs = audio.len() as f64 / 16_000.0;
+        let secs = hark_core::samples_to_secs(audio.len() as u64);
         let judge = |o: &EngineOutput| crate::guard::judge(&output_text(o), secs);
         let mut best = (judge(&first), first);
         let mut attempts = 1;

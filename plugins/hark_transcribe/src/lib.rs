@@ -22,7 +22,7 @@ use hark_core::{
     Utterance, UtteranceAudio, UtteranceGaps,
 };
 
-pub use engine::{Engine, EngineOutput, WhisperEngine, WhisperSettings};
+pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
 pub use loader::{LoadModel, ModelLoaded, Models, ModelsPlugin, RefreshModels};
 
 /// A piece of work for a recogniser.
@@ -46,7 +46,7 @@ pub struct JobDone {
     pub start: u64,
     pub duration_samples: u64,
     pub gaps: UtteranceGaps,
-    pub result: Result<EngineOutput, String>,
+    pub result: Result<EngineOutput, EngineError>,
     /// Time the engine spent on it.
     pub busy: Duration,
 }
@@ -57,7 +57,8 @@ pub struct Recognizer {
     jobs: Sender<Job>,
     done: Receiver<JobDone>,
     next_id: u64,
-    in_flight: HashMap<u64, Entity>,
+    /// Jobs in flight: their utterance and its session.
+    in_flight: HashMap<u64, (Entity, Entity)>,
     /// Sessions with an utterance in flight.
     busy_sessions: HashMap<Entity, u64>,
     workers: usize,
@@ -144,32 +145,32 @@ impl Default for TranscribeSettings {
     }
 }
 
-/// Last transcript text per session (the prompt for the next utterance).
-#[derive(Resource, Debug, Default)]
-pub struct SessionContext(pub HashMap<Entity, String>);
+/// A session's last transcript text (the prompt for its next utterance). Every session gets
+/// one (a required component), and it leaves with the session.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromptContext(pub String);
 
 #[derive(Debug, Default)]
 pub struct TranscribePlugin;
 
 impl Plugin for TranscribePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<TranscribeSettings>().init_resource::<SessionContext>().add_systems(
+        app.init_resource::<TranscribeSettings>().register_required_components::<Session, PromptContext>().add_systems(
             Update,
             (submit, collect).chain().in_set(PipelineSystems::Transcribe).run_if(resource_exists::<Recognizer>),
         );
     }
 }
 
-#[allow(clippy::type_complexity)]
+/// Utterances cut and not yet sent to the recogniser.
+type Waiting = (Without<TranscriptionPending>, Without<Transcript>);
+
 fn submit(
     mut commands: Commands,
     mut rec: ResMut<Recognizer>,
     settings: Res<TranscribeSettings>,
-    ctx: Res<SessionContext>,
-    waiting: Query<
-        (Entity, &Utterance, &UtteranceAudio, Option<&UtteranceGaps>),
-        (Without<TranscriptionPending>, Without<Transcript>),
-    >,
+    ctx: Query<&PromptContext>,
+    waiting: Query<(Entity, &Utterance, &UtteranceAudio, Option<&UtteranceGaps>), Waiting>,
     mut backpressure: ResMut<PipelineBackpressure>,
 ) {
     let mut queue: Vec<_> = waiting.iter().collect();
@@ -184,7 +185,7 @@ fn submit(
             break;
         }
         let prompt = if settings.use_prompt {
-            ctx.0.get(&u.session).map(|t| tail_chars(t, settings.prompt_chars))
+            ctx.get(u.session).ok().filter(|c| !c.0.is_empty()).map(|c| tail_chars(&c.0, settings.prompt_chars))
         } else {
             None
         };
@@ -196,7 +197,7 @@ fn submit(
             error!("the recogniser threads have stopped");
             return;
         }
-        rec.in_flight.insert(id, *e);
+        rec.in_flight.insert(id, (*e, u.session));
         rec.busy_sessions.insert(u.session, id);
         rec.submitted_at.insert(id, Instant::now());
         commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<UtteranceAudio>();
@@ -207,12 +208,12 @@ fn submit(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn collect(
     mut commands: Commands,
     mut rec: ResMut<Recognizer>,
     settings: Res<TranscribeSettings>,
-    mut ctx: ResMut<SessionContext>,
+    mut ctx: Query<&mut PromptContext>,
     utterances: Query<&Utterance>,
     capturing: Query<(), (With<Session>, Without<CaptureFinished>)>,
     backpressure: Res<PipelineBackpressure>,
@@ -228,7 +229,10 @@ fn collect(
         };
         first = false;
         let Some(done) = done else { break };
-        rec.in_flight.remove(&done.id);
+        if let Some((_, session)) = rec.in_flight.remove(&done.id) {
+            // Even when the utterance has gone (its session was closed), the session is free.
+            rec.busy_sessions.remove(&session);
+        }
         rec.busy += done.busy;
         if let Some(t) = rec.submitted_at.remove(&done.id) {
             rec.last_latency = Some(t.elapsed());
@@ -236,7 +240,6 @@ fn collect(
         let Ok(u) = utterances.get(done.utterance) else {
             continue;
         };
-        rec.busy_sessions.remove(&u.session);
         let transcript = match done.result {
             Ok(out) => words::transcript_from(&out, done.start, done.duration_samples, &done.gaps),
             Err(e) => {
@@ -244,8 +247,11 @@ fn collect(
                 Transcript { text: String::new(), words: Vec::new(), no_speech: 1.0, suspect: true }
             }
         };
-        if !transcript.suspect && !transcript.text.is_empty() {
-            ctx.0.insert(u.session, transcript.text.clone());
+        if !transcript.suspect
+            && !transcript.text.is_empty()
+            && let Ok(mut c) = ctx.get_mut(u.session)
+        {
+            c.0.clone_from(&transcript.text);
         }
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });

@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use crossbeam_channel::Receiver;
 use hark_core::PipelineSystems;
 
-use crate::{Engine, Recognizer, WhisperEngine, WhisperSettings};
+use crate::{Engine, EngineError, Recognizer, WhisperEngine, WhisperSettings};
 
 /// Load this model file and transcribe with it from now on.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct ModelLoaded {
 #[derive(Message, Debug, Clone, Copy, Default)]
 pub struct RefreshModels;
 
-type Loading = (PathBuf, Receiver<Result<Vec<WhisperEngine>, String>>);
+type Loading = (PathBuf, Receiver<Result<Vec<WhisperEngine>, EngineError>>);
 
 /// The model in use, the one loading, and the models to choose from.
 #[derive(Resource, Debug, Default)]
@@ -40,7 +40,7 @@ pub struct Models {
     workers: usize,
     loading: Option<Loading>,
     /// A loaded model waiting for the recogniser to finish what it has in flight.
-    ready: Option<(PathBuf, Result<Vec<WhisperEngine>, String>)>,
+    ready: Option<(PathBuf, Result<Vec<WhisperEngine>, EngineError>)>,
 }
 
 impl Models {
@@ -57,7 +57,7 @@ impl Models {
     /// Blocks until the model being loaded is loaded or refused (for tests: frames never wait).
     pub fn wait(&mut self) {
         if let Some((path, rx)) = self.loading.take() {
-            let result = rx.recv().unwrap_or_else(|_| Err("the loading thread ended".into()));
+            let result = rx.recv().unwrap_or_else(|_| Err(EngineError::Other("the loading thread ended".into())));
             self.ready = Some((path, result));
         }
     }
@@ -109,7 +109,11 @@ impl Plugin for ModelsPlugin {
     }
 }
 
-fn start_loading(mut models: ResMut<Models>, mut load: MessageReader<LoadModel>, mut refresh: MessageReader<RefreshModels>) {
+fn start_loading(
+    mut models: ResMut<Models>,
+    mut load: MessageReader<LoadModel>,
+    mut refresh: MessageReader<RefreshModels>,
+) {
     if refresh.read().count() > 0 {
         models.available = models.dir.as_deref().map(list_models).unwrap_or_default();
     }
@@ -125,7 +129,7 @@ fn start_loading(mut models: ResMut<Models>, mut load: MessageReader<LoadModel>,
     });
     match spawned {
         Ok(_) => models.loading = Some((path, rx)),
-        Err(e) => models.ready = Some((path, Err(format!("cannot start loading: {e}")))),
+        Err(e) => models.ready = Some((path, Err(EngineError::Other(format!("cannot start loading: {e}"))))),
     }
 }
 
@@ -140,7 +144,7 @@ fn swap_recognizer(
             Ok(r) => models.ready = Some((path, r)),
             Err(crossbeam_channel::TryRecvError::Empty) => models.loading = Some((path, rx)),
             Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                models.ready = Some((path, Err("the loading thread ended".into())));
+                models.ready = Some((path, Err(EngineError::Other("the loading thread ended".into()))));
             }
         }
     }
@@ -158,7 +162,7 @@ fn swap_recognizer(
             loaded.write(ModelLoaded { path, result: Ok(()) });
         }
         Err(e) => {
-            loaded.write(ModelLoaded { path, result: Err(e) });
+            loaded.write(ModelLoaded { path, result: Err(e.to_string()) });
         }
     }
 }

@@ -65,7 +65,7 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, ga
     if out.storm {
         // No decoding passed the storm guard: keep what the audio can hold, without the loop.
         let plain: Vec<String> = words.iter().map(|w| crate::guard::plain_words(&w.text).join(" ")).collect();
-        let bound = crate::guard::word_bound(duration_samples as f64 / 16_000.0);
+        let bound = crate::guard::word_bound(hark_core::samples_to_secs(duration_samples));
         let keep = crate::guard::keep_after_collapse(&plain, bound);
         let mut k = keep.into_iter();
         words.retain(|_| k.next().unwrap_or(false));

@@ -29,11 +29,13 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::winit::{UpdateMode, WinitSettings};
 use bevy_egui::{EguiPrimaryContextPass, egui};
-pub use hark_capture::{CaptureRequest, Recall};
 use hark_capture::{CaptureControl, CaptureNotice, CaptureStarted, RefreshInputs};
-use hark_core::{AudioChunk, CaptureFailed, PipelineSystems, Transcript, TranscriptReady, TranscriptionPending, Utterance};
+pub use hark_capture::{CaptureRequest, Recall};
+use hark_core::{
+    AudioChunk, CaptureFailed, PipelineSystems, Transcript, TranscriptReady, TranscriptionPending, Utterance,
+};
 use hark_transcribe::ModelLoaded;
-use hark_vad::{VadHistory, VadSettings};
+use hark_vad::{SpeechRegions, VadSettings};
 
 pub use settings::Settings;
 
@@ -140,7 +142,15 @@ impl Plugin for UiPlugin {
             .add_systems(PostStartup, views::spawn_views)
             .add_systems(
                 Update,
-                (follow_captures, follow_models, meter, print_transcripts, update_mode, views::layout_views)
+                (
+                    follow_captures,
+                    retain_shown,
+                    follow_models,
+                    meter,
+                    print_transcripts,
+                    update_mode,
+                    views::layout_views,
+                )
                     .chain()
                     .in_set(PipelineSystems::Output),
             )
@@ -203,6 +213,22 @@ fn follow_captures(
     }
     for f in failed.read() {
         notice.set(format!("capture failed: {}; what was captured before is saved", f.message));
+    }
+}
+
+/// The shown session stays in the world after it is complete (its transcript and words are
+/// drawn from its entities); every other finished session leaves it
+/// (`hark_core::ReleaseFinishedSessions`), so a window left open all day holds one.
+fn retain_shown(mut commands: Commands, shown: Res<Shown>, mut kept: Local<Option<Entity>>) {
+    if !shown.is_changed() || *kept == shown.live() {
+        return;
+    }
+    if let Some(old) = kept.take() {
+        commands.entity(old).try_remove::<hark_core::Retained>();
+    }
+    if let Some(new) = shown.live() {
+        commands.entity(new).try_insert(hark_core::Retained);
+        *kept = Some(new);
     }
 }
 
@@ -272,13 +298,11 @@ fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utter
 /// frames only on input (global hotkeys wake the loop themselves).
 fn update_mode(
     control: Res<CaptureControl>,
-    vad: Res<VadHistory>,
+    regions: Query<&SpeechRegions>,
     mut winit: ResMut<WinitSettings>,
     pending: Query<(), With<TranscriptionPending>>,
 ) {
-    let speaking = control
-        .active
-        .is_some_and(|s| vad.regions.get(&s).and_then(|r| r.last()).is_some_and(|&(_, end)| end.is_none()));
+    let speaking = control.active.and_then(|s| regions.get(s).ok()).is_some_and(SpeechRegions::speaking);
     let want = if speaking || !pending.is_empty() {
         UpdateMode::reactive(Duration::from_millis(50))
     } else if control.active.is_some() {

@@ -57,12 +57,7 @@ impl Default for Settings {
 
 /// `$XDG_CONFIG_HOME/hark/settings.ron` (or `~/.config/hark/settings.ron`).
 pub fn default_path() -> PathBuf {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("hark")
-        .join("settings.ron")
+    hark_core::paths::config_dir().join("settings.ron")
 }
 
 /// The loaded settings and, when the file could not be used, why (for the status line).

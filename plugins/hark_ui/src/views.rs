@@ -92,8 +92,10 @@ pub(crate) fn draw_words(
     let newest = ring.written as f64 - 1.0;
     let oldest = newest - RING as f64;
     let px_per_col = spec.width() as f64 / RING as f64;
-    let mut items: Vec<_> =
-        utterances.iter().filter(|(u, t)| u.session == session && !t.suspect && ring.column_of(u.end) >= oldest).collect();
+    let mut items: Vec<_> = utterances
+        .iter()
+        .filter(|(u, t)| u.session == session && !t.suspect && ring.column_of(u.end) >= oldest)
+        .collect();
     items.sort_by_key(|(u, _)| u.index);
     let mut line_end = [f32::MIN; 3];
     let font = egui::FontId::proportional(13.0);
@@ -104,7 +106,8 @@ pub(crate) fn draw_words(
             if x < spec.left() || x > spec.right() - 10.0 {
                 continue;
             }
-            let width = ctx.fonts_mut(|f| f.layout_no_wrap(w.text.clone(), font.clone(), egui::Color32::WHITE).size().x);
+            let width =
+                ctx.fonts_mut(|f| f.layout_no_wrap(w.text.clone(), font.clone(), egui::Color32::WHITE).size().x);
             let Some(line) = (0..3).find(|&l| line_end[l] + 4.0 <= x) else { continue };
             line_end[line] = x + width;
             painter.text(

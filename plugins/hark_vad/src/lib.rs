@@ -11,10 +11,8 @@ pub mod gate;
 pub mod highpass;
 pub mod spectral;
 
-use std::collections::HashMap;
-
 use bevy::prelude::*;
-use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SpeechEdge, VadFrame};
+use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, Session, SpeechEdge, VadFrame};
 
 pub use detector::{EarshotDetector, EnergyDetector, VoiceDetector};
 pub use gate::{GateSettings, SpeechGate};
@@ -45,27 +43,45 @@ pub struct VadSettings {
     pub gate: GateSettings,
 }
 
-/// Where someone speaks, per session, for the UI and the JSON output: the VAD's decision (first
-/// onset frame to last speech-like frame), not the padded audio the segmenter cuts.
-#[derive(Resource, Debug, Default)]
-pub struct VadHistory {
+/// Where someone speaks in a session, for the window and the JSON output: the VAD's decision
+/// (first onset frame to last speech-like frame), not the padded audio the segmenter cuts. On
+/// the session entity; it leaves with the session.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpeechRegions(
     /// Closed and open speech regions, `(start, end)` in samples; an open region has `end == None`.
-    pub regions: HashMap<Entity, Vec<(u64, Option<u64>)>>,
-}
+    pub Vec<(u64, Option<u64>)>,
+);
 
-impl VadHistory {
-    /// Closed regions of a session in seconds.
-    pub fn regions_secs(&self, session: Entity) -> Vec<[f64; 2]> {
-        self.regions
-            .get(&session)
-            .map(|r| {
-                r.iter()
-                    .filter_map(|&(s, e)| e.map(|e| [hark_core::samples_to_secs(s), hark_core::samples_to_secs(e)]))
-                    .collect()
-            })
-            .unwrap_or_default()
+impl SpeechRegions {
+    /// Closed regions in seconds.
+    pub fn secs(&self) -> Vec<[f64; 2]> {
+        self.0
+            .iter()
+            .filter_map(|&(s, e)| e.map(|e| [hark_core::samples_to_secs(s), hark_core::samples_to_secs(e)]))
+            .collect()
+    }
+
+    /// Whether someone is speaking now (the last region is open).
+    pub fn speaking(&self) -> bool {
+        self.0.last().is_some_and(|&(_, end)| end.is_none())
+    }
+
+    fn record(&mut self, edge: gate::Edge) {
+        match edge {
+            gate::Edge::Start { speech, .. } => self.0.push((speech, None)),
+            gate::Edge::End { speech, .. } => {
+                if let Some(last) = self.0.last_mut() {
+                    last.1 = Some(speech);
+                }
+            }
+        }
     }
 }
+
+/// A session's detector, filter and gate while its capture runs (emptied when it ends). Every
+/// session gets one (a required component), and it leaves with the session.
+#[derive(Component, Default)]
+pub struct VadStream(Option<Stream>);
 
 struct Stream {
     detector: Box<dyn VoiceDetector>,
@@ -80,32 +96,9 @@ struct Stream {
     pending_start: u64,
 }
 
-#[derive(Resource, Default)]
-struct VadStreams(HashMap<Entity, Stream>);
-
-#[derive(Debug, Default)]
-pub struct VadPlugin;
-
-impl Plugin for VadPlugin {
-    fn build(&self, app: &mut App) {
-        app.init_resource::<VadSettings>()
-            .init_resource::<VadHistory>()
-            .init_resource::<VadStreams>()
-            .add_systems(Update, analyse.in_set(PipelineSystems::Vad));
-    }
-}
-
-fn analyse(
-    mut streams: ResMut<VadStreams>,
-    settings: Res<VadSettings>,
-    mut history: ResMut<VadHistory>,
-    mut chunks: MessageReader<AudioChunk>,
-    mut ended: MessageReader<CaptureEnded>,
-    mut frames: MessageWriter<VadFrame>,
-    mut edges: MessageWriter<SpeechEdge>,
-) {
-    for chunk in chunks.read() {
-        let s = streams.0.entry(chunk.session).or_insert_with(|| Stream {
+impl Stream {
+    fn new(settings: &VadSettings, start: u64) -> Self {
+        Self {
             detector: settings.detector.make(),
             highpass: highpass::HighPass::default(),
             filtered: Vec::new(),
@@ -113,8 +106,20 @@ fn analyse(
             bands: spectral::BandSnr::default(),
             gate: SpeechGate::new(settings.gate.clone()),
             pending: Vec::new(),
-            pending_start: chunk.start,
-        });
+            pending_start: start,
+        }
+    }
+
+    /// Runs the chunk's whole frames through detector and gate (the rest waits for more audio).
+    fn push(
+        &mut self,
+        settings: &VadSettings,
+        chunk: &AudioChunk,
+        regions: &mut SpeechRegions,
+        frames: &mut MessageWriter<VadFrame>,
+        edges: &mut MessageWriter<SpeechEdge>,
+    ) {
+        let s = self;
         s.gate.settings = settings.gate.clone();
         s.highpass.process(&chunk.samples, &mut s.filtered);
         s.pending.extend_from_slice(&s.filtered);
@@ -131,7 +136,7 @@ fn analyse(
                 band_snr_db: s.bands.push(frame),
             };
             let speech = s.gate.push_frame(start, fl as u64, f, |e| {
-                record(&mut history, chunk.session, e);
+                regions.record(e);
                 edges.write(e.with_session(chunk.session));
             });
             frames.write(VadFrame { session: chunk.session, start, probability: p, speech });
@@ -141,24 +146,51 @@ fn analyse(
         s.raw.drain(..used);
         s.pending_start += used as u64;
     }
-    for e in ended.read() {
-        if let Some(mut s) = streams.0.remove(&e.session) {
-            s.gate.finish(e.samples, |edge| {
-                record(&mut history, e.session, edge);
-                edges.write(edge.with_session(e.session));
-            });
-        }
+
+    fn finish(
+        &mut self,
+        session: Entity,
+        samples: u64,
+        regions: &mut SpeechRegions,
+        edges: &mut MessageWriter<SpeechEdge>,
+    ) {
+        self.gate.finish(samples, |edge| {
+            regions.record(edge);
+            edges.write(edge.with_session(session));
+        });
     }
 }
 
-fn record(history: &mut VadHistory, session: Entity, edge: gate::Edge) {
-    let r = history.regions.entry(session).or_default();
-    match edge {
-        gate::Edge::Start { speech, .. } => r.push((speech, None)),
-        gate::Edge::End { speech, .. } => {
-            if let Some(last) = r.last_mut() {
-                last.1 = Some(speech);
-            }
+#[derive(Debug, Default)]
+pub struct VadPlugin;
+
+impl Plugin for VadPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<VadSettings>()
+            .register_required_components::<Session, VadStream>()
+            .register_required_components::<Session, SpeechRegions>()
+            .add_systems(Update, analyse.in_set(PipelineSystems::Vad));
+    }
+}
+
+fn analyse(
+    settings: Res<VadSettings>,
+    mut sessions: Query<(&mut VadStream, &mut SpeechRegions)>,
+    mut chunks: MessageReader<AudioChunk>,
+    mut ended: MessageReader<CaptureEnded>,
+    mut frames: MessageWriter<VadFrame>,
+    mut edges: MessageWriter<SpeechEdge>,
+) {
+    for chunk in chunks.read() {
+        let Ok((mut stream, mut regions)) = sessions.get_mut(chunk.session) else { continue };
+        let s = stream.0.get_or_insert_with(|| Stream::new(&settings, chunk.start));
+        s.push(&settings, chunk, &mut regions, &mut frames, &mut edges);
+    }
+    for e in ended.read() {
+        if let Ok((mut stream, mut regions)) = sessions.get_mut(e.session)
+            && let Some(mut s) = stream.0.take()
+        {
+            s.finish(e.session, e.samples, &mut regions, &mut edges);
         }
     }
 }
@@ -223,4 +255,68 @@ pub fn analyse_regions(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Ve
     }
     gate.finish(samples.len() as u64, &mut on_edge);
     (probs, regions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark_core::{HarkCorePlugin, SourceKind};
+
+    #[derive(Resource, Default)]
+    struct Seen(Vec<VadFrame>, Vec<SpeechEdge>);
+
+    fn gather(mut seen: ResMut<Seen>, mut frames: MessageReader<VadFrame>, mut edges: MessageReader<SpeechEdge>) {
+        seen.0.extend(frames.read().copied());
+        seen.1.extend(edges.read().copied());
+    }
+
+    /// Frames (start, probability bits, speech), edges and regions.
+    type Output = (Vec<(u64, u32, bool)>, Vec<SpeechEdge>, Vec<(u64, Option<u64>)>);
+
+    /// Frames and edges for `signal` fed in chunks of `chunk` samples.
+    fn run(signal: &[f32], chunk: usize) -> Output {
+        let mut app = App::new();
+        app.add_plugins((HarkCorePlugin, VadPlugin))
+            .init_resource::<Seen>()
+            .add_systems(Update, gather.after(PipelineSystems::Vad));
+        let s = app.world_mut().spawn(Session { kind: SourceKind::Memory, source: "test".into() }).id();
+        for (i, c) in signal.chunks(chunk).enumerate() {
+            let start = (i * chunk) as u64;
+            app.world_mut().write_message(AudioChunk { session: s, start, samples: c.into() });
+            app.update();
+        }
+        app.world_mut().write_message(CaptureEnded { session: s, samples: signal.len() as u64 });
+        app.update();
+        let seen = app.world_mut().remove_resource::<Seen>().unwrap();
+        let regions = app.world().get::<SpeechRegions>(s).unwrap().0.clone();
+        assert!(app.world().get::<VadStream>(s).unwrap().0.is_none(), "the stream is dropped at the end");
+        // Probabilities compared as bits: the same frames must give the very same numbers.
+        let frames = seen.0.iter().map(|f| (f.start, f.probability.to_bits(), f.speech)).collect();
+        let edges = seen.1.into_iter().map(|e| match e {
+            SpeechEdge::Start { at, .. } => SpeechEdge::Start { session: Entity::PLACEHOLDER, at },
+            SpeechEdge::End { at, .. } => SpeechEdge::End { session: Entity::PLACEHOLDER, at },
+        });
+        (frames, edges.collect(), regions)
+    }
+
+    #[test]
+    fn vad_output_does_not_depend_on_how_the_audio_was_chunked() {
+        // Faint noise, two bursts of a voice-like buzz, faint noise.
+        let mut seed = 11u32;
+        let signal: Vec<f32> = (0..16_000 * 6)
+            .map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let t = i as f32 / 16_000.0;
+                let voiced = (1.0..2.5).contains(&t) || (3.5..4.2).contains(&t);
+                let buzz: f32 = (1..10).map(|h| (std::f32::consts::TAU * 130.0 * h as f32 * t).sin() / h as f32).sum();
+                0.003 * ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) + if voiced { 0.3 * buzz } else { 0.0 }
+            })
+            .collect();
+        let reference = run(&signal, 16_000);
+        assert!(reference.1.len() >= 2, "the bursts are found: {:?}", reference.1);
+        assert_eq!(reference.2.iter().filter(|r| r.1.is_some()).count(), reference.1.len() / 2);
+        for chunk in [160, 256, 800, 4_999] {
+            assert_eq!(run(&signal, chunk), reference, "chunks of {chunk} samples");
+        }
+    }
 }

@@ -54,7 +54,7 @@ impl Default for BandSnr {
     fn default() -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N);
         let window = (0..N).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / N as f32).cos()).collect();
-        let hz_per_bin = 16_000.0 / N as f32;
+        let hz_per_bin = hark_core::SAMPLE_RATE as f32 / N as f32;
         let mut bands = Vec::with_capacity(BANDS);
         let ratio = (HI_HZ / LO_HZ).powf(1.0 / BANDS as f32);
         for b in 0..BANDS {

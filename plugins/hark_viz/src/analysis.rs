@@ -59,7 +59,7 @@ impl ColumnMaker {
     pub fn new() -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT);
         let window = (0..FFT).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT as f32).cos()).collect();
-        let bin_hz = 16_000.0 / FFT as f32;
+        let bin_hz = hark_core::SAMPLE_RATE as f32 / FFT as f32;
         let rows = (0..ROWS)
             .map(|r| {
                 let lo = (row_hz(r as f32) / bin_hz).floor() as usize;

@@ -159,7 +159,7 @@ fn ring_image(width: u32, height: u32, format: TextureFormat, pixel: &[u8]) -> I
 
 /// Keeps `shaders/ring.wgsl` (the `hark::ring` module both view shaders import) loaded.
 #[derive(Resource)]
-struct RingShader(#[allow(dead_code)] Handle<Shader>);
+struct RingShader(#[expect(dead_code, reason = "held only to keep the shader loaded")] Handle<Shader>);
 
 fn create_ring(
     mut commands: Commands,
@@ -189,7 +189,6 @@ fn create_ring(
 /// How many columns the state dump keeps (60 s, about 0.8 MB).
 pub const RECENT: usize = 6000;
 
-#[allow(clippy::too_many_arguments)]
 fn make_columns(
     mut ring: ResMut<VizRing>,
     mut makers: ResMut<Makers>,

@@ -152,14 +152,12 @@ pub struct HotkeysPlugin;
 
 impl Plugin for HotkeysPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Hotkeys>()
-            .add_systems(Startup, (parse_settings, global::register).chain())
-            .add_systems(
-                Update,
-                (window_keys.run_if(resource_exists::<ButtonInput<KeyCode>>), global::poll)
-                    .in_set(hark_core::PipelineSystems::Control)
-                    .before(hark_capture::control::handle_requests),
-            );
+        app.init_resource::<Hotkeys>().add_systems(Startup, (parse_settings, global::register).chain()).add_systems(
+            Update,
+            (window_keys.run_if(resource_exists::<ButtonInput<KeyCode>>), global::poll)
+                .in_set(hark_core::PipelineSystems::Control)
+                .before(hark_capture::control::handle_requests),
+        );
     }
 }
 

@@ -8,5 +8,9 @@ pub mod transcript;
 use hark_core::{Transcript, TranscriptionPending, Utterance, UtteranceAudio};
 
 /// What the panels read of each utterance: its text, and whether it is on its way.
-pub type UtteranceRow =
-    (&'static Utterance, Option<&'static Transcript>, bevy::prelude::Has<TranscriptionPending>, bevy::prelude::Has<UtteranceAudio>);
+pub type UtteranceRow = (
+    &'static Utterance,
+    Option<&'static Transcript>,
+    bevy::prelude::Has<TranscriptionPending>,
+    bevy::prelude::Has<UtteranceAudio>,
+);

@@ -51,7 +51,10 @@ impl Status<'_, '_> {
             Some(p) => format!("loading {}…", hark_transcribe::loader::file_name(p)),
             None => self.models.current_name(),
         };
-        format!("{source}  ·  model {model}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech-to-text {latency}", queue + waiting)
+        format!(
+            "{source}  ·  model {model}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech-to-text {latency}",
+            queue + waiting
+        )
     }
 }
 
@@ -61,7 +64,8 @@ pub(crate) fn draw(mut contexts: EguiContexts, status: Status) -> Result {
     egui::Panel::bottom("status").exact_size(STATUS_BAR).show(&mut root, |ui| {
         ui.horizontal_centered(|ui| {
             ui.label(status.summary());
-            if let Some(losses) = status.shown.live().and_then(|s| status.health.get(s).ok()).and_then(CaptureHealth::losses)
+            if let Some(losses) =
+                status.shown.live().and_then(|s| status.health.get(s).ok()).and_then(CaptureHealth::losses)
             {
                 ui.colored_label(LOST, format!("microphone audio lost: {losses}"));
             }

@@ -1,0 +1,178 @@
+//! Sessions as entities from start to finish, headless, with a stand-in recogniser (no model):
+//! a long-running app that captures session after session holds no more entities or
+//! per-session state than when it started, every session is saved complete, and a recogniser
+//! that fails on some utterances leaves those marked without stopping the rest.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use hark::pipeline::{Pipeline, PipelineOptions};
+use hark_capture::{Pace, Source};
+use hark_core::{ReleaseFinishedSessions, SessionState, SourceKind};
+use hark_transcribe::engine::{Segment, Token};
+use hark_transcribe::{Engine, EngineError, EngineOutput, Recognizer};
+
+/// A recogniser that needs no model: each utterance is "word N" (N counting its calls), after
+/// `delay` of pretend work; every `fail_every`-th call fails.
+struct StandIn {
+    calls: u32,
+    delay: Duration,
+    fail_every: Option<u32>,
+}
+
+impl Engine for StandIn {
+    fn transcribe(&mut self, audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+        self.calls += 1;
+        std::thread::sleep(self.delay); // the work a recogniser would do, on its own thread
+        if self.fail_every.is_some_and(|n| self.calls.is_multiple_of(n)) {
+            return Err(EngineError::Other(format!("stand-in failure on call {}", self.calls)));
+        }
+        let end = (audio.len() / 160) as i64; // centiseconds
+        let tokens = [" word", &format!(" {}", self.calls)]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Token {
+                bytes: t.as_bytes().to_vec(),
+                p: 0.9,
+                t0: end * i as i64 / 2,
+                t1: end * (i as i64 + 1) / 2,
+            })
+            .collect();
+        Ok(EngineOutput {
+            segments: vec![Segment { text: format!(" word {}", self.calls), no_speech: 0.0, tokens }],
+            attempts: 1,
+            storm: false,
+        })
+    }
+}
+
+/// 0.6 s of faint noise, 1.2 s of a loud buzz (a voice-like harmonic stack), 0.6 s of faint noise.
+fn utterance_audio() -> Vec<f32> {
+    let mut seed = 7u32;
+    let mut noise = move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+    };
+    let sr = 16_000.0;
+    (0..(2.4 * sr) as usize)
+        .map(|i| {
+            let t = i as f32 / sr;
+            let voiced = (0.6..1.8).contains(&t);
+            let buzz: f32 = (1..12).map(|h| (std::f32::consts::TAU * 140.0 * h as f32 * t).sin() / h as f32).sum();
+            0.002 * noise() + if voiced { 0.25 * buzz } else { 0.0 }
+        })
+        .collect()
+}
+
+fn pipeline(db: PathBuf, engine: StandIn) -> Pipeline {
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment.merge_gap_secs = 0.0;
+    opts.extend = Some(|app| {
+        app.add_plugins(ReleaseFinishedSessions);
+    });
+    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
+    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
+    p
+}
+
+/// Runs one session from memory until it has left the world.
+fn run_session(p: &mut Pipeline, audio: &[f32]) {
+    let s = p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "test".into(), Pace::Fast);
+    for _ in 0..10_000 {
+        p.app.update();
+        if p.app.world().get_entity(s).is_err() {
+            return;
+        }
+    }
+    panic!("session {s} never finished: {:?}", p.app.world().get::<SessionState>(s));
+}
+
+#[test]
+fn five_hundred_sessions_leave_the_world_as_they_found_it_and_are_all_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut p = pipeline(db.clone(), StandIn { calls: 0, delay: Duration::ZERO, fail_every: None });
+    p.app.update();
+    let baseline = p.app.world().entities().count_spawned();
+    let audio = utterance_audio();
+    run_session(&mut p, &audio);
+    let after_one = p.app.world().entities().count_spawned();
+    for _ in 1..500 {
+        run_session(&mut p, &audio);
+    }
+    let world = p.app.world();
+    assert_eq!(world.entities().count_spawned(), baseline, "entities left behind (after one session: {after_one})");
+    assert_eq!(world.resource::<Recognizer>().in_flight(), 0);
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let rows = r.sessions().unwrap();
+    assert_eq!(rows.len(), 500);
+    assert!(rows.iter().all(|s| s.state == SessionState::Complete && s.kind == SourceKind::Memory), "{:?}", rows[0]);
+    // Each session has its one utterance and its text, in the order the recogniser saw them.
+    let first = rows.iter().min_by_key(|s| s.id).unwrap().id;
+    let segs = r.segments(first).unwrap();
+    assert_eq!(segs.iter().map(|g| g.text.as_str()).collect::<Vec<_>>(), vec!["word 1"]);
+    let last = r.segments(first + 499).unwrap();
+    assert_eq!(last.iter().map(|g| g.text.as_str()).collect::<Vec<_>>(), vec!["word 500"]);
+}
+
+#[test]
+fn a_recogniser_that_fails_on_some_utterances_marks_them_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut p = pipeline(db.clone(), StandIn { calls: 0, delay: Duration::from_millis(30), fail_every: Some(2) });
+    // Four utterances in one session.
+    let one = utterance_audio();
+    let audio: Vec<f32> = (0..4).flat_map(|_| one.iter().copied()).collect();
+    run_session(&mut p, &audio);
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let rows = r.sessions().unwrap();
+    assert_eq!(rows[0].state, SessionState::Complete);
+    let segs = r.segments(rows[0].id).unwrap();
+    let got: Vec<(&str, bool)> = segs.iter().map(|g| (g.text.as_str(), g.suspect)).collect();
+    assert_eq!(got, vec![("word 1", false), ("", true), ("word 3", false), ("", true)]);
+    assert_eq!(r.audio(rows[0].id).unwrap().len(), audio.len(), "every sample is kept");
+}
+
+#[test]
+fn a_slow_recogniser_holds_a_fast_file_back_and_every_utterance_gets_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut p = pipeline(db.clone(), StandIn { calls: 0, delay: Duration::from_millis(40), fail_every: None });
+    let max_queue = p.app.world().resource::<hark_transcribe::TranscribeSettings>().max_queue;
+    // Sixty utterances (2.4 min), read as fast as the pipeline takes them.
+    let one = utterance_audio();
+    let audio: Vec<f32> = (0..60).flat_map(|_| one.iter().copied()).collect();
+    // What one read of a fast source can cut before the hold takes effect.
+    let per_read = p.app.world().resource::<hark_capture::CaptureSettings>().fast_chunk.div_ceil(one.len());
+    let s = p.start(
+        SourceKind::Memory,
+        Source::Samples { samples: audio.clone().into(), pos: 0 },
+        "file".into(),
+        Pace::Fast,
+    );
+    let mut held = false;
+    let mut most_waiting = 0;
+    while p.app.world().get_entity(s).is_ok() {
+        p.app.update();
+        held |= p.app.world().resource::<hark_core::PipelineBackpressure>().0;
+        let world = p.app.world_mut();
+        let waiting = world
+            .query_filtered::<(), (With<hark_core::Utterance>, Without<hark_core::Transcript>)>()
+            .iter(world)
+            .count();
+        most_waiting = most_waiting.max(waiting);
+    }
+    assert!(held, "the source was never held back");
+    // The queue is bounded by its limit and one read, not by the length of the file.
+    assert!(most_waiting <= max_queue + per_read + 1, "{most_waiting} utterances waited at once");
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let segs = r.segments(r.sessions().unwrap()[0].id).unwrap();
+    assert_eq!(segs.len(), 60);
+    assert!(segs.iter().all(|g| !g.text.is_empty() && !g.suspect));
+    assert_eq!(r.audio(r.sessions().unwrap()[0].id).unwrap().len(), audio.len());
+}
