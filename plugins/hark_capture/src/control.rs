@@ -91,7 +91,7 @@ fn reopen_recall(control: &CaptureControl, recall: &mut Recall) -> Result<(), St
         recall.stop();
         return Ok(());
     }
-    recall.open(control.device.as_deref(), control.recall_seconds)
+    recall.open(control.device.as_deref(), control.recall_seconds).map_err(|e| format!("recall buffer: {e}"))
 }
 
 fn select_input(
@@ -147,7 +147,7 @@ pub fn handle_requests(
                 // After a failure the buffer holds whatever came before it, however long ago.
                 if let Some(e) = recall.failure() {
                     notice.write(CaptureNotice(format!(
-                        "nothing to recall: {e}; choose a device or press Refresh devices"
+                        "nothing to recall: the recall buffer stopped ({e}); choose a device or press Refresh devices"
                     )));
                     continue;
                 }

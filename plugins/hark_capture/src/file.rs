@@ -81,7 +81,7 @@ impl FileSource {
         let decoder = symphonia::default::get_codecs()
             .make(&track.codec_params, &DecoderOptions::default())
             .map_err(|e| err(format!("uses an unsupported codec: {}", describe(&e))))?;
-        let resampler = To16k::new(rate).map_err(err)?;
+        let resampler = To16k::new(rate).map_err(|e| err(e.to_string()))?;
         Ok(Self {
             path: path.to_path_buf(),
             format,

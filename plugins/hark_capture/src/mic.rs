@@ -173,7 +173,7 @@ impl MicSource {
         Ok(Self {
             stream: Some(stream),
             rx,
-            resampler: To16k::new(cfg.sample_rate).map_err(CaptureError::NoDevice)?,
+            resampler: To16k::new(cfg.sample_rate).map_err(|e| CaptureError::NoDevice(e.to_string()))?,
             scratch: vec![0.0; cfg.sample_rate as usize],
             shared,
             last_audio: Instant::now(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 
-use crate::MicSource;
+use crate::{CaptureError, MicSource};
 
 /// The always-on buffer behind "transcribe what I just said": its own input stream, drained by a
 /// small thread (not the ECS, so an idle window needs no wake-ups) into at most
@@ -20,7 +20,7 @@ pub struct Recall {
     /// Tells the current drain thread to end and drop its stream.
     stop: Arc<AtomicBool>,
     /// Why the stream ended by itself (device unplugged), once it has.
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<CaptureError>>>,
     /// How often the thread drains the stream.
     period: Duration,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -47,14 +47,14 @@ impl Drop for Recall {
 impl Recall {
     /// (Re)opens the always-on stream on `device` (None: the default input), keeping the last
     /// `seconds` of audio; 0 turns the buffer off.
-    pub fn open(&mut self, device: Option<&str>, seconds: u32) -> Result<(), String> {
+    pub fn open(&mut self, device: Option<&str>, seconds: u32) -> Result<(), CaptureError> {
         self.stop();
         if seconds == 0 {
             return Ok(());
         }
-        let mut mic = MicSource::open_background(device, 4.0).map_err(|e| format!("recall buffer: {e}"))?;
+        let mut mic = MicSource::open_background(device, 4.0)?;
         let cap = seconds as usize * hark_core::SAMPLE_RATE as usize;
-        self.start(move |out: &mut Vec<f32>| mic.pull(out).map_err(|e| format!("recall buffer: {e}")), cap);
+        self.start(move |out: &mut Vec<f32>| mic.pull(out), cap);
         Ok(())
     }
 
@@ -74,14 +74,14 @@ impl Recall {
     }
 
     /// Why the stream ended by itself, if it did.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<CaptureError> {
         self.failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Starts draining `pull` every `period`, keeping the last `cap` samples.
     pub(crate) fn start(
         &mut self,
-        mut pull: impl FnMut(&mut Vec<f32>) -> Result<(), String> + Send + 'static,
+        mut pull: impl FnMut(&mut Vec<f32>) -> Result<(), CaptureError> + Send + 'static,
         cap: usize,
     ) {
         self.stop();
@@ -135,14 +135,17 @@ mod tests {
         value: f32,
         n: usize,
         fail_at: usize,
-    ) -> (impl FnMut(&mut Vec<f32>) -> Result<(), String>, std::sync::mpsc::Receiver<usize>) {
+    ) -> (impl FnMut(&mut Vec<f32>) -> Result<(), CaptureError>, std::sync::mpsc::Receiver<usize>) {
         let (tx, rx) = std::sync::mpsc::channel();
         let mut calls = 0;
         let pull = move |out: &mut Vec<f32>| {
             calls += 1;
             let _ = tx.send(calls);
             if calls >= fail_at {
-                return Err(format!("stand-in {value} unplugged"));
+                return Err(CaptureError::DeviceLost {
+                    device: format!("stand-in {value}"),
+                    cause: "unplugged".into(),
+                });
             }
             out.extend(std::iter::repeat_n(value, n));
             Ok(())
@@ -189,7 +192,10 @@ mod tests {
         let (pull, calls) = stand_in(0.5, 160, 4);
         recall.start(pull, 16_000);
         while calls.recv().is_ok() {}
-        assert_eq!(recall.failure().as_deref(), Some("stand-in 0.5 unplugged"));
+        assert_eq!(
+            recall.failure().map(|e| e.to_string()).as_deref(),
+            Some("lost input device stand-in 0.5: unplugged")
+        );
         assert!(!recall.is_running());
         assert_eq!(recall.snapshot(), vec![0.5; 3 * 160]);
         // Reopening clears the failure.

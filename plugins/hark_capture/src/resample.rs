@@ -27,16 +27,25 @@ impl std::fmt::Debug for To16k {
     }
 }
 
+/// A rate the resampler cannot convert from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResampleError {
+    #[error("sample rate 0")]
+    ZeroRate,
+    #[error("cannot resample from {rate} Hz: {msg}")]
+    Unsupported { rate: u32, msg: String },
+}
+
 impl To16k {
-    pub fn new(rate_in: u32) -> Result<Self, String> {
+    pub fn new(rate_in: u32) -> Result<Self, ResampleError> {
         if rate_in == SAMPLE_RATE {
             return Ok(Self { inner: None });
         }
         if rate_in == 0 {
-            return Err("sample rate 0".into());
+            return Err(ResampleError::ZeroRate);
         }
         let rs = Fft::<f32>::new(rate_in as usize, SAMPLE_RATE as usize, 1024, 1, FixedSync::Input)
-            .map_err(|e| format!("cannot resample from {rate_in} Hz: {e}"))?;
+            .map_err(|e| ResampleError::Unsupported { rate: rate_in, msg: e.to_string() })?;
         Ok(Self {
             inner: Some(Inner {
                 out_buf: vec![0.0; rs.output_frames_max()],
