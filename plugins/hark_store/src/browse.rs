@@ -4,12 +4,14 @@
 //! answers land in the [`Browsing`] resource.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{PipelineSystems, SessionState, samples_to_secs};
 
-use crate::{Reader, SearchHit, SessionRow, StoredSession};
+use crate::writer::Flusher;
+use crate::{Reader, SearchHit, SessionRow, StoredSession, Writer};
 
 /// Hits a search returns at most.
 pub const SEARCH_LIMIT: usize = 20;
@@ -62,10 +64,14 @@ struct Reply {
     answers: Vec<Answer>,
 }
 
+/// Called by the reader thread after each answer (the window wakes its event loop with it).
+type Waker = Arc<OnceLock<Box<dyn Fn() + Send + Sync>>>;
+
 /// Channel ends to the reader thread.
 #[derive(Resource)]
 pub struct Browser {
-    ask: Sender<BrowseRequest>,
+    ask: Sender<(BrowseRequest, Option<Flusher>)>,
+    waker: Waker,
     replies: Receiver<Reply>,
     /// Questions asked and not yet answered.
     outstanding: usize,
@@ -151,8 +157,10 @@ impl Browser {
     /// Starts the reader thread for the database at `path` (which may not exist yet: it is
     /// opened at the first question after it appears).
     pub fn start(path: PathBuf) -> Self {
-        let (ask, questions) = crossbeam_channel::unbounded::<BrowseRequest>();
+        let (ask, questions) = crossbeam_channel::unbounded::<(BrowseRequest, Option<Flusher>)>();
         let (tell, replies) = crossbeam_channel::unbounded::<Reply>();
+        let waker: Waker = Arc::default();
+        let wake = waker.clone();
         let spawned = std::thread::Builder::new().name("hark-browse".into()).spawn(move || {
             let mut reader = None;
             let mut query = String::new();
@@ -160,22 +168,35 @@ impl Browser {
                 let mut batch = vec![first];
                 batch.extend(questions.try_iter());
                 let answered = batch.len();
-                let answers = answer(&mut reader, &path, &mut query, batch);
+                // Read what the writer has been sent so far (a session that just completed is
+                // listed complete, not as it was a few commits ago).
+                if let Some(f) = batch.iter().rev().find_map(|(_, f)| f.as_ref()) {
+                    f.wait();
+                }
+                let answers = answer(&mut reader, &path, &mut query, batch.into_iter().map(|(q, _)| q).collect());
                 if tell.send(Reply { answered, answers }).is_err() {
                     return;
+                }
+                if let Some(w) = wake.get() {
+                    w();
                 }
             }
         });
         if let Err(e) = spawned {
             error!("cannot start the session browser: {e}");
         }
-        Self { ask, replies, outstanding: 0 }
+        Self { ask, waker, replies, outstanding: 0 }
     }
 
-    fn ask(&mut self, q: BrowseRequest) {
-        if self.ask.send(q).is_ok() {
+    fn ask(&mut self, q: BrowseRequest, flusher: Option<Flusher>) {
+        if self.ask.send((q, flusher)).is_ok() {
             self.outstanding += 1;
         }
+    }
+
+    /// Has `wake` called after each answer (an idle window sleeps until something wakes it).
+    pub fn set_waker(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let _ = self.waker.set(Box::new(wake));
     }
 
     /// Questions asked and not answered yet.
@@ -243,13 +264,13 @@ fn refresh_on_news(news: Query<(), News>, mut ask: MessageWriter<BrowseRequest>)
     }
 }
 
-fn ask(browser: Option<ResMut<Browser>>, mut requests: MessageReader<BrowseRequest>) {
+fn ask(browser: Option<ResMut<Browser>>, writer: Option<Res<Writer>>, mut requests: MessageReader<BrowseRequest>) {
     let Some(mut browser) = browser else {
         requests.clear();
         return;
     };
     for r in requests.read() {
-        browser.ask(r.clone());
+        browser.ask(r.clone(), writer.as_ref().map(|w| w.flusher()));
     }
 }
 
@@ -322,5 +343,17 @@ mod tests {
         let b = app.world().resource::<Browsing>();
         assert!(b.problem.as_deref().unwrap_or("").contains("no session 999"), "{:?}", b.problem);
         assert_eq!(b.opened.as_ref().map(|o| o.id), Some(id), "what was open stays open");
+
+        // A state sent to the app's writer and not yet committed is what the list shows: the
+        // browser waits for the writer before it reads.
+        let w = Writer::open(&db).unwrap();
+        let live = w.create_session("live", hark_core::SourceKind::Microphone, "mic", "tiny.en", "{}").unwrap();
+        w.send(Command::SetState { session: live, state: SessionState::Complete });
+        app.insert_resource(w);
+        app.world_mut().write_message(BrowseRequest::Refresh);
+        wait(&mut app);
+        let b = app.world().resource::<Browsing>();
+        let row = b.sessions.iter().find(|s| s.id == live).unwrap();
+        assert_eq!(row.state, SessionState::Complete);
     }
 }

@@ -186,12 +186,31 @@ impl Writer {
 
     /// Waits until every command sent so far is committed, or the writer has tried and cannot
     /// (the error says why; the commands stay queued and are tried again).
+    /// A handle another thread can wait on until what was sent so far is committed.
+    pub fn flusher(&self) -> Flusher {
+        Flusher(self.tx.clone())
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Flush(tx));
         rx.recv()
             .map_err(|_| StoreError::WriterGone)?
             .map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
+    }
+}
+
+/// Waits, on any thread, until the commands a [`Writer`] was sent before are committed (or
+/// could not be).
+#[derive(Debug, Clone)]
+pub struct Flusher(Sender<Command>);
+
+impl Flusher {
+    /// Blocks until the writer has handled everything sent before; false when it could not
+    /// commit it (it keeps it and tries again) or has stopped.
+    pub fn wait(&self) -> bool {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.0.send(Command::Flush(tx)).is_ok() && matches!(rx.recv(), Ok(Ok(())))
     }
 }
 

@@ -137,7 +137,7 @@ impl Plugin for UiPlugin {
             .init_resource::<Shown>()
             .init_resource::<LevelMeter>()
             .add_plugins((quit::QuitPlugin, hotkeys::HotkeysPlugin))
-            .add_systems(Startup, apply_settings)
+            .add_systems(Startup, (apply_settings, wake_on_answers))
             // After the viz plugin's Startup has created the ring textures.
             .add_systems(PostStartup, views::spawn_views)
             .add_systems(
@@ -194,6 +194,16 @@ fn apply_settings(
     control.recall_seconds = settings.settings.recall_seconds;
     vad.gate.threshold = settings.settings.vad_threshold;
     refresh.write(RefreshInputs);
+}
+
+/// The sessions list's answers come from a thread: each wakes the (possibly sleeping) window.
+fn wake_on_answers(browser: Option<Res<hark_store::Browser>>, proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>) {
+    if let (Some(browser), Some(proxy)) = (browser, proxy) {
+        let proxy = (**proxy).clone();
+        browser.set_waker(move || {
+            let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
+        });
+    }
 }
 
 /// A new capture is shown; why one could not start (or ended by itself) is said.
@@ -294,10 +304,12 @@ fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utter
 }
 
 /// 20 frames a second while someone speaks or text is on its way; 10 while capturing silence
-/// (the views scroll a noise floor, and half the frames halve the window's CPU); otherwise
+/// (the views scroll a noise floor, and half the frames halve the window's CPU) or while a
+/// model loads (its thread is polled each frame); otherwise
 /// frames only on input (global hotkeys wake the loop themselves).
 fn update_mode(
     control: Res<CaptureControl>,
+    models: Res<hark_transcribe::Models>,
     regions: Query<&SpeechRegions>,
     mut winit: ResMut<WinitSettings>,
     pending: Query<(), With<TranscriptionPending>>,
@@ -305,7 +317,7 @@ fn update_mode(
     let speaking = control.active.and_then(|s| regions.get(s).ok()).is_some_and(SpeechRegions::speaking);
     let want = if speaking || !pending.is_empty() {
         UpdateMode::reactive(Duration::from_millis(50))
-    } else if control.active.is_some() {
+    } else if control.active.is_some() || models.loading().is_some() {
         UpdateMode::reactive(Duration::from_millis(100))
     } else {
         UpdateMode::reactive_low_power(Duration::from_secs(60))
