@@ -90,7 +90,21 @@ pub fn pick_model(asked: Option<&str>, saved: &str, models_dir: &Path) -> String
     "tiny.en".to_owned()
 }
 
+/// Whether a window can be opened at all (winit would panic without a display).
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
 pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()> {
+    // Refused before anything opens: a database that cannot be written (a read-only data
+    // directory), no display, a model that cannot be loaded.
+    let writer = pipeline.database.as_deref().map(hark_store::Writer::open).transpose()?;
+    if !has_display() {
+        anyhow::bail!(
+            "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); \
+             `hark transcribe FILE` and `hark listen` work without one"
+        );
+    }
     let engine = WhisperEngine::load(&pipeline.model, pipeline.whisper.clone()).map_err(anyhow::Error::msg)?;
     let mut app = App::new();
     app.add_plugins(
@@ -113,8 +127,8 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     .add_plugins(VizPlugin);
     let engines: Vec<Box<dyn Engine>> = vec![Box::new(engine)];
     add_pipeline(&mut app, pipeline, engines);
-    if let Some(db) = &pipeline.database {
-        app.insert_resource(hark_store::Writer::open(db)?);
+    if let Some(w) = writer {
+        app.insert_resource(w);
     }
     app.insert_resource(CaptureControl { demo: opts.demo.clone(), ..default() }).add_plugins((
         hark_core::ReleaseFinishedSessions,

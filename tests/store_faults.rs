@@ -202,3 +202,82 @@ fn export_refuses_the_database_and_writes_standard_output() {
     }
     assert!(!d.path().join("-").exists());
 }
+
+/// Two Hark processes on one database (a window capturing while `hark transcribe` runs, or two
+/// transcriptions at once): both save, neither takes the other's live session for an
+/// interrupted one, and search finds what each saved. Once the live session's process is gone,
+/// the next start marks it interrupted.
+#[test]
+fn two_processes_share_one_database() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    // A session being recorded by another running process.
+    let mut other = Proc::new("sleep").arg("600").spawn().unwrap();
+    let live = {
+        let w = Writer::open(&db).unwrap();
+        let id = session(&w, "live elsewhere");
+        w.close().unwrap();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("UPDATE sessions SET pid = ?1 WHERE id = ?2", rusqlite::params![other.id() as i64, id]).unwrap();
+        id
+    };
+    let transcribe = |clip: &str| {
+        hark()
+            .args(["transcribe"])
+            .arg(c.join(clip))
+            .arg("--model")
+            .arg(&m)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (transcribe("jfk.wav"), transcribe("cmu_goforward.wav"));
+    for p in [a, b] {
+        let o = p.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let r = Reader::open(&db).unwrap();
+    let rows = r.sessions().unwrap();
+    assert_eq!(rows.len(), 3);
+    let state = |id: i64| rows.iter().find(|s| s.id == id).unwrap().state;
+    assert_eq!(state(live), hark_core::SessionState::Recording, "the other process's session was left alone");
+    assert!(rows.iter().filter(|s| s.id != live).all(|s| s.state == hark_core::SessionState::Complete));
+    let titles = |q: &str| r.search(q, 10).unwrap().into_iter().map(|h| h.title).collect::<Vec<_>>();
+    assert_eq!(titles("country"), vec!["jfk.wav"]);
+    assert_eq!(titles("forward"), vec!["cmu_goforward.wav"]);
+    // The other process ends without finishing: the next start marks its session interrupted.
+    other.kill().unwrap();
+    other.wait().unwrap();
+    drop(Writer::open(&db).unwrap());
+    let rows = Reader::open(&db).unwrap().sessions().unwrap();
+    assert_eq!(rows.iter().find(|s| s.id == live).unwrap().state, hark_core::SessionState::Interrupted);
+}
+
+/// A data directory that cannot be written is refused at start, with the path named and
+/// nothing started: the CLI and the window alike.
+#[test]
+fn a_read_only_data_directory_is_refused_at_start() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(fs) = SmallFs::mount("1m") else { return };
+    fs.remount("ro");
+    let data = fs.path().join("data");
+    let expect_refusal = |o: std::process::Output, what: &str| {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains(&data.join("hark.db").display().to_string()) && err.contains("Read-only"),
+            "{what}: {err}"
+        );
+    };
+    let run = |args: &[&std::ffi::OsStr]| {
+        hark().args(args).arg("--model").arg(&m).arg("--data-dir").arg(&data).output().unwrap()
+    };
+    let jfk = c.join("jfk.wav");
+    expect_refusal(run(&["transcribe".as_ref(), jfk.as_os_str()]), "transcribe");
+    expect_refusal(run(&["listen".as_ref(), "--duration".as_ref(), "1".as_ref()]), "listen");
+    expect_refusal(run(&["--exit-after".as_ref(), "1".as_ref()]), "window");
+}

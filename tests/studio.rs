@@ -197,6 +197,26 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     assert_eq!(r.sessions().unwrap().len(), 3);
 }
 
+/// Without any display the window cannot open: one clear line and exit 1, not winit's panic.
+#[test]
+fn without_a_display_the_window_says_so() {
+    let Some(m) = test_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let o = hark()
+        .arg("--model")
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no display") && err.contains("hark transcribe") && !err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn without_any_input_device_the_window_opens_and_says_so() {
     let Some(m) = test_model() else { return };
