@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// The settings file's format version.
 pub const SETTINGS_VERSION: u32 = 1;
 
-/// Key names as written in the settings file: `F1`..`F12`, `Space`, `A`..`Z`, `Pause`.
+/// Key names as written in the settings file: `F1`..`F12`, `Space`, `Pause`, `ScrollLock`,
+/// `A`..`Z`, `0`..`9`, optionally after `Ctrl+`, `Shift+`, `Alt+`, `Super+` (see
+/// [`crate::hotkeys::parse_key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Hotkeys {
