@@ -167,37 +167,9 @@ impl Pipeline {
         self.app.world_mut().spawn(hark_capture::session_bundle(kind, description, source, pace)).id()
     }
 
-    /// Resumes a saved session that was not finished (`interrupted`, or `captured` with
-    /// utterances left untranscribed): its stored audio after the last transcribed utterance
-    /// goes through the pipeline again as the same session, and the store plugin saves the new
-    /// utterances and the final state like any others. Its audio is in the database already and
-    /// is not written again. `None` when there is no audio left to hear (the session is then
-    /// marked complete). The writer must be this pipeline's.
+    /// Resumes a saved session that was not finished (see [`resume_session`]).
     pub fn resume(&mut self, reader: &Reader, row: &SessionRow) -> Result<Option<(Entity, u64)>, StoreError> {
-        let world = self.app.world_mut();
-        let writer = world.resource::<Writer>();
-        writer.send(hark_store::Command::DropUntranscribed { session: row.id });
-        writer.flush()?;
-        let done = reader.segments(row.id)?;
-        let resume = done.iter().map(|g| g.end_sample).max().unwrap_or(0);
-        let next_index = done.iter().map(|g| g.idx + 1).max().unwrap_or(0) as u32;
-        let audio = reader.audio(row.id)?;
-        let rest: Vec<f32> = audio.get(resume as usize..).unwrap_or(&[]).to_vec();
-        if rest.is_empty() {
-            writer.send(hark_store::Command::SetState { session: row.id, state: SessionState::Complete });
-            return Ok(None);
-        }
-        let source = Source::Samples { samples: rest.into(), pos: 0 };
-        let e = world
-            .spawn(hark_capture::session_bundle(row.kind, row.source.clone(), source, Pace::Fast))
-            // The session's own sample clock: new utterances land where they were said.
-            .insert((
-                SessionClock { captured: resume },
-                hark_store::StoredSession(row.id),
-                hark_segment::SessionSegmenter::resuming(next_index),
-            ))
-            .id();
-        Ok(Some((e, audio.len() as u64 - resume)))
+        resume_session(self.app.world_mut(), reader, row)
     }
 
     /// Whether the session has been captured, cut and transcribed completely.
@@ -304,6 +276,43 @@ impl Pipeline {
     pub fn inference_time(&self) -> Duration {
         self.app.world().resource::<Recognizer>().busy
     }
+}
+
+/// Resumes a saved session that was not finished (`interrupted`, or `captured` with utterances
+/// left untranscribed), in any app with the pipeline and a [`Writer`] (the CLI's `recover`, or
+/// the window): its stored audio after the last transcribed utterance goes through the pipeline
+/// again as the same session, and the store plugin saves the new utterances and the final state
+/// like any others. Its audio is in the database already and is not written again. Returns the
+/// session entity and the samples it will hear, or `None` when there is nothing left to hear
+/// (the session is then marked complete).
+pub fn resume_session(
+    world: &mut World,
+    reader: &Reader,
+    row: &SessionRow,
+) -> Result<Option<(Entity, u64)>, StoreError> {
+    let writer = world.resource::<Writer>();
+    writer.send(hark_store::Command::DropUntranscribed { session: row.id });
+    writer.flush()?;
+    let done = reader.segments(row.id)?;
+    let resume = done.iter().map(|g| g.end_sample).max().unwrap_or(0);
+    let next_index = done.iter().map(|g| g.idx + 1).max().unwrap_or(0) as u32;
+    let audio = reader.audio(row.id)?;
+    let rest: Vec<f32> = audio.get(resume as usize..).unwrap_or(&[]).to_vec();
+    if rest.is_empty() {
+        writer.send(hark_store::Command::SetState { session: row.id, state: SessionState::Complete });
+        return Ok(None);
+    }
+    let source = Source::Samples { samples: rest.into(), pos: 0 };
+    let e = world
+        .spawn(hark_capture::session_bundle(row.kind, row.source.clone(), source, Pace::Fast))
+        // The session's own sample clock: new utterances land where they were said.
+        .insert((
+            SessionClock { captured: resume },
+            hark_store::StoredSession(row.id),
+            hark_segment::SessionSegmenter::resuming(next_index),
+        ))
+        .id();
+    Ok(Some((e, audio.len() as u64 - resume)))
 }
 
 /// The settings a transcript was made with, as stored beside it (JSON).
