@@ -234,3 +234,143 @@ fn pull_sources(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use hark_core::HarkCorePlugin;
+
+    fn app() -> App {
+        let mut app = App::new();
+        app.add_plugins((HarkCorePlugin, CapturePlugin)).init_resource::<Time>();
+        app
+    }
+
+    fn sent<M: Message + Clone>(app: &App) -> Vec<M> {
+        app.world().resource::<Messages<M>>().iter_current_update_messages().cloned().collect()
+    }
+
+    fn ramp(n: usize) -> Arc<[f32]> {
+        (0..n).map(|i| i as f32 / n as f32).collect()
+    }
+
+    /// Steps virtual time by `step` per update until the source ends; returns the chunks.
+    fn run(app: &mut App, session: Entity, step: Duration, stop_after: Option<usize>) -> (Vec<AudioChunk>, u32) {
+        let mut chunks = Vec::new();
+        for update in 0..1_000u32 {
+            if stop_after == Some(update as usize) {
+                app.world_mut().write_message(StopCapture { session });
+            }
+            app.world_mut().resource_mut::<Time>().advance_by(step);
+            app.update();
+            chunks.extend(sent::<AudioChunk>(app));
+            if !sent::<CaptureEnded>(app).is_empty() {
+                return (chunks, update + 1);
+            }
+        }
+        panic!("the source never ended");
+    }
+
+    #[test]
+    fn a_paced_source_hands_out_what_is_due_in_order_and_ends_with_its_total() {
+        let samples = ramp(SAMPLE_RATE as usize * 2 + 123);
+        let mut app = app();
+        let s = app
+            .world_mut()
+            .spawn((
+                SessionClock::default(),
+                CaptureSource::new(Source::Samples { samples: samples.clone(), pos: 0 }, Pace::RealTime),
+            ))
+            .id();
+        let (chunks, updates) = run(&mut app, s, Duration::from_millis(250), None);
+        // 2.0077 s of audio at 0.25 s per update: 8 full steps and the rest in a 9th.
+        assert_eq!(updates, 9);
+        assert!(
+            chunks[..8].iter().all(|c| c.samples.len() == 4_000),
+            "{:?}",
+            chunks.iter().map(|c| c.samples.len()).collect::<Vec<_>>()
+        );
+        let mut next = 0;
+        for c in &chunks {
+            assert_eq!((c.session, c.start), (s, next));
+            next += c.samples.len() as u64;
+        }
+        let got: Vec<f32> = chunks.iter().flat_map(|c| c.samples.iter().copied()).collect();
+        assert_eq!(&got[..], &samples[..]);
+        assert!(app.world().get::<CaptureFinished>(s).is_some());
+        assert!(app.world().get::<CaptureSource>(s).is_none());
+        assert_eq!(app.world().get::<SessionClock>(s).unwrap().captured, samples.len() as u64);
+    }
+
+    #[test]
+    fn stop_capture_ends_the_source_where_it_is_and_keeps_what_came() {
+        let samples = ramp(SAMPLE_RATE as usize * 10);
+        let mut app = app();
+        let s = app
+            .world_mut()
+            .spawn((
+                SessionClock::default(),
+                CaptureSource::new(Source::Samples { samples: samples.clone(), pos: 0 }, Pace::RealTime),
+            ))
+            .id();
+        let (chunks, updates) = run(&mut app, s, Duration::from_millis(100), Some(5));
+        assert_eq!(updates, 6);
+        let got: Vec<f32> = chunks.iter().flat_map(|c| c.samples.iter().copied()).collect();
+        // Six updates of 0.1 s were due, the stop arriving with the sixth.
+        assert_eq!(got.len(), 6 * 1_600);
+        assert_eq!(&got[..], &samples[..got.len()]);
+        assert_eq!(app.world().get::<SessionClock>(s).unwrap().captured, got.len() as u64);
+        assert!(app.world().get::<CaptureHealth>(s).is_none(), "a requested stop is not a failure");
+    }
+
+    #[test]
+    fn a_fast_source_waits_while_the_pipeline_holds_it_back() {
+        let samples = ramp(SAMPLE_RATE as usize * 50);
+        let mut app = app();
+        app.world_mut().insert_resource(CaptureSettings { fast_chunk: 16_000 });
+        app.insert_resource(PipelineBackpressure(true));
+        let s = app
+            .world_mut()
+            .spawn((SessionClock::default(), CaptureSource::new(Source::Samples { samples, pos: 0 }, Pace::Fast)))
+            .id();
+        for _ in 0..3 {
+            app.update();
+            assert!(sent::<AudioChunk>(&app).is_empty());
+        }
+        app.insert_resource(PipelineBackpressure(false));
+        app.update();
+        assert_eq!(sent::<AudioChunk>(&app).iter().map(|c| c.samples.len()).sum::<usize>(), 16_000);
+        assert_eq!(app.world().get::<SessionClock>(s).unwrap().captured, 16_000);
+    }
+
+    #[test]
+    fn a_source_that_fails_says_why_and_ends_the_capture() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.wav");
+        write_wav_16k(&empty, &[]).unwrap();
+        let mut app = app();
+        let s = app
+            .world_mut()
+            .spawn((
+                SessionClock::default(),
+                CaptureSource::new(Source::File(FileSource::open(&empty).unwrap()), Pace::Fast),
+            ))
+            .id();
+        app.update();
+        let failed = sent::<CaptureFailed>(&app);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].session, s);
+        assert!(
+            failed[0].message.contains("empty.wav") && failed[0].message.contains("contains no audio"),
+            "{}",
+            failed[0].message
+        );
+        let ended = sent::<CaptureEnded>(&app);
+        assert_eq!((ended.len(), ended[0].samples), (1, 0));
+        assert_eq!(app.world().get::<CaptureHealth>(s).unwrap().failure.as_deref(), Some(failed[0].message.as_str()));
+        assert!(app.world().get::<CaptureSource>(s).is_none());
+        assert!(app.world().get::<CaptureFinished>(s).is_some());
+    }
+}

@@ -177,6 +177,31 @@ impl std::fmt::Display for SessionState {
     }
 }
 
+/// Both enums are stored by name ([`SessionState::as_str`], [`SourceKind::as_str`]); a name the
+/// build does not know is a conversion error naming it, never a default.
+#[cfg(feature = "sql")]
+mod sql {
+    use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+    macro_rules! by_name {
+        ($t:ty, $what:literal) => {
+            impl ToSql for $t {
+                fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                    Ok(ToSqlOutput::from(self.as_str()))
+                }
+            }
+            impl FromSql for $t {
+                fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                    let s = v.as_str()?;
+                    <$t>::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown {} {s:?}", $what).into()))
+                }
+            }
+        };
+    }
+    by_name!(super::SessionState, "session state");
+    by_name!(super::SourceKind, "source kind");
+}
+
 /// Keeps a finished session in the world (the window's shown session); see
 /// [`ReleaseFinishedSessions`].
 #[derive(Component, Debug, Clone, Copy, Default)]

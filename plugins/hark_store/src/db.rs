@@ -19,8 +19,8 @@ pub enum StoreError {
     Open { path: PathBuf, msg: String },
     #[error("database {}: {source}", path.display())]
     Sql { path: PathBuf, source: rusqlite::Error },
-    #[error("{0}")]
-    NotFound(String),
+    #[error("there is no session {0} (see `hark sessions list`)")]
+    NoSession(i64),
     #[error("the store's writer thread has stopped")]
     WriterGone,
     #[error("database {} could not be written: {msg}", path.display())]
@@ -309,13 +309,6 @@ const SESSION_COLS: &str = "s.id, s.title, s.created_at, s.source, s.model, s.st
      (SELECT count(*) FROM segments g WHERE g.session_id = s.id), s.kind";
 
 /// A text column holding one of an enum's names.
-fn named<T>(r: &rusqlite::Row<'_>, col: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    let s: String = r.get(col)?;
-    parse(&s).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, format!("{what} {s:?}").into())
-    })
-}
-
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
         id: r.get(0)?,
@@ -323,8 +316,8 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         created_at: r.get(2)?,
         source: r.get(3)?,
         model: r.get(4)?,
-        kind: named(r, 8, "source kind", SourceKind::parse)?,
-        state: named(r, 5, "session state", SessionState::parse)?,
+        kind: r.get(8)?,
+        state: r.get(5)?,
         duration_s: r.get::<_, i64>(6)? as f64 / hark_core::SAMPLE_RATE as f64,
         segments: r.get(7)?,
     })
@@ -348,7 +341,7 @@ impl Reader {
             .query_row(&format!("SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1"), [id], session_row)
             .optional()
             .map_err(|e| sql(&self.path, e))?
-            .ok_or_else(|| StoreError::NotFound(format!("there is no session {id} (see `hark sessions list`)")))
+            .ok_or(StoreError::NoSession(id))
     }
 
     /// Segments with their latest transcript version, in order.
@@ -474,5 +467,30 @@ mod tests {
                 (SourceKind::Demo, "/tmp/jfk.wav"),
             ]
         );
+    }
+
+    #[test]
+    fn states_and_kinds_are_stored_by_name_and_replies_say_which_session_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hark.db");
+        let w = crate::Writer::open(&path).unwrap();
+        let id = w.create_session("talk", SourceKind::Recall, "recall", "tiny.en", "{}").unwrap();
+        w.send(crate::Command::SetState { session: id, state: SessionState::Complete });
+        w.flush().unwrap();
+        assert!(matches!(w.rename(id + 1, "x"), Err(StoreError::NoSession(n)) if n == id + 1));
+        assert!(matches!(w.delete(id + 7), Err(StoreError::NoSession(n)) if n == id + 7));
+        w.close().unwrap();
+        let c = Connection::open(&path).unwrap();
+        let (state, kind): (String, String) = c
+            .query_row("SELECT state, kind FROM sessions WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((state.as_str(), kind.as_str()), ("complete", "recall"));
+        // A name this build does not know (written past the CHECK) is an error naming it, not a
+        // default.
+        c.pragma_update(None, "ignore_check_constraints", true).unwrap();
+        c.execute("UPDATE sessions SET kind = 'telepathy' WHERE id = ?1", [id]).unwrap();
+        drop(c);
+        let e = Reader::open(&path).unwrap().sessions().unwrap_err().to_string();
+        assert!(e.contains("unknown source kind \"telepathy\""), "{e}");
     }
 }

@@ -16,84 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use hark_core::{SessionState, SourceKind, Word};
+use hark_core::{SessionState, SourceKind};
 use rusqlite::{Connection, params};
 
-use crate::db::{self, StoreError, now_rfc3339, sql};
-
-/// What the writer is asked to do.
-#[derive(Debug)]
-pub enum Command {
-    CreateSession {
-        title: String,
-        kind: SourceKind,
-        source: String,
-        model: String,
-        settings: String,
-        reply: Sender<Result<i64, String>>,
-    },
-    Audio {
-        session: i64,
-        start: u64,
-        samples: Arc<[f32]>,
-    },
-    /// An utterance, with the VAD's mean probability and speech fraction over it.
-    Segment {
-        session: i64,
-        idx: u32,
-        start: u64,
-        end: u64,
-        vad_mean: f32,
-        vad_speech: f32,
-    },
-    Transcript {
-        session: i64,
-        idx: u32,
-        text: String,
-        words: Vec<Word>,
-        no_speech: f32,
-        suspect: bool,
-        model: String,
-        settings: String,
-    },
-    SetState {
-        session: i64,
-        state: SessionState,
-    },
-    /// Removes segments that never got a transcript (cut just before a crash).
-    DropUntranscribed {
-        session: i64,
-    },
-    Rename {
-        session: i64,
-        title: String,
-        reply: Sender<Result<(), String>>,
-    },
-    Delete {
-        session: i64,
-        reply: Sender<Result<(), String>>,
-    },
-    /// Replies once everything before it is committed, or with what keeps it from being so.
-    Flush(Sender<Result<(), String>>),
-    /// Commits, closes the connection, ends the thread, then replies.
-    Close(Sender<Result<(), String>>),
-}
-
-impl Command {
-    /// A transcript with text only (no word timings), as tools and benchmarks store them.
-    pub fn text_transcript(session: i64, idx: u32, text: String, model: &str) -> Self {
-        Self::Transcript {
-            session,
-            idx,
-            text,
-            words: Vec::new(),
-            no_speech: 0.0,
-            suspect: false,
-            model: model.into(),
-            settings: "{}".into(),
-        }
-    }
-}
+pub use crate::command::Command;
+use crate::command::{Reply, apply};
+use crate::db::{self, StoreError, sql};
 
 /// What the writer thread reports about saving: `None` while everything sent is committed.
 #[derive(Debug, Default)]
@@ -159,19 +87,19 @@ impl Writer {
             settings: settings.into(),
             reply,
         });
-        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(|msg| StoreError::Open { path: self.path.clone(), msg })
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     pub fn rename(&self, session: i64, title: &str) -> Result<(), StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Rename { session, title: title.into(), reply });
-        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound)
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     pub fn delete(&self, session: i64) -> Result<(), StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Delete { session, reply });
-        rx.recv().map_err(|_| StoreError::WriterGone)?.map_err(StoreError::NotFound)
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     /// Commits everything, closes the database and waits until the connection is gone. An
@@ -179,9 +107,7 @@ impl Writer {
     pub fn close(self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Close(tx));
-        rx.recv()
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     /// Waits until every command sent so far is committed, or the writer has tried and cannot
@@ -194,9 +120,7 @@ impl Writer {
     pub fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Flush(tx));
-        rx.recv()
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(|msg| StoreError::NotSaved { path: self.path.clone(), msg })
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 }
 
@@ -219,9 +143,9 @@ fn pid_alive(pid: i64) -> bool {
 }
 
 fn mark_interrupted(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let mut st = conn.prepare("SELECT id, pid FROM sessions WHERE state = 'recording'").map_err(|e| sql(path, e))?;
+    let mut st = conn.prepare("SELECT id, pid FROM sessions WHERE state = ?1").map_err(|e| sql(path, e))?;
     let stale: Vec<i64> = st
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)))
+        .query_map([SessionState::Recording], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)))
         .and_then(|r| r.collect::<Result<Vec<_>, _>>())
         .map_err(|e| sql(path, e))?
         .into_iter()
@@ -229,8 +153,11 @@ fn mark_interrupted(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         .map(|(id, _)| id)
         .collect();
     for id in stale {
-        conn.execute("UPDATE sessions SET state = 'interrupted', pid = NULL WHERE id = ?1", [id])
-            .map_err(|e| sql(path, e))?;
+        conn.execute(
+            "UPDATE sessions SET state = ?2, pid = NULL WHERE id = ?1",
+            params![id, SessionState::Interrupted],
+        )
+        .map_err(|e| sql(path, e))?;
         log::warn!("session {id} was interrupted while recording; `hark sessions recover` transcribes the rest");
     }
     Ok(())
@@ -258,23 +185,8 @@ fn is_storage_error(e: &rusqlite::Error) -> bool {
     }
 }
 
-/// A reply held back until its command is committed.
-enum Reply {
-    Id(Sender<Result<i64, String>>, Result<i64, String>),
-    Done(Sender<Result<(), String>>, Result<(), String>),
-}
-
-impl Reply {
-    fn send(self, failed: Option<&str>) {
-        match self {
-            Self::Id(tx, r) => {
-                let _ = tx.send(failed.map_or(r, |m| Err(m.to_owned())));
-            }
-            Self::Done(tx, r) => {
-                let _ = tx.send(failed.map_or(r, |m| Err(m.to_owned())));
-            }
-        }
-    }
+fn not_saved(path: &Path, msg: &str) -> StoreError {
+    StoreError::NotSaved { path: path.to_path_buf(), msg: msg.to_owned() }
 }
 
 fn audio_samples(c: &Command) -> u64 {
@@ -300,9 +212,9 @@ fn commit_batch(conn: &mut Connection, batch: &[Command], path: &Path) -> rusqli
                 drop(sp);
                 log::error!("{}: a {} was not saved: {e}", path.display(), c.kind());
                 match c {
-                    Command::CreateSession { reply, .. } => replies.push(Reply::Id(reply.clone(), Err(e.to_string()))),
+                    Command::CreateSession { reply, .. } => replies.push(Reply::Id(reply.clone(), Err(sql(path, e)))),
                     Command::Rename { reply, .. } | Command::Delete { reply, .. } => {
-                        replies.push(Reply::Done(reply.clone(), Err(e.to_string())))
+                        replies.push(Reply::Done(reply.clone(), Err(sql(path, e))))
                     }
                     _ => {}
                 }
@@ -371,7 +283,7 @@ fn run(mut conn: Connection, rx: Receiver<Command>, path: PathBuf, health: Arc<M
             .and_then(|replies| check_wal(&mut conn, &path).map(|()| replies));
         let problem = match outcome {
             Ok(replies) => {
-                replies.into_iter().for_each(|r| r.send(None));
+                replies.into_iter().for_each(Reply::send);
                 None
             }
             Err(msg) => {
@@ -379,10 +291,10 @@ fn run(mut conn: Connection, rx: Receiver<Command>, path: PathBuf, health: Arc<M
                 for c in batch {
                     match c {
                         Command::CreateSession { reply, .. } => {
-                            let _ = reply.send(Err(msg.clone()));
+                            let _ = reply.send(Err(not_saved(&path, &msg)));
                         }
                         Command::Rename { reply, .. } | Command::Delete { reply, .. } => {
-                            let _ = reply.send(Err(msg.clone()));
+                            let _ = reply.send(Err(not_saved(&path, &msg)));
                         }
                         other => waiting.push(other),
                     }
@@ -400,116 +312,14 @@ fn run(mut conn: Connection, rx: Receiver<Command>, path: PathBuf, health: Arc<M
             Err(format!("{m} ({} change(s), {secs:.1} s of audio, not saved yet)", waiting.len()))
         });
         for f in flushes {
-            let _ = f.send(status.clone());
+            let _ = f.send(status.as_ref().map_err(|m| not_saved(&path, m)).copied());
         }
         if let Some(reply) = closing.take() {
             drop(conn);
             if let Some(reply) = reply {
-                let _ = reply.send(status);
+                let _ = reply.send(status.map_err(|m| not_saved(&path, &m)));
             }
             return;
         }
     }
-}
-
-impl Command {
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::CreateSession { .. } => "new session",
-            Self::Audio { .. } => "piece of audio",
-            Self::Segment { .. } => "segment",
-            Self::Transcript { .. } => "transcript",
-            Self::SetState { .. } => "session state",
-            Self::DropUntranscribed { .. } => "clean-up",
-            Self::Rename { .. } => "rename",
-            Self::Delete { .. } => "delete",
-            Self::Flush(_) | Self::Close(_) => "flush",
-        }
-    }
-}
-
-fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Result<Option<Reply>> {
-    match c {
-        Command::CreateSession { title, kind, source, model, settings, reply } => {
-            tx.execute(
-                "INSERT INTO sessions (title, created_at, source, kind, model, settings, state, pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'recording', ?7)",
-                params![title, now_rfc3339(), source, kind.as_str(), model, settings, std::process::id() as i64],
-            )?;
-            return Ok(Some(Reply::Id(reply.clone(), Ok(tx.last_insert_rowid()))));
-        }
-        Command::Audio { session, start, samples } => {
-            let mut blob = Vec::with_capacity(samples.len() * 4);
-            for s in samples.iter() {
-                blob.extend_from_slice(&s.to_le_bytes());
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO audio (session_id, start_sample, samples) VALUES (?1, ?2, ?3)",
-                params![session, *start as i64, blob],
-            )?;
-            tx.execute(
-                "UPDATE sessions SET samples = max(samples, ?2) WHERE id = ?1",
-                params![session, (start + samples.len() as u64) as i64],
-            )?;
-        }
-        Command::Segment { session, idx, start, end, vad_mean, vad_speech } => {
-            tx.execute(
-                "INSERT OR REPLACE INTO segments (session_id, idx, start_sample, end_sample, vad_mean, vad_speech)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session, idx, *start as i64, *end as i64, vad_mean, vad_speech],
-            )?;
-        }
-        Command::Transcript { session, idx, text, words, no_speech, suspect, model, settings } => {
-            let seg: i64 = tx.query_row(
-                "SELECT id FROM segments WHERE session_id = ?1 AND idx = ?2",
-                params![session, idx],
-                |r| r.get(0),
-            )?;
-            let version: i64 = tx.query_row(
-                "SELECT coalesce(max(version), 0) + 1 FROM transcripts WHERE segment_id = ?1",
-                [seg],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "INSERT INTO transcripts (segment_id, version, text, words, no_speech, suspect, model, settings, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    seg,
-                    version,
-                    text,
-                    serde_json::to_string(&words).unwrap_or_else(|_| "[]".into()),
-                    no_speech,
-                    suspect,
-                    model,
-                    settings,
-                    now_rfc3339()
-                ],
-            )?;
-        }
-        Command::SetState { session, state } => {
-            let pid: Option<i64> = (*state == SessionState::Recording).then_some(std::process::id() as i64);
-            tx.execute(
-                "UPDATE sessions SET state = ?2, pid = ?3 WHERE id = ?1",
-                params![session, state.as_str(), pid],
-            )?;
-        }
-        Command::DropUntranscribed { session } => {
-            tx.execute(
-                "DELETE FROM segments WHERE session_id = ?1 AND id NOT IN (SELECT segment_id FROM transcripts)",
-                [session],
-            )?;
-        }
-        Command::Rename { session, title, reply } => {
-            let n = tx.execute("UPDATE sessions SET title = ?2 WHERE id = ?1", params![session, title])?;
-            let r = if n == 1 { Ok(()) } else { Err(format!("there is no session {session}")) };
-            return Ok(Some(Reply::Done(reply.clone(), r)));
-        }
-        Command::Delete { session, reply } => {
-            let n = tx.execute("DELETE FROM sessions WHERE id = ?1", [session])?;
-            let r = if n == 1 { Ok(()) } else { Err(format!("there is no session {session}")) };
-            return Ok(Some(Reply::Done(reply.clone(), r)));
-        }
-        Command::Flush(_) | Command::Close(_) => {}
-    }
-    Ok(None)
 }
