@@ -390,6 +390,74 @@ impl Reader {
         Ok(out)
     }
 
+    /// `len` samples of the session's audio from sample `start` (fewer at its end), read from
+    /// the rows that cover the range only, so a session of hours is never loaded whole. A span
+    /// no row covers (see [`Reader::audio_gaps`]) reads as silence.
+    pub fn audio_range(&self, id: i64, start: u64, len: usize) -> Result<Vec<f32>, StoreError> {
+        let end = start + len as u64;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT start_sample, samples FROM audio
+                 WHERE session_id = ?1 AND start_sample < ?3 AND start_sample >= coalesce(
+                     (SELECT max(start_sample) FROM audio WHERE session_id = ?1 AND start_sample <= ?2), 0)
+                 ORDER BY start_sample",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        let mut rows = st.query(params![id, start as i64, end as i64]).map_err(|e| sql(&self.path, e))?;
+        let mut out = vec![0.0f32; len];
+        while let Some(r) = rows.next().map_err(|e| sql(&self.path, e))? {
+            let row_start = r.get::<_, i64>(0).map_err(|e| sql(&self.path, e))? as u64;
+            let blob = r.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(|e| sql(&self.path, e))?;
+            let row_end = row_start + (blob.len() / 4) as u64;
+            let (from, to) = (row_start.max(start), row_end.min(end));
+            for i in from..to {
+                let b = ((i - row_start) * 4) as usize;
+                out[(i - start) as usize] = f32::from_le_bytes([blob[b], blob[b + 1], blob[b + 2], blob[b + 3]]);
+            }
+        }
+        // Nothing beyond the last stored sample.
+        let stored_end = self.audio_end(id)?;
+        out.truncate(stored_end.saturating_sub(start).min(len as u64) as usize);
+        Ok(out)
+    }
+
+    /// One past the session's last stored sample.
+    pub fn audio_end(&self, id: i64) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(max(start_sample + length(samples) / 4), 0) FROM audio
+                 WHERE session_id = ?1 AND start_sample = (SELECT max(start_sample) FROM audio WHERE session_id = ?1)",
+                [id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| sql(&self.path, e))
+    }
+
+    /// Spans (start, end in samples) up to the last stored sample that no audio row covers:
+    /// audio that never reached the database (a process killed with it in memory, a disk
+    /// that was full and never came back).
+    pub fn audio_gaps(&self, id: i64) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT start_sample, length(samples) / 4 FROM audio WHERE session_id = ?1 ORDER BY start_sample")
+            .map_err(|e| sql(&self.path, e))?;
+        let spans = st
+            .query_map([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
+            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| sql(&self.path, e))?;
+        let mut gaps = Vec::new();
+        let mut at = 0;
+        for (start, len) in spans {
+            if start > at {
+                gaps.push((at, start));
+            }
+            at = at.max(start + len);
+        }
+        Ok(gaps)
+    }
+
     /// Full-text search over the latest transcripts, best session first, with a snippet.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
         // Every word as a quoted term, so user input never breaks FTS5 syntax.

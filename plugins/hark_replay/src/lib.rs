@@ -1,0 +1,307 @@
+//! Replay of saved sessions: the stored audio comes back as [`AudioChunk`]s of a replay entity,
+//! sample-indexed and paced by the app's clock (virtual time in tests) times the chosen speed, so
+//! the views and the VAD's speech band run on it exactly as on a live capture.
+//!
+//! A front end sends [`ReplayRequest`]s (open, play, pause, seek, step, speed, close) and reads
+//! the [`Replay`] resource (the session's words and segments, the playhead, what went wrong).
+//! The database is read by range on a thread of its own ([`feed`]), a couple of seconds ahead of
+//! the playhead, so neither a session of hours nor a slow disk is ever on the frame: replay
+//! memory stays bounded by the look-ahead whatever the session's length. Should the reader fall
+//! behind, the playhead waits for it rather than skip.
+//!
+//! Each stretch of contiguous playback is one entity (a seek or a step starts a new one), so a
+//! view that places samples by session time never sees audio jump.
+
+pub mod feed;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SAMPLE_RATE, SessionState, Word};
+use hark_store::SegmentRow;
+
+use feed::{Answer, Feed};
+
+/// Seconds of audio the reader keeps ready ahead of the playhead (at 1×).
+pub const LOOKAHEAD_SECS: f64 = 2.0;
+/// Samples one read asks for.
+pub const BLOCK: usize = SAMPLE_RATE as usize / 2;
+/// The speeds replay offers.
+pub const SPEEDS: std::ops::RangeInclusive<f32> = 0.5..=2.0;
+
+/// What a front end asks of replay.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum ReplayRequest {
+    /// Open a saved session, paused at its start.
+    Open(i64),
+    Play,
+    Pause,
+    Toggle,
+    /// Move the playhead to this session sample.
+    Seek(u64),
+    /// Move the playhead by this many seconds (negative: back).
+    Step(f64),
+    /// Playback speed, clamped to [`SPEEDS`].
+    Speed(f32),
+    /// Stop replaying and forget the session.
+    Close,
+}
+
+/// A saved session as replay holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    pub id: i64,
+    pub title: String,
+    pub state: SessionState,
+    /// Stored audio, samples (the playhead's end).
+    pub samples: u64,
+    /// Utterances with their latest transcript, in order.
+    pub segments: Vec<SegmentRow>,
+    /// Spans no stored audio covers (they play as silence and are marked on the timeline).
+    pub gaps: Vec<(u64, u64)>,
+}
+
+impl Replayed {
+    /// The word under `sample`, as (segment, word) indices: the last word started at or
+    /// before it, while it is within that word's segment.
+    pub fn word_at(&self, sample: u64) -> Option<(usize, usize)> {
+        let s = self.segments.partition_point(|g| g.start_sample <= sample).checked_sub(1)?;
+        let seg = &self.segments[s];
+        if sample >= seg.end_sample {
+            return None;
+        }
+        let w = seg.words.partition_point(|w| w.start <= sample).checked_sub(1)?;
+        Some((s, w))
+    }
+
+    /// Every word, in order.
+    pub fn words(&self) -> impl Iterator<Item = &Word> {
+        self.segments.iter().flat_map(|s| s.words.iter())
+    }
+}
+
+/// Replay as a front end sees it.
+#[derive(Resource, Debug, Clone)]
+pub struct Replay {
+    /// The session open for replay, once read.
+    pub session: Option<Replayed>,
+    /// A session asked for and not read yet.
+    pub opening: Option<i64>,
+    /// The playhead, session samples: what has been played (handed to the views) so far.
+    pub position: u64,
+    pub playing: bool,
+    pub speed: f32,
+    /// The entity whose chunks carry the played audio (the views follow it).
+    pub entity: Option<Entity>,
+    /// Why the last request could not be done.
+    pub problem: Option<String>,
+}
+
+impl Default for Replay {
+    fn default() -> Self {
+        Self { session: None, opening: None, position: 0, playing: false, speed: 1.0, entity: None, problem: None }
+    }
+}
+
+impl Replay {
+    pub fn position_secs(&self) -> f64 {
+        hark_core::samples_to_secs(self.position)
+    }
+}
+
+/// Marks a replay entity: its chunks are a saved session's audio (`.0` is its id), not a capture.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replaying(pub i64);
+
+/// Where the next chunk starts and the audio read ahead of it.
+#[derive(Resource, Debug, Default)]
+struct Playhead {
+    /// Session sample of `ready[0]`.
+    ready_start: u64,
+    ready: VecDeque<f32>,
+    /// Reads asked for up to here (session samples).
+    asked_end: u64,
+    /// Fraction of a sample due but not played yet (virtual time is not a whole number of samples).
+    carry: f64,
+    /// Reused chunk buffer.
+    chunk: Vec<f32>,
+}
+
+impl Playhead {
+    fn ready_end(&self) -> u64 {
+        self.ready_start + self.ready.len() as u64
+    }
+
+    /// Keeps what is ready from `at` on (when `at` is inside it), else starts over at `at`.
+    fn move_to(&mut self, at: u64) {
+        if (self.ready_start..=self.ready_end()).contains(&at) {
+            self.ready.drain(..(at - self.ready_start) as usize);
+        } else {
+            self.ready.clear();
+            self.asked_end = at;
+        }
+        self.ready_start = at;
+        self.carry = 0.0;
+    }
+}
+
+/// Replay, reading from the database at `database`.
+#[derive(Debug, Clone)]
+pub struct ReplayPlugin {
+    pub database: PathBuf,
+}
+
+impl Plugin for ReplayPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<ReplayRequest>()
+            .init_resource::<Replay>()
+            .init_resource::<Playhead>()
+            .insert_resource(Feed::start(self.database.clone()))
+            .add_systems(Update, (handle_requests, receive).chain().in_set(PipelineSystems::Control))
+            .add_systems(Update, play.in_set(PipelineSystems::Capture));
+    }
+}
+
+/// Ends the current replay entity, so the views may move on.
+fn end_entity(commands: &mut Commands, replay: &mut Replay, ended: &mut MessageWriter<CaptureEnded>) {
+    if let Some(e) = replay.entity.take() {
+        ended.write(CaptureEnded { session: e, samples: replay.position });
+        commands.entity(e).despawn();
+    }
+}
+
+/// Starts a new replay entity at `at` (a contiguous stretch of playback).
+fn restart(
+    commands: &mut Commands,
+    replay: &mut Replay,
+    head: &mut Playhead,
+    ended: &mut MessageWriter<CaptureEnded>,
+    at: u64,
+) {
+    end_entity(commands, replay, ended);
+    let Some(s) = &replay.session else { return };
+    let at = at.min(s.samples);
+    replay.position = at;
+    head.move_to(at);
+    replay.entity = Some(
+        commands.spawn((Replaying(s.id), hark_vad::VadStream::default(), hark_vad::SpeechRegions::default())).id(),
+    );
+}
+
+fn handle_requests(
+    mut commands: Commands,
+    mut requests: MessageReader<ReplayRequest>,
+    mut replay: ResMut<Replay>,
+    mut head: ResMut<Playhead>,
+    mut feed: ResMut<Feed>,
+    mut ended: MessageWriter<CaptureEnded>,
+) {
+    let (replay, head) = (&mut *replay, &mut *head);
+    for r in requests.read() {
+        match *r {
+            ReplayRequest::Open(id) => {
+                end_entity(&mut commands, replay, &mut ended);
+                *replay = Replay { opening: Some(id), speed: replay.speed, ..default() };
+                *head = Playhead::default();
+                feed.open(id);
+            }
+            ReplayRequest::Close => {
+                end_entity(&mut commands, replay, &mut ended);
+                *replay = Replay { speed: replay.speed, ..default() };
+                *head = Playhead::default();
+                feed.forget();
+            }
+            ReplayRequest::Play => replay.playing = replay.session.is_some(),
+            ReplayRequest::Pause => replay.playing = false,
+            ReplayRequest::Toggle => {
+                // Playing again from the end starts over.
+                if let Some(s) = &replay.session
+                    && !replay.playing
+                    && replay.position >= s.samples
+                {
+                    restart(&mut commands, replay, head, &mut ended, 0);
+                }
+                replay.playing = !replay.playing && replay.session.is_some();
+            }
+            ReplayRequest::Seek(at) => restart(&mut commands, replay, head, &mut ended, at),
+            ReplayRequest::Step(secs) => {
+                let at = (replay.position as f64 + secs * SAMPLE_RATE as f64).max(0.0) as u64;
+                restart(&mut commands, replay, head, &mut ended, at);
+            }
+            ReplayRequest::Speed(x) => replay.speed = x.clamp(*SPEEDS.start(), *SPEEDS.end()),
+        }
+    }
+}
+
+fn receive(
+    mut commands: Commands,
+    mut replay: ResMut<Replay>,
+    mut head: ResMut<Playhead>,
+    mut feed: ResMut<Feed>,
+    mut ended: MessageWriter<CaptureEnded>,
+) {
+    for answer in feed.answers() {
+        match answer {
+            Answer::Opened(Ok(s)) => {
+                replay.opening = None;
+                replay.problem = None;
+                replay.session = Some(s);
+                restart(&mut commands, &mut replay, &mut head, &mut ended, 0);
+            }
+            Answer::Opened(Err(e)) => {
+                replay.opening = None;
+                replay.problem = Some(e);
+            }
+            Answer::Audio { start, samples } => {
+                if start == head.ready_end() {
+                    head.ready.extend(samples.iter());
+                }
+            }
+            Answer::Failed(e) => {
+                // Playing again reads again from where it stopped.
+                head.asked_end = head.ready_end();
+                replay.playing = false;
+                replay.problem = Some(e);
+            }
+        }
+    }
+}
+
+fn play(
+    time: Res<Time>,
+    mut replay: ResMut<Replay>,
+    mut head: ResMut<Playhead>,
+    mut feed: ResMut<Feed>,
+    mut chunks: MessageWriter<AudioChunk>,
+) {
+    let (Some(s), Some(entity)) = (&replay.session, replay.entity) else { return };
+    let (id, total) = (s.id, s.samples);
+    let head = &mut *head;
+    // Keep the reader a look-ahead in front of the playhead.
+    let ahead = replay.position + (LOOKAHEAD_SECS * replay.speed as f64 * SAMPLE_RATE as f64) as u64;
+    while head.asked_end < ahead.min(total) {
+        let len = BLOCK.min((total - head.asked_end) as usize);
+        feed.read(id, head.asked_end, len);
+        head.asked_end += len as u64;
+    }
+    if !replay.playing {
+        return;
+    }
+    let due = time.delta_secs_f64() * replay.speed as f64 * SAMPLE_RATE as f64 + head.carry;
+    let want = due.floor() as u64;
+    // What is not read yet waits (the playhead holds); the fraction carries to the next frame.
+    let n = want.min(head.ready.len() as u64);
+    head.carry = if n == want { due - want as f64 } else { 0.0 };
+    if n > 0 {
+        head.chunk.clear();
+        head.chunk.extend(head.ready.drain(..n as usize));
+        chunks.write(AudioChunk { session: entity, start: replay.position, samples: Arc::from(&head.chunk[..]) });
+        head.ready_start += n;
+        replay.position += n;
+    }
+    if replay.position >= total {
+        replay.playing = false;
+    }
+}

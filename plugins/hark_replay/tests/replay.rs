@@ -1,0 +1,233 @@
+//! Replay, headless: a real SQLite file written by the store's writer, the app stepped in
+//! virtual time, the reader thread waited for before each step.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use hark_core::{AudioChunk, CaptureEnded, HarkCorePlugin, SessionState, SourceKind, Word};
+use hark_replay::{Replay, ReplayPlugin, ReplayRequest, Replaying, feed::Feed};
+use hark_store::{Command, Writer};
+
+const SR: u64 = 16_000;
+
+/// A recognisable signal: every sample different.
+fn signal(n: usize) -> Vec<f32> {
+    (0..n).map(|i| (i as f32 * 0.013).sin() * 0.5 + (i % 997) as f32 * 1e-4).collect()
+}
+
+/// Writes a session of `audio` stored in 0.5 s rows (rows starting in `skip` left out), with
+/// one segment per second holding two words; returns its id.
+fn store(db: &Path, audio: &[f32], skip: &[u64], state: SessionState) -> i64 {
+    let w = Writer::open(db).unwrap();
+    let id = w.create_session("replayed", SourceKind::Memory, "memory", "tiny.en", "{}").unwrap();
+    for (i, block) in audio.chunks(8_000).enumerate() {
+        let start = i as u64 * 8_000;
+        if !skip.contains(&start) {
+            w.send(Command::Audio { session: id, start, samples: Arc::from(block) });
+        }
+    }
+    for idx in 0..(audio.len() as u64 / SR) as u32 {
+        let s = idx as u64 * SR;
+        w.send(Command::Segment { session: id, idx, start: s, end: s + SR, vad_mean: 0.9, vad_speech: 1.0 });
+        let words = vec![
+            Word { start: s + 1_000, end: s + 6_000, text: format!("word{idx}a"), probability: 0.9 },
+            Word { start: s + 7_000, end: s + 14_000, text: format!("word{idx}b"), probability: 0.9 },
+        ];
+        w.send(Command::Transcript {
+            session: id,
+            idx,
+            text: format!("word{idx}a word{idx}b"),
+            words,
+            no_speech: 0.0,
+            suspect: false,
+            model: "tiny.en".into(),
+            settings: "{}".into(),
+        });
+    }
+    w.send(Command::SetState { session: id, state });
+    w.close().unwrap();
+    id
+}
+
+fn app(db: &Path) -> App {
+    let mut app = App::new();
+    app.add_plugins((HarkCorePlugin, ReplayPlugin { database: db.to_path_buf() })).init_resource::<Time>();
+    app
+}
+
+fn sent<M: Message + Clone>(app: &App) -> Vec<M> {
+    app.world().resource::<Messages<M>>().iter_current_update_messages().cloned().collect()
+}
+
+/// One frame `step` later, after the reader has answered everything asked.
+fn frame(app: &mut App, step: Duration) -> Vec<AudioChunk> {
+    app.world_mut().resource_mut::<Feed>().wait();
+    app.world_mut().resource_mut::<Time>().advance_by(step);
+    app.update();
+    sent::<AudioChunk>(app)
+}
+
+fn open(app: &mut App, id: i64) {
+    app.world_mut().write_message(ReplayRequest::Open(id));
+    frame(app, Duration::ZERO); // asked
+    frame(app, Duration::ZERO); // read: the session is open, paused at 0
+}
+
+/// Plays to the end in steps of `step`; returns the chunks and the frames it took.
+fn play_through(app: &mut App, step: Duration) -> (Vec<AudioChunk>, usize) {
+    app.world_mut().write_message(ReplayRequest::Play);
+    let mut chunks = Vec::new();
+    for n in 1..10_000 {
+        chunks.extend(frame(app, step));
+        if !app.world().resource::<Replay>().playing {
+            return (chunks, n);
+        }
+    }
+    panic!("replay never reached the end");
+}
+
+fn joined(chunks: &[AudioChunk]) -> Vec<f32> {
+    let mut next = chunks[0].start;
+    for c in chunks {
+        assert_eq!(c.start, next, "chunks follow each other");
+        next += c.samples.len() as u64;
+    }
+    chunks.iter().flat_map(|c| c.samples.iter().copied()).collect()
+}
+
+#[test]
+fn replay_plays_exactly_the_stored_samples_in_order_at_1x_and_2x() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let audio = signal(SR as usize * 6 + 1234);
+    let id = store(&db, &audio, &[], SessionState::Complete);
+    let mut app = app(&db);
+    open(&mut app, id);
+    {
+        let r = app.world().resource::<Replay>();
+        let s = r.session.as_ref().expect("opened");
+        assert_eq!((s.id, s.samples, s.state, s.segments.len()), (id, audio.len() as u64, SessionState::Complete, 6));
+        assert!(s.gaps.is_empty());
+        assert!(!r.playing && r.position == 0);
+    }
+    let (chunks, frames) = play_through(&mut app, Duration::from_millis(100));
+    assert_eq!(joined(&chunks), audio);
+    assert_eq!(chunks[0].start, 0);
+    // 0.1 s of virtual time is 1 600 samples at 1×.
+    assert!(chunks[..chunks.len() - 1].iter().all(|c| c.samples.len() == 1_600));
+    assert_eq!(frames, audio.len().div_ceil(1_600));
+    let entity = chunks[0].session;
+    assert_eq!(app.world().get::<Replaying>(entity), Some(&Replaying(id)));
+
+    // Again from the start at 2×: the same samples in half the frames.
+    app.world_mut().write_message(ReplayRequest::Speed(2.0));
+    app.world_mut().write_message(ReplayRequest::Seek(0));
+    frame(&mut app, Duration::ZERO);
+    let (chunks, frames2) = play_through(&mut app, Duration::from_millis(100));
+    assert_eq!(joined(&chunks), audio);
+    assert!(chunks[..chunks.len() - 1].iter().all(|c| c.samples.len() == 3_200));
+    assert_eq!(frames2, audio.len().div_ceil(3_200));
+    assert_ne!(chunks[0].session, entity, "a seek starts a new stretch of playback");
+    assert!(app.world().get_entity(entity).is_err(), "the old stretch is gone");
+}
+
+#[test]
+fn seeking_to_a_word_plays_from_its_first_sample_and_the_word_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let audio = signal(SR as usize * 5);
+    let id = store(&db, &audio, &[], SessionState::Complete);
+    let mut app = app(&db);
+    open(&mut app, id);
+    let word = app.world().resource::<Replay>().session.as_ref().unwrap().segments[3].words[1].clone();
+    assert_eq!(word.text, "word3b");
+    let before = app.world().resource::<Replay>().entity.unwrap();
+    app.world_mut().write_message(ReplayRequest::Seek(word.start));
+    app.world_mut().write_message(ReplayRequest::Play);
+    let first = frame(&mut app, Duration::from_millis(50));
+    assert!(sent::<CaptureEnded>(&app).iter().any(|e| e.session == before), "the view is told the old stretch ended");
+    // The frame that seeks asks the reader; the audio is there by the next one.
+    let chunks: Vec<_> = first.into_iter().chain(frame(&mut app, Duration::from_millis(50))).collect();
+    assert_eq!(chunks[0].start, word.start);
+    let played = joined(&chunks);
+    assert_eq!(&played[..], &audio[word.start as usize..word.start as usize + played.len()]);
+    let r = app.world().resource::<Replay>();
+    let s = r.session.as_ref().unwrap();
+    assert_eq!(s.word_at(word.start), Some((3, 1)));
+    assert_eq!(s.word_at(r.position), Some((3, 1)), "still inside the word 0.1 s later");
+    // Steps of 5 s stop at the ends.
+    app.world_mut().write_message(ReplayRequest::Step(5.0));
+    frame(&mut app, Duration::ZERO);
+    assert_eq!(app.world().resource::<Replay>().position, audio.len() as u64);
+    app.world_mut().write_message(ReplayRequest::Step(-60.0));
+    frame(&mut app, Duration::ZERO);
+    assert_eq!(app.world().resource::<Replay>().position, 0);
+}
+
+#[test]
+fn an_interrupted_session_replays_what_exists_and_reports_its_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let audio = signal(SR as usize * 4);
+    // The rows at 1.0 s and 1.5 s never reached the database.
+    let id = store(&db, &audio, &[16_000, 24_000], SessionState::Interrupted);
+    let mut app = app(&db);
+    open(&mut app, id);
+    let s = app.world().resource::<Replay>().session.clone().unwrap();
+    assert_eq!(
+        (s.state, s.gaps.clone(), s.samples),
+        (SessionState::Interrupted, vec![(16_000, 32_000)], audio.len() as u64)
+    );
+    let (chunks, _) = play_through(&mut app, Duration::from_millis(100));
+    let played = joined(&chunks);
+    let mut expected = audio.clone();
+    expected[16_000..32_000].fill(0.0);
+    assert_eq!(played, expected, "what exists, in its place; the gap as silence");
+}
+
+#[test]
+fn a_missing_session_no_audio_or_a_damaged_row_says_why_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let audio = signal(SR as usize * 3);
+    let id = store(&db, &audio, &[], SessionState::Complete);
+    let silent = {
+        let w = Writer::open(&db).unwrap();
+        let silent = w.create_session("empty", SourceKind::Memory, "memory", "tiny.en", "{}").unwrap();
+        w.close().unwrap();
+        silent
+    };
+    {
+        // A damaged row: text where the samples should be.
+        let c = rusqlite_open(&db);
+        c.execute("UPDATE audio SET samples = 'not audio' WHERE session_id = ?1 AND start_sample = 16000", [id])
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let mut app = app(&db);
+    open(&mut app, 999);
+    let r = app.world().resource::<Replay>();
+    assert!(r.session.is_none());
+    assert!(r.problem.as_deref().unwrap_or("").contains("there is no session 999"), "{:?}", r.problem);
+    open(&mut app, silent);
+    let r = app.world().resource::<Replay>();
+    assert_eq!(r.problem.as_deref(), Some(format!("session {silent} has no audio to replay").as_str()));
+    open(&mut app, id);
+    assert!(app.world().resource::<Replay>().problem.is_none());
+    app.world_mut().write_message(ReplayRequest::Play);
+    for _ in 0..40 {
+        frame(&mut app, Duration::from_millis(100));
+    }
+    let r = app.world().resource::<Replay>();
+    assert!(!r.playing, "playback stops at the damaged row");
+    assert!(r.position <= 16_000, "nothing past it is played: {}", r.position);
+    assert!(r.problem.as_deref().unwrap_or("").contains("could not read the session's audio"), "{:?}", r.problem);
+    drop(app);
+    assert!(std::fs::read(&db).unwrap() == before, "replay wrote nothing");
+}
+
+fn rusqlite_open(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(db).unwrap()
+}
