@@ -21,6 +21,8 @@ use crate::pipeline::{PipelineOptions, add_pipeline};
 pub struct StudioOptions {
     /// Play this file as the microphone, starting at once.
     pub demo: Option<PathBuf>,
+    /// Open this saved session and play it.
+    pub replay: Option<i64>,
     /// Save a screenshot here just before exiting.
     pub screenshot: Option<PathBuf>,
     /// Exit after this many seconds.
@@ -139,12 +141,25 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             workers: pipeline.workers,
         },
         hark_store::BrowsePlugin { database: pipeline.database.clone() },
+        hark_replay::ReplayPlugin { database: pipeline.database.clone() },
         UiPlugin { settings_path: hark_ui::settings::default_path() },
     ));
     if opts.demo.is_some() {
         app.add_systems(PostStartup, |mut req: MessageWriter<CaptureRequest>| {
             req.write(CaptureRequest::Start);
         });
+    }
+    if let Some(id) = opts.replay {
+        app.add_systems(
+            PostStartup,
+            move |mut shown: ResMut<hark_ui::Shown>,
+                  mut browse: MessageWriter<hark_store::BrowseRequest>,
+                  mut replay: MessageWriter<hark_replay::ReplayRequest>| {
+                *shown = hark_ui::Shown::Saved(id);
+                browse.write(hark_store::BrowseRequest::Open(id));
+                replay.write_batch([hark_replay::ReplayRequest::Open(id), hark_replay::ReplayRequest::Play]);
+            },
+        );
     }
     if let Some(path) = std::env::var_os("HARK_FRAME_STATS") {
         app.insert_resource(FrameStats { path: path.into(), ..default() })
@@ -186,7 +201,7 @@ fn exit_after(
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
     (control, notice, sessions): (Res<CaptureControl>, Res<Notice>, Query<(), With<hark_core::Session>>),
-    stats: Option<Res<FrameStats>>,
+    (stats, replay): (Option<Res<FrameStats>>, Res<hark_replay::Replay>),
 ) {
     let t = time.elapsed_secs_f64();
     let Some(limit) = exit.opts.exit_after else { return };
@@ -209,7 +224,7 @@ fn exit_after(
         }
         _ => {
             if let Some(p) = &exit.opts.state_json {
-                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count());
+                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), &replay);
             }
             if let Some(s) = &stats {
                 write_frame_stats(s);
@@ -227,6 +242,7 @@ fn write_state(
     control: &CaptureControl,
     notice: &Notice,
     sessions_in_world: usize,
+    replay: &hark_replay::Replay,
 ) {
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
@@ -249,6 +265,15 @@ fn write_state(
         "devices": control.devices.len(),
         "notice": notice.0,
         "sessions_in_world": sessions_in_world,
+        "replay": replay.session.as_ref().map(|s| serde_json::json!({
+            "session": s.id,
+            "position": replay.position,
+            "playing": replay.playing,
+            "current_word": s.word_at(replay.position).map(|(g, w)| s.segments[g].words[w].text.clone()),
+            "in_view": replay.entity.is_some() && ring.session == replay.entity,
+            "view_columns": ring.recent.iter().filter(|(e, ..)| Some(*e) == replay.entity).count(),
+        })),
+        "replay_problem": replay.problem,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

@@ -255,3 +255,58 @@ fn without_any_input_device_the_window_opens_and_says_so() {
     let notice = s["notice"].as_str().unwrap_or("");
     assert!(notice.contains("no input device") && notice.contains("file transcription"), "{notice}");
 }
+
+#[test]
+fn a_saved_session_replays_in_the_window_following_its_words() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let o = hark()
+        .arg("transcribe")
+        .arg(c.join("jfk.wav"))
+        .arg("--model")
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state = dir.path().join("state.json");
+    let shot = dir.path().join("replay.png");
+    let o = hark()
+        .args(["--replay", "1", "--exit-after", "5", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--screenshot")
+        .arg(&shot)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let r = &s["replay"];
+    assert_eq!(r["session"], 1, "{s}");
+    // Opened and played for most of the five seconds the window was up (lavapipe is slow to start).
+    let position = r["position"].as_u64().unwrap();
+    assert!((16_000..=176_000).contains(&position), "{r}");
+    assert_eq!(r["in_view"], true, "the views show the replay: {r}");
+    let columns = r["view_columns"].as_u64().unwrap();
+    assert!(
+        columns * 160 + 1_600 >= position && columns * 160 <= position,
+        "one 10 ms column per 160 samples played: {r}"
+    );
+    let word = r["current_word"].as_str().unwrap_or("");
+    let said =
+        "And so my fellow Americans ask not what your country can do for you ask what you can do for your country";
+    assert!(!word.trim().is_empty() && said.contains(word.trim().trim_matches(|c: char| !c.is_alphanumeric())), "{r}");
+    assert!(shot.exists());
+    eprintln!("screenshot (look at it): {}", shot.display());
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-replay.png"));
+}

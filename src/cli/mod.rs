@@ -30,6 +30,9 @@ pub struct Cli {
     /// Studio: save a screenshot of the window to this PNG before exiting.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
+    /// Studio: open this saved session (its number in `hark sessions list`) and play it.
+    #[arg(long, value_name = "SESSION")]
+    pub replay: Option<i64>,
     /// Studio: exit after this many seconds.
     #[arg(long)]
     pub exit_after: Option<f64>,
@@ -210,6 +213,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.database = Some(db);
             let studio = hark::studio::StudioOptions {
                 demo: cli.demo,
+                replay: cli.replay,
                 screenshot: cli.screenshot,
                 exit_after: cli.exit_after,
                 state_json: cli.state_json,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use hark_store::{Reader, StoreError};
+use hark_store::Reader;
 
 use crate::Replayed;
 
@@ -36,7 +36,7 @@ pub struct Feed {
 }
 
 impl Feed {
-    pub fn start(database: PathBuf) -> Self {
+    pub fn start(database: Option<PathBuf>) -> Self {
         let (ask, asks) = crossbeam_channel::unbounded::<Ask>();
         let (tell, answers) = crossbeam_channel::unbounded();
         let spawned = std::thread::Builder::new().name("hark-replay".into()).spawn(move || {
@@ -45,7 +45,8 @@ impl Feed {
                 let (generation, answer) = match a {
                     Ask::Open { generation, id } => (generation, Answer::Opened(open(&database, &mut reader, id))),
                     Ask::Read { generation, id, start, len } => {
-                        let r = connect(&database, &mut reader).and_then(|r| r.audio_range(id, start, len));
+                        let r = connect(&database, &mut reader)
+                            .and_then(|r| r.audio_range(id, start, len).map_err(|e| e.to_string()));
                         (
                             generation,
                             match r {
@@ -107,15 +108,18 @@ impl Feed {
     }
 }
 
-fn connect<'a>(database: &std::path::Path, reader: &'a mut Option<Reader>) -> Result<&'a Reader, StoreError> {
+fn connect<'a>(database: &Option<PathBuf>, reader: &'a mut Option<Reader>) -> Result<&'a Reader, String> {
+    let Some(path) = database else {
+        return Err("sessions are not being saved (no database), so there is nothing to replay".into());
+    };
     if reader.is_none() {
-        *reader = Some(Reader::open(database)?);
+        *reader = Some(Reader::open(path).map_err(|e| e.to_string())?);
     }
     Ok(reader.as_ref().expect("just opened"))
 }
 
-fn open(database: &std::path::Path, reader: &mut Option<Reader>, id: i64) -> Result<Replayed, String> {
-    let r = connect(database, reader).map_err(|e| e.to_string())?;
+fn open(database: &Option<PathBuf>, reader: &mut Option<Reader>, id: i64) -> Result<Replayed, String> {
+    let r = connect(database, reader)?;
     let row = r.session(id).map_err(|e| e.to_string())?;
     let samples = r.audio_end(id).map_err(|e| e.to_string())?;
     if samples == 0 {

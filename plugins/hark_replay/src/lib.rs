@@ -147,10 +147,11 @@ impl Playhead {
     }
 }
 
-/// Replay, reading from the database at `database`.
+/// Replay, reading from the database at `database` (none: nothing is saved, so nothing can be
+/// replayed, and each open says so).
 #[derive(Debug, Clone)]
 pub struct ReplayPlugin {
-    pub database: PathBuf,
+    pub database: Option<PathBuf>,
 }
 
 impl Plugin for ReplayPlugin {
@@ -213,7 +214,8 @@ fn handle_requests(
                 *head = Playhead::default();
                 feed.forget();
             }
-            ReplayRequest::Play => replay.playing = replay.session.is_some(),
+            // Asked while a session is being opened, it plays once open.
+            ReplayRequest::Play => replay.playing = replay.session.is_some() || replay.opening.is_some(),
             ReplayRequest::Pause => replay.playing = false,
             ReplayRequest::Toggle => {
                 // Playing again from the end starts over.
@@ -252,6 +254,7 @@ fn receive(
             }
             Answer::Opened(Err(e)) => {
                 replay.opening = None;
+                replay.playing = false;
                 replay.problem = Some(e);
             }
             Answer::Audio { start, samples } => {

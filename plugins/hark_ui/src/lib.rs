@@ -122,7 +122,7 @@ impl Default for LevelMeter {
 
 /// The window's overlay, hotkeys and quitting. The app adds the plugins it talks to:
 /// `hark_capture::CaptureControlPlugin`, `hark_transcribe::ModelsPlugin` and
-/// `hark_store::BrowsePlugin`.
+/// `hark_store::BrowsePlugin` and `hark_replay::ReplayPlugin`.
 #[derive(Debug, Clone)]
 pub struct UiPlugin {
     /// The settings file (RON).
@@ -213,10 +213,13 @@ fn follow_captures(
     mut started: MessageReader<CaptureStarted>,
     mut notices: MessageReader<CaptureNotice>,
     mut failed: MessageReader<CaptureFailed>,
+    mut replay: MessageWriter<hark_replay::ReplayRequest>,
 ) {
     for s in started.read() {
         *shown = Shown::Live(s.session);
         notice.clear();
+        // The views follow the capture, not a replay.
+        replay.write(hark_replay::ReplayRequest::Close);
     }
     for CaptureNotice(text) in notices.read() {
         notice.set(text.clone());
@@ -313,9 +316,13 @@ fn update_mode(
     regions: Query<&SpeechRegions>,
     mut winit: ResMut<WinitSettings>,
     pending: Query<(), With<TranscriptionPending>>,
+    replay: Res<hark_replay::Replay>,
 ) {
     let speaking = control.active.and_then(|s| regions.get(s).ok()).is_some_and(SpeechRegions::speaking);
-    let want = if speaking || !pending.is_empty() {
+    let want = if replay.playing {
+        // The playhead, the highlighted word and the views move at 30 frames a second.
+        UpdateMode::reactive(Duration::from_millis(33))
+    } else if speaking || !pending.is_empty() || replay.opening.is_some() {
         UpdateMode::reactive(Duration::from_millis(50))
     } else if control.active.is_some() || models.loading().is_some() {
         UpdateMode::reactive(Duration::from_millis(100))

@@ -24,6 +24,8 @@ pub enum RowText<'a> {
     Heading(Cow<'a, str>),
     /// A note under the rows ("listening…").
     Note(&'static str),
+    /// A replayed utterance: its words (clickable), the one being heard highlighted.
+    Spoken { segment: usize, words: Vec<Cow<'a, str>>, current: Option<usize> },
 }
 
 /// One row of the transcript.
@@ -36,13 +38,18 @@ pub struct Row<'a> {
 
 impl Row<'_> {
     /// The labels the row is made of, top to bottom.
-    fn labels(&self) -> Vec<egui::RichText> {
+    fn labels(&self, ui: &egui::Ui) -> Vec<egui::WidgetText> {
         let time = || format!("{:>6.1}s", self.start_s);
         match &self.text {
-            RowText::Said(t) => vec![egui::RichText::new(time()).small().weak(), egui::RichText::new(t.as_ref())],
-            RowText::Waiting(what) => vec![egui::RichText::new(format!("{}  {what}", time())).italics().weak()],
-            RowText::Heading(t) => vec![egui::RichText::new(t.as_ref()).strong()],
-            RowText::Note(t) => vec![egui::RichText::new(*t).italics().weak()],
+            RowText::Said(t) => {
+                vec![egui::RichText::new(time()).small().weak().into(), egui::RichText::new(t.as_ref()).into()]
+            }
+            RowText::Waiting(what) => vec![egui::RichText::new(format!("{}  {what}", time())).italics().weak().into()],
+            RowText::Heading(t) => vec![egui::RichText::new(t.as_ref()).strong().into()],
+            RowText::Note(t) => vec![egui::RichText::new(*t).italics().weak().into()],
+            RowText::Spoken { words, current, .. } => {
+                vec![egui::RichText::new(time()).small().weak().into(), spoken_job(ui, words, *current).0.into()]
+            }
         }
     }
 
@@ -53,25 +60,71 @@ impl Row<'_> {
         h.finish()
     }
 
-    fn draw(&self, ui: &mut egui::Ui) {
-        for label in self.labels() {
-            ui.label(label);
+    /// Draws the row; returns the word clicked, as (segment, word), for a spoken row.
+    fn draw(&self, ui: &mut egui::Ui) -> Option<(usize, usize)> {
+        let RowText::Spoken { segment, words, current } = &self.text else {
+            for label in self.labels(ui) {
+                ui.label(label);
+            }
+            return None;
+        };
+        ui.label(egui::RichText::new(format!("{:>6.1}s", self.start_s)).small().weak());
+        let (job, starts) = spoken_job(ui, words, *current);
+        let (pos, galley, response) =
+            egui::Label::new(job).sense(egui::Sense::click()).selectable(false).layout_in_ui(ui);
+        let hovered = response.hover_pos();
+        ui.painter().galley(pos, galley.clone(), ui.visuals().text_color());
+        let response = response.on_hover_cursor(egui::CursorIcon::PointingHand);
+        if response.clicked()
+            && let Some(at) = response.interact_pointer_pos().or(hovered)
+        {
+            let index = galley.cursor_from_pos(at - pos).index.0;
+            let word = starts.partition_point(|&s| s <= index).saturating_sub(1);
+            return Some((*segment, word));
         }
+        None
     }
 
     /// The height the row takes in `ui` (its labels and the spacing after each), from the same
     /// text layout the labels use.
     fn measure(&self, ui: &egui::Ui, width: f32) -> f32 {
         let spacing = ui.spacing().item_spacing.y;
-        self.labels()
+        self.labels(ui)
             .into_iter()
             .map(|l| {
                 // As `Label` lays itself out: the ui's wrap mode and default font.
-                let galley = egui::WidgetText::from(l).into_galley(ui, None, width, egui::FontSelection::Default);
+                let galley = l.into_galley(ui, None, width, egui::FontSelection::Default);
                 galley.size().y + spacing
             })
             .sum()
     }
+}
+
+/// A spoken row's text as one layout: the words with single spaces, the current one on a
+/// highlight. Returns it with the character index each word starts at.
+fn spoken_job(ui: &egui::Ui, words: &[Cow<'_, str>], current: Option<usize>) -> (egui::text::LayoutJob, Vec<usize>) {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let plain = egui::TextFormat::simple(font.clone(), ui.visuals().text_color());
+    let lit = egui::TextFormat {
+        background: ui.visuals().selection.bg_fill,
+        color: ui.visuals().strong_text_color(),
+        ..egui::TextFormat::simple(font, ui.visuals().text_color())
+    };
+    let mut job = egui::text::LayoutJob::default();
+    let mut starts = Vec::with_capacity(words.len());
+    let mut chars = 0;
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            job.append(" ", 0.0, plain.clone());
+            chars += 1;
+        }
+        starts.push(chars);
+        let w = w.trim();
+        job.append(w, 0.0, if Some(i) == current { lit.clone() } else { plain.clone() });
+        chars += w.chars().count();
+    }
+    job.wrap.max_width = ui.available_width();
+    (job, starts)
 }
 
 /// The transcript panel's memory of row heights.
@@ -82,21 +135,48 @@ pub struct TranscriptView {
     pixels_per_point: f32,
     /// Per row: its content key and height with spacing.
     heights: Vec<(u64, f32)>,
+    /// The word clicked in the last frame shown, as (segment, word).
+    pub clicked: Option<(usize, usize)>,
+    /// The row last scrolled to by [`TranscriptView::show_following`].
+    followed: Option<usize>,
 }
 
 impl TranscriptView {
     /// Shows `rows` in a scroll area that sticks to the newest row, and returns the range of
     /// rows laid out this frame (those in view).
     pub fn show(&mut self, ui: &mut egui::Ui, rows: &[Row<'_>]) -> Range<usize> {
+        self.clicked = None;
+        self.followed = None;
         egui::ScrollArea::vertical()
             .id_salt("transcript")
             .stick_to_bottom(true)
             .auto_shrink([false, false])
-            .show_viewport(ui, |ui, viewport| self.rows_in_view(ui, viewport, rows))
+            .show_viewport(ui, |ui, viewport| self.rows_in_view(ui, viewport, rows, None))
             .inner
     }
 
-    fn rows_in_view(&mut self, ui: &mut egui::Ui, viewport: egui::Rect, rows: &[Row<'_>]) -> Range<usize> {
+    /// Shows `rows` (a replay) keeping row `follow` in view: the view scrolls to it whenever it
+    /// changes, and otherwise stays where the user scrolled.
+    pub fn show_following(&mut self, ui: &mut egui::Ui, rows: &[Row<'_>], follow: Option<usize>) -> Range<usize> {
+        self.clicked = None;
+        let scroll = follow.filter(|f| self.followed != Some(*f));
+        if follow.is_some() {
+            self.followed = follow;
+        }
+        egui::ScrollArea::vertical()
+            .id_salt("replay-transcript")
+            .auto_shrink([false, false])
+            .show_viewport(ui, |ui, viewport| self.rows_in_view(ui, viewport, rows, scroll))
+            .inner
+    }
+
+    fn rows_in_view(
+        &mut self,
+        ui: &mut egui::Ui,
+        viewport: egui::Rect,
+        rows: &[Row<'_>],
+        scroll_to: Option<usize>,
+    ) -> Range<usize> {
         let (width, ppp) = (ui.available_width(), ui.ctx().pixels_per_point());
         if (width - self.width).abs() > 0.5 || ppp != self.pixels_per_point {
             (self.width, self.pixels_per_point) = (width, ppp);
@@ -113,6 +193,13 @@ impl TranscriptView {
         }
         let total: f32 = self.heights.iter().map(|h| h.1).sum();
         ui.set_height(total);
+        if let Some(row) = scroll_to.filter(|&r| r < rows.len()) {
+            let top: f32 = self.heights[..row].iter().map(|h| h.1).sum();
+            let area = ui.max_rect();
+            let rect =
+                egui::Rect::from_x_y_ranges(area.x_range(), area.top() + top..=area.top() + top + self.heights[row].1);
+            ui.scroll_to_rect(rect, Some(egui::Align::Center));
+        }
         // The first row reaching into the view, and the rows down to its bottom.
         let mut top = 0.0;
         let mut first = rows.len();
@@ -135,7 +222,9 @@ impl TranscriptView {
                 let before = ui.cursor().top();
                 // Ids by row, so a row's labels (and a text selection in them) keep their ids
                 // while the view scrolls.
-                ui.push_id(first + i, |ui| row.draw(ui));
+                if let Some(w) = ui.push_id(first + i, |ui| row.draw(ui)).inner {
+                    self.clicked = Some(w);
+                }
                 // What the labels really took, should the estimate ever be off.
                 slot.1 = ui.cursor().top() - before;
             }
@@ -147,11 +236,14 @@ impl TranscriptView {
 /// Lays out every row every frame: what the panel did before [`TranscriptView`], kept as the
 /// baseline of `hark bench transcript`.
 pub fn show_all(ui: &mut egui::Ui, rows: &[Row<'_>]) {
-    egui::ScrollArea::vertical()
-        .id_salt("transcript")
-        .stick_to_bottom(true)
-        .auto_shrink([false, false])
-        .show(ui, |ui| rows.iter().for_each(|r| r.draw(ui)));
+    egui::ScrollArea::vertical().id_salt("transcript").stick_to_bottom(true).auto_shrink([false, false]).show(
+        ui,
+        |ui| {
+            for r in rows {
+                r.draw(ui);
+            }
+        },
+    );
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! The centre of the window: the GPU spectrogram and waveform (`hark_viz`'s ring textures on
-//! two quads) and the recognised words pinned over the spectrogram at their times.
+//! two quads) and the recognised words pinned over the spectrogram at their times (of the live session, or
+//! of the replayed one as it plays).
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, egui};
-use hark_core::{Transcript, Utterance};
+use hark_core::{Transcript, Utterance, Word};
 use hark_viz::{RING, VizRing};
 
 use crate::{LEFT_PANEL, RIGHT_PANEL, STATUS_BAR, Shown};
@@ -76,6 +77,7 @@ pub(crate) fn draw_words(
     window: Single<&Window, With<PrimaryWindow>>,
     ring: Res<VizRing>,
     shown: Res<Shown>,
+    replay: Res<hark_replay::Replay>,
     utterances: Query<(&Utterance, &Transcript)>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
@@ -88,19 +90,40 @@ pub(crate) fn draw_words(
         egui::FontId::proportional(12.0),
         egui::Color32::from_gray(170),
     );
-    let Some(session) = shown.live().filter(|&s| ring.written > 0 && ring.session == Some(s)) else { return Ok(()) };
+    if ring.written == 0 {
+        return Ok(());
+    }
     let newest = ring.written as f64 - 1.0;
     let oldest = newest - RING as f64;
     let px_per_col = spec.width() as f64 / RING as f64;
-    let mut items: Vec<_> = utterances
-        .iter()
-        .filter(|(u, t)| u.session == session && !t.suspect && ring.column_of(u.end) >= oldest)
-        .collect();
-    items.sort_by_key(|(u, _)| u.index);
+    // The words of what the view is showing: the live session's, or the replayed one's.
+    let mut words: Vec<&Word> = Vec::new();
+    match *shown {
+        Shown::Live(session) if ring.session == Some(session) => {
+            let mut items: Vec<_> = utterances
+                .iter()
+                .filter(|(u, t)| u.session == session && !t.suspect && ring.column_of(u.end) >= oldest)
+                .collect();
+            items.sort_by_key(|(u, _)| u.index);
+            words.extend(items.into_iter().flat_map(|(_, t)| t.words.iter()));
+        }
+        Shown::Saved(id) if ring.session.is_some() && ring.session == replay.entity => {
+            if let Some(s) = replay.session.as_ref().filter(|s| s.id == id) {
+                words.extend(
+                    s.segments
+                        .iter()
+                        .filter(|g| !g.suspect && ring.column_of(g.end_sample) >= oldest)
+                        .flat_map(|g| g.words.iter())
+                        .filter(|w| ring.column_of(w.start) <= newest),
+                );
+            }
+        }
+        _ => return Ok(()),
+    }
     let mut line_end = [f32::MIN; 3];
     let font = egui::FontId::proportional(13.0);
-    for (_, t) in items {
-        for w in &t.words {
+    {
+        for w in words {
             let col = ring.column_of(w.start);
             let x = (spec.right() as f64 - (newest - col) * px_per_col) as f32;
             if x < spec.left() || x > spec.right() - 10.0 {

@@ -1,6 +1,7 @@
 //! The overlay's rooms, one file each; each draws its panel from a small `SystemParam`.
 
 pub mod controls;
+pub mod replay;
 pub mod sessions;
 pub mod status;
 pub mod transcript;

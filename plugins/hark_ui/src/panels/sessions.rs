@@ -14,6 +14,7 @@ pub struct Sessions<'w, 's> {
     browsing: Res<'w, Browsing>,
     shown: ResMut<'w, Shown>,
     browse: MessageWriter<'w, BrowseRequest>,
+    replay: MessageWriter<'w, hark_replay::ReplayRequest>,
     /// What is typed in the search field.
     search: Local<'s, String>,
     stored: Query<'w, 's, (Entity, &'static StoredSession, &'static SessionState)>,
@@ -85,6 +86,7 @@ impl Sessions<'_, '_> {
         if let Some(id) = open {
             *self.shown = Shown::Saved(id);
             self.browse.write(BrowseRequest::Open(id));
+            self.replay.write(hark_replay::ReplayRequest::Open(id));
         }
     }
 }

@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use hark_capture::CaptureControl;
 use hark_core::samples_to_secs;
+use hark_replay::{Replay, ReplayRequest};
 use hark_store::Browsing;
 
 use super::UtteranceRow;
@@ -18,21 +19,52 @@ pub struct TranscriptPanel<'w, 's> {
     shown: Res<'w, Shown>,
     control: Res<'w, CaptureControl>,
     browsing: Res<'w, Browsing>,
+    replay: Res<'w, Replay>,
+    ask: MessageWriter<'w, ReplayRequest>,
     utterances: Query<'w, 's, UtteranceRow>,
     view: Local<'s, TranscriptView>,
 }
 
-/// The rows of what is shown, in order.
+/// The rows of what is shown, in order, and the row of the word being heard in a replay.
 fn rows<'a>(
     shown: Shown,
     control: &CaptureControl,
     browsing: &'a Browsing,
+    replay: &'a Replay,
     utterances: &'a Query<UtteranceRow>,
-) -> Vec<Row<'a>> {
+) -> (Vec<Row<'a>>, Option<usize>) {
     let mut rows = Vec::new();
+    let mut current_row = None;
     match shown {
         Shown::Nothing => {}
+        Shown::Saved(id) if replay.session.as_ref().is_some_and(|s| s.id == id) => {
+            let s = replay.session.as_ref().expect("checked");
+            let current = s.word_at(replay.position);
+            rows.push(Row { start_s: 0.0, text: RowText::Heading(format!("Session #{id}: {}", s.title).into()) });
+            for (i, seg) in s.segments.iter().enumerate() {
+                if seg.suspect || seg.text.trim().is_empty() {
+                    continue;
+                }
+                let start_s = samples_to_secs(seg.start_sample);
+                if current.is_some_and(|c| c.0 == i) {
+                    current_row = Some(rows.len());
+                }
+                let text = if seg.words.is_empty() {
+                    RowText::Said(seg.text.as_str().into())
+                } else {
+                    RowText::Spoken {
+                        segment: i,
+                        words: seg.words.iter().map(|w| w.text.as_str().into()).collect(),
+                        current: current.filter(|c| c.0 == i).map(|c| c.1),
+                    }
+                };
+                rows.push(Row { start_s, text });
+            }
+        }
         Shown::Saved(id) => {
+            if replay.opening == Some(id) {
+                rows.push(Row { start_s: 0.0, text: RowText::Note("opening…") });
+            }
             if let Some(o) = browsing.opened.as_ref().filter(|o| o.id == id) {
                 rows.push(Row { start_s: 0.0, text: RowText::Heading(format!("Session #{id}: {}", o.title).into()) });
                 rows.extend(o.lines.iter().map(|(s, t)| Row { start_s: *s, text: RowText::Said(t.into()) }));
@@ -54,15 +86,16 @@ fn rows<'a>(
             }
         }
     }
-    rows
+    (rows, current_row)
 }
 
 /// The recognised text of `rows`, one utterance a line.
 fn plain_text(rows: &[Row]) -> String {
-    let said: Vec<&str> = rows
+    let said: Vec<String> = rows
         .iter()
         .filter_map(|r| match &r.text {
-            RowText::Said(t) => Some(t.as_ref()),
+            RowText::Said(t) => Some(t.to_string()),
+            RowText::Spoken { words, .. } => Some(words.iter().map(|w| w.trim()).collect::<Vec<_>>().join(" ")),
             _ => None,
         })
         .collect();
@@ -72,8 +105,12 @@ fn plain_text(rows: &[Row]) -> String {
 pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = crate::room(ctx, "hark-right", crate::above_status(ctx));
-    let TranscriptPanel { shown, control, browsing, utterances, mut view } = panel;
-    let rows = rows(*shown, &control, &browsing, &utterances);
+    let TranscriptPanel { shown, control, browsing, replay, mut ask, utterances, mut view } = panel;
+    let (rows, current_row) = rows(*shown, &control, &browsing, &replay, &utterances);
+    let replayed = match *shown {
+        Shown::Saved(id) => replay.session.as_ref().filter(|s| s.id == id),
+        _ => None,
+    };
     egui::Panel::right("transcript").exact_size(RIGHT_PANEL).show(&mut root, |ui| {
         ui.horizontal(|ui| {
             ui.heading("Transcript");
@@ -81,7 +118,25 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
                 ui.ctx().copy_text(plain_text(&rows));
             }
         });
-        view.show(ui, &rows);
+        match replayed {
+            Some(s) => {
+                super::replay::controls(ui, &replay, s, &mut ask);
+                super::replay::keys(ui.ctx(), &mut ask);
+                ui.separator();
+                view.show_following(ui, &rows, current_row);
+                if let Some((seg, word)) = view.clicked
+                    && let Some(w) = s.segments.get(seg).and_then(|g| g.words.get(word))
+                {
+                    ask.write(ReplayRequest::Seek(w.start));
+                }
+            }
+            None => {
+                if let (Shown::Saved(_), Some(problem)) = (*shown, replay.problem.as_deref()) {
+                    ui.colored_label(ui.visuals().warn_fg_color, format!("cannot replay: {problem}"));
+                }
+                view.show(ui, &rows);
+            }
+        }
     });
     Ok(())
 }

@@ -1,0 +1,88 @@
+//! The replay room: the controls over an opened session's transcript (play/pause, the time,
+//! speed, a timeline to drag with the gaps marked) and its keys (Space plays or pauses, ←/→ step
+//! 5 s). The transcript panel draws the words, with the one being heard highlighted; clicking
+//! one seeks there. What it asks goes to `hark_replay` as `ReplayRequest`s.
+
+use bevy::prelude::*;
+use bevy_egui::egui;
+use hark_core::{SAMPLE_RATE, samples_to_secs};
+use hark_replay::{Replay, ReplayRequest, Replayed};
+
+/// Speeds offered in the picker.
+const SPEEDS: [f32; 6] = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0];
+
+/// `m:ss.s`
+pub fn clock(secs: f64) -> String {
+    let m = (secs / 60.0).floor();
+    format!("{m:.0}:{:04.1}", secs - m * 60.0)
+}
+
+/// The controls of an open replay; requests go to `ask`.
+pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mut MessageWriter<ReplayRequest>) {
+    let total = samples_to_secs(session.samples);
+    ui.horizontal(|ui| {
+        let label = if replay.playing { "⏸ Pause" } else { "▶ Play" };
+        if ui.button(label).on_hover_text("Space").clicked() {
+            ask.write(ReplayRequest::Toggle);
+        }
+        ui.label(format!("{} / {}", clock(replay.position_secs()), clock(total)));
+        egui::ComboBox::from_id_salt("replay-speed").width(64.0).selected_text(format!("{}×", replay.speed)).show_ui(
+            ui,
+            |ui| {
+                for s in SPEEDS {
+                    if ui.selectable_label(replay.speed == s, format!("{s}×")).clicked() {
+                        ask.write(ReplayRequest::Speed(s));
+                    }
+                }
+            },
+        );
+    });
+    // The timeline: drag (or click) to move the playhead; spans with no stored audio in red.
+    let mut at = replay.position_secs();
+    let slider = egui::Slider::new(&mut at, 0.0..=total.max(0.01)).show_value(false).trailing_fill(true);
+    ui.spacing_mut().slider_width = ui.available_width();
+    let r = ui.add(slider);
+    for &(a, b) in &session.gaps {
+        let x = |s: u64| r.rect.left() + r.rect.width() * (samples_to_secs(s) / total.max(0.01)) as f32;
+        let gap =
+            egui::Rect::from_x_y_ranges(x(a)..=x(b).max(x(a) + 1.0), r.rect.center().y - 2.0..=r.rect.center().y + 2.0);
+        ui.painter().rect_filled(gap, 0.0, egui::Color32::from_rgb(200, 60, 60));
+    }
+    if !session.gaps.is_empty() {
+        let lost: u64 = session.gaps.iter().map(|(a, b)| b - a).sum();
+        ui.small(format!("red: {:.1} s not saved (silence here)", samples_to_secs(lost)));
+    }
+    if r.changed() {
+        ask.write(ReplayRequest::Seek((at * SAMPLE_RATE as f64) as u64));
+    }
+}
+
+/// Space, ← and → while no text field has the keyboard.
+pub fn keys(ctx: &egui::Context, ask: &mut MessageWriter<ReplayRequest>) {
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    ctx.input(|i| {
+        if i.key_pressed(egui::Key::Space) {
+            ask.write(ReplayRequest::Toggle);
+        }
+        if i.key_pressed(egui::Key::ArrowLeft) {
+            ask.write(ReplayRequest::Step(-5.0));
+        }
+        if i.key_pressed(egui::Key::ArrowRight) {
+            ask.write(ReplayRequest::Step(5.0));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_reads_minutes_and_tenths() {
+        assert_eq!(clock(0.0), "0:00.0");
+        assert_eq!(clock(75.25), "1:15.2");
+        assert_eq!(clock(3599.9), "59:59.9");
+    }
+}
