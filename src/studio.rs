@@ -23,6 +23,8 @@ pub struct StudioOptions {
     pub demo: Option<PathBuf>,
     /// Open this saved session and play it.
     pub replay: Option<i64>,
+    /// At this speed.
+    pub replay_speed: f32,
     /// Save a screenshot here just before exiting.
     pub screenshot: Option<PathBuf>,
     /// Exit after this many seconds.
@@ -141,7 +143,7 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             workers: pipeline.workers,
         },
         hark_store::BrowsePlugin { database: pipeline.database.clone() },
-        hark_replay::ReplayPlugin { database: pipeline.database.clone() },
+        hark_replay::ReplayPlugin { database: pipeline.database.clone(), sound: true },
         UiPlugin { settings_path: hark_ui::settings::default_path() },
     ));
     if opts.demo.is_some() {
@@ -150,6 +152,7 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
         });
     }
     if let Some(id) = opts.replay {
+        let speed = opts.replay_speed;
         app.add_systems(
             PostStartup,
             move |mut shown: ResMut<hark_ui::Shown>,
@@ -157,7 +160,11 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
                   mut replay: MessageWriter<hark_replay::ReplayRequest>| {
                 *shown = hark_ui::Shown::Saved(id);
                 browse.write(hark_store::BrowseRequest::Open(id));
-                replay.write_batch([hark_replay::ReplayRequest::Open(id), hark_replay::ReplayRequest::Play]);
+                replay.write_batch([
+                    hark_replay::ReplayRequest::Speed(speed),
+                    hark_replay::ReplayRequest::Open(id),
+                    hark_replay::ReplayRequest::Play,
+                ]);
             },
         );
     }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
-use common::{Pulse, corpus, hark, test_model};
+use common::{Pulse, corpus, hark, one_live_capture_at_a_time, test_model};
 use hark_core::text::wer;
 
 /// A private X server on a free display number.
@@ -309,4 +309,119 @@ fn a_saved_session_replays_in_the_window_following_its_words() {
     assert!(shot.exists());
     eprintln!("screenshot (look at it): {}", shot.display());
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-replay.png"));
+}
+
+/// 10 ms RMS envelope.
+fn envelope(x: &[f32]) -> Vec<f32> {
+    x.chunks(160).map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt()).collect()
+}
+
+/// The 10 ms frames from the first to the last one within 30 dB of the loudest.
+fn active_span(x: &[f32]) -> (usize, usize) {
+    let e = envelope(x);
+    let top = e.iter().copied().fold(0.0, f32::max);
+    let on: Vec<usize> = e.iter().enumerate().filter(|(_, v)| **v > top * 0.03).map(|(i, _)| i).collect();
+    (on[0], *on.last().unwrap())
+}
+
+/// Where `part` best matches inside `whole` (samples), and the normalised correlation there.
+fn best_match(whole: &[f32], part: &[f32]) -> (usize, f32) {
+    let (ew, ep) = (envelope(whole), envelope(part));
+    let corr = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let n = (a.iter().map(|x| x * x).sum::<f32>() * b.iter().map(|y| y * y).sum::<f32>()).sqrt();
+        dot / n.max(1e-12)
+    };
+    // Coarse on the envelopes, then to the sample around the best frame.
+    let coarse = (0..ew.len().saturating_sub(ep.len()))
+        .max_by(|&a, &b| corr(&ew[a..a + ep.len()], &ep).total_cmp(&corr(&ew[b..b + ep.len()], &ep)))
+        .unwrap_or(0)
+        * 160;
+    let lo = coarse.saturating_sub(320);
+    let hi = (coarse + 320).min(whole.len().saturating_sub(part.len()));
+    (lo..=hi).map(|lag| (lag, corr(&whole[lag..lag + part.len()], part))).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap()
+}
+
+/// Median pitch (Hz) of the voiced 40 ms frames, by autocorrelation over 80–800 Hz.
+fn median_pitch(x: &[f32]) -> f32 {
+    let top = envelope(x).iter().copied().fold(0.0, f32::max);
+    let mut f0s: Vec<f32> = x
+        .chunks_exact(640)
+        .filter(|f| (f.iter().map(|s| s * s).sum::<f32>() / 640.0).sqrt() > top * 0.3)
+        .filter_map(|f| {
+            let energy: f32 = f.iter().map(|s| s * s).sum();
+            let (lag, r) = (20..=200)
+                .map(|lag| (lag, f[lag..].iter().zip(f).map(|(a, b)| a * b).sum::<f32>() / energy))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            (r > 0.5).then_some(16_000.0 / lag as f32)
+        })
+        .collect();
+    f0s.sort_by(f32::total_cmp);
+    f0s[f0s.len() / 2]
+}
+
+#[test]
+fn replay_is_heard_on_the_output_device_whole_and_at_2x_with_its_pitch() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let _one = one_live_capture_at_a_time();
+    let Some(pulse) = Pulse::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let jfk = c.join("jfk.wav");
+    let o =
+        hark().arg("transcribe").arg(&jfk).arg("--model").arg(&m).arg("--data-dir").arg(dir.path()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let original = hark_capture::read_16k_mono(&jfk).unwrap();
+    let (a, b) = active_span(&original);
+    let mut heard = Vec::new();
+    for (speed, exit_after) in [("1", "16"), ("2", "11")] {
+        let raw = dir.path().join(format!("heard-{speed}.raw"));
+        // The null sink is the only sink, so the default output; its monitor is what was played.
+        let mut rec = pulse
+            .cmd("parec")
+            .args(["-d", "vmic.monitor", "--rate=16000", "--channels=1", "--format=float32le"])
+            .stdout(std::fs::File::create(&raw).unwrap())
+            .spawn()
+            .unwrap();
+        let state = dir.path().join("state.json");
+        let o = hark()
+            .args(["--replay", "1", "--replay-speed", speed, "--exit-after", exit_after, "--model"])
+            .arg(&m)
+            .arg("--state-json")
+            .arg(&state)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("DISPLAY", &x.display)
+            .env("XDG_RUNTIME_DIR", pulse.dir())
+            .env("HOME", pulse.dir())
+            .output()
+            .unwrap();
+        let _ = rec.kill();
+        let _ = rec.wait();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+        let r = &s["replay"];
+        assert_eq!(r["position"], original.len() as u64, "played to the end at {speed}×: {r}");
+        assert_eq!(r["playing"], false, "{r}");
+        assert!(s["replay_problem"].is_null(), "{}", s["replay_problem"]);
+        let bytes = std::fs::read(&raw).unwrap();
+        heard.push(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<f32>>());
+    }
+    // At 1× the recording is the stored audio (through the server's resampling).
+    let (lag, r) = best_match(&heard[0], &original);
+    assert!(r > 0.9, "correlation {r} at {lag}");
+    // At 2× the speech takes half the time, at the same pitch.
+    let (c0, c1) = active_span(&heard[1]);
+    let ratio = (c1 - c0) as f32 / (b - a) as f32;
+    assert!((0.45..=0.55).contains(&ratio), "2× took {ratio} of the time");
+    let (p1, p2) = (median_pitch(&original), median_pitch(&heard[1][c0 * 160..c1 * 160]));
+    // The measure sees a pitch change: played twice as fast without stretching, the voice is an
+    // octave up.
+    let naive: Vec<f32> = original.iter().step_by(2).copied().collect();
+    let pn = median_pitch(&naive);
+    eprintln!(
+        "heard: correlation {r:.3} at 1×; at 2× {ratio:.3} of the time, pitch {p1:.0} → {p2:.0} Hz (unstretched: {pn:.0} Hz)"
+    );
+    assert!(pn / p1 > 1.5, "the pitch measure is blind: {p1:.0} → {pn:.0} Hz");
+    assert!((p2 / p1 - 1.0).abs() < 0.05, "pitch {p1:.0} Hz became {p2:.0} Hz");
 }

@@ -33,6 +33,9 @@ pub struct Cli {
     /// Studio: open this saved session (its number in `hark sessions list`) and play it.
     #[arg(long, value_name = "SESSION")]
     pub replay: Option<i64>,
+    /// Studio: the replay's speed, 0.5 to 2 (pitch kept).
+    #[arg(long, value_name = "X", default_value_t = 1.0, requires = "replay")]
+    pub replay_speed: f32,
     /// Studio: exit after this many seconds.
     #[arg(long)]
     pub exit_after: Option<f64>,
@@ -214,6 +217,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let studio = hark::studio::StudioOptions {
                 demo: cli.demo,
                 replay: cli.replay,
+                replay_speed: cli.replay_speed,
                 screenshot: cli.screenshot,
                 exit_after: cli.exit_after,
                 state_json: cli.state_json,

@@ -13,7 +13,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use crate::CaptureError;
-use crate::resample::{To16k, downmix_into};
+use crate::resample::{RateConverter, downmix_into};
 
 /// A decoder that yields the file's audio as 16 kHz mono, a piece at a time.
 pub struct FileSource {
@@ -23,7 +23,7 @@ pub struct FileSource {
     track_id: u32,
     channels: usize,
     rate: u32,
-    resampler: To16k,
+    resampler: RateConverter,
     sample_buf: Option<SampleBuffer<f32>>,
     mono: Vec<f32>,
     /// Decoded 16 kHz samples not yet handed out.
@@ -81,7 +81,7 @@ impl FileSource {
         let decoder = symphonia::default::get_codecs()
             .make(&track.codec_params, &DecoderOptions::default())
             .map_err(|e| err(format!("uses an unsupported codec: {}", describe(&e))))?;
-        let resampler = To16k::new(rate).map_err(|e| err(e.to_string()))?;
+        let resampler = RateConverter::to_16k(rate).map_err(|e| err(e.to_string()))?;
         Ok(Self {
             path: path.to_path_buf(),
             format,

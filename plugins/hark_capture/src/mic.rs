@@ -16,7 +16,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
 use crate::CaptureError;
-use crate::resample::To16k;
+use crate::resample::RateConverter;
 
 /// An input device as the device picker shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub fn list_input_devices() -> Vec<InputDevice> {
 pub struct MicSource {
     stream: Option<cpal::Stream>,
     rx: rtrb::Consumer<f32>,
-    resampler: To16k,
+    resampler: RateConverter,
     scratch: Vec<f32>,
     shared: Arc<Shared>,
     /// When audio last arrived (or the stream started).
@@ -173,7 +173,7 @@ impl MicSource {
         Ok(Self {
             stream: Some(stream),
             rx,
-            resampler: To16k::new(cfg.sample_rate).map_err(|e| CaptureError::NoDevice(e.to_string()))?,
+            resampler: RateConverter::to_16k(cfg.sample_rate).map_err(|e| CaptureError::NoDevice(e.to_string()))?,
             scratch: vec![0.0; cfg.sample_rate as usize],
             shared,
             last_audio: Instant::now(),

@@ -1,14 +1,15 @@
-//! Streaming conversion of any sample rate to the pipeline's 16 kHz.
+//! Streaming conversion of any sample rate to the pipeline's 16 kHz (capture), and back from it
+//! to a device's rate (replay's sound).
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler};
 
 use hark_core::SAMPLE_RATE;
 
-/// Resamples a mono stream to 16 kHz in chunks of any size. The resampler's start-up delay is
-/// trimmed and its tail flushed by [`To16k::finish`], so `n` input samples give exactly
-/// `ceil(n * 16000 / rate)` output samples, aligned with the input.
-pub struct To16k {
+/// Resamples a mono stream in chunks of any size, by default to 16 kHz. The resampler's start-up
+/// delay is trimmed and its tail flushed by [`RateConverter::finish`], so `n` input samples give
+/// exactly `ceil(n * rate_out / rate_in)` output samples, aligned with the input.
+pub struct RateConverter {
     inner: Option<Inner>,
 }
 
@@ -21,9 +22,9 @@ struct Inner {
     total_out: u64,
 }
 
-impl std::fmt::Debug for To16k {
+impl std::fmt::Debug for RateConverter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("To16k").field("passthrough", &self.inner.is_none()).finish()
+        f.debug_struct("RateConverter").field("passthrough", &self.inner.is_none()).finish()
     }
 }
 
@@ -32,20 +33,25 @@ impl std::fmt::Debug for To16k {
 pub enum ResampleError {
     #[error("sample rate 0")]
     ZeroRate,
-    #[error("cannot resample from {rate} Hz: {msg}")]
+    #[error("cannot resample {rate} Hz audio: {msg}")]
     Unsupported { rate: u32, msg: String },
 }
 
-impl To16k {
-    pub fn new(rate_in: u32) -> Result<Self, ResampleError> {
-        if rate_in == SAMPLE_RATE {
+impl RateConverter {
+    /// From `rate_in` to the pipeline's 16 kHz.
+    pub fn to_16k(rate_in: u32) -> Result<Self, ResampleError> {
+        Self::new(rate_in, SAMPLE_RATE)
+    }
+
+    pub fn new(rate_in: u32, rate_out: u32) -> Result<Self, ResampleError> {
+        if rate_in == rate_out {
             return Ok(Self { inner: None });
         }
-        if rate_in == 0 {
+        if rate_in == 0 || rate_out == 0 {
             return Err(ResampleError::ZeroRate);
         }
-        let rs = Fft::<f32>::new(rate_in as usize, SAMPLE_RATE as usize, 1024, 1, FixedSync::Input)
-            .map_err(|e| ResampleError::Unsupported { rate: rate_in, msg: e.to_string() })?;
+        let rs = Fft::<f32>::new(rate_in as usize, rate_out as usize, 1024, 1, FixedSync::Input)
+            .map_err(|e| ResampleError::Unsupported { rate: rate_in.max(rate_out), msg: e.to_string() })?;
         Ok(Self {
             inner: Some(Inner {
                 out_buf: vec![0.0; rs.output_frames_max()],
@@ -149,7 +155,7 @@ mod tests {
     fn any_rate_becomes_16k_with_exact_length_and_alignment() {
         for rate in [8_000u32, 22_050, 44_100, 48_000] {
             let input = sine(rate, 440.0, 1.3);
-            let mut rs = To16k::new(rate).unwrap();
+            let mut rs = RateConverter::to_16k(rate).unwrap();
             let mut out = Vec::new();
             // Uneven chunks, as a device delivers them.
             for c in input.chunks(333) {

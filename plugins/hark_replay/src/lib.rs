@@ -13,6 +13,7 @@
 //! view that places samples by session time never sees audio jump.
 
 pub mod feed;
+pub mod sound;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SAMPLE_RATE, SessionS
 use hark_store::SegmentRow;
 
 use feed::{Answer, Feed};
+use sound::{SoundState, Speaker};
 
 /// Seconds of audio the reader keeps ready ahead of the playhead (at 1×).
 pub const LOOKAHEAD_SECS: f64 = 2.0;
@@ -97,11 +99,22 @@ pub struct Replay {
     pub entity: Option<Entity>,
     /// Why the last request could not be done.
     pub problem: Option<String>,
+    /// Whether the replay is heard (`None`: the app has no sound, as in tests and benchmarks).
+    pub sound: Option<SoundState>,
 }
 
 impl Default for Replay {
     fn default() -> Self {
-        Self { session: None, opening: None, position: 0, playing: false, speed: 1.0, entity: None, problem: None }
+        Self {
+            session: None,
+            opening: None,
+            position: 0,
+            playing: false,
+            speed: 1.0,
+            entity: None,
+            problem: None,
+            sound: None,
+        }
     }
 }
 
@@ -152,6 +165,9 @@ impl Playhead {
 #[derive(Debug, Clone)]
 pub struct ReplayPlugin {
     pub database: Option<PathBuf>,
+    /// Play the sound through the default output device ([`sound`]); without it (or without a
+    /// device) the playhead follows the app's clock.
+    pub sound: bool,
 }
 
 impl Plugin for ReplayPlugin {
@@ -162,6 +178,9 @@ impl Plugin for ReplayPlugin {
             .insert_resource(Feed::start(self.database.clone()))
             .add_systems(Update, (handle_requests, receive).chain().in_set(PipelineSystems::Control))
             .add_systems(Update, play.in_set(PipelineSystems::Capture));
+        if self.sound {
+            app.insert_resource(Speaker::start());
+        }
     }
 }
 
@@ -204,13 +223,13 @@ fn handle_requests(
         match *r {
             ReplayRequest::Open(id) => {
                 end_entity(&mut commands, replay, &mut ended);
-                *replay = Replay { opening: Some(id), speed: replay.speed, ..default() };
+                *replay = Replay { opening: Some(id), speed: replay.speed, sound: replay.sound.clone(), ..default() };
                 *head = Playhead::default();
                 feed.open(id);
             }
             ReplayRequest::Close => {
                 end_entity(&mut commands, replay, &mut ended);
-                *replay = Replay { speed: replay.speed, ..default() };
+                *replay = Replay { speed: replay.speed, sound: replay.sound.clone(), ..default() };
                 *head = Playhead::default();
                 feed.forget();
             }
@@ -277,9 +296,22 @@ fn play(
     mut replay: ResMut<Replay>,
     mut head: ResMut<Playhead>,
     mut feed: ResMut<Feed>,
+    speaker: Option<ResMut<Speaker>>,
     mut chunks: MessageWriter<AudioChunk>,
 ) {
-    let (Some(s), Some(entity)) = (&replay.session, replay.entity) else { return };
+    let mut speaker = speaker.map(|mut sp| {
+        sp.poll();
+        if replay.sound.as_ref() != Some(&sp.state) {
+            replay.sound = Some(sp.state.clone());
+        }
+        sp
+    });
+    let (Some(s), Some(entity)) = (&replay.session, replay.entity) else {
+        if let Some(sp) = speaker.as_mut() {
+            sp.follow(false, Entity::PLACEHOLDER, 0, 1.0);
+        }
+        return;
+    };
     let (id, total) = (s.id, s.samples);
     let head = &mut *head;
     // Keep the reader a look-ahead in front of the playhead.
@@ -289,14 +321,33 @@ fn play(
         feed.read(id, head.asked_end, len);
         head.asked_end += len as u64;
     }
-    if !replay.playing {
-        return;
-    }
-    let due = time.delta_secs_f64() * replay.speed as f64 * SAMPLE_RATE as f64 + head.carry;
-    let want = due.floor() as u64;
-    // What is not read yet waits (the playhead holds); the fraction carries to the next frame.
-    let n = want.min(head.ready.len() as u64);
-    head.carry = if n == want { due - want as f64 } else { 0.0 };
+    let target = match speaker.as_mut() {
+        Some(sp) if sp.state == SoundState::Opening => return,
+        Some(sp) if matches!(sp.state, SoundState::On { .. }) => {
+            // Heard so far: the playhead follows the device.
+            let Some(heard) = sp.follow(replay.playing, entity, replay.position, replay.speed) else { return };
+            let feed_to = (heard + (sound::FEED_AHEAD_SECS * replay.speed as f64 * SAMPLE_RATE as f64) as u64)
+                .min(head.ready_end());
+            while let Some(fed) = sp.fed_end().filter(|&f| f < feed_to) {
+                let from = (fed - head.ready_start) as usize;
+                let n = ((feed_to - fed) as usize).min(BLOCK);
+                let ready = head.ready.make_contiguous();
+                sp.feed(&ready[from..from + n], fed + n as u64 == total);
+            }
+            heard
+        }
+        _ => {
+            if !replay.playing {
+                return;
+            }
+            let due = time.delta_secs_f64() * replay.speed as f64 * SAMPLE_RATE as f64 + head.carry;
+            let want = due.floor() as u64;
+            // What is not read yet waits (the playhead holds); the fraction carries on.
+            head.carry = if replay.position + want <= head.ready_end() { due - want as f64 } else { 0.0 };
+            replay.position + want
+        }
+    };
+    let n = target.min(head.ready_end()).saturating_sub(replay.position);
     if n > 0 {
         head.chunk.clear();
         head.chunk.extend(head.ready.drain(..n as usize));

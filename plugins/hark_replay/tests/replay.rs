@@ -53,7 +53,8 @@ fn store(db: &Path, audio: &[f32], skip: &[u64], state: SessionState) -> i64 {
 
 fn app(db: &Path) -> App {
     let mut app = App::new();
-    app.add_plugins((HarkCorePlugin, ReplayPlugin { database: Some(db.to_path_buf()) })).init_resource::<Time>();
+    app.add_plugins((HarkCorePlugin, ReplayPlugin { database: Some(db.to_path_buf()), sound: false }))
+        .init_resource::<Time>();
     app
 }
 

@@ -1,11 +1,12 @@
 //! The replay room: the controls over an opened session's transcript (play/pause, the time,
-//! speed, a timeline to drag with the gaps marked) and its keys (Space plays or pauses, ←/→ step
+//! speed, the output device or why there is no sound, a timeline to drag with the gaps marked) and its keys (Space plays or pauses, ←/→ step
 //! 5 s). The transcript panel draws the words, with the one being heard highlighted; clicking
 //! one seeks there. What it asks goes to `hark_replay` as `ReplayRequest`s.
 
 use bevy::prelude::*;
 use bevy_egui::egui;
 use hark_core::{SAMPLE_RATE, samples_to_secs};
+use hark_replay::sound::SoundState;
 use hark_replay::{Replay, ReplayRequest, Replayed};
 
 /// Speeds offered in the picker.
@@ -37,6 +38,18 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
             },
         );
     });
+    match &replay.sound {
+        Some(SoundState::On { device }) => {
+            ui.small(format!("🔊 {device}"));
+        }
+        Some(SoundState::Off(why)) => {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("no sound: {why}"));
+        }
+        Some(SoundState::Opening) => {
+            ui.small("opening the output device…");
+        }
+        None => {}
+    }
     // The timeline: drag (or click) to move the playhead; spans with no stored audio in red.
     let mut at = replay.position_secs();
     let slider = egui::Slider::new(&mut at, 0.0..=total.max(0.01)).show_value(false).trailing_fill(true);
