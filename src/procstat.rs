@@ -26,13 +26,22 @@ pub fn thread_cpu() -> Duration {
 
 /// Peak resident set size in bytes.
 pub fn peak_rss() -> u64 {
+    status_kb("VmHWM:") * 1024
+}
+
+/// Resident set size now, in bytes.
+pub fn rss() -> u64 {
+    status_kb("VmRSS:") * 1024
+}
+
+/// A `/proc/self/status` field given in kB.
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
         })
-        .map(|kb| kb * 1024)
         .unwrap_or(0)
 }

@@ -50,9 +50,18 @@ fn session(w: &Writer, title: &str) -> i64 {
     w.create_session(title, hark_core::SourceKind::File, title, "tiny.en", "{}").unwrap()
 }
 
-/// Deterministic audio: sample i of piece k.
+/// Deterministic audio that does not compress (noise, as a microphone's float audio nearly is):
+/// sample i of piece k.
 fn piece(k: u64, n: usize) -> Vec<f32> {
-    (0..n).map(|i| ((k as usize * 7919 + i) % 2000) as f32 / 4000.0 - 0.25).collect()
+    let mut x = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
 }
 
 #[test]

@@ -55,6 +55,14 @@ pub enum BenchCommand {
     /// Short utterances and noisy clips made from the corpus (and tests/voices): inserted
     /// words, repeats, decode time, VAD recall/precision and WER per noise type and SNR.
     Robust(super::robust::RobustArgs),
+    /// Replaying a long session: stored bytes per hour, memory and CPU while playing, seek time.
+    Replay {
+        #[arg(long, default_value_t = 3.0)]
+        hours: f64,
+        /// The shared corpus directory (its long-form recording is looped as the audio).
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
+    },
     /// Cost of each voice activity detector per 16 ms frame.
     Vad {
         file: PathBuf,
@@ -94,6 +102,7 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
         BenchCommand::Search { sessions } => bench_search(sessions),
         BenchCommand::Transcript { rows, frames } => bench_transcript(&rows, frames),
         BenchCommand::Store { seconds } => bench_store(seconds),
+        BenchCommand::Replay { hours, corpus } => super::bench_replay::run(hours, &corpus),
         BenchCommand::MakeLongform { corpus, output, snr_db } => {
             let lf = hark::longform::build(&corpus, snr_db)?;
             hark_capture::write_wav_16k(&output, &lf.samples)

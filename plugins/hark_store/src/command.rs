@@ -137,13 +137,10 @@ pub(crate) fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Resu
             return Ok(Some(Reply::Id(reply.clone(), Ok(tx.last_insert_rowid()))));
         }
         Command::Audio { session, start, samples } => {
-            let mut blob = Vec::with_capacity(samples.len() * 4);
-            for s in samples.iter() {
-                blob.extend_from_slice(&s.to_le_bytes());
-            }
+            let (codec, blob) = crate::codec::encode(samples);
             tx.execute(
-                "INSERT OR REPLACE INTO audio (session_id, start_sample, samples) VALUES (?1, ?2, ?3)",
-                params![session, *start as i64, blob],
+                "INSERT OR REPLACE INTO audio (session_id, start_sample, codec, frames, samples) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![session, *start as i64, codec as i64, samples.len() as i64, blob],
             )?;
             tx.execute(
                 "UPDATE sessions SET samples = max(samples, ?2) WHERE id = ?1",

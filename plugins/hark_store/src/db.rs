@@ -25,6 +25,8 @@ pub enum StoreError {
     WriterGone,
     #[error("database {} could not be written: {msg}", path.display())]
     NotSaved { path: PathBuf, msg: String },
+    #[error("database {} has a damaged audio row at sample {start}: {source}", path.display())]
+    DamagedAudio { path: PathBuf, start: u64, source: crate::codec::DecodeError },
 }
 
 fn migrations() -> Migrations<'static> {
@@ -90,12 +92,32 @@ fn migrations() -> Migrations<'static> {
                  ELSE 'microphone' END;
              UPDATE sessions SET source = substr(source, 7) WHERE kind = 'demo';",
         ),
+        // Schema 3: audio rows compressed losslessly (`codec`), with their length in samples
+        // (`frames`); rows written before keep codec 0 (raw f32) and no length (their bytes / 4).
+        M::up(
+            "ALTER TABLE audio ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE audio ADD COLUMN frames INTEGER;",
+        ),
     ])
 }
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {
-    2
+    3
+}
+
+/// A row's length in samples, in SQL.
+const ROW_FRAMES: &str = "coalesce(frames, length(samples) / 4)";
+
+/// Decodes one audio row (`start_sample, codec, frames, samples`).
+fn audio_row(path: &Path, r: &rusqlite::Row<'_>) -> Result<(u64, Vec<f32>), StoreError> {
+    let start = r.get::<_, i64>(0).map_err(|e| sql(path, e))? as u64;
+    let codec: i64 = r.get(1).map_err(|e| sql(path, e))?;
+    let frames: Option<i64> = r.get(2).map_err(|e| sql(path, e))?;
+    let blob = r.get_ref(3).and_then(|v| Ok(v.as_blob()?)).map_err(|e| sql(path, e))?;
+    let samples = crate::codec::decode(codec, blob, frames.map(|n| n.max(0) as usize))
+        .map_err(|source| StoreError::DamagedAudio { path: path.to_path_buf(), start, source })?;
+    Ok((start, samples))
 }
 
 /// Where the database lives by default: `$XDG_DATA_HOME/hark/hark.db`.
@@ -376,16 +398,17 @@ impl Reader {
     pub fn audio(&self, id: i64) -> Result<Vec<f32>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT start_sample, samples FROM audio WHERE session_id = ?1 ORDER BY start_sample")
+            .prepare(
+                "SELECT start_sample, codec, frames, samples FROM audio WHERE session_id = ?1 ORDER BY start_sample",
+            )
             .map_err(|e| sql(&self.path, e))?;
         let mut rows = st.query([id]).map_err(|e| sql(&self.path, e))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(|e| sql(&self.path, e))? {
-            let start: i64 = r.get(0).map_err(|e| sql(&self.path, e))?;
-            let blob: Vec<u8> = r.get(1).map_err(|e| sql(&self.path, e))?;
-            // Chunks are contiguous; a gap (never expected) is filled with silence.
+            let (start, samples) = audio_row(&self.path, r)?;
+            // Chunks are contiguous; a gap (audio that never reached the database) is silence.
             out.resize((start as usize).max(out.len()), 0.0);
-            out.extend(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            out.extend(samples);
         }
         Ok(out)
     }
@@ -398,7 +421,7 @@ impl Reader {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT start_sample, samples FROM audio
+                "SELECT start_sample, codec, frames, samples FROM audio
                  WHERE session_id = ?1 AND start_sample < ?3 AND start_sample >= coalesce(
                      (SELECT max(start_sample) FROM audio WHERE session_id = ?1 AND start_sample <= ?2), 0)
                  ORDER BY start_sample",
@@ -407,13 +430,12 @@ impl Reader {
         let mut rows = st.query(params![id, start as i64, end as i64]).map_err(|e| sql(&self.path, e))?;
         let mut out = vec![0.0f32; len];
         while let Some(r) = rows.next().map_err(|e| sql(&self.path, e))? {
-            let row_start = r.get::<_, i64>(0).map_err(|e| sql(&self.path, e))? as u64;
-            let blob = r.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(|e| sql(&self.path, e))?;
-            let row_end = row_start + (blob.len() / 4) as u64;
+            let (row_start, samples) = audio_row(&self.path, r)?;
+            let row_end = row_start + samples.len() as u64;
             let (from, to) = (row_start.max(start), row_end.min(end));
-            for i in from..to {
-                let b = ((i - row_start) * 4) as usize;
-                out[(i - start) as usize] = f32::from_le_bytes([blob[b], blob[b + 1], blob[b + 2], blob[b + 3]]);
+            if from < to {
+                out[(from - start) as usize..(to - start) as usize]
+                    .copy_from_slice(&samples[(from - row_start) as usize..(to - row_start) as usize]);
             }
         }
         // Nothing beyond the last stored sample.
@@ -426,8 +448,10 @@ impl Reader {
     pub fn audio_end(&self, id: i64) -> Result<u64, StoreError> {
         self.conn
             .query_row(
-                "SELECT coalesce(max(start_sample + length(samples) / 4), 0) FROM audio
-                 WHERE session_id = ?1 AND start_sample = (SELECT max(start_sample) FROM audio WHERE session_id = ?1)",
+                &format!(
+                    "SELECT coalesce(max(start_sample + {ROW_FRAMES}), 0) FROM audio
+                     WHERE session_id = ?1 AND start_sample = (SELECT max(start_sample) FROM audio WHERE session_id = ?1)"
+                ),
                 [id],
                 |r| r.get::<_, i64>(0),
             )
@@ -441,7 +465,9 @@ impl Reader {
     pub fn audio_gaps(&self, id: i64) -> Result<Vec<(u64, u64)>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT start_sample, length(samples) / 4 FROM audio WHERE session_id = ?1 ORDER BY start_sample")
+            .prepare(&format!(
+                "SELECT start_sample, {ROW_FRAMES} FROM audio WHERE session_id = ?1 ORDER BY start_sample"
+            ))
             .map_err(|e| sql(&self.path, e))?;
         let spans = st
             .query_map([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
@@ -560,5 +586,51 @@ mod tests {
         drop(c);
         let e = Reader::open(&path).unwrap().sessions().unwrap_err().to_string();
         assert!(e.contains("unknown source kind \"telepathy\""), "{e}");
+    }
+
+    #[test]
+    fn a_schema_2_database_keeps_its_raw_audio_readable_and_new_audio_is_compressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hark.db");
+        let old: Vec<f32> = (0..8_000).map(|i| (i as f32 * 0.01).sin() * 0.3 + 1e-7).collect();
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations().to_version(&mut c, 2).unwrap();
+            c.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+            c.execute(
+                "INSERT INTO sessions (title, created_at, source, state) VALUES ('old', 'x', 'mic', 'complete')",
+                [],
+            )
+            .unwrap();
+            let blob: Vec<u8> = old.iter().flat_map(|s| s.to_le_bytes()).collect();
+            c.execute("INSERT INTO audio (session_id, start_sample, samples) VALUES (1, 0, ?1)", [blob]).unwrap();
+        }
+        // Opened by this build: migrated, the old row read as it was.
+        let w = crate::Writer::open(&path).unwrap();
+        let new: Vec<f32> = (0..8_000).map(|i| ((i as f32 * 0.02).cos() * 9_000.0) as i16 as f32 / 32768.0).collect();
+        w.send(crate::Command::Audio { session: 1, start: 8_000, samples: new.clone().into() });
+        w.close().unwrap();
+        let r = Reader::open(&path).unwrap();
+        let both: Vec<u32> = old.iter().chain(&new).map(|s| s.to_bits()).collect();
+        assert_eq!(r.audio(1).unwrap().iter().map(|s| s.to_bits()).collect::<Vec<_>>(), both);
+        let mid = r.audio_range(1, 7_990, 20).unwrap();
+        assert_eq!(mid.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), both[7_990..8_010]);
+        assert_eq!((r.audio_end(1).unwrap(), r.audio_gaps(1).unwrap()), (16_000, vec![]));
+        let c = Connection::open(&path).unwrap();
+        let rows: Vec<(i64, Option<i64>, i64)> = c
+            .prepare("SELECT codec, frames, length(samples) FROM audio ORDER BY start_sample")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!((rows[0].0, rows[0].1, rows[0].2), (0, None, 32_000), "the old row is left as it was");
+        assert_eq!((rows[1].0, rows[1].1), (1, Some(8_000)), "16-bit audio is stored as such");
+        assert!(rows[1].2 < 32_000 / 2, "and takes under half: {} bytes", rows[1].2);
+        // A damaged compressed row is an error naming the row, not a panic.
+        c.execute("UPDATE audio SET samples = x'00ff00ff' WHERE start_sample = 8000", []).unwrap();
+        drop(c);
+        let e = Reader::open(&path).unwrap().audio(1).unwrap_err().to_string();
+        assert!(e.contains("damaged audio row at sample 8000"), "{e}");
     }
 }

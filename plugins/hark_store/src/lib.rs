@@ -6,6 +6,7 @@
 //! it commands. Reads go through their own read-only connection ([`db::Reader`]).
 
 pub mod browse;
+pub mod codec;
 mod command;
 pub mod db;
 pub mod writer;
