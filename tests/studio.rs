@@ -52,6 +52,7 @@ impl Drop for Xvfb {
 #[test]
 fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let _one = one_live_capture_at_a_time();
     let Some(pulse) = Pulse::start() else { return };
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -342,18 +343,21 @@ fn best_match(whole: &[f32], part: &[f32]) -> (usize, f32) {
     (lo..=hi).map(|lag| (lag, corr(&whole[lag..lag + part.len()], part))).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap()
 }
 
-/// Median pitch (Hz) of the voiced 40 ms frames, by autocorrelation over 80–800 Hz.
+/// Median pitch (Hz) of the clearly voiced 40 ms frames: the autocorrelation's highest peak over
+/// 80–800 Hz, refined between lags by a parabola, in frames that repeat strongly (r > 0.7).
 fn median_pitch(x: &[f32]) -> f32 {
     let top = envelope(x).iter().copied().fold(0.0, f32::max);
     let mut f0s: Vec<f32> = x
         .chunks_exact(640)
-        .filter(|f| (f.iter().map(|s| s * s).sum::<f32>() / 640.0).sqrt() > top * 0.3)
+        .filter(|f| (f.iter().map(|s| s * s).sum::<f32>() / 640.0).sqrt() > top * 0.2)
         .filter_map(|f| {
             let energy: f32 = f.iter().map(|s| s * s).sum();
-            let (lag, r) = (20..=200)
-                .map(|lag| (lag, f[lag..].iter().zip(f).map(|(a, b)| a * b).sum::<f32>() / energy))
-                .max_by(|a, b| a.1.total_cmp(&b.1))?;
-            (r > 0.5).then_some(16_000.0 / lag as f32)
+            let r: Vec<f32> =
+                (19..=201).map(|lag| f[lag..].iter().zip(f).map(|(a, b)| a * b).sum::<f32>() / energy).collect();
+            let best = (1..r.len() - 1).max_by(|&a, &b| r[a].total_cmp(&r[b]))?;
+            let (a, b, c) = (r[best - 1], r[best], r[best + 1]);
+            let shift = 0.5 * (a - c) / (a - 2.0 * b + c).min(-1e-6);
+            (b > 0.7).then_some(16_000.0 / (best as f32 + 19.0 + shift))
         })
         .collect();
     f0s.sort_by(f32::total_cmp);

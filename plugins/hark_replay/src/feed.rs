@@ -12,6 +12,7 @@ use crate::Replayed;
 
 enum Ask {
     Open { generation: u64, id: i64 },
+    Refresh { generation: u64, id: i64 },
     Read { generation: u64, id: i64, start: u64, len: usize },
 }
 
@@ -19,7 +20,12 @@ enum Ask {
 #[derive(Debug)]
 pub enum Answer {
     Opened(Result<Replayed, String>),
-    Audio { start: u64, samples: Arc<[f32]> },
+    /// A growing session read again.
+    Refreshed(Result<Replayed, String>),
+    Audio {
+        start: u64,
+        samples: Arc<[f32]>,
+    },
     Failed(String),
 }
 
@@ -44,6 +50,9 @@ impl Feed {
             for a in asks {
                 let (generation, answer) = match a {
                     Ask::Open { generation, id } => (generation, Answer::Opened(open(&database, &mut reader, id))),
+                    Ask::Refresh { generation, id } => {
+                        (generation, Answer::Refreshed(open(&database, &mut reader, id)))
+                    }
                     Ask::Read { generation, id, start, len } => {
                         let r = connect(&database, &mut reader)
                             .and_then(|r| r.audio_range(id, start, len).map_err(|e| e.to_string()));
@@ -76,6 +85,11 @@ impl Feed {
     pub fn open(&mut self, id: i64) {
         self.generation += 1;
         self.send(Ask::Open { generation: self.generation, id });
+    }
+
+    /// Reads the open session's length, words and state again (it is still being captured).
+    pub fn refresh(&mut self, id: i64) {
+        self.send(Ask::Refresh { generation: self.generation, id });
     }
 
     pub fn read(&mut self, id: i64, start: u64, len: usize) {

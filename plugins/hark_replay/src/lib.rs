@@ -26,8 +26,9 @@ use hark_store::SegmentRow;
 use feed::{Answer, Feed};
 use sound::{SoundState, Speaker};
 
-/// Seconds of audio the reader keeps ready ahead of the playhead (at 1×).
-pub const LOOKAHEAD_SECS: f64 = 2.0;
+/// Seconds of audio the reader keeps ready ahead of the playhead (at 1×; more than the sound is
+/// fed ahead, [`sound::FEED_AHEAD_SECS`]).
+pub const LOOKAHEAD_SECS: f64 = 4.0;
 /// Samples one read asks for.
 pub const BLOCK: usize = SAMPLE_RATE as usize / 2;
 /// The speeds replay offers.
@@ -47,6 +48,8 @@ pub enum ReplayRequest {
     Step(f64),
     /// Playback speed, clamped to [`SPEEDS`].
     Speed(f32),
+    /// Play this span (start, end in session samples) over and over; `None` ends the loop.
+    Loop(Option<(u64, u64)>),
     /// Stop replaying and forget the session.
     Close,
 }
@@ -66,6 +69,12 @@ pub struct Replayed {
 }
 
 impl Replayed {
+    /// Whether the session is still being captured or transcribed: its audio and words grow
+    /// while it is replayed, and replay reads them again as it goes.
+    pub fn growing(&self) -> bool {
+        matches!(self.state, SessionState::Recording | SessionState::Captured)
+    }
+
     /// The word under `sample`, as (segment, word) indices: the last word started at or
     /// before it, while it is within that word's segment.
     pub fn word_at(&self, sample: u64) -> Option<(usize, usize)> {
@@ -101,6 +110,8 @@ pub struct Replay {
     pub problem: Option<String>,
     /// Whether the replay is heard (`None`: the app has no sound, as in tests and benchmarks).
     pub sound: Option<SoundState>,
+    /// The span played over and over, if any.
+    pub looping: Option<(u64, u64)>,
 }
 
 impl Default for Replay {
@@ -114,6 +125,7 @@ impl Default for Replay {
             entity: None,
             problem: None,
             sound: None,
+            looping: None,
         }
     }
 }
@@ -140,6 +152,8 @@ struct Playhead {
     carry: f64,
     /// Reused chunk buffer.
     chunk: Vec<f32>,
+    /// App time (seconds) a growing session was last read again.
+    refreshed_at: f64,
 }
 
 impl Playhead {
@@ -252,6 +266,15 @@ fn handle_requests(
                 restart(&mut commands, replay, head, &mut ended, at);
             }
             ReplayRequest::Speed(x) => replay.speed = x.clamp(*SPEEDS.start(), *SPEEDS.end()),
+            ReplayRequest::Loop(span) => {
+                let total = replay.session.as_ref().map_or(0, |s| s.samples);
+                replay.looping = span.map(|(a, b)| (a.min(total), b.min(total))).filter(|(a, b)| a < b);
+                if let Some((a, b)) = replay.looping
+                    && !(a..b).contains(&replay.position)
+                {
+                    restart(&mut commands, replay, head, &mut ended, a);
+                }
+            }
         }
     }
 }
@@ -271,6 +294,13 @@ fn receive(
                 replay.session = Some(s);
                 restart(&mut commands, &mut replay, &mut head, &mut ended, 0);
             }
+            Answer::Refreshed(Ok(s)) => {
+                // The same session, grown: more audio, words and perhaps a new state.
+                if let Some(old) = replay.session.as_mut().filter(|o| o.id == s.id) {
+                    *old = s;
+                }
+            }
+            Answer::Refreshed(Err(e)) => replay.problem = Some(e),
             Answer::Opened(Err(e)) => {
                 replay.opening = None;
                 replay.playing = false;
@@ -298,6 +328,7 @@ fn play(
     mut feed: ResMut<Feed>,
     speaker: Option<ResMut<Speaker>>,
     mut chunks: MessageWriter<AudioChunk>,
+    (mut commands, mut ended): (Commands, MessageWriter<CaptureEnded>),
 ) {
     let mut speaker = speaker.map(|mut sp| {
         sp.poll();
@@ -312,8 +343,22 @@ fn play(
         }
         return;
     };
-    let (id, total) = (s.id, s.samples);
+    let (id, total, growing) = (s.id, s.samples, s.growing());
     let head = &mut *head;
+    // A session still being captured: read its length and words again once a second.
+    let now = time.elapsed_secs_f64();
+    if growing && (now - head.refreshed_at >= 1.0 || now < head.refreshed_at) {
+        head.refreshed_at = now;
+        feed.refresh(id);
+    }
+    // A loop goes back to its start when it reaches its end.
+    if let Some((a, b)) = replay.looping
+        && replay.playing
+        && replay.position >= b
+    {
+        restart(&mut commands, &mut replay, head, &mut ended, a);
+        return;
+    }
     // Keep the reader a look-ahead in front of the playhead.
     let ahead = replay.position + (LOOKAHEAD_SECS * replay.speed as f64 * SAMPLE_RATE as f64) as u64;
     while head.asked_end < ahead.min(total) {
@@ -347,6 +392,7 @@ fn play(
             replay.position + want
         }
     };
+    let target = replay.looping.map_or(target, |(_, b)| target.min(b));
     let n = target.min(head.ready_end()).saturating_sub(replay.position);
     if n > 0 {
         head.chunk.clear();
@@ -355,7 +401,8 @@ fn play(
         head.ready_start += n;
         replay.position += n;
     }
-    if replay.position >= total {
+    // At the end of what is stored; a session still recording waits there for more.
+    if replay.position >= total && !growing && replay.looping.is_none() {
         replay.playing = false;
     }
 }

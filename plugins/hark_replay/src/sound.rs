@@ -25,9 +25,12 @@ use hark_capture::resample::RateConverter;
 use hark_core::SAMPLE_RATE;
 
 /// Seconds of audio the device ring holds (fed at most [`FEED_AHEAD_SECS`] ahead).
-const RING_SECS: f32 = 2.0;
-/// How far ahead of what was heard the player is fed, seconds of session audio at 1×.
-pub const FEED_AHEAD_SECS: f64 = 0.4;
+const RING_SECS: f32 = 6.0;
+/// How far ahead of what was heard the player is fed, seconds of device time. The ECS feeds it
+/// once a frame, so this is how long a frame may stall (a busy machine, a slow renderer) before
+/// the sound drops out. A seek, pause or new speed is heard at once whatever it is: each starts
+/// a fresh ring. (0.4 s dropped out under the test suite's load; 3 s did not.)
+pub const FEED_AHEAD_SECS: f64 = 3.0;
 
 enum ToPlayer {
     /// Start a new stretch of sound (`epoch`) at `speed`; what was queued is dropped.

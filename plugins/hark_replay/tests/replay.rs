@@ -232,3 +232,83 @@ fn a_missing_session_no_audio_or_a_damaged_row_says_why_and_changes_nothing() {
 fn rusqlite_open(db: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(db).unwrap()
 }
+
+#[test]
+fn a_loop_plays_its_span_over_and_over_until_it_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let audio = signal(SR as usize * 5);
+    let id = store(&db, &audio, &[], SessionState::Complete);
+    let mut app = app(&db);
+    open(&mut app, id);
+    let (a, b) = (16_000u64, 24_000u64);
+    app.world_mut().write_message(ReplayRequest::Loop(Some((a, b))));
+    app.world_mut().write_message(ReplayRequest::Play);
+    let mut chunks = Vec::new();
+    for _ in 0..30 {
+        chunks.extend(frame(&mut app, Duration::from_millis(100)));
+    }
+    assert!(!chunks.is_empty());
+    for c in &chunks {
+        let end = c.start + c.samples.len() as u64;
+        assert!(c.start >= a && end <= b, "{}..{end} is outside the loop", c.start);
+        assert_eq!(&c.samples[..], &audio[c.start as usize..end as usize]);
+    }
+    let rounds = chunks.iter().filter(|c| c.start == a).count();
+    assert!(rounds >= 4, "3 s of playing a 0.5 s loop went round {rounds} times");
+    // Cleared: playback goes on past the loop's end.
+    app.world_mut().write_message(ReplayRequest::Loop(None));
+    let mut after = Vec::new();
+    for _ in 0..15 {
+        after.extend(frame(&mut app, Duration::from_millis(100)));
+    }
+    assert!(after.iter().any(|c| c.start >= b), "the loop was not cleared");
+}
+
+#[test]
+fn a_session_still_recording_replays_from_its_start_while_it_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let audio = signal(SR as usize * 4);
+    let w = Writer::open(&db).unwrap();
+    let id = w.create_session("live", SourceKind::Microphone, "mic", "tiny.en", "{}").unwrap();
+    let send = |from: usize, to: usize| {
+        for start in (from..to).step_by(8_000) {
+            w.send(Command::Audio {
+                session: id,
+                start: start as u64,
+                samples: Arc::from(&audio[start..start + 8_000]),
+            });
+        }
+        w.flush().unwrap();
+    };
+    send(0, 32_000);
+    let mut app = app(&db);
+    open(&mut app, id);
+    assert_eq!(app.world().resource::<Replay>().session.as_ref().unwrap().state, SessionState::Recording);
+    app.world_mut().write_message(ReplayRequest::Play);
+    let mut chunks = Vec::new();
+    for _ in 0..30 {
+        chunks.extend(frame(&mut app, Duration::from_millis(100)));
+    }
+    let r = app.world().resource::<Replay>();
+    assert_eq!(r.position, 32_000, "played what there is");
+    assert!(r.playing, "and waits at the end for more while it records");
+    // The capture goes on: the replay reads the new length and plays on.
+    send(32_000, 64_000);
+    // (It reads the session again once a second.)
+    for _ in 0..35 {
+        chunks.extend(frame(&mut app, Duration::from_millis(100)));
+    }
+    let played = joined(&chunks);
+    let first_wrong = played.iter().zip(&audio).position(|(a, b)| a != b);
+    assert_eq!((played.len(), first_wrong), (audio.len(), None), "everything, in order, as it arrived");
+    w.send(Command::SetState { session: id, state: SessionState::Complete });
+    w.close().unwrap();
+    for _ in 0..15 {
+        frame(&mut app, Duration::from_millis(100));
+    }
+    let r = app.world().resource::<Replay>();
+    assert_eq!(r.session.as_ref().unwrap().state, SessionState::Complete);
+    assert!(!r.playing, "a finished session stops at its end");
+}

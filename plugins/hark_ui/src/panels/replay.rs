@@ -1,5 +1,6 @@
 //! The replay room: the controls over an opened session's transcript (play/pause, the time,
-//! speed, the output device or why there is no sound, a timeline to drag with the gaps marked) and its keys (Space plays or pauses, ←/→ step
+//! speed, an A–B loop, the output device or why there is no sound, a timeline to drag with the
+//! gaps and the loop marked) and its keys (Space plays or pauses, ←/→ step
 //! 5 s). The transcript panel draws the words, with the one being heard highlighted; clicking
 //! one seeks there. What it asks goes to `hark_replay` as `ReplayRequest`s.
 
@@ -60,6 +61,11 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
         let gap =
             egui::Rect::from_x_y_ranges(x(a)..=x(b).max(x(a) + 1.0), r.rect.center().y - 2.0..=r.rect.center().y + 2.0);
         ui.painter().rect_filled(gap, 0.0, egui::Color32::from_rgb(200, 60, 60));
+    }
+    if let Some((a, b)) = replay.looping {
+        let x = |s: u64| r.rect.left() + r.rect.width() * (samples_to_secs(s) / total.max(0.01)) as f32;
+        let span = egui::Rect::from_x_y_ranges(x(a)..=x(b), r.rect.bottom() - 3.0..=r.rect.bottom());
+        ui.painter().rect_filled(span, 0.0, egui::Color32::from_rgb(80, 140, 220));
     }
     if !session.gaps.is_empty() {
         let lost: u64 = session.gaps.iter().map(|(a, b)| b - a).sum();
