@@ -131,6 +131,10 @@ pub(crate) fn draw_words(
             }
             let width =
                 ctx.fonts_mut(|f| f.layout_no_wrap(w.text.clone(), font.clone(), egui::Color32::WHITE).size().x);
+            // A word that would run past the view's right edge waits until it has scrolled in.
+            if x + width > spec.right() {
+                continue;
+            }
             let Some(line) = (0..3).find(|&l| line_end[l] + 4.0 <= x) else { continue };
             line_end[line] = x + width;
             painter.text(

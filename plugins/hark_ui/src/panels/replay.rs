@@ -28,6 +28,9 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
             ask.write(ReplayRequest::Toggle);
         }
         ui.label(format!("{} / {}", clock(replay.position_secs()), clock(total)));
+    });
+    ui.horizontal(|ui| {
+        ui.label("speed");
         egui::ComboBox::from_id_salt("replay-speed").width(64.0).selected_text(format!("{}×", replay.speed)).show_ui(
             ui,
             |ui| {
@@ -38,6 +41,28 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
                 }
             },
         );
+        // A loop: the first click marks where it starts, the second where it ends.
+        let start_id = egui::Id::new("replay-loop-start");
+        let marked: Option<u64> = ui.data(|d| d.get_temp(start_id));
+        match (replay.looping, marked) {
+            (Some((a, b)), _) => {
+                let label = format!("loop {}–{} ✕", clock(samples_to_secs(a)), clock(samples_to_secs(b)));
+                if ui.button(label).on_hover_text("Stop looping").clicked() {
+                    ask.write(ReplayRequest::Loop(None));
+                }
+            }
+            (None, None) => {
+                if ui.button("Loop from here").on_hover_text("Mark where a loop starts, then where it ends").clicked() {
+                    ui.data_mut(|d| d.insert_temp(start_id, replay.position));
+                }
+            }
+            (None, Some(a)) => {
+                if ui.button("…to here").on_hover_text("Loop from the mark to here").clicked() {
+                    ask.write(ReplayRequest::Loop(Some((a.min(replay.position), a.max(replay.position)))));
+                    ui.data_mut(|d| d.remove::<u64>(start_id));
+                }
+            }
+        }
     });
     match &replay.sound {
         Some(SoundState::On { device }) => {
