@@ -137,8 +137,10 @@ pub struct TranscriptView {
     heights: Vec<(u64, f32)>,
     /// The word clicked in the last frame shown, as (segment, word).
     pub clicked: Option<(usize, usize)>,
-    /// The row last scrolled to by [`TranscriptView::show_following`].
+    /// The row [`TranscriptView::show_following`] last followed, and whether the view has yet
+    /// to reach it (a scroll is clamped to the content size egui knew from the frame before).
     followed: Option<usize>,
+    reaching: bool,
 }
 
 impl TranscriptView {
@@ -146,7 +148,7 @@ impl TranscriptView {
     /// rows laid out this frame (those in view).
     pub fn show(&mut self, ui: &mut egui::Ui, rows: &[Row<'_>]) -> Range<usize> {
         self.clicked = None;
-        self.followed = None;
+        (self.followed, self.reaching) = (None, false);
         egui::ScrollArea::vertical()
             .id_salt("transcript")
             .stick_to_bottom(true)
@@ -159,15 +161,19 @@ impl TranscriptView {
     /// changes, and otherwise stays where the user scrolled.
     pub fn show_following(&mut self, ui: &mut egui::Ui, rows: &[Row<'_>], follow: Option<usize>) -> Range<usize> {
         self.clicked = None;
-        let scroll = follow.filter(|f| self.followed != Some(*f));
-        if follow.is_some() {
-            self.followed = follow;
+        if follow.is_some() && follow != self.followed {
+            (self.followed, self.reaching) = (follow, true);
         }
-        egui::ScrollArea::vertical()
+        let scroll = follow.filter(|_| self.reaching);
+        let shown = egui::ScrollArea::vertical()
             .id_salt("replay-transcript")
             .auto_shrink([false, false])
             .show_viewport(ui, |ui, viewport| self.rows_in_view(ui, viewport, rows, scroll))
-            .inner
+            .inner;
+        if follow.is_some_and(|f| shown.contains(&f)) {
+            self.reaching = false;
+        }
+        shown
     }
 
     fn rows_in_view(
@@ -309,6 +315,75 @@ mod tests {
             shown = frame(&ctx, &mut view, &more, 0.0);
         }
         assert_eq!(shown.end, 2001, "{shown:?}");
+    }
+
+    #[test]
+    fn a_replay_keeps_the_word_being_heard_in_view() {
+        let ctx = egui::Context::default();
+        let mut view = TranscriptView::default();
+        let words: Vec<Cow<str>> = "so we agreed to ship it on friday".split(' ').map(Cow::from).collect();
+        let spoken = |current: usize| -> Vec<Row<'_>> {
+            (0..300)
+                .map(|i| Row {
+                    start_s: i as f64 * 4.0,
+                    text: RowText::Spoken {
+                        segment: i,
+                        words: words.clone(),
+                        current: (i == current).then_some(i % words.len()),
+                    },
+                })
+                .collect()
+        };
+        let run = |ctx: &egui::Context, view: &mut TranscriptView, rows: &[Row<'_>], follow: Option<usize>| {
+            let input = egui::RawInput {
+                screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1024.0, 640.0))),
+                time: Some(ctx.input(|i| i.time) + 0.1),
+                ..Default::default()
+            };
+            let mut shown = 0..0;
+            let _ = ctx.run_ui(input, |root| {
+                egui::Panel::right("panel")
+                    .exact_size(320.0)
+                    .show(root, |ui| shown = view.show_following(ui, rows, follow));
+            });
+            shown
+        };
+        // The word being heard moves to segment 200, far below the view: the view goes there
+        // (egui animates the scroll; each frame here is 0.1 s).
+        let mut shown = 0..0;
+        for _ in 0..10 {
+            shown = run(&ctx, &mut view, &spoken(200), Some(200));
+        }
+        assert!(shown.contains(&200) && shown.len() < 60, "{shown:?}");
+        // The user scrolls away while the same word is heard: the view stays where they put it.
+        for _ in 0..3 {
+            let input = egui::RawInput {
+                screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1024.0, 640.0))),
+                time: Some(ctx.input(|i| i.time) + 0.1),
+                events: vec![
+                    egui::Event::PointerMoved(egui::pos2(900.0, 300.0)),
+                    egui::Event::MouseWheel {
+                        unit: egui::MouseWheelUnit::Point,
+                        delta: egui::vec2(0.0, 2_000.0),
+                        phase: egui::TouchPhase::Move,
+                        modifiers: egui::Modifiers::NONE,
+                    },
+                ],
+                ..Default::default()
+            };
+            let rows = spoken(200);
+            let _ = ctx.run_ui(input, |root| {
+                egui::Panel::right("panel")
+                    .exact_size(320.0)
+                    .show(root, |ui| shown = view.show_following(ui, &rows, Some(200)));
+            });
+        }
+        assert!(!shown.contains(&200), "the user's scroll is kept: {shown:?}");
+        // The next segment is heard: the view follows again.
+        for _ in 0..10 {
+            shown = run(&ctx, &mut view, &spoken(201), Some(201));
+        }
+        assert!(shown.contains(&201), "{shown:?}");
     }
 
     #[test]
