@@ -58,6 +58,10 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let dir = tempfile::tempdir().unwrap();
     let shot = dir.path().join("shot.png");
     let state = dir.path().join("state.json");
+    // The recall buffer is off until the person turns it on; this person did.
+    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
+    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 30, recall_asked: true)")
+        .unwrap();
     let mut app = hark()
         .args(["--exit-after", "42", "--model"])
         .arg(&m)
@@ -428,4 +432,45 @@ fn replay_is_heard_on_the_output_device_whole_and_at_2x_with_its_pitch() {
     );
     assert!(pn / p1 > 1.5, "the pitch measure is blind: {p1:.0} → {pn:.0} Hz");
     assert!((p2 / p1 - 1.0).abs() < 0.05, "pitch {p1:.0} Hz became {p2:.0} Hz");
+}
+
+#[test]
+fn the_first_start_asks_before_the_microphone_is_listened_to_in_the_background() {
+    let Some(m) = test_model() else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("hark/settings.ron");
+    let mut app = hark()
+        .args(["--exit-after", "8", "--model"])
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(app.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "window ready");
+    x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    assert!(!settings.exists(), "nothing is decided, or listened to, before the person answers");
+    // The question sits in the middle of the 1024×640 window; "Turn it on" is its first button.
+    let mut decided = String::new();
+    for _ in 0..50 {
+        x.xdotool(&["mousemove", "--sync", "380", "369"]);
+        x.xdotool(&["click", "1"]);
+        decided = std::fs::read_to_string(&settings).unwrap_or_default();
+        if !decided.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100)); // the window draws in its own process
+    }
+    assert!(decided.contains("recall_seconds: 30") && decided.contains("recall_asked: true"), "{decided}");
+    assert!(app.wait().unwrap().success());
 }

@@ -34,6 +34,11 @@ pub struct SelectInput(pub Option<String>);
 #[derive(Message, Debug, Clone, Copy, Default)]
 pub struct RefreshInputs;
 
+/// Keep this many seconds of the microphone in the recall buffer from now on; 0 turns it off and
+/// forgets what it held.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetRecall(pub u32);
+
 /// A capture began: `session` is its entity.
 #[derive(Message, Debug, Clone, PartialEq)]
 pub struct CaptureStarted {
@@ -78,6 +83,7 @@ impl Plugin for CaptureControlPlugin {
             .add_message::<CaptureRequest>()
             .add_message::<SelectInput>()
             .add_message::<RefreshInputs>()
+            .add_message::<SetRecall>()
             .add_message::<CaptureStarted>()
             .add_message::<CaptureNotice>()
             .add_systems(Update, (select_input, handle_requests).chain().in_set(PipelineSystems::Control))
@@ -99,13 +105,26 @@ fn select_input(
     mut recall: ResMut<Recall>,
     mut select: MessageReader<SelectInput>,
     mut refresh: MessageReader<RefreshInputs>,
+    mut set_recall: MessageReader<SetRecall>,
     mut notice: MessageWriter<CaptureNotice>,
 ) {
     let refreshed = refresh.read().count() > 0;
+    let mut reopen_for_recall = false;
+    for SetRecall(seconds) in set_recall.read() {
+        if control.recall_seconds != *seconds {
+            control.recall_seconds = *seconds;
+            reopen_for_recall = true;
+        }
+        if *seconds == 0 {
+            // Off means nothing is kept.
+            recall.stop();
+            recall.clear();
+        }
+    }
     if refreshed {
         control.devices = list_input_devices();
     }
-    let mut reopen = refreshed && !recall.is_running();
+    let mut reopen = (refreshed && !recall.is_running()) || reopen_for_recall;
     for SelectInput(device) in select.read() {
         if control.device != *device {
             control.device = device.clone();

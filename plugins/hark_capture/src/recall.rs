@@ -121,6 +121,28 @@ impl Recall {
         }
     }
 
+    /// Forgets what the buffer holds.
+    pub fn clear(&self) {
+        if let Ok(mut b) = self.buf.lock() {
+            b.clear();
+        }
+    }
+
+    /// RMS and peak of the last 0.1 s heard, while the buffer is listening (the window's
+    /// "recall is listening" indicator).
+    pub fn level(&self) -> Option<(f32, f32)> {
+        if !self.is_running() {
+            return None;
+        }
+        let b = self.buf.lock().ok()?;
+        let n = b.len().min(hark_core::SAMPLE_RATE as usize / 10);
+        if n == 0 {
+            return Some((0.0, 0.0));
+        }
+        let (sum, peak) = b.range(b.len() - n..).fold((0.0f32, 0.0f32), |(s, p), &x| (s + x * x, p.max(x.abs())));
+        Some(((sum / n as f32).sqrt(), peak))
+    }
+
     /// A copy of what the buffer holds now.
     pub fn snapshot(&self) -> Vec<f32> {
         self.buf.lock().map(|b| b.iter().copied().collect()).unwrap_or_default()
@@ -183,6 +205,34 @@ mod tests {
         while second_calls.try_recv().is_ok() {}
         assert!(second_calls.recv().is_err(), "stop waits for the thread");
         assert!(!recall.is_running());
+    }
+
+    #[test]
+    fn turned_off_from_the_window_recall_stops_listening_and_forgets() {
+        use hark_core::HarkCorePlugin;
+        let mut app = App::new();
+        app.add_plugins((HarkCorePlugin, crate::CaptureControlPlugin)).init_resource::<Time>();
+        app.world_mut().resource_mut::<crate::CaptureControl>().recall_seconds = 30;
+        let calls = {
+            let mut recall = app.world_mut().resource_mut::<Recall>();
+            recall.period = Duration::from_millis(1);
+            let (pull, calls) = stand_in(0.25, 1_600, usize::MAX);
+            recall.start(pull, 16_000);
+            calls
+        };
+        for _ in 0..3 {
+            calls.recv().unwrap();
+        }
+        let (rms, peak) = app.world().resource::<Recall>().level().expect("listening");
+        assert!((rms - 0.25).abs() < 1e-6 && (peak - 0.25).abs() < 1e-6, "{rms} {peak}");
+        app.world_mut().write_message(crate::SetRecall(0));
+        app.update();
+        let recall = app.world().resource::<Recall>();
+        assert!(!recall.is_running() && recall.level().is_none());
+        assert!(recall.snapshot().is_empty(), "what it heard is forgotten");
+        while calls.try_recv().is_ok() {}
+        assert!(calls.recv().is_err(), "its stream is closed");
+        assert_eq!(app.world().resource::<crate::CaptureControl>().recall_seconds, 0);
     }
 
     #[test]

@@ -40,8 +40,11 @@ pub struct Settings {
     pub vad_threshold: f32,
     pub hotkeys: Hotkeys,
     /// Seconds of microphone audio always kept for "transcribe what I just said" (0 turns the
-    /// always-on buffer off).
+    /// always-on buffer off). Off until the person turns it on: a microphone that listens in the
+    /// background is their choice, not ours.
     pub recall_seconds: u32,
+    /// Whether the person has been asked about the recall buffer (the window asks once).
+    pub recall_asked: bool,
 }
 
 impl Default for Settings {
@@ -52,10 +55,14 @@ impl Default for Settings {
             model: "tiny.en".into(),
             vad_threshold: 0.5,
             hotkeys: Hotkeys::default(),
-            recall_seconds: 30,
+            recall_seconds: 0,
+            recall_asked: false,
         }
     }
 }
+
+/// How much the recall buffer keeps when it is turned on from the window.
+pub const RECALL_SECONDS: u32 = 30;
 
 /// `$XDG_CONFIG_HOME/hark/settings.ron` (or `~/.config/hark/settings.ron`).
 pub fn default_path() -> PathBuf {
@@ -132,6 +139,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         let l = load(&p);
         assert!(l.problem.is_none() && l.writable && l.settings == Settings::default());
+        // A first start listens to nothing in the background until the person says so.
+        assert_eq!((l.settings.recall_seconds, l.settings.recall_asked), (0, false));
         let mut s = Settings { vad_threshold: 0.35, ..Default::default() };
         s.hotkeys.toggle = "F7".into();
         save(&p, &s).unwrap();

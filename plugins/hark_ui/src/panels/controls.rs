@@ -1,15 +1,18 @@
-//! The left panel's controls: record, input device, level meter, model, VAD sensitivity (the
-//! sessions list follows below them, from [`super::sessions`]).
+//! The left panel's controls: record, input device, level meter, the recall buffer (whether the
+//! microphone is listened to in the background, with its level and a one-click off), model, VAD
+//! sensitivity (the sessions list follows below them, from [`super::sessions`]). The first time
+//! the window opens it asks whether to turn the recall buffer on; it is off until then.
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
-use hark_capture::{CaptureControl, CaptureRequest, RefreshInputs, SelectInput};
+use hark_capture::{CaptureControl, CaptureRequest, Recall, RefreshInputs, SelectInput, SetRecall};
 use hark_transcribe::{LoadModel, Models, RefreshModels};
 use hark_vad::VadSettings;
 
 use super::UtteranceRow;
 use super::sessions::Sessions;
+use crate::settings::RECALL_SECONDS;
 use crate::{LEFT_PANEL, LevelMeter, Notice, UiSettings};
 
 #[derive(SystemParam)]
@@ -25,6 +28,8 @@ pub struct Controls<'w, 's> {
     refresh: MessageWriter<'w, RefreshInputs>,
     refresh_models: MessageWriter<'w, RefreshModels>,
     load: MessageWriter<'w, LoadModel>,
+    recall: Res<'w, Recall>,
+    set_recall: MessageWriter<'w, SetRecall>,
     utterances: Query<'w, 's, UtteranceRow>,
 }
 
@@ -43,10 +48,11 @@ impl Controls<'_, '_> {
             self.capture.write(CaptureRequest::Toggle);
         }
         let s = &self.settings.settings;
-        ui.small(format!(
-            "{} toggles, hold {} to talk, {} transcribes the last {} s",
-            s.hotkeys.toggle, s.hotkeys.push_to_talk, s.hotkeys.recall, s.recall_seconds
-        ));
+        let recall = match s.recall_seconds {
+            0 => format!("{} recalls (off)", s.hotkeys.recall),
+            n => format!("{} transcribes the last {n} s", s.hotkeys.recall),
+        };
+        ui.small(format!("{} toggles, hold {} to talk, {recall}", s.hotkeys.toggle, s.hotkeys.push_to_talk));
         ui.separator();
         self.device_picker(ui);
         // Level meter with clipping indicator.
@@ -58,6 +64,7 @@ impl Controls<'_, '_> {
         if capturing && self.level.clipped_frames < 60 {
             ui.colored_label(egui::Color32::RED, "CLIPPING");
         }
+        self.recall_row(ui);
         ui.separator();
         self.model_picker(ui, capturing);
         ui.separator();
@@ -67,6 +74,87 @@ impl Controls<'_, '_> {
             self.vad.gate.threshold = 1.0 - sens;
             self.settings.settings.vad_threshold = self.vad.gate.threshold;
             self.save();
+        }
+    }
+
+    /// Turns the recall buffer on (`seconds`) or off (0), remembers it, and stops asking.
+    fn set_recall(&mut self, seconds: u32) {
+        self.settings.settings.recall_seconds = seconds;
+        self.settings.settings.recall_asked = true;
+        self.save();
+        self.set_recall.write(SetRecall(seconds));
+    }
+
+    /// Whether the microphone is being listened to in the background: said, with its level,
+    /// and one click from off.
+    fn recall_row(&mut self, ui: &mut egui::Ui) {
+        let seconds = self.settings.settings.recall_seconds;
+        let mut turn = None;
+        ui.horizontal(|ui| {
+            if seconds == 0 {
+                ui.label("Recall: off");
+                let b = ui.small_button(format!("Turn on ({RECALL_SECONDS} s)")).on_hover_text(
+                    "Keep the last seconds of the microphone in memory (never saved unless you recall them), so the recall key transcribes what was just said",
+                );
+                if b.clicked() {
+                    turn = Some(RECALL_SECONDS);
+                }
+                return;
+            }
+            match self.recall.level() {
+                Some((rms, _)) => {
+                    // A red light (drawn: the window's fonts have no "●").
+                    let (dot, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                    ui.painter().circle_filled(dot.center(), 4.0, egui::Color32::from_rgb(230, 70, 70));
+                    let db = 20.0 * rms.max(1e-5).log10();
+                    ui.label(format!("Recall listening: last {seconds} s ({db:.0} dBFS)"))
+                        .on_hover_text("The microphone is heard in the background and its last seconds kept in memory only");
+                }
+                None => {
+                    ui.label(format!("Recall on ({seconds} s), not listening"))
+                        .on_hover_text("No microphone is open for it; choose a device or refresh");
+                }
+            }
+            if ui.small_button("Turn off").on_hover_text("Stop listening and forget what it holds").clicked() {
+                turn = Some(0);
+            }
+        });
+        if let Some(s) = turn {
+            self.set_recall(s);
+        }
+    }
+
+    /// The first time the window opens: ask, rather than listen by default.
+    fn ask_about_recall(&mut self, ctx: &egui::Context) {
+        if self.settings.settings.recall_asked {
+            return;
+        }
+        let listening = self.settings.settings.recall_seconds > 0;
+        let mut turn = None;
+        egui::Window::new("Recall: transcribe what was just said?")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "Hark can keep the last {RECALL_SECONDS} s of your microphone in memory, so that {} turns what \
+                     was just said into a session. Nothing is saved unless you press it; turning it off forgets it.",
+                    self.settings.settings.hotkeys.recall
+                ));
+                if listening {
+                    ui.label(format!("It is on now ({} s).", self.settings.settings.recall_seconds));
+                }
+                ui.horizontal(|ui| {
+                    if ui.button(if listening { "Keep it on" } else { "Turn it on" }).clicked() {
+                        turn = Some(if listening { self.settings.settings.recall_seconds } else { RECALL_SECONDS });
+                    }
+                    if ui.button(if listening { "Turn it off" } else { "Keep it off" }).clicked() {
+                        turn = Some(0);
+                    }
+                });
+            });
+        if let Some(s) = turn {
+            self.set_recall(s);
         }
     }
 
@@ -130,5 +218,6 @@ pub(crate) fn draw(mut contexts: EguiContexts, mut controls: Controls, mut sessi
         ui.separator();
         sessions.show(ui);
     });
+    controls.ask_about_recall(ctx);
     Ok(())
 }
