@@ -32,6 +32,34 @@ pub fn session_line(id: i64, title: &str, state: SessionState, secs: f64) -> Str
     format!("#{id} · {secs:.0} s{state} · {title}")
 }
 
+/// A search snippet as the store marks it (`[hit]`), cut into (text, is a hit) parts without the
+/// marks.
+pub fn snippet_parts(snippet: &str) -> Vec<(String, bool)> {
+    let mut parts: Vec<(String, bool)> = Vec::new();
+    let mut hit = false;
+    let mut cur = String::new();
+    for c in snippet.chars() {
+        match c {
+            '[' if !hit => {
+                if !cur.is_empty() {
+                    parts.push((std::mem::take(&mut cur), false));
+                }
+                hit = true;
+            }
+            ']' if hit => {
+                parts.push((std::mem::take(&mut cur), true));
+                hit = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        // An unclosed mark (a cut snippet) is shown as it is.
+        parts.push((if hit { format!("[{cur}") } else { cur }, false));
+    }
+    parts
+}
+
 impl Sessions<'_, '_> {
     /// The state and length of a session: live for one of this run (the database catches up
     /// when the writer thread gets to it), as saved otherwise.
@@ -68,21 +96,40 @@ impl Sessions<'_, '_> {
             count,
             |ui, range| {
                 for i in range {
-                    let (id, label) = if searching {
+                    let (id, label, text): (i64, String, egui::WidgetText) = if searching {
+                        // The words that matched, highlighted (the store marks them with [ ]).
                         let h = &self.browsing.hits[i];
-                        (h.session_id, format!("#{} {:.1} s: {}", h.session_id, h.start_s, h.snippet))
+                        let parts = snippet_parts(&h.snippet);
+                        let plain: String = parts.iter().map(|(t, _)| t.as_str()).collect();
+                        let font = egui::TextStyle::Small.resolve(ui.style());
+                        let normal = egui::TextFormat::simple(font.clone(), ui.visuals().text_color());
+                        let hit = egui::TextFormat {
+                            background: ui.visuals().selection.bg_fill,
+                            color: ui.visuals().strong_text_color(),
+                            ..egui::TextFormat::simple(font, ui.visuals().text_color())
+                        };
+                        let mut job = egui::text::LayoutJob::default();
+                        job.append(&format!("#{} {:.1} s: ", h.session_id, h.start_s), 0.0, normal.clone());
+                        for (t, is_hit) in &parts {
+                            job.append(t, 0.0, if *is_hit { hit.clone() } else { normal.clone() });
+                        }
+                        (h.session_id, format!("#{} {:.1} s: {plain}", h.session_id, h.start_s), job.into())
                     } else {
                         let s = &self.browsing.sessions[i];
                         let (state, secs) = self.live(s.id, s.state, s.duration_s);
-                        (s.id, session_line(s.id, &s.title, state, secs))
+                        let line = session_line(s.id, &s.title, state, secs);
+                        (s.id, line.clone(), egui::RichText::new(line).small().into())
                     };
-                    let button = egui::Button::new(egui::RichText::new(&label).small()).frame(false).truncate();
+                    let button = egui::Button::new(text).frame(false).truncate();
                     if ui.add(button).on_hover_text(&label).clicked() {
                         open = Some(id);
                     }
                 }
             },
         );
+        if searching && self.browsing.hits.is_empty() && self.browsing.problem.is_none() {
+            ui.small(format!("No saved session mentions “{}”.", self.browsing.query.trim()));
+        }
         if let Some(id) = open {
             *self.shown = Shown::Saved(id);
             self.browse.write(BrowseRequest::Open(id));
@@ -94,6 +141,23 @@ impl Sessions<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_hits_are_highlighted_without_their_marks() {
+        let parts = snippet_parts("…so my [fellow] [Americans], ask not…");
+        assert_eq!(
+            parts,
+            vec![
+                ("…so my ".to_owned(), false),
+                ("fellow".to_owned(), true),
+                (" ".to_owned(), false),
+                ("Americans".to_owned(), true),
+                (", ask not…".to_owned(), false),
+            ]
+        );
+        assert_eq!(snippet_parts("no hits here"), vec![("no hits here".to_owned(), false)]);
+        assert_eq!(snippet_parts("cut [short"), vec![("cut ".to_owned(), false), ("[short".to_owned(), false)]);
+    }
 
     #[test]
     fn session_lines_lead_with_length_and_news() {
