@@ -7,6 +7,7 @@ pub mod format;
 pub mod longform;
 pub mod pipeline;
 pub mod procstat;
+pub mod rerun;
 pub mod robust;
 pub mod studio;
 pub mod testset;

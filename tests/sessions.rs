@@ -388,3 +388,126 @@ fn exports_write_only_the_path_given() {
     let (ok, _, err) = run(&[os("sessions"), os("show"), os("999"), os("--data-dir"), d.path().as_os_str()]);
     assert!(!ok && err.contains("no session 999"), "{err}");
 }
+
+fn json_of(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let (ok, out, err) = run(args);
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn a_rerun_is_a_new_version_beside_the_old_one_and_use_switches_what_is_exported() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let d = tempfile::tempdir().unwrap();
+    let dd = d.path().as_os_str();
+    let wav = c.join("mfa_acoustic_corpus.wav");
+    let (ok, _, err) = run(&[os("transcribe"), wav.as_os_str(), os("--model"), m.as_os_str(), os("--data-dir"), dd]);
+    assert!(ok, "{err}");
+    let export = |what: &str| {
+        let (ok, out, err) =
+            run(&[os("sessions"), os("export"), os("1"), os("--format"), os(what), os("--data-dir"), dd]);
+        assert!(ok, "{err}");
+        out
+    };
+    let before = export("json");
+
+    // Whole session, pauses not joined: another cut of the same audio.
+    let (ok, out, err) = run(&[
+        os("sessions"),
+        os("rerun"),
+        os("1"),
+        os("--merge-pauses"),
+        os("0"),
+        os("--model"),
+        m.as_os_str(),
+        os("--data-dir"),
+        dd,
+    ]);
+    assert!(ok && out.contains("version 2 re-ran the whole session"), "{out}{err}");
+    // A span, with beam search: what lies outside it is carried over.
+    let (ok, out, err) = run(&[
+        os("sessions"),
+        os("rerun"),
+        os("1"),
+        os("--from"),
+        os("18"),
+        os("--to"),
+        os("20"),
+        os("--beam-size"),
+        os("3"),
+        os("--model"),
+        m.as_os_str(),
+        os("--data-dir"),
+        dd,
+    ]);
+    assert!(ok && out.contains("version 3 re-ran"), "{out}{err}");
+    assert_eq!(export("json"), before, "the current version is untouched by a re-run");
+
+    let v = json_of(&[os("sessions"), os("versions"), os("1"), os("--json"), os("--data-dir"), dd]);
+    let list = v.as_array().unwrap();
+    let numbers: Vec<i64> = list.iter().map(|x| x["version"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    let current: Vec<bool> = list.iter().map(|x| x["current"].as_bool().unwrap()).collect();
+    assert_eq!(current, [true, false, false]);
+    let settings = |i: usize| list[i]["settings"].as_str().unwrap().to_owned();
+    assert!(settings(0).contains("\"merge_pauses_s\":2.2") && settings(1).contains("\"merge_pauses_s\":0.0"));
+    assert!(settings(2).contains("\"beam_size\":3"), "{}", settings(2));
+    assert!(list[0]["from_s"].is_null() && list[2]["from_s"].as_f64().unwrap() <= 18.0);
+
+    // The diff lists exactly the changed words: applied to version 1 it gives version 3.
+    let db = d.path().join("hark.db");
+    let r = Reader::open(&db).unwrap();
+    let words = |v: i64| -> Vec<String> {
+        hark_store::db::diff_words(&r.segments_of(1, v).unwrap()).into_iter().map(|w| w.text).collect()
+    };
+    for (a, b) in [(1, 2), (1, 3), (3, 2)] {
+        let diff = json_of(&[
+            os("sessions"),
+            os("diff"),
+            os("1"),
+            os(&a.to_string()),
+            os(&b.to_string()),
+            os("--json"),
+            os("--data-dir"),
+            dd,
+        ]);
+        assert_eq!((diff["from"].as_i64(), diff["to"].as_i64()), (Some(a), Some(b)));
+        let changes = r.diff(1, a, b).unwrap();
+        assert_eq!(diff["changes"].as_array().unwrap().len(), changes.len());
+        // Same spoken words (case and punctuation are not changes).
+        let applied = hark_core::diff::apply_changes(&words(a), &changes);
+        assert_eq!(normalize_words(&applied.join(" ")), normalize_words(&words(b).join(" ")), "{a} → {b}");
+        for ch in &changes {
+            assert_ne!(normalize_words(&ch.old.join(" ")), normalize_words(&ch.new.join(" ")), "{ch:?} is no change");
+        }
+    }
+
+    // `use` switches what is shown and exported; the old version is still there.
+    let (ok, _, err) = run(&[os("sessions"), os("use"), os("1"), os("3"), os("--data-dir"), dd]);
+    assert!(ok && err.contains("now shows version 3"), "{err}");
+    let v3: String = r.segments_of(1, 3).unwrap().iter().map(|g| g.text.as_str()).collect::<Vec<_>>().join(" ");
+    assert_eq!(normalize_words(&export("txt")), normalize_words(&v3));
+    let (ok, _, _) = run(&[os("sessions"), os("use"), os("1"), os("1"), os("--data-dir"), dd]);
+    assert!(ok);
+    assert_eq!(export("json"), before, "version 1 comes back as it was");
+
+    // What is not there is named, and nothing changes.
+    let (ok, _, err) = run(&[os("sessions"), os("use"), os("1"), os("9"), os("--data-dir"), dd]);
+    assert!(!ok && err.contains("session 1 has no transcript version 9"), "{err}");
+    let (ok, _, err) =
+        run(&[os("sessions"), os("rerun"), os("77"), os("--model"), m.as_os_str(), os("--data-dir"), dd]);
+    assert!(!ok && err.contains("no session 77"), "{err}");
+    let (ok, _, err) = run(&[
+        os("sessions"),
+        os("rerun"),
+        os("1"),
+        os("--from"),
+        os("500"),
+        os("--model"),
+        m.as_os_str(),
+        os("--data-dir"),
+        dd,
+    ]);
+    assert!(!ok && err.contains("nothing to re-run"), "{err}");
+    assert_eq!(r.versions(1).unwrap().len(), 3);
+}

@@ -9,6 +9,7 @@ mod model;
 mod robust;
 mod sessions;
 mod transcribe;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -48,6 +48,42 @@ pub enum SessionsCommand {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Transcribe a session's audio again (other model or settings) as a new transcript
+    /// version; earlier versions stay. The current version is unchanged unless --use is given.
+    Rerun {
+        id: i64,
+        /// Re-run from this many seconds in (widened to whole utterances).
+        #[arg(long, value_name = "SECS")]
+        from: Option<f64>,
+        /// Re-run up to this many seconds in (widened to whole utterances).
+        #[arg(long, value_name = "SECS")]
+        to: Option<f64>,
+        /// Make the new version the current one (shown, searched, exported).
+        #[arg(long = "use")]
+        make_current: bool,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// A session's transcript versions: number, model, settings, date, word count.
+    Versions {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The words that differ between two versions (default: the current one and the newest
+    /// other one).
+    Diff {
+        id: i64,
+        from: Option<i64>,
+        to: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a version the current one: what is shown, searched and exported.
+    Use {
+        id: i64,
+        version: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,6 +166,15 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
             eprintln!("deleted session {id}");
         }
         SessionsCommand::Recover { pipeline } => recover(&pipeline, models_dir, db)?,
+        SessionsCommand::Rerun { id, from, to, make_current, pipeline } => {
+            super::versions::rerun(id, from, to, make_current, &pipeline, models_dir, db)?
+        }
+        SessionsCommand::Versions { id, json } => super::versions::list(id, json, db)?,
+        SessionsCommand::Diff { id, from, to, json } => super::versions::diff(id, from, to, json, db)?,
+        SessionsCommand::Use { id, version } => {
+            Writer::open(db)?.use_version(id, version)?;
+            eprintln!("session {id} now shows version {version}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

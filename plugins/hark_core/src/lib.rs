@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 
+pub mod diff;
 pub mod paths;
 pub mod text;
 

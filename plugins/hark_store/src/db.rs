@@ -9,6 +9,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 
+mod audio;
+mod versions;
+
+pub use versions::{VersionRow, diff_words};
+
 /// `PRAGMA application_id` of Hark databases ("HARK").
 pub const APPLICATION_ID: i32 = 0x4841_524B;
 
@@ -21,6 +26,8 @@ pub enum StoreError {
     Sql { path: PathBuf, source: rusqlite::Error },
     #[error("there is no session {0} (see `hark sessions list`)")]
     NoSession(i64),
+    #[error("session {session} has no transcript version {version} (see `hark sessions versions {session}`)")]
+    NoVersion { session: i64, version: i64 },
     #[error("the store's writer thread has stopped")]
     WriterGone,
     #[error("database {} could not be written: {msg}", path.display())]
@@ -98,26 +105,32 @@ fn migrations() -> Migrations<'static> {
             "ALTER TABLE audio ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
              ALTER TABLE audio ADD COLUMN frames INTEGER;",
         ),
+        // Schema 4: transcript versions. A re-run (other model or settings) cuts and transcribes
+        // the session's audio again as a new version with segments of its own; earlier versions
+        // stay, and the session's `current_version` is what is shown, searched and exported.
+        // Everything written before is version 1.
+        M::up(
+            "CREATE TABLE versions (
+                 session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                 version INTEGER NOT NULL,
+                 model TEXT NOT NULL,
+                 settings TEXT NOT NULL,
+                 created_at TEXT NOT NULL,
+                 from_sample INTEGER,
+                 to_sample INTEGER,
+                 PRIMARY KEY (session_id, version)
+             ) WITHOUT ROWID;
+             ALTER TABLE sessions ADD COLUMN current_version INTEGER NOT NULL DEFAULT 1;
+             ALTER TABLE segments ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+             INSERT INTO versions (session_id, version, model, settings, created_at)
+                 SELECT id, 1, model, settings, created_at FROM sessions;",
+        ),
     ])
 }
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {
-    3
-}
-
-/// A row's length in samples, in SQL.
-const ROW_FRAMES: &str = "coalesce(frames, length(samples) / 4)";
-
-/// Decodes one audio row (`start_sample, codec, frames, samples`).
-fn audio_row(path: &Path, r: &rusqlite::Row<'_>) -> Result<(u64, Vec<f32>), StoreError> {
-    let start = r.get::<_, i64>(0).map_err(|e| sql(path, e))? as u64;
-    let codec: i64 = r.get(1).map_err(|e| sql(path, e))?;
-    let frames: Option<i64> = r.get(2).map_err(|e| sql(path, e))?;
-    let blob = r.get_ref(3).and_then(|v| Ok(v.as_blob()?)).map_err(|e| sql(path, e))?;
-    let samples = crate::codec::decode(codec, blob, frames.map(|n| n.max(0) as usize))
-        .map_err(|source| StoreError::DamagedAudio { path: path.to_path_buf(), start, source })?;
-    Ok((start, samples))
+    4
 }
 
 /// Where the database lives by default: `$XDG_DATA_HOME/hark/hark.db`.
@@ -293,7 +306,8 @@ pub struct SessionRow {
     pub segments: i64,
 }
 
-/// A segment with its latest transcript.
+/// A segment with its latest transcript (`version` counts re-transcriptions of this segment;
+/// the transcript version a segment belongs to is [`Reader::segments_of`]'s).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SegmentRow {
     pub idx: i64,
@@ -328,7 +342,7 @@ impl std::fmt::Debug for Reader {
 }
 
 const SESSION_COLS: &str = "s.id, s.title, s.created_at, s.source, s.model, s.state, s.samples, \
-     (SELECT count(*) FROM segments g WHERE g.session_id = s.id), s.kind";
+     (SELECT count(*) FROM segments g WHERE g.session_id = s.id AND g.version = s.current_version), s.kind";
 
 /// A text column holding one of an enum's names.
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -366,122 +380,10 @@ impl Reader {
             .ok_or(StoreError::NoSession(id))
     }
 
-    /// Segments with their latest transcript version, in order.
+    /// The segments of the session's current transcript version, in order.
     pub fn segments(&self, id: i64) -> Result<Vec<SegmentRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT g.idx, g.start_sample, g.end_sample, t.version, t.text, t.words, t.suspect
-                 FROM segments g JOIN transcripts t ON t.segment_id = g.id
-                 WHERE g.session_id = ?1
-                   AND t.version = (SELECT max(version) FROM transcripts WHERE segment_id = g.id)
-                 ORDER BY g.idx",
-            )
-            .map_err(|e| sql(&self.path, e))?;
-        st.query_map([id], |r| {
-            let words: String = r.get(5)?;
-            Ok(SegmentRow {
-                idx: r.get(0)?,
-                start_sample: r.get::<_, i64>(1)? as u64,
-                end_sample: r.get::<_, i64>(2)? as u64,
-                version: r.get(3)?,
-                text: r.get(4)?,
-                words: serde_json::from_str(&words).unwrap_or_default(),
-                suspect: r.get(6)?,
-            })
-        })
-        .and_then(|r| r.collect())
-        .map_err(|e| sql(&self.path, e))
-    }
-
-    /// The session's audio, 16 kHz mono, in order.
-    pub fn audio(&self, id: i64) -> Result<Vec<f32>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT start_sample, codec, frames, samples FROM audio WHERE session_id = ?1 ORDER BY start_sample",
-            )
-            .map_err(|e| sql(&self.path, e))?;
-        let mut rows = st.query([id]).map_err(|e| sql(&self.path, e))?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(|e| sql(&self.path, e))? {
-            let (start, samples) = audio_row(&self.path, r)?;
-            // Chunks are contiguous; a gap (audio that never reached the database) is silence.
-            out.resize((start as usize).max(out.len()), 0.0);
-            out.extend(samples);
-        }
-        Ok(out)
-    }
-
-    /// `len` samples of the session's audio from sample `start` (fewer at its end), read from
-    /// the rows that cover the range only, so a session of hours is never loaded whole. A span
-    /// no row covers (see [`Reader::audio_gaps`]) reads as silence.
-    pub fn audio_range(&self, id: i64, start: u64, len: usize) -> Result<Vec<f32>, StoreError> {
-        let end = start + len as u64;
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT start_sample, codec, frames, samples FROM audio
-                 WHERE session_id = ?1 AND start_sample < ?3 AND start_sample >= coalesce(
-                     (SELECT max(start_sample) FROM audio WHERE session_id = ?1 AND start_sample <= ?2), 0)
-                 ORDER BY start_sample",
-            )
-            .map_err(|e| sql(&self.path, e))?;
-        let mut rows = st.query(params![id, start as i64, end as i64]).map_err(|e| sql(&self.path, e))?;
-        let mut out = vec![0.0f32; len];
-        while let Some(r) = rows.next().map_err(|e| sql(&self.path, e))? {
-            let (row_start, samples) = audio_row(&self.path, r)?;
-            let row_end = row_start + samples.len() as u64;
-            let (from, to) = (row_start.max(start), row_end.min(end));
-            if from < to {
-                out[(from - start) as usize..(to - start) as usize]
-                    .copy_from_slice(&samples[(from - row_start) as usize..(to - row_start) as usize]);
-            }
-        }
-        // Nothing beyond the last stored sample.
-        let stored_end = self.audio_end(id)?;
-        out.truncate(stored_end.saturating_sub(start).min(len as u64) as usize);
-        Ok(out)
-    }
-
-    /// One past the session's last stored sample.
-    pub fn audio_end(&self, id: i64) -> Result<u64, StoreError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT coalesce(max(start_sample + {ROW_FRAMES}), 0) FROM audio
-                     WHERE session_id = ?1 AND start_sample = (SELECT max(start_sample) FROM audio WHERE session_id = ?1)"
-                ),
-                [id],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(|e| sql(&self.path, e))
-    }
-
-    /// Spans (start, end in samples) up to the last stored sample that no audio row covers:
-    /// audio that never reached the database (a process killed with it in memory, a disk
-    /// that was full and never came back).
-    pub fn audio_gaps(&self, id: i64) -> Result<Vec<(u64, u64)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT start_sample, {ROW_FRAMES} FROM audio WHERE session_id = ?1 ORDER BY start_sample"
-            ))
-            .map_err(|e| sql(&self.path, e))?;
-        let spans = st
-            .query_map([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
-            .and_then(|r| r.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| sql(&self.path, e))?;
-        let mut gaps = Vec::new();
-        let mut at = 0;
-        for (start, len) in spans {
-            if start > at {
-                gaps.push((at, start));
-            }
-            at = at.max(start + len);
-        }
-        Ok(gaps)
+        let version = self.current_version(id)?;
+        self.segments_of(id, version)
     }
 
     /// Full-text search over the latest transcripts, best session first, with a snippet.
@@ -502,6 +404,7 @@ impl Reader {
                  JOIN segments g ON g.id = t.segment_id
                  JOIN sessions s ON s.id = g.session_id
                  WHERE transcripts_fts MATCH ?1
+                   AND g.version = s.current_version
                    AND t.version = (SELECT max(version) FROM transcripts WHERE segment_id = t.segment_id)
                  ORDER BY rank LIMIT ?2",
             )

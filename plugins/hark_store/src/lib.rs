@@ -18,8 +18,8 @@ use hark_core::{
 };
 
 pub use browse::{BrowsePlugin, BrowseRequest, Browser, Browsing, OpenedSession};
-pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError};
-pub use writer::{Command, Writer};
+pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError, VersionRow};
+pub use writer::{Command, NewSegment, Writer};
 
 /// The database row of a session entity.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]

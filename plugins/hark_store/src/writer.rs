@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender};
 use hark_core::{SessionState, SourceKind};
 use rusqlite::{Connection, params};
 
-pub use crate::command::Command;
+pub use crate::command::{Command, NewSegment};
 use crate::command::{Reply, apply};
 use crate::db::{self, StoreError, sql};
 
@@ -93,6 +93,34 @@ impl Writer {
     pub fn rename(&self, session: i64, title: &str) -> Result<(), StoreError> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Rename { session, title: title.into(), reply });
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Adds a transcript version (see [`Command::AddVersion`]); returns its number.
+    pub fn add_version(
+        &self,
+        session: i64,
+        model: &str,
+        settings: &str,
+        span: Option<(u64, u64)>,
+        segments: Vec<crate::command::NewSegment>,
+    ) -> Result<i64, StoreError> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(Command::AddVersion {
+            session,
+            model: model.into(),
+            settings: settings.into(),
+            span,
+            segments,
+            reply,
+        });
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Makes `version` the session's current transcript.
+    pub fn use_version(&self, session: i64, version: i64) -> Result<(), StoreError> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(Command::UseVersion { session, version, reply });
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
