@@ -2,12 +2,18 @@
 //! segmenter, recogniser) with other settings, and the result becomes a new transcript version.
 //! Used by `hark sessions rerun` and by the window (on a thread of its own).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
+use bevy::prelude::*;
+use crossbeam_channel::Receiver;
 use hark_capture::{Pace, Source};
-use hark_core::{SessionClock, SessionState, Transcript, Utterance, UtteranceVad, samples_to_secs};
-use hark_store::{NewSegment, Reader, StoreContext};
+use hark_core::{PipelineSystems, SessionClock, SessionState, Transcript, Utterance, UtteranceVad, samples_to_secs};
+use hark_replay::ReplayRequest;
+use hark_replay::versions::{RerunStatus, VersionRequest};
+use hark_store::{BrowseRequest, NewSegment, Reader, StoreContext, Writer};
 
 use crate::pipeline::{Pipeline, PipelineOptions};
 
@@ -128,4 +134,182 @@ pub fn rerun_session(
     world.despawn(e);
     progress(1.0);
     Ok(RerunResult { session, span, segments: segments.into_iter().map(|(_, g)| g).collect(), model, settings })
+}
+
+/// Carries out [`VersionRequest`]s in an app with a [`Writer`]: a re-run on a thread of its own
+/// (its own pipeline and model, so the window and a live capture go on), a change of current
+/// version on another; each reports to [`RerunStatus`] and, once committed, has the replay
+/// read the session's words and versions again.
+#[derive(Debug, Clone)]
+pub struct RerunPlugin {
+    /// The app's pipeline options, which a re-run starts from.
+    pub opts: PipelineOptions,
+    /// Where model names given in a request are looked up.
+    pub models_dir: PathBuf,
+}
+
+impl Plugin for RerunPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(Reruns {
+            opts: self.opts.clone(),
+            models_dir: self.models_dir.clone(),
+            jobs: Vec::new(),
+            waker: Arc::new(OnceLock::new()),
+        })
+        .add_systems(Startup, wake_window)
+        .add_systems(Update, (start_jobs, poll_jobs).chain().in_set(PipelineSystems::Control));
+    }
+}
+
+type Waker = Arc<OnceLock<Box<dyn Fn() + Send + Sync>>>;
+
+/// The jobs under way.
+#[derive(Resource)]
+pub struct Reruns {
+    opts: PipelineOptions,
+    models_dir: PathBuf,
+    jobs: Vec<Job>,
+    waker: Waker,
+}
+
+struct Job {
+    session: i64,
+    rerun: bool,
+    /// Fraction done, as f32 bits.
+    progress: Arc<AtomicU32>,
+    done: Receiver<Result<i64, String>>,
+    /// The result, once taken by [`Reruns::wait`].
+    held: Option<Result<i64, String>>,
+}
+
+impl Reruns {
+    /// Blocks until every job has finished (tests step the app deterministically with it).
+    pub fn wait(&mut self) {
+        for j in &mut self.jobs {
+            if j.held.is_none() {
+                j.held = Some(j.done.recv().unwrap_or_else(|_| Err("the re-run stopped".into())));
+            }
+        }
+    }
+}
+
+/// A thread's news wakes the (possibly sleeping) window.
+fn wake_window(reruns: Res<Reruns>, proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>) {
+    if let Some(proxy) = proxy {
+        let proxy = (**proxy).clone();
+        let _ = reruns.waker.set(Box::new(move || {
+            let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
+        }));
+    }
+}
+
+fn wake(waker: &Waker) {
+    if let Some(w) = waker.get() {
+        w();
+    }
+}
+
+fn start_jobs(
+    mut requests: MessageReader<VersionRequest>,
+    mut reruns: ResMut<Reruns>,
+    mut status: ResMut<RerunStatus>,
+    writer: Option<Res<Writer>>,
+) {
+    for r in requests.read() {
+        let Some(writer) = writer.as_deref().cloned() else {
+            *status = RerunStatus::Failed("sessions are not being saved here, so there are no versions".into());
+            continue;
+        };
+        let (tell, done) = crossbeam_channel::bounded(1);
+        let progress = Arc::new(AtomicU32::new(0));
+        let waker = reruns.waker.clone();
+        let (session, rerun) = match r.clone() {
+            VersionRequest::Rerun { session, span, settings } => {
+                if reruns.jobs.iter().any(|j| j.rerun) {
+                    *status = RerunStatus::Failed("a re-run is going already: wait for it to finish".into());
+                    continue;
+                }
+                let mut opts = reruns.opts.clone();
+                if let Some(m) = &settings.model {
+                    opts.model = hark_model::resolve_model(m, &reruns.models_dir);
+                }
+                opts.segment.merge_gap_secs = settings.merge_pauses_s;
+                opts.whisper.beam_size = settings.beam_size.max(1);
+                opts.whisper.temperature_inc = settings.temperature_inc;
+                let p = progress.clone();
+                spawn_job(tell, waker.clone(), move || {
+                    let mut last = 0.0;
+                    let r = rerun_session(&opts, &writer.path, session, span, |f| {
+                        p.store((f as f32).to_bits(), Ordering::Relaxed);
+                        if f - last >= 0.02 {
+                            last = f;
+                            wake(&waker);
+                        }
+                    })
+                    .map_err(|e| format!("{e:#}"))?;
+                    writer.add_version(session, &r.model, &r.settings, r.span, r.segments).map_err(|e| e.to_string())
+                });
+                *status = RerunStatus::Running { session, fraction: 0.0 };
+                (session, true)
+            }
+            VersionRequest::Use { session, version } => {
+                spawn_job(tell, waker, move || {
+                    writer.use_version(session, version).map(|()| version).map_err(|e| e.to_string())
+                });
+                (session, false)
+            }
+        };
+        reruns.jobs.push(Job { session, rerun, progress, done, held: None });
+    }
+}
+
+fn spawn_job(
+    tell: crossbeam_channel::Sender<Result<i64, String>>,
+    waker: Waker,
+    work: impl FnOnce() -> Result<i64, String> + Send + 'static,
+) {
+    let spawned = std::thread::Builder::new().name("hark-rerun".into()).spawn(move || {
+        let _ = tell.send(work());
+        wake(&waker);
+    });
+    if let Err(e) = spawned {
+        bevy::log::error!("a re-run could not start: {e}");
+    }
+}
+
+fn poll_jobs(
+    mut reruns: ResMut<Reruns>,
+    mut status: ResMut<RerunStatus>,
+    mut replay: MessageWriter<ReplayRequest>,
+    mut browse: MessageWriter<BrowseRequest>,
+) {
+    let mut finished = Vec::new();
+    reruns.jobs.retain_mut(|j| {
+        let result = j.held.take().or_else(|| j.done.try_recv().ok());
+        match result {
+            Some(r) => {
+                finished.push((j.session, j.rerun, r));
+                false
+            }
+            None => {
+                if j.rerun {
+                    let fraction = f32::from_bits(j.progress.load(Ordering::Relaxed));
+                    *status = RerunStatus::Running { session: j.session, fraction };
+                }
+                true
+            }
+        }
+    });
+    for (session, rerun, r) in finished {
+        match r {
+            Ok(version) => {
+                if rerun {
+                    *status = RerunStatus::Done { session, version };
+                }
+                replay.write(ReplayRequest::Reload);
+                browse.write(BrowseRequest::Refresh);
+            }
+            Err(e) => *status = RerunStatus::Failed(e),
+        }
+    }
 }

@@ -146,6 +146,11 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
         hark_replay::ReplayPlugin { database: pipeline.database.clone(), sound: true },
         UiPlugin { settings_path: hark_ui::settings::default_path() },
     ));
+    if pipeline.database.is_some() {
+        // Re-runs start from the window's own options and look model names up beside its model.
+        let models_dir = pipeline.model.parent().map(Path::to_path_buf).unwrap_or_default();
+        app.add_plugins(crate::rerun::RerunPlugin { opts: pipeline.clone(), models_dir });
+    }
     if opts.demo.is_some() {
         app.add_systems(PostStartup, |mut req: MessageWriter<CaptureRequest>| {
             req.write(CaptureRequest::Start);

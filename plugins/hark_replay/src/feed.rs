@@ -14,6 +14,7 @@ enum Ask {
     Open { generation: u64, id: i64 },
     Refresh { generation: u64, id: i64 },
     Read { generation: u64, id: i64, start: u64, len: usize },
+    Compare { generation: u64, id: i64, a: i64, b: i64 },
 }
 
 /// What the reader answers.
@@ -27,6 +28,7 @@ pub enum Answer {
         samples: Arc<[f32]>,
     },
     Failed(String),
+    Compared(Result<crate::versions::Comparison, String>),
 }
 
 /// Channel ends to the reader thread. Answers to questions asked before the last open (or
@@ -52,6 +54,10 @@ impl Feed {
                     Ask::Open { generation, id } => (generation, Answer::Opened(open(&database, &mut reader, id))),
                     Ask::Refresh { generation, id } => {
                         (generation, Answer::Refreshed(open(&database, &mut reader, id)))
+                    }
+                    Ask::Compare { generation, id, a, b } => {
+                        let r = connect(&database, &mut reader).and_then(|r| compare(r, id, a, b));
+                        (generation, Answer::Compared(r))
                     }
                     Ask::Read { generation, id, start, len } => {
                         let r = connect(&database, &mut reader)
@@ -90,6 +96,11 @@ impl Feed {
     /// Reads the open session's length, words and state again (it is still being captured).
     pub fn refresh(&mut self, id: i64) {
         self.send(Ask::Refresh { generation: self.generation, id });
+    }
+
+    /// Reads two versions of the session and the words that differ.
+    pub fn compare(&mut self, id: i64, a: i64, b: i64) {
+        self.send(Ask::Compare { generation: self.generation, id, a, b });
     }
 
     pub fn read(&mut self, id: i64, start: u64, len: usize) {
@@ -146,5 +157,13 @@ fn open(database: &Option<PathBuf>, reader: &mut Option<Reader>, id: i64) -> Res
         samples,
         segments: r.segments(id).map_err(|e| e.to_string())?,
         gaps: r.audio_gaps(id).map_err(|e| e.to_string())?,
+        versions: r.versions(id).map_err(|e| e.to_string())?,
     })
+}
+
+fn compare(r: &Reader, id: i64, a: i64, b: i64) -> Result<crate::versions::Comparison, String> {
+    let old = hark_store::db::diff_words(&r.segments_of(id, a).map_err(|e| e.to_string())?);
+    let new = hark_store::db::diff_words(&r.segments_of(id, b).map_err(|e| e.to_string())?);
+    let changes = hark_core::diff::word_diff(&old, &new);
+    Ok(crate::versions::Comparison { session: id, a, b, old, new, changes })
 }

@@ -14,6 +14,7 @@
 
 pub mod feed;
 pub mod sound;
+pub mod versions;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SAMPLE_RATE, SessionState, Word};
-use hark_store::SegmentRow;
+use hark_store::{SegmentRow, VersionRow};
 
 use feed::{Answer, Feed};
 use sound::{SoundState, Speaker};
@@ -52,6 +53,11 @@ pub enum ReplayRequest {
     Loop(Option<(u64, u64)>),
     /// Stop replaying and forget the session.
     Close,
+    /// Read the open session's words and versions again (another version became current),
+    /// without moving the playhead.
+    Reload,
+    /// Compare two transcript versions of the open session (`None`: stop comparing).
+    Compare(Option<(i64, i64)>),
 }
 
 /// A saved session as replay holds it.
@@ -66,6 +72,8 @@ pub struct Replayed {
     pub segments: Vec<SegmentRow>,
     /// Spans no stored audio covers (they play as silence and are marked on the timeline).
     pub gaps: Vec<(u64, u64)>,
+    /// Its transcript versions, oldest first (one is current: `segments` are its).
+    pub versions: Vec<VersionRow>,
 }
 
 impl Replayed {
@@ -112,6 +120,8 @@ pub struct Replay {
     pub sound: Option<SoundState>,
     /// The span played over and over, if any.
     pub looping: Option<(u64, u64)>,
+    /// Two versions of the session side by side, once read.
+    pub comparison: Option<versions::Comparison>,
 }
 
 impl Default for Replay {
@@ -126,6 +136,7 @@ impl Default for Replay {
             problem: None,
             sound: None,
             looping: None,
+            comparison: None,
         }
     }
 }
@@ -187,6 +198,8 @@ pub struct ReplayPlugin {
 impl Plugin for ReplayPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<ReplayRequest>()
+            .add_message::<versions::VersionRequest>()
+            .init_resource::<versions::RerunStatus>()
             .init_resource::<Replay>()
             .init_resource::<Playhead>()
             .insert_resource(Feed::start(self.database.clone()))
@@ -265,6 +278,17 @@ fn handle_requests(
                 let at = (replay.position as f64 + secs * SAMPLE_RATE as f64).max(0.0) as u64;
                 restart(&mut commands, replay, head, &mut ended, at);
             }
+            ReplayRequest::Reload => {
+                if let Some(s) = &replay.session {
+                    feed.refresh(s.id);
+                }
+            }
+            ReplayRequest::Compare(None) => replay.comparison = None,
+            ReplayRequest::Compare(Some((a, b))) => {
+                if let Some(s) = &replay.session {
+                    feed.compare(s.id, a, b);
+                }
+            }
             ReplayRequest::Speed(x) => replay.speed = x.clamp(*SPEEDS.start(), *SPEEDS.end()),
             ReplayRequest::Loop(span) => {
                 let total = replay.session.as_ref().map_or(0, |s| s.samples);
@@ -300,7 +324,12 @@ fn receive(
                     *old = s;
                 }
             }
-            Answer::Refreshed(Err(e)) => replay.problem = Some(e),
+            Answer::Refreshed(Err(e)) | Answer::Compared(Err(e)) => replay.problem = Some(e),
+            Answer::Compared(Ok(c)) => {
+                if replay.session.as_ref().is_some_and(|s| s.id == c.session) {
+                    replay.comparison = Some(c);
+                }
+            }
             Answer::Opened(Err(e)) => {
                 replay.opening = None;
                 replay.playing = false;

@@ -5,6 +5,7 @@ pub mod replay;
 pub mod sessions;
 pub mod status;
 pub mod transcript;
+pub mod versions;
 
 use hark_core::{Transcript, TranscriptionPending, Utterance, UtteranceAudio};
 

@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use hark_capture::CaptureControl;
 use hark_core::samples_to_secs;
+use hark_replay::versions::{RerunStatus, VersionRequest};
 use hark_replay::{Replay, ReplayRequest};
 use hark_store::Browsing;
 
@@ -23,6 +24,10 @@ pub struct TranscriptPanel<'w, 's> {
     ask: MessageWriter<'w, ReplayRequest>,
     utterances: Query<'w, 's, UtteranceRow>,
     view: Local<'s, TranscriptView>,
+    status: Res<'w, RerunStatus>,
+    models: Option<Res<'w, hark_transcribe::Models>>,
+    versions: MessageWriter<'w, VersionRequest>,
+    form: Local<'s, super::versions::RerunForm>,
 }
 
 /// The rows of what is shown, in order, and the row of the word being heard in a replay.
@@ -105,7 +110,19 @@ fn plain_text(rows: &[Row]) -> String {
 pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = crate::room(ctx, "hark-right", crate::above_status(ctx));
-    let TranscriptPanel { shown, control, browsing, replay, mut ask, utterances, mut view } = panel;
+    let TranscriptPanel {
+        shown,
+        control,
+        browsing,
+        replay,
+        mut ask,
+        utterances,
+        mut view,
+        status,
+        models,
+        mut versions,
+        mut form,
+    } = panel;
     let (rows, current_row) = rows(*shown, &control, &browsing, &replay, &utterances);
     let replayed = match *shown {
         Shown::Saved(id) => replay.session.as_ref().filter(|s| s.id == id),
@@ -122,6 +139,8 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
             Some(s) => {
                 super::replay::controls(ui, &replay, s, &mut ask);
                 super::replay::keys(ui.ctx(), &mut ask);
+                let available = models.as_ref().map_or(&[][..], |m| m.available.as_slice());
+                super::versions::section(ui, &replay, s, &status, available, &mut form, &mut ask, &mut versions);
                 ui.separator();
                 view.show_following(ui, &rows, current_row);
                 if let Some((seg, word)) = view.clicked
@@ -138,5 +157,11 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
             }
         }
     });
+    if let Some(s) = replayed
+        && let Some(c) = replay.comparison.as_ref().filter(|c| c.session == s.id)
+    {
+        let current = s.versions.iter().find(|v| v.current).map_or(1, |v| v.version);
+        super::versions::comparison(ctx, c, current, &mut ask, &mut versions);
+    }
     Ok(())
 }
