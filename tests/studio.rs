@@ -474,3 +474,81 @@ fn the_first_start_asks_before_the_microphone_is_listened_to_in_the_background()
     assert!(decided.contains("recall_seconds: 30") && decided.contains("recall_asked: true"), "{decided}");
     assert!(app.wait().unwrap().success());
 }
+
+#[test]
+fn clicking_a_word_of_a_replayed_transcript_moves_the_playhead_to_it() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let o = hark()
+        .arg("transcribe")
+        .arg(c.join("jfk.wav"))
+        .arg("--model")
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let words: Vec<(f64, String)> = hark_store::Reader::open(&dir.path().join("hark.db"))
+        .unwrap()
+        .segments(1)
+        .unwrap()
+        .iter()
+        .flat_map(|g| g.words.iter().map(|w| (hark_core::samples_to_secs(w.start), w.text.trim().to_owned())))
+        .collect();
+    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
+    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)").unwrap();
+    let state = dir.path().join("state.json");
+    let mut app = hark()
+        .args(["--replay", "1", "--replay-speed", "0.5", "--exit-after", "14", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let out = app.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |prefix: &str| -> String {
+        loop {
+            let l =
+                rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("no {prefix:?} line"));
+            if l.starts_with(prefix) {
+                return l;
+            }
+        }
+    };
+    wait_for("replay opened: session 1");
+    x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    // The transcript's third line ends with "country." (the last word said, at about 10 s),
+    // while the replay at half speed has played a second or two.
+    x.xdotool(&["mousemove", "--sync", "740", "236"]);
+    x.xdotool(&["click", "1"]);
+    let seek = wait_for("replay: seek");
+    let secs = |s: &str| s.trim_end_matches(" s").parse::<f64>().unwrap();
+    let (from, to) = seek.trim_start_matches("replay: seek from ").split_once(" s to ").unwrap();
+    let (from, to) = (secs(from), secs(to));
+    let clicked = words.iter().find(|(start, _)| (start - to).abs() < 0.001);
+    assert!(clicked.is_some_and(|(_, w)| w.contains("country")), "{seek}: not the start of \"country\" in {words:?}");
+    assert!(from < 4.0 && to > 9.0, "{seek}");
+    assert!(app.wait().unwrap().success());
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let position = s["replay"]["position"].as_u64().unwrap() as f64 / 16_000.0;
+    assert!(position >= to, "the playhead went on from the word: {s}");
+}
