@@ -143,7 +143,11 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             workers: pipeline.workers,
         },
         hark_store::BrowsePlugin { database: pipeline.database.clone() },
-        hark_replay::ReplayPlugin { database: pipeline.database.clone(), sound: true },
+        hark_replay::ReplayPlugin {
+            database: pipeline.database.clone(),
+            sound: true,
+            output: hark_ui::settings::load(&hark_ui::settings::default_path()).settings.output_device,
+        },
         UiPlugin { settings_path: hark_ui::settings::default_path() },
     ));
     if pipeline.database.is_some() {

@@ -28,7 +28,7 @@ fn app(opts: &PipelineOptions, db: &Path) -> App {
     add_pipeline(&mut app, opts, engines);
     app.insert_resource(Writer::open(db).unwrap()).add_plugins((
         hark_store::BrowsePlugin { database: Some(db.to_path_buf()) },
-        ReplayPlugin { database: Some(db.to_path_buf()), sound: false },
+        ReplayPlugin { database: Some(db.to_path_buf()), sound: false, output: None },
         RerunPlugin { opts: opts.clone(), models_dir: opts.model.parent().unwrap().to_path_buf() },
     ));
     app.finish();

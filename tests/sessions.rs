@@ -511,3 +511,48 @@ fn a_rerun_is_a_new_version_beside_the_old_one_and_use_switches_what_is_exported
     assert!(!ok && err.contains("nothing to re-run"), "{err}");
     assert_eq!(r.versions(1).unwrap().len(), 3);
 }
+
+#[test]
+fn sessions_play_prints_each_word_as_it_is_heard_through_the_output_device() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(pulse) = common::Pulse::start() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let dd = d.path().as_os_str();
+    let (ok, _, err) =
+        run(&[os("transcribe"), c.join("jfk.wav").as_os_str(), os("--model"), m.as_os_str(), os("--data-dir"), dd]);
+    assert!(ok, "{err}");
+    let stored: Vec<String> = Reader::open(&d.path().join("hark.db"))
+        .unwrap()
+        .segments(1)
+        .unwrap()
+        .iter()
+        .flat_map(|g| g.words.iter())
+        .filter(|w| w.start >= 5 * 16_000)
+        .map(|w| format!("{:>8.2}  {}", hark_core::samples_to_secs(w.start), w.text.trim()))
+        .collect();
+    assert!(stored.len() > 10, "{stored:?}");
+    let o = hark()
+        .args(["sessions", "play", "1", "--from", "5", "--speed", "2", "--data-dir"])
+        .arg(d.path())
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .env_remove("PULSE_SERVER")
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("playing session 1 (jfk.wav) through") && err.contains("at 2×"), "{err}");
+    let printed: Vec<&str> = out.lines().filter(|l| !l.starts_with("replay")).collect();
+    assert_eq!(printed, stored, "every word from 5 s on, in order, at its time");
+    // Asked for a device that is not there: said, and a failure.
+    let o = hark()
+        .args(["sessions", "play", "1", "--device", "pulseaudio:no-such-sink", "--data-dir"])
+        .arg(d.path())
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .env_remove("PULSE_SERVER")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no-such-sink"), "{err}");
+}

@@ -499,7 +499,8 @@ fn clicking_a_word_of_a_replayed_transcript_moves_the_playhead_to_it() {
         .flat_map(|g| g.words.iter().map(|w| (hark_core::samples_to_secs(w.start), w.text.trim().to_owned())))
         .collect();
     std::fs::create_dir_all(dir.path().join("hark")).unwrap();
-    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)").unwrap();
+    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
+        .unwrap();
     let state = dir.path().join("state.json");
     let mut app = hark()
         .args(["--replay", "1", "--replay-speed", "0.5", "--exit-after", "14", "--model"])

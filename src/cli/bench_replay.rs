@@ -66,8 +66,12 @@ pub fn run(hours: f64, corpus: &Path) -> anyhow::Result<ExitCode> {
     );
 
     let mut app = App::new();
-    app.add_plugins((HarkCorePlugin, hark_vad::VadPlugin, ReplayPlugin { database: Some(db.clone()), sound: false }))
-        .init_resource::<Time>();
+    app.add_plugins((
+        HarkCorePlugin,
+        hark_vad::VadPlugin,
+        ReplayPlugin { database: Some(db.clone()), sound: false, output: None },
+    ))
+    .init_resource::<Time>();
     let before = rss();
     app.world_mut().write_message(ReplayRequest::Open(id));
     for _ in 0..2 {

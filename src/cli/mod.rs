@@ -6,6 +6,7 @@ mod bench_replay;
 mod eval;
 mod listen;
 mod model;
+mod play;
 mod robust;
 mod sessions;
 mod transcribe;

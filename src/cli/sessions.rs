@@ -84,6 +84,19 @@ pub enum SessionsCommand {
         id: i64,
         version: i64,
     },
+    /// Play a session through an output device, printing each word as it is heard.
+    Play {
+        id: i64,
+        /// Start this many seconds in.
+        #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+        from: f64,
+        /// 0.5 to 2; the pitch is kept.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f32,
+        /// Output device id (`host:id`, as the window's picker lists them); default: the system's.
+        #[arg(long)]
+        device: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -171,6 +184,7 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
         }
         SessionsCommand::Versions { id, json } => super::versions::list(id, json, db)?,
         SessionsCommand::Diff { id, from, to, json } => super::versions::diff(id, from, to, json, db)?,
+        SessionsCommand::Play { id, from, speed, device } => return super::play::play(id, from, speed, device, db),
         SessionsCommand::Use { id, version } => {
             Writer::open(db)?.use_version(id, version)?;
             eprintln!("session {id} now shows version {version}");

@@ -58,6 +58,10 @@ pub enum ReplayRequest {
     Reload,
     /// Compare two transcript versions of the open session (`None`: stop comparing).
     Compare(Option<(i64, i64)>),
+    /// Play through this output device (`host:id`; `None`: the default one) from now on.
+    Output(Option<String>),
+    /// List the output devices again (off the frame; the list lands in [`Replay::outputs`]).
+    ListOutputs,
 }
 
 /// A saved session as replay holds it.
@@ -122,6 +126,10 @@ pub struct Replay {
     pub looping: Option<(u64, u64)>,
     /// Two versions of the session side by side, once read.
     pub comparison: Option<versions::Comparison>,
+    /// The output devices, as last listed.
+    pub outputs: Vec<sound::OutputDevice>,
+    /// The output device asked for (`None`: the default one).
+    pub output: Option<String>,
 }
 
 impl Default for Replay {
@@ -137,6 +145,8 @@ impl Default for Replay {
             sound: None,
             looping: None,
             comparison: None,
+            outputs: Vec::new(),
+            output: None,
         }
     }
 }
@@ -190,9 +200,11 @@ impl Playhead {
 #[derive(Debug, Clone)]
 pub struct ReplayPlugin {
     pub database: Option<PathBuf>,
-    /// Play the sound through the default output device ([`sound`]); without it (or without a
-    /// device) the playhead follows the app's clock.
+    /// Play the sound through an output device ([`sound`]); without it (or without a device)
+    /// the playhead follows the app's clock.
     pub sound: bool,
+    /// The output device (`host:id`); `None`: the default one.
+    pub output: Option<String>,
 }
 
 impl Plugin for ReplayPlugin {
@@ -200,13 +212,15 @@ impl Plugin for ReplayPlugin {
         app.add_message::<ReplayRequest>()
             .add_message::<versions::VersionRequest>()
             .init_resource::<versions::RerunStatus>()
-            .init_resource::<Replay>()
+            .insert_resource(Replay { output: self.output.clone(), ..default() })
+            .insert_resource(SoundWanted(self.sound))
+            .init_resource::<ListingOutputs>()
             .init_resource::<Playhead>()
             .insert_resource(Feed::start(self.database.clone()))
-            .add_systems(Update, (handle_requests, receive).chain().in_set(PipelineSystems::Control))
+            .add_systems(Update, (handle_requests, receive, take_outputs).chain().in_set(PipelineSystems::Control))
             .add_systems(Update, play.in_set(PipelineSystems::Capture));
         if self.sound {
-            app.insert_resource(Speaker::start());
+            app.insert_resource(Speaker::start(self.output.clone()));
         }
     }
 }
@@ -237,8 +251,39 @@ fn restart(
     );
 }
 
+/// What a new or closed replay keeps of the last one: the speed, the sound and its device.
+fn kept(replay: &Replay) -> Replay {
+    Replay {
+        speed: replay.speed,
+        sound: replay.sound.clone(),
+        outputs: replay.outputs.clone(),
+        output: replay.output.clone(),
+        ..default()
+    }
+}
+
+/// Whether the app has sound at all (the plugin's `sound`).
+#[derive(Resource, Debug, Clone, Copy)]
+struct SoundWanted(bool);
+
+/// The output devices being listed on a thread.
+#[derive(Resource, Default)]
+struct ListingOutputs(Option<crossbeam_channel::Receiver<Vec<sound::OutputDevice>>>);
+
+fn take_outputs(mut listing: ResMut<ListingOutputs>, mut replay: ResMut<Replay>) {
+    if let Some(rx) = &listing.0
+        && let Ok(list) = rx.try_recv()
+    {
+        replay.outputs = list;
+        listing.0 = None;
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn handle_requests(
     mut commands: Commands,
+    sound: Res<SoundWanted>,
+    mut outputs: ResMut<ListingOutputs>,
     mut requests: MessageReader<ReplayRequest>,
     mut replay: ResMut<Replay>,
     mut head: ResMut<Playhead>,
@@ -250,13 +295,13 @@ fn handle_requests(
         match *r {
             ReplayRequest::Open(id) => {
                 end_entity(&mut commands, replay, &mut ended);
-                *replay = Replay { opening: Some(id), speed: replay.speed, sound: replay.sound.clone(), ..default() };
+                *replay = Replay { opening: Some(id), ..kept(replay) };
                 *head = Playhead::default();
                 feed.open(id);
             }
             ReplayRequest::Close => {
                 end_entity(&mut commands, replay, &mut ended);
-                *replay = Replay { speed: replay.speed, sound: replay.sound.clone(), ..default() };
+                *replay = Replay { ..kept(replay) };
                 *head = Playhead::default();
                 feed.forget();
             }
@@ -288,6 +333,23 @@ fn handle_requests(
                 }
             }
             ReplayRequest::Compare(None) => replay.comparison = None,
+            ReplayRequest::Output(ref device) => {
+                replay.output = device.clone();
+                if sound.0 {
+                    // The old speaker's thread closes its stream when it is dropped.
+                    commands.insert_resource(Speaker::start(device.clone()));
+                    replay.sound = Some(SoundState::Opening);
+                }
+            }
+            ReplayRequest::ListOutputs => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let spawned = std::thread::Builder::new().name("hark-outputs".into()).spawn(move || {
+                    let _ = tx.send(sound::list_output_devices());
+                });
+                if spawned.is_ok() {
+                    outputs.0 = Some(rx);
+                }
+            }
             ReplayRequest::Compare(Some((a, b))) => {
                 if let Some(s) = &replay.session {
                     feed.compare(s.id, a, b);

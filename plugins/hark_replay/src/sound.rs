@@ -88,13 +88,15 @@ struct Running {
 }
 
 impl Speaker {
-    /// Starts the player thread, which opens the default output device.
-    pub fn start() -> Self {
+    /// Starts the player thread, which opens `device` (`host:id` as listed by
+    /// [`list_output_devices`]), or the default output device.
+    pub fn start(device: Option<String>) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (report, opened) = crossbeam_channel::bounded(1);
         let shared = Arc::new(Shared::default());
         let s = shared.clone();
-        let spawned = std::thread::Builder::new().name("hark-sound".into()).spawn(move || player(rx, report, s));
+        let spawned =
+            std::thread::Builder::new().name("hark-sound".into()).spawn(move || player(rx, report, s, device));
         let state = match spawned {
             Ok(_) => SoundState::Opening,
             Err(e) => SoundState::Off(format!("the sound thread could not start: {e}")),
@@ -187,10 +189,15 @@ impl Drop for Speaker {
 }
 
 /// The player thread: opens the device, then turns what it is fed into device audio.
-fn player(rx: Receiver<ToPlayer>, report: Sender<Result<(String, u32), String>>, shared: Arc<Shared>) {
+fn player(
+    rx: Receiver<ToPlayer>,
+    report: Sender<Result<(String, u32), String>>,
+    shared: Arc<Shared>,
+    device: Option<String>,
+) {
     let (mut swaps, swaps_rx) = rtrb::RingBuffer::<(u64, rtrb::Consumer<f32>)>::new(8);
     let (retired_tx, mut retired) = rtrb::RingBuffer::<rtrb::Consumer<f32>>::new(16);
-    let opened = open_output(swaps_rx, retired_tx, shared.clone());
+    let opened = open_output(device.as_deref(), swaps_rx, retired_tx, shared.clone());
     let (stream, rate) = match opened {
         Ok((stream, name, rate)) => {
             let _ = report.send(Ok((name, rate)));
@@ -270,12 +277,58 @@ fn player(rx: Receiver<ToPlayer>, report: Sender<Result<(String, u32), String>>,
 
 type Opened = (cpal::Stream, String, u32);
 
+/// An output device as the device picker shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputDevice {
+    /// `host:id`, stable across runs; what settings store.
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+}
+
+/// All output devices of all hosts that can give a configuration (PulseAudio first where its
+/// server runs, then ALSA); none is an empty list, not an error. Probing devices can take a
+/// while: call it off the frame.
+pub fn list_output_devices() -> Vec<OutputDevice> {
+    let mut out = Vec::new();
+    for hid in cpal::available_hosts() {
+        let Ok(host) = cpal::host_from_id(hid) else { continue };
+        let default_id = host.default_output_device().and_then(|d| d.id().ok()).map(|i| i.to_string());
+        let Ok(devices) = host.output_devices() else { continue };
+        for dev in devices {
+            if dev.default_output_config().is_err() {
+                continue;
+            }
+            let Ok(id) = dev.id() else { continue };
+            let id = id.to_string();
+            // ALSA's `null` device plays into nothing: not a speaker.
+            if id.ends_with(":null") {
+                continue;
+            }
+            let name = dev.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| dev.to_string());
+            out.push(OutputDevice { is_default: Some(&id) == default_id.as_ref(), id, name });
+        }
+    }
+    out
+}
+
+fn find_output(id: &str) -> Result<cpal::Device, String> {
+    let parsed: cpal::DeviceId =
+        id.parse().map_err(|_| format!("{id:?} is not an output device id (see the device list)"))?;
+    let host = cpal::host_from_id(parsed.host()).map_err(|e| format!("audio host of {id}: {e}"))?;
+    host.device_by_id(&parsed).ok_or_else(|| format!("output device {id} is not connected"))
+}
+
 fn open_output(
+    device: Option<&str>,
     swaps: rtrb::Consumer<(u64, rtrb::Consumer<f32>)>,
     retired: rtrb::Producer<rtrb::Consumer<f32>>,
     shared: Arc<Shared>,
 ) -> Result<Opened, String> {
-    let dev = cpal::default_host().default_output_device().ok_or_else(|| "no output device was found".to_owned())?;
+    let dev = match device {
+        Some(id) => find_output(id)?,
+        None => cpal::default_host().default_output_device().ok_or_else(|| "no output device was found".to_owned())?,
+    };
     let name = dev.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| dev.to_string());
     let sup = dev.default_output_config().map_err(|e| format!("output device {name} is not available: {e}"))?;
     let mut cfg = sup.config();

@@ -53,7 +53,7 @@ fn store(db: &Path, audio: &[f32], skip: &[u64], state: SessionState) -> i64 {
 
 fn app(db: &Path) -> App {
     let mut app = App::new();
-    app.add_plugins((HarkCorePlugin, ReplayPlugin { database: Some(db.to_path_buf()), sound: false }))
+    app.add_plugins((HarkCorePlugin, ReplayPlugin { database: Some(db.to_path_buf()), sound: false, output: None }))
         .init_resource::<Time>();
     app
 }
@@ -311,4 +311,21 @@ fn a_session_still_recording_replays_from_its_start_while_it_grows() {
     let r = app.world().resource::<Replay>();
     assert_eq!(r.session.as_ref().unwrap().state, SessionState::Complete);
     assert!(!r.playing, "a finished session stops at its end");
+}
+
+#[test]
+fn the_output_device_chosen_is_kept_from_one_session_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let first = store(&db, &signal(32_000), &[], SessionState::Complete);
+    let second = store(&db, &signal(16_000), &[], SessionState::Complete);
+    let mut app = app(&db);
+    app.world_mut().write_message(ReplayRequest::Output(Some("pulseaudio:vmic".into())));
+    open(&mut app, first);
+    assert_eq!(app.world().resource::<Replay>().output.as_deref(), Some("pulseaudio:vmic"));
+    open(&mut app, second);
+    app.world_mut().write_message(ReplayRequest::Close);
+    frame(&mut app, Duration::ZERO);
+    let r = app.world().resource::<Replay>();
+    assert_eq!((r.session.as_ref(), r.output.as_deref()), (None, Some("pulseaudio:vmic")));
 }

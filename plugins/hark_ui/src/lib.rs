@@ -144,6 +144,7 @@ impl Plugin for UiPlugin {
                 Update,
                 (
                     follow_captures,
+                    remember_output,
                     retain_shown,
                     follow_models,
                     meter,
@@ -194,6 +195,24 @@ fn apply_settings(
     control.recall_seconds = settings.settings.recall_seconds;
     vad.gate.threshold = settings.settings.vad_threshold;
     refresh.write(RefreshInputs);
+}
+
+/// The output device picked for replay is kept for the next start.
+fn remember_output(
+    mut asked: MessageReader<hark_replay::ReplayRequest>,
+    mut settings: ResMut<UiSettings>,
+    mut notice: ResMut<Notice>,
+) {
+    for r in asked.read() {
+        if let hark_replay::ReplayRequest::Output(device) = r
+            && settings.settings.output_device != *device
+        {
+            settings.settings.output_device = device.clone();
+            if let Err(e) = settings.save() {
+                notice.set(e);
+            }
+        }
+    }
 }
 
 /// The sessions list's answers come from a thread: each wakes the (possibly sleeping) window.

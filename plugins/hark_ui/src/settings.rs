@@ -34,6 +34,8 @@ pub struct Settings {
     pub version: u32,
     /// Input device id (`host:id`); `None` is the system default.
     pub input_device: Option<String>,
+    /// Output device replay plays through (`host:id`); `None` is the system default.
+    pub output_device: Option<String>,
     /// Model name or path.
     pub model: String,
     /// VAD threshold (lower = more sensitive).
@@ -52,6 +54,7 @@ impl Default for Settings {
         Self {
             version: SETTINGS_VERSION,
             input_device: None,
+            output_device: None,
             model: "tiny.en".into(),
             vad_threshold: 0.5,
             hotkeys: Hotkeys::default(),

@@ -43,7 +43,8 @@ impl Controls<'_, '_> {
     fn show(&mut self, ui: &mut egui::Ui) {
         let capturing = self.control.active.is_some();
         ui.heading("Hark");
-        let label = if capturing { "■ Stop" } else { "● Record" };
+        // ⏹ and ⏺ are in egui's built-in icon font; ● and ■ are not (they showed as boxes).
+        let label = if capturing { "⏹ Stop" } else { "⏺ Record" };
         if ui.add_sized([LEFT_PANEL - 20.0, 32.0], egui::Button::new(label)).clicked() {
             self.capture.write(CaptureRequest::Toggle);
         }

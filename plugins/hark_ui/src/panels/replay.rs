@@ -19,6 +19,50 @@ pub fn clock(secs: f64) -> String {
     format!("{m:.0}:{:04.1}", secs - m * 60.0)
 }
 
+/// The output device: what is heard through (or why nothing is), and a picker. The list is
+/// read off the frame when the picker is first opened.
+fn output_picker(ui: &mut egui::Ui, replay: &Replay, ask: &mut MessageWriter<ReplayRequest>) {
+    let Some(sound) = &replay.sound else { return };
+    let named = |id: &str| replay.outputs.iter().find(|d| d.id == id).map_or_else(|| id.to_owned(), |d| d.name.clone());
+    let shown = match (sound, &replay.output) {
+        (SoundState::On { device }, _) => device.clone(),
+        (_, Some(id)) => named(id),
+        (_, None) => "System default".to_owned(),
+    };
+    ui.horizontal(|ui| {
+        ui.label("🔊");
+        let combo = egui::ComboBox::from_id_salt("replay-output").width(200.0).selected_text(shown).show_ui(ui, |ui| {
+            if ui.selectable_label(replay.output.is_none(), "System default").clicked() {
+                ask.write(ReplayRequest::Output(None));
+            }
+            for d in &replay.outputs {
+                if ui
+                    .selectable_label(replay.output.as_deref() == Some(d.id.as_str()), &d.name)
+                    .on_hover_text(&d.id)
+                    .clicked()
+                {
+                    ask.write(ReplayRequest::Output(Some(d.id.clone())));
+                }
+            }
+            if replay.outputs.is_empty() {
+                ui.weak("looking for output devices…");
+            }
+        });
+        if combo.response.clicked() {
+            ask.write(ReplayRequest::ListOutputs);
+        }
+    });
+    match sound {
+        SoundState::Off(why) => {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("no sound: {why}"));
+        }
+        SoundState::Opening => {
+            ui.small("opening the output device…");
+        }
+        SoundState::On { .. } => {}
+    }
+}
+
 /// The controls of an open replay; requests go to `ask`.
 pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mut MessageWriter<ReplayRequest>) {
     let total = samples_to_secs(session.samples);
@@ -64,18 +108,7 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
             }
         }
     });
-    match &replay.sound {
-        Some(SoundState::On { device }) => {
-            ui.small(format!("🔊 {device}"));
-        }
-        Some(SoundState::Off(why)) => {
-            ui.colored_label(ui.visuals().warn_fg_color, format!("no sound: {why}"));
-        }
-        Some(SoundState::Opening) => {
-            ui.small("opening the output device…");
-        }
-        None => {}
-    }
+    output_picker(ui, replay, ask);
     // The timeline: drag (or click) to move the playhead; spans with no stored audio in red.
     let mut at = replay.position_secs();
     let slider = egui::Slider::new(&mut at, 0.0..=total.max(0.01)).show_value(false).trailing_fill(true);
