@@ -13,6 +13,11 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use hark_replay::versions::ExportKind;
+
+use crate::format::{Format, render};
+use crate::pipeline::SessionTranscript;
+
 /// Why an export was not written.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -26,6 +31,21 @@ pub enum ExportError {
     NoDirectory { path: PathBuf, dir: PathBuf },
     #[error("{} cannot be written: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+/// A saved session's current transcript in `kind`'s format, or its audio (16 kHz mono, 32-bit
+/// float samples exactly as captured).
+pub fn session_bytes(r: &hark_store::Reader, id: i64, kind: ExportKind) -> Result<Vec<u8>, hark_store::StoreError> {
+    let s = r.session(id)?;
+    let format = match kind {
+        ExportKind::Wav => return Ok(hark_capture::wav_16k(&r.audio(id)?, hark_capture::WavFormat::Float32)),
+        ExportKind::Txt => Format::Txt,
+        ExportKind::Srt => Format::Srt,
+        ExportKind::Vtt => Format::Vtt,
+        ExportKind::Json => Format::Json,
+    };
+    let t = SessionTranscript::from_store(&r.segments(id)?, s.duration_s);
+    Ok(render(&t, format).into_bytes())
 }
 
 /// Where an export went, for the message after it.

@@ -1,6 +1,7 @@
 //! Hark: live speech capture and transcription. The binary's pieces, as a library so the
 //! integration tests drive the same pipeline the app and the CLI use.
 
+pub mod actions;
 pub mod export;
 pub mod filler;
 pub mod format;

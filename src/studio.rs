@@ -153,7 +153,10 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     if pipeline.database.is_some() {
         // Re-runs start from the window's own options and look model names up beside its model.
         let models_dir = pipeline.model.parent().map(Path::to_path_buf).unwrap_or_default();
-        app.add_plugins(crate::rerun::RerunPlugin { opts: pipeline.clone(), models_dir });
+        app.add_plugins((
+            crate::rerun::RerunPlugin { opts: pipeline.clone(), models_dir },
+            crate::actions::SessionActionsPlugin,
+        ));
     }
     if opts.demo.is_some() {
         app.add_systems(PostStartup, |mut req: MessageWriter<CaptureRequest>| {

@@ -118,3 +118,101 @@ fn a_replayed_session_is_re_run_compared_and_switched_without_leaving_the_window
     }
     assert_eq!(reader.versions(id).unwrap().len(), 2);
 }
+
+/// Frames until the session actions, the replay reader and the sessions list have answered.
+fn settle_actions(app: &mut App) {
+    for _ in 0..4 {
+        app.world_mut().resource_mut::<hark::actions::Actions>().wait();
+        app.world_mut().resource_mut::<Feed>().wait();
+        app.world_mut().resource_scope(|world, mut browser: Mut<hark_store::Browser>| {
+            browser.wait(&mut world.resource_mut::<hark_store::Browsing>());
+        });
+        app.update();
+    }
+}
+
+fn outcome(app: &App) -> Result<String, String> {
+    app.world().resource::<hark_replay::versions::ActionOutcome>().0.clone().expect("an outcome")
+}
+
+#[test]
+fn a_replayed_session_is_renamed_exported_and_deleted_from_the_window() {
+    use hark_core::{SourceKind, Word};
+    use hark_replay::versions::{ExportKind, SessionAction};
+    use hark_store::Command;
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("hark.db");
+    let audio: Vec<f32> = (0..32_000).map(|i| ((i as f32 * 0.01).sin() * 8_000.0).round() / 32_768.0).collect();
+    {
+        let w = Writer::open(&db).unwrap();
+        let id = w.create_session("Default Audio Device", SourceKind::Microphone, "mic", "tiny.en", "{}").unwrap();
+        w.send(Command::Audio { session: id, start: 0, samples: audio.clone().into() });
+        w.send(Command::Segment { session: id, idx: 0, start: 1_000, end: 30_000, vad_mean: 0.9, vad_speech: 1.0 });
+        let words = vec![
+            Word { start: 2_000, end: 9_000, text: " Budget".into(), probability: 0.9 },
+            Word { start: 10_000, end: 20_000, text: " approved.".into(), probability: 0.9 },
+        ];
+        w.send(Command::Transcript {
+            session: id,
+            idx: 0,
+            text: "Budget approved.".into(),
+            words,
+            no_speech: 0.0,
+            suspect: false,
+            model: "tiny.en".into(),
+            settings: "{}".into(),
+        });
+        w.send(Command::SetState { session: id, state: hark_core::SessionState::Complete });
+        w.close().unwrap();
+    }
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, hark_core::HarkCorePlugin));
+    app.insert_resource(Writer::open(&db).unwrap()).add_plugins((
+        hark_store::BrowsePlugin { database: Some(db.clone()) },
+        ReplayPlugin { database: Some(db.clone()), sound: false, output: None },
+        hark::actions::SessionActionsPlugin,
+    ));
+    app.finish();
+    app.cleanup();
+    app.world_mut().write_message(ReplayRequest::Open(1));
+    settle_actions(&mut app);
+
+    // Renamed in place: the replay and the sessions list show the new title.
+    app.world_mut().write_message(SessionAction::Rename { session: 1, title: "  Budget meeting ".into() });
+    settle_actions(&mut app);
+    assert_eq!(outcome(&app), Ok("renamed session 1 to \"Budget meeting\"".into()));
+    assert_eq!(app.world().resource::<Replay>().session.as_ref().unwrap().title, "Budget meeting");
+    assert_eq!(app.world().resource::<hark_store::Browsing>().sessions[0].title, "Budget meeting");
+    app.world_mut().write_message(SessionAction::Rename { session: 1, title: " ".into() });
+    settle_actions(&mut app);
+    assert_eq!(outcome(&app), Err("a session needs a title".into()));
+
+    // Exported: the text and the samples as stored.
+    let txt = d.path().join("budget.txt");
+    app.world_mut().write_message(SessionAction::Export { session: 1, kind: ExportKind::Txt, path: txt.clone() });
+    settle_actions(&mut app);
+    assert_eq!(outcome(&app), Ok(format!("wrote {}", txt.display())));
+    assert_eq!(std::fs::read_to_string(&txt).unwrap(), "Budget approved.\n");
+    let wav = d.path().join("budget.wav");
+    app.world_mut().write_message(SessionAction::Export { session: 1, kind: ExportKind::Wav, path: wav.clone() });
+    settle_actions(&mut app);
+    assert_eq!(hark_capture::read_16k_mono(&wav).unwrap(), audio);
+    // Not onto the database, whatever the path.
+    let sneaky = d.path().join(".").join("hark.db");
+    app.world_mut().write_message(SessionAction::Export { session: 1, kind: ExportKind::Json, path: sneaky });
+    settle_actions(&mut app);
+    let e = outcome(&app).unwrap_err();
+    assert!(e.contains("session database"), "{e}");
+    assert_eq!(Reader::open(&db).unwrap().session(1).unwrap().title, "Budget meeting");
+
+    // Deleted: gone from the database, the list and the replay.
+    app.world_mut().write_message(SessionAction::Delete { session: 1 });
+    settle_actions(&mut app);
+    assert_eq!(outcome(&app), Ok("deleted session 1".into()));
+    assert!(app.world().resource::<Replay>().session.is_none());
+    assert!(app.world().resource::<hark_store::Browsing>().sessions.is_empty());
+    assert!(matches!(Reader::open(&db).unwrap().session(1), Err(hark_store::StoreError::NoSession(1))));
+    app.world_mut().write_message(SessionAction::Delete { session: 1 });
+    settle_actions(&mut app);
+    assert!(outcome(&app).unwrap_err().contains("no session 1"));
+}

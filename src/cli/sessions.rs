@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use hark::format::{Format, render};
 use hark::pipeline::{Pipeline, SessionTranscript};
 use hark_core::SessionState;
+use hark_replay::versions::ExportKind;
 use hark_store::{Reader, Writer};
 
 use super::PipelineArgs;
@@ -109,6 +109,18 @@ pub enum ExportFormat {
     Wav,
 }
 
+impl ExportFormat {
+    fn kind(self) -> ExportKind {
+        match self {
+            Self::Txt => ExportKind::Txt,
+            Self::Srt => ExportKind::Srt,
+            Self::Vtt => ExportKind::Vtt,
+            Self::Json => ExportKind::Json,
+            Self::Wav => ExportKind::Wav,
+        }
+    }
+}
+
 pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCode> {
     match cmd {
         SessionsCommand::List { json } => {
@@ -154,21 +166,7 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
             }
         }
         SessionsCommand::Export { id, format, output } => {
-            let r = Reader::open(db)?;
-            let s = r.session(id)?;
-            let bytes = match format {
-                ExportFormat::Wav => hark_capture::wav_16k(&r.audio(id)?, hark_capture::WavFormat::Float32),
-                other => {
-                    let t = SessionTranscript::from_store(&r.segments(id)?, s.duration_s);
-                    let f = match other {
-                        ExportFormat::Txt => Format::Txt,
-                        ExportFormat::Srt => Format::Srt,
-                        ExportFormat::Vtt => Format::Vtt,
-                        _ => Format::Json,
-                    };
-                    render(&t, f).into_bytes()
-                }
-            };
+            let bytes = hark::export::session_bytes(&Reader::open(db)?, id, format.kind())?;
             if let hark::export::Written::File(p) = hark::export::write_export(output.as_deref(), db, &bytes)? {
                 eprintln!("wrote {}", p.display());
             }

@@ -212,6 +212,8 @@ impl Plugin for ReplayPlugin {
         app.add_message::<ReplayRequest>()
             .add_message::<versions::VersionRequest>()
             .init_resource::<versions::RerunStatus>()
+            .add_message::<versions::SessionAction>()
+            .init_resource::<versions::ActionOutcome>()
             .insert_resource(Replay { output: self.output.clone(), ..default() })
             .insert_resource(SoundWanted(self.sound))
             .init_resource::<ListingOutputs>()

@@ -81,3 +81,61 @@ impl Comparison {
         out
     }
 }
+
+/// What a saved session can be exported as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Txt,
+    Srt,
+    Vtt,
+    Json,
+    /// The captured audio, 16 kHz mono, exactly as stored.
+    Wav,
+}
+
+impl ExportKind {
+    pub const ALL: [Self; 5] = [Self::Txt, Self::Srt, Self::Vtt, Self::Json, Self::Wav];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Txt => "txt",
+            Self::Srt => "srt",
+            Self::Vtt => "vtt",
+            Self::Json => "json",
+            Self::Wav => "wav",
+        }
+    }
+
+    /// What the menu calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Txt => "Text (.txt)",
+            Self::Srt => "Subtitles (.srt)",
+            Self::Vtt => "Web subtitles (.vtt)",
+            Self::Json => "Words and times (.json)",
+            Self::Wav => "Audio (.wav)",
+        }
+    }
+}
+
+/// What a front end asks to be done to a saved session (carried out by the app, off the frame).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum SessionAction {
+    Rename {
+        session: i64,
+        title: String,
+    },
+    /// Write its current transcript (or its audio) to `path`.
+    Export {
+        session: i64,
+        kind: ExportKind,
+        path: std::path::PathBuf,
+    },
+    Delete {
+        session: i64,
+    },
+}
+
+/// How the last [`SessionAction`] went: what was done, or why it was not.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub struct ActionOutcome(pub Option<Result<String, String>>);

@@ -2,6 +2,7 @@
 
 pub mod controls;
 pub mod replay;
+pub mod session;
 pub mod sessions;
 pub mod status;
 pub mod transcript;

@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use hark_capture::CaptureControl;
 use hark_core::samples_to_secs;
-use hark_replay::versions::{RerunStatus, VersionRequest};
+use hark_replay::versions::{ActionOutcome, RerunStatus, SessionAction, VersionRequest};
 use hark_replay::{Replay, ReplayRequest};
 use hark_store::Browsing;
 
@@ -17,7 +17,7 @@ use crate::{RIGHT_PANEL, Shown};
 
 #[derive(SystemParam)]
 pub struct TranscriptPanel<'w, 's> {
-    shown: Res<'w, Shown>,
+    shown: ResMut<'w, Shown>,
     control: Res<'w, CaptureControl>,
     browsing: Res<'w, Browsing>,
     replay: Res<'w, Replay>,
@@ -28,6 +28,9 @@ pub struct TranscriptPanel<'w, 's> {
     models: Option<Res<'w, hark_transcribe::Models>>,
     versions: MessageWriter<'w, VersionRequest>,
     form: Local<'s, super::versions::RerunForm>,
+    outcome: Res<'w, ActionOutcome>,
+    actions: MessageWriter<'w, SessionAction>,
+    session_form: Local<'s, super::session::SessionForm>,
 }
 
 /// The rows of what is shown, in order, and the row of the word being heard in a replay.
@@ -44,8 +47,8 @@ fn rows<'a>(
         Shown::Nothing => {}
         Shown::Saved(id) if replay.session.as_ref().is_some_and(|s| s.id == id) => {
             let s = replay.session.as_ref().expect("checked");
+            // The title is in the session room above (where it is renamed).
             let current = s.word_at(replay.position);
-            rows.push(Row { start_s: 0.0, text: RowText::Heading(format!("Session #{id}: {}", s.title).into()) });
             for (i, seg) in s.segments.iter().enumerate() {
                 if seg.suspect || seg.text.trim().is_empty() {
                     continue;
@@ -111,7 +114,7 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
     let ctx = contexts.ctx_mut()?;
     let mut root = crate::room(ctx, "hark-right", crate::above_status(ctx));
     let TranscriptPanel {
-        shown,
+        mut shown,
         control,
         browsing,
         replay,
@@ -122,12 +125,16 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
         models,
         mut versions,
         mut form,
+        outcome,
+        mut actions,
+        mut session_form,
     } = panel;
     let (rows, current_row) = rows(*shown, &control, &browsing, &replay, &utterances);
     let replayed = match *shown {
         Shown::Saved(id) => replay.session.as_ref().filter(|s| s.id == id),
         _ => None,
     };
+    let mut deleted = false;
     egui::Panel::right("transcript").exact_size(RIGHT_PANEL).show(&mut root, |ui| {
         ui.horizontal(|ui| {
             ui.heading("Transcript");
@@ -137,6 +144,9 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
         });
         match replayed {
             Some(s) => {
+                if super::session::row(ui, s, &outcome, &mut session_form, &mut actions) {
+                    deleted = true;
+                }
                 super::replay::controls(ui, &replay, s, &mut ask);
                 super::replay::keys(ui.ctx(), &mut ask);
                 let available = models.as_ref().map_or(&[][..], |m| m.available.as_slice());
@@ -157,6 +167,9 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
             }
         }
     });
+    if deleted {
+        *shown = Shown::Nothing;
+    }
     if let Some(s) = replayed
         && let Some(c) = replay.comparison.as_ref().filter(|c| c.session == s.id)
     {
