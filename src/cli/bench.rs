@@ -62,6 +62,9 @@ pub enum BenchCommand {
         /// The shared corpus directory (its long-form recording is looped as the audio).
         #[arg(long, default_value = "../shared/corpus")]
         corpus: PathBuf,
+        /// Also time seeks until the output device plays them (needs an output device).
+        #[arg(long)]
+        sound: bool,
     },
     /// Cost of each voice activity detector per 16 ms frame.
     Vad {
@@ -102,7 +105,7 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
         BenchCommand::Search { sessions } => bench_search(sessions),
         BenchCommand::Transcript { rows, frames } => bench_transcript(&rows, frames),
         BenchCommand::Store { seconds } => bench_store(seconds),
-        BenchCommand::Replay { hours, corpus } => super::bench_replay::run(hours, &corpus),
+        BenchCommand::Replay { hours, corpus, sound } => super::bench_replay::run(hours, &corpus, sound),
         BenchCommand::MakeLongform { corpus, output, snr_db } => {
             let lf = hark::longform::build(&corpus, snr_db)?;
             hark_capture::write_wav_16k(&output, &lf.samples)

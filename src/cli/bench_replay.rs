@@ -17,7 +17,7 @@ use hark_store::{Command, Writer};
 
 const SR: u64 = SAMPLE_RATE as u64;
 
-pub fn run(hours: f64, corpus: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(hours: f64, corpus: &Path, sound: bool) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("hark.db");
     let clip: Vec<f32> = match hark::longform::build(corpus, None) {
@@ -142,8 +142,70 @@ pub fn run(hours: f64, corpus: &Path) -> anyhow::Result<ExitCode> {
         lat.len()
     );
     drop(app);
+    if sound {
+        heard_seeks(&db, id, total)?;
+    }
     std::fs::remove_file(&db).with_context(|| format!("{} cannot be removed", db.display()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Seeks while playing through the output device, in real time: from the request to the first
+/// frames of the new position played by the device's callback (the playhead then follows the
+/// device, so it moves past the seek only once they are).
+fn heard_seeks(db: &Path, id: i64, total: u64) -> anyhow::Result<()> {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        HarkCorePlugin,
+        hark_vad::VadPlugin,
+        ReplayPlugin { database: Some(db.to_path_buf()), sound: true, output: None },
+    ));
+    app.finish();
+    app.cleanup();
+    app.world_mut().resource_mut::<hark_replay::sound::Speaker>().wait_open();
+    app.world_mut().write_message(ReplayRequest::Open(id));
+    let t = Instant::now();
+    while app.world().resource::<Replay>().session.is_none() {
+        app.update();
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(10), "the session did not open");
+    }
+    match &app.world().resource::<Replay>().sound {
+        Some(hark_replay::sound::SoundState::On { device }) => println!("seeks heard on {device}:"),
+        other => anyhow::bail!("no sound to time seeks with: {other:?}"),
+    }
+    let mut lat = Vec::new();
+    let mut x = 11u64;
+    for _ in 0..40 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let to = (x >> 11) % total.saturating_sub(SR);
+        let t = Instant::now();
+        app.world_mut().write_message_batch([ReplayRequest::Seek(to), ReplayRequest::Play]);
+        loop {
+            app.update();
+            if app.world().resource::<Replay>().position > to {
+                break;
+            }
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(10), "a seek to {to} was never heard");
+            // A frame every millisecond: the figure is the device's, not the frame rate's.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        // Play a moment before the next seek, as a person listening would.
+        let until = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < until {
+            app.update();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "seek to first frames played by the device: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} seeks",
+        lat[lat.len() / 2],
+        lat[lat.len() * 95 / 100],
+        lat[lat.len() - 1],
+        lat.len()
+    );
+    Ok(())
 }
 
 /// Stored size per hour and encoding cost, for audio from a 16-bit file and for the same audio as

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SAMPLE_RATE, SessionState, Word, samples_to_secs};
+use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, SAMPLE_RATE, SessionState, Word};
 use hark_store::{SegmentRow, VersionRow};
 
 use feed::{Answer, Feed};
@@ -320,11 +320,7 @@ fn handle_requests(
                 }
                 replay.playing = !replay.playing && replay.session.is_some();
             }
-            ReplayRequest::Seek(at) => {
-                // On standard output, as the capture's news are (the window's tests read it).
-                println!("replay: seek from {:.3} s to {:.3} s", replay.position_secs(), samples_to_secs(at));
-                restart(&mut commands, replay, head, &mut ended, at);
-            }
+            ReplayRequest::Seek(at) => restart(&mut commands, replay, head, &mut ended, at),
             ReplayRequest::Step(secs) => {
                 let at = (replay.position as f64 + secs * SAMPLE_RATE as f64).max(0.0) as u64;
                 restart(&mut commands, replay, head, &mut ended, at);
@@ -381,7 +377,6 @@ fn receive(
     for answer in feed.answers() {
         match answer {
             Answer::Opened(Ok(s)) => {
-                println!("replay opened: session {}, {:.3} s", s.id, samples_to_secs(s.samples));
                 replay.opening = None;
                 replay.problem = None;
                 replay.session = Some(s);

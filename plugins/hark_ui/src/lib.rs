@@ -145,6 +145,7 @@ impl Plugin for UiPlugin {
                 (
                     follow_captures,
                     remember_output,
+                    announce_replay,
                     retain_shown,
                     follow_models,
                     meter,
@@ -195,6 +196,34 @@ fn apply_settings(
     control.recall_seconds = settings.settings.recall_seconds;
     vad.gate.threshold = settings.settings.vad_threshold;
     refresh.write(RefreshInputs);
+}
+
+/// The replay's news on standard output, as the capture's are (the window's tests read them):
+/// a session opened, and each seek with where the playhead was.
+fn announce_replay(
+    replay: Res<hark_replay::Replay>,
+    mut asked: MessageReader<hark_replay::ReplayRequest>,
+    mut opened: Local<Option<i64>>,
+    // Where the playhead was last frame: the seek has moved it by now.
+    mut was_at: Local<u64>,
+) {
+    for r in asked.read() {
+        if let hark_replay::ReplayRequest::Seek(at) = r {
+            println!(
+                "replay: seek from {:.3} s to {:.3} s",
+                hark_core::samples_to_secs(*was_at),
+                hark_core::samples_to_secs(*at)
+            );
+        }
+    }
+    *was_at = replay.position;
+    let now = replay.session.as_ref().map(|s| (s.id, s.samples));
+    if now.map(|s| s.0) != *opened {
+        *opened = now.map(|s| s.0);
+        if let Some((id, samples)) = now {
+            println!("replay opened: session {id}, {:.3} s", hark_core::samples_to_secs(samples));
+        }
+    }
 }
 
 /// The output device picked for replay is kept for the next start.
