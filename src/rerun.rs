@@ -236,6 +236,7 @@ fn start_jobs(
                 opts.segment.merge_gap_secs = settings.merge_pauses_s;
                 opts.whisper.beam_size = settings.beam_size.max(1);
                 opts.whisper.temperature_inc = settings.temperature_inc;
+                opts.vad.gate.threshold = settings.vad_threshold;
                 let p = progress.clone();
                 spawn_job(tell, waker.clone(), move || {
                     let mut last = 0.0;

@@ -73,7 +73,8 @@ fn a_replayed_session_is_re_run_compared_and_switched_without_leaving_the_window
     assert_eq!((versions.len(), versions[0].current), (1, true));
 
     // Re-run with pauses not joined: the window goes on while it runs.
-    let settings = RerunSettings { model: None, merge_pauses_s: 0.0, beam_size: 1, temperature_inc: 0.0 };
+    let settings =
+        RerunSettings { model: None, merge_pauses_s: 0.0, beam_size: 1, temperature_inc: 0.0, vad_threshold: 0.5 };
     app.world_mut().write_message(VersionRequest::Rerun { session: id, span: None, settings: settings.clone() });
     app.update();
     assert!(app.world().resource::<RerunStatus>().running(), "{:?}", app.world().resource::<RerunStatus>());

@@ -435,6 +435,8 @@ fn a_rerun_is_a_new_version_beside_the_old_one_and_use_switches_what_is_exported
         os("20"),
         os("--beam-size"),
         os("3"),
+        os("--vad-threshold"),
+        os("0.3"),
         os("--model"),
         m.as_os_str(),
         os("--data-dir"),
@@ -452,6 +454,7 @@ fn a_rerun_is_a_new_version_beside_the_old_one_and_use_switches_what_is_exported
     let settings = |i: usize| list[i]["settings"].as_str().unwrap().to_owned();
     assert!(settings(0).contains("\"merge_pauses_s\":2.2") && settings(1).contains("\"merge_pauses_s\":0.0"));
     assert!(settings(2).contains("\"beam_size\":3"), "{}", settings(2));
+    assert!(settings(2).contains("\"vad_threshold\":0.3"), "{}", settings(2));
     assert!(list[0]["from_s"].is_null() && list[2]["from_s"].as_f64().unwrap() <= 18.0);
 
     // The diff lists exactly the changed words: applied to version 1 it gives version 3.

@@ -110,6 +110,10 @@ pub struct PipelineArgs {
     /// Voice activity detector.
     #[arg(long, value_enum, default_value = "neural")]
     pub vad: VadArg,
+    /// The VAD's speech probability threshold, 0.05 to 0.95 (lower: more sensitive; the
+    /// window's "VAD sensitivity").
+    #[arg(long, value_name = "P", default_value_t = hark_vad::GateSettings::default().threshold, value_parser = probability)]
+    pub vad_threshold: f32,
     /// Speech-band SNR (dB) at which the VAD takes a frame for speech whatever the network says
     /// (lower finds fainter voices, and more noise); a large value turns it off.
     #[arg(long, value_name = "DB", default_value_t = hark_vad::GateSettings::default().band_enter_db)]
@@ -138,6 +142,12 @@ fn temperature_step(s: &str) -> Result<f32, String> {
     } else {
         Err("use 0 (no fallback) or a step from 0.01 to 1".into())
     }
+}
+
+/// A threshold the VAD can work with.
+fn probability(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.05..=0.95).contains(&v) { Ok(v) } else { Err("use a probability from 0.05 to 0.95".into()) }
 }
 
 /// A pause length from 0 to 25 s (an utterance is at most 25 s).
@@ -172,6 +182,7 @@ impl PipelineArgs {
         if let Some(gap) = self.merge_pauses {
             o.segment.merge_gap_secs = gap;
         }
+        o.vad.gate.threshold = self.vad_threshold;
         o.vad.gate.band_enter_db = self.band_enter;
         o.vad.gate.band_stay_db = self.band_stay;
         o.vad.detector = match self.vad {
@@ -211,6 +222,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 no_guard: false,
                 beam_size: hark_transcribe::WhisperSettings::default().beam_size,
                 vad: VadArg::Neural,
+                vad_threshold: hark_vad::GateSettings::default().threshold,
                 band_enter: hark_vad::GateSettings::default().band_enter_db,
                 band_stay: hark_vad::GateSettings::default().band_stay_db,
                 merge_pauses: Some(0.0),

@@ -17,6 +17,8 @@ pub struct RerunSettings {
     pub beam_size: usize,
     /// Temperature step of whisper's fallback (0: none).
     pub temperature_inc: f32,
+    /// The VAD's speech probability threshold (lower: more sensitive).
+    pub vad_threshold: f32,
 }
 
 /// What a front end asks about versions.

@@ -90,7 +90,7 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
         let marked: Option<u64> = ui.data(|d| d.get_temp(start_id));
         match (replay.looping, marked) {
             (Some((a, b)), _) => {
-                let label = format!("loop {}–{} ✕", clock(samples_to_secs(a)), clock(samples_to_secs(b)));
+                let label = format!("loop {}–{} ×", clock(samples_to_secs(a)), clock(samples_to_secs(b)));
                 if ui.button(label).on_hover_text("Stop looping").clicked() {
                     ask.write(ReplayRequest::Loop(None));
                 }
@@ -129,8 +129,40 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
         let lost: u64 = session.gaps.iter().map(|(a, b)| b - a).sum();
         ui.small(format!("red: {:.1} s not saved (silence here)", samples_to_secs(lost)));
     }
-    if r.changed() {
-        ask.write(ReplayRequest::Seek((at * SAMPLE_RATE as f64) as u64));
+    // Shift+drag selects a span to loop instead of moving the playhead.
+    let r = r.on_hover_text("Drag to move the playhead; Shift+drag to loop a span");
+    let sel = egui::Id::new("replay-loop-drag");
+    let sample_at = |x: f32| {
+        let f = ((x - r.rect.left()) / r.rect.width().max(1.0)).clamp(0.0, 1.0) as f64;
+        (f * session.samples as f64) as u64
+    };
+    let pointer = ui.input(|i| i.pointer.latest_pos()).map(|p| sample_at(p.x));
+    if r.drag_started()
+        && ui.input(|i| i.modifiers.shift)
+        && let Some(a) = pointer
+    {
+        ui.data_mut(|d| d.insert_temp(sel, a));
+    }
+    let selecting: Option<u64> = ui.data(|d| d.get_temp(sel));
+    match (selecting, pointer) {
+        (Some(a), Some(b)) => {
+            let x = |s: u64| r.rect.left() + r.rect.width() * (s as f64 / session.samples.max(1) as f64) as f32;
+            let span = egui::Rect::from_x_y_ranges(x(a.min(b))..=x(a.max(b)), r.rect.top()..=r.rect.bottom());
+            ui.painter().rect_filled(span, 0.0, egui::Color32::from_rgba_unmultiplied(80, 140, 220, 90));
+            if r.drag_stopped() {
+                ui.data_mut(|d| d.remove::<u64>(sel));
+                // A click with Shift is not a span.
+                if a.abs_diff(b) >= SAMPLE_RATE as u64 / 5 {
+                    ask.write(ReplayRequest::Loop(Some((a.min(b), a.max(b)))));
+                }
+            }
+        }
+        (Some(_), None) => ui.data_mut(|d| d.remove::<u64>(sel)),
+        (None, _) => {
+            if r.changed() {
+                ask.write(ReplayRequest::Seek((at * SAMPLE_RATE as f64) as u64));
+            }
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub struct RerunForm {
     pub merge_pauses_s: f64,
     pub beam_size: usize,
     pub fallback: bool,
+    /// The VAD's threshold (the left panel's "VAD sensitivity").
+    pub vad_threshold: f32,
     /// Only the loop's span.
     pub loop_only: bool,
 }
@@ -32,6 +34,7 @@ impl Default for RerunForm {
             merge_pauses_s: SegmentSettings::FILE_MERGE_GAP_SECS,
             beam_size: 1,
             fallback: false,
+            vad_threshold: hark_vad::GateSettings::default().threshold,
             loop_only: false,
         }
     }
@@ -130,6 +133,12 @@ fn rerun_form(
             .on_hover_text("Pauses up to this long are kept inside one utterance");
     });
     ui.horizontal(|ui| {
+        ui.label("VAD");
+        ui.spacing_mut().slider_width = 110.0;
+        ui.add(egui::Slider::new(&mut form.vad_threshold, 0.05..=0.95).step_by(0.05))
+            .on_hover_text("Speech probability threshold: lower finds fainter voices (and more noise)");
+    });
+    ui.horizontal(|ui| {
         ui.label("beam");
         for b in [1, 3, 5] {
             ui.selectable_value(&mut form.beam_size, b, b.to_string());
@@ -153,6 +162,7 @@ fn rerun_form(
                 merge_pauses_s: form.merge_pauses_s,
                 beam_size: form.beam_size,
                 temperature_inc: if form.fallback { 0.2 } else { 0.0 },
+                vad_threshold: form.vad_threshold,
             },
         });
     }
