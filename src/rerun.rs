@@ -87,6 +87,8 @@ pub fn rerun_session(
     }
     let mut opts = opts.clone();
     opts.database = None;
+    // A saved session is transcribed like a file: no partial decodes.
+    opts.segment.partial_interval_secs = 0.0;
     let mut p = Pipeline::new(&opts)?;
     let (model, settings) = {
         let ctx = p.app.world().resource::<StoreContext>();

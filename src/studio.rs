@@ -9,7 +9,7 @@ use bevy::window::WindowResolution;
 use bevy::winit::WinitSettings;
 use bevy_egui::EguiPlugin;
 use hark_capture::{CaptureControl, CaptureControlPlugin, CaptureRequest};
-use hark_core::{Transcript, Utterance};
+use hark_core::{PartialTranscript, Transcript, Utterance};
 use hark_transcribe::{Engine, WhisperEngine};
 use hark_ui::{Notice, UiPlugin};
 use hark_viz::{VizPlugin, VizRing, analysis::band_energy};
@@ -68,6 +68,8 @@ fn write_frame_stats(stats: &FrameStats) {
 struct Exit {
     opts: StudioOptions,
     shot_taken: Option<f64>,
+    /// What was being said (partial text) when the time was up, before the capture stopped.
+    partial_at_limit: Option<String>,
 }
 
 /// Finds `assets/`: `$HARK_ASSETS`, `./assets`, or beside the executable's checkout.
@@ -186,9 +188,9 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             .add_systems(Last, frame_end);
     }
     if let Some(secs) = opts.exit_after {
-        app.insert_resource(Exit { opts, shot_taken: None }).add_systems(Last, exit_after).add_systems(
-            Startup,
-            move |proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>| {
+        app.insert_resource(Exit { opts, shot_taken: None, partial_at_limit: None })
+            .add_systems(Last, exit_after)
+            .add_systems(Startup, move |proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>| {
                 // An idle window sleeps until input arrives: wake it at the deadline (and keep
                 // waking it while the screenshot is taken and the app exits).
                 let Some(proxy) = proxy.map(|p| (**p).clone()) else { return };
@@ -201,8 +203,7 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
                         std::thread::sleep(Duration::from_millis(100));
                     }
                 });
-            },
-        );
+            });
     }
     println!("window ready");
     app.run();
@@ -220,12 +221,15 @@ fn exit_after(
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
     (control, notice, sessions): (Res<CaptureControl>, Res<Notice>, Query<(), With<hark_core::Session>>),
-    (stats, replay): (Option<Res<FrameStats>>, Res<hark_replay::Replay>),
+    (stats, replay, partials): (Option<Res<FrameStats>>, Res<hark_replay::Replay>, Query<&PartialTranscript>),
 ) {
     let t = time.elapsed_secs_f64();
     let Some(limit) = exit.opts.exit_after else { return };
     if t < limit {
         return;
+    }
+    if exit.partial_at_limit.is_none() {
+        exit.partial_at_limit = Some(partials.iter().map(PartialTranscript::text).collect::<Vec<_>>().join(" "));
     }
     match (exit.shot_taken, &exit.opts.screenshot) {
         (None, Some(path)) => {
@@ -243,7 +247,8 @@ fn exit_after(
         }
         _ => {
             if let Some(p) = &exit.opts.state_json {
-                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), &replay);
+                let partial = exit.partial_at_limit.clone().unwrap_or_default();
+                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), (&replay, &partial));
             }
             if let Some(s) = &stats {
                 write_frame_stats(s);
@@ -261,7 +266,7 @@ fn write_state(
     control: &CaptureControl,
     notice: &Notice,
     sessions_in_world: usize,
-    replay: &hark_replay::Replay,
+    (replay, partial): (&hark_replay::Replay, &str),
 ) {
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
@@ -293,6 +298,7 @@ fn write_state(
             "view_columns": ring.recent.iter().filter(|(e, ..)| Some(*e) == replay.entity).count(),
         })),
         "replay_problem": replay.problem,
+        "partial_at_limit": partial,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

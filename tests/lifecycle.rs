@@ -176,3 +176,60 @@ fn a_slow_recogniser_holds_a_fast_file_back_and_every_utterance_gets_its_text() 
     assert!(segs.iter().all(|g| !g.text.is_empty() && !g.suspect));
     assert_eq!(r.audio(r.sessions().unwrap()[0].id).unwrap().len(), audio.len());
 }
+
+/// 0.6 s of faint noise, `voiced` s of the buzz, 0.6 s of faint noise.
+fn long_utterance_audio(voiced: f32) -> Vec<f32> {
+    let one = utterance_audio();
+    let sr = 16_000usize;
+    let buzz = &one[(0.6 * sr as f32) as usize..(1.8 * sr as f32) as usize];
+    let quiet = &one[..(0.6 * sr as f32) as usize];
+    let mut out = quiet.to_vec();
+    while out.len() < quiet.len() + (voiced * sr as f32) as usize {
+        out.extend_from_slice(buzz);
+    }
+    out.extend_from_slice(quiet);
+    out
+}
+
+#[test]
+fn a_slow_recogniser_thins_out_partials_and_never_drops_a_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment.merge_gap_secs = 0.0;
+    opts.segment.partial_interval_secs = 0.5;
+    opts.extend = Some(|app| {
+        app.add_plugins(ReleaseFinishedSessions);
+    });
+    // Each decode takes 150 ms of real time, while virtual time brings 50 ms of audio a frame
+    // and the frames come as fast as the machine runs them: the recogniser cannot keep up.
+    let engine = StandIn { calls: 0, delay: Duration::from_millis(150), fail_every: None };
+    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
+    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
+    p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    let one = long_utterance_audio(4.0);
+    let audio: Vec<f32> = (0..5).flat_map(|_| one.iter().copied()).collect();
+    let s =
+        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
+    let mut partial_passes = 0;
+    while p.app.world().get_entity(s).is_ok() {
+        p.app.update();
+        if let Some(pt) = p.app.world().get::<hark_core::PartialTranscript>(s) {
+            partial_passes = partial_passes.max(pt.passes.min(1000));
+        }
+    }
+    let rec = p.app.world().resource::<Recognizer>();
+    assert!(rec.partials_decoded > 0, "no partial was decoded");
+    assert!(rec.partials_skipped > 0, "no partial was overtaken: {} decoded", rec.partials_decoded);
+    assert!(partial_passes > 0, "no partial was shown");
+    assert_eq!(rec.in_flight(), 0);
+    // Every utterance has its final text, and partials are never stored.
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let row = &r.sessions().unwrap()[0];
+    assert_eq!(row.state, SessionState::Complete);
+    let segs = r.segments(row.id).unwrap();
+    assert_eq!(segs.len(), 5, "{segs:?}");
+    assert!(segs.iter().all(|g| !g.suspect && g.text.starts_with("word ")), "{segs:?}");
+}

@@ -332,3 +332,81 @@ fn stopping_mid_word_keeps_the_word() {
     assert!(words.iter().any(|w| w.starts_with("respect")), "the word spoken at the stop is lost: {words:?}");
     assert!(words.iter().any(|w| w == "married"), "{words:?}");
 }
+
+#[test]
+fn live_partials_come_before_the_final_and_what_is_committed_is_never_rewritten() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let file = c.join("jfk.wav");
+    let mut o = options(&m, false);
+    o.segment.merge_gap_secs = 0.0;
+    let offline = Pipeline::new(&o).unwrap().transcribe_file(&file, Pace::Fast, |_| {}).unwrap();
+    o.segment.partial_interval_secs = 0.5;
+    let mut p = Pipeline::new(&o).unwrap();
+    // Paced in virtual time, each decode finished before the next 50 ms of audio arrives.
+    p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    let s = p.start(SourceKind::File, Source::File(FileSource::open(&file).unwrap()), "live".into(), Pace::RealTime);
+    #[derive(Debug)]
+    enum Seen {
+        Partial { start: u64, committed: String, tentative: String },
+        Final { start: u64, text: String },
+    }
+    let mut seen = Vec::new();
+    let mut partials = p.app.world().resource::<bevy::prelude::Messages<hark_core::PartialReady>>().get_cursor();
+    let mut finals = p.app.world().resource::<bevy::prelude::Messages<hark_core::TranscriptReady>>().get_cursor();
+    let mut observe = |world: &bevy::prelude::World, seen: &mut Vec<Seen>| {
+        for _ in partials.read(world.resource::<bevy::prelude::Messages<hark_core::PartialReady>>()) {
+            if let Some(pt) = world.get::<hark_core::PartialTranscript>(s) {
+                seen.push(Seen::Partial {
+                    start: pt.start,
+                    committed: pt.committed.clone(),
+                    tentative: pt.tentative.clone(),
+                });
+            }
+        }
+        for r in finals.read(world.resource::<bevy::prelude::Messages<hark_core::TranscriptReady>>()) {
+            if let (Some(u), Some(t)) =
+                (world.get::<hark_core::Utterance>(r.utterance), world.get::<hark_core::Transcript>(r.utterance))
+            {
+                seen.push(Seen::Final { start: u.start, text: t.text.clone() });
+            }
+        }
+    };
+    p.run_until_done(s, |app| {
+        app.world_mut().resource_mut::<hark_transcribe::Recognizer>().wait();
+        observe(app.world(), &mut seen);
+    })
+    .unwrap();
+    // What the last update sent.
+    observe(p.app.world(), &mut seen);
+    let live = p.take_transcript(s);
+    // The finals are what the same cut gives offline: partials change nothing that is kept.
+    assert_eq!(
+        live.segments.iter().map(|g| g.text.clone()).collect::<Vec<_>>(),
+        offline.segments.iter().map(|g| g.text.clone()).collect::<Vec<_>>()
+    );
+    let finals: Vec<(u64, &str)> = seen
+        .iter()
+        .filter_map(|e| if let Seen::Final { start, text } = e { Some((*start, text.as_str())) } else { None })
+        .collect();
+    assert!(!finals.is_empty());
+    for (i, &(start, text)) in finals.iter().enumerate() {
+        let at = seen.iter().position(|e| matches!(e, Seen::Final { start: s, .. } if *s == start)).unwrap();
+        let before: Vec<(&String, &String)> = seen[..at]
+            .iter()
+            .filter_map(|e| match e {
+                Seen::Partial { start: s, committed, tentative } if *s == start => Some((committed, tentative)),
+                _ => None,
+            })
+            .collect();
+        let after = seen[at..].iter().any(|e| matches!(e, Seen::Partial { start: s, .. } if *s == start));
+        assert!(!after, "a partial of utterance {i} came after its final");
+        if text.split_whitespace().count() >= 4 {
+            assert!(!before.is_empty(), "utterance {i} ({text:?}) had no partial before its final: {seen:?}");
+        }
+        // Committed words only grow.
+        for w in before.windows(2) {
+            assert!(w[1].0.starts_with(w[0].0.as_str()), "committed {:?} became {:?}", w[0].0, w[1].0);
+        }
+        eprintln!("utterance {i}: {} partials, then {text:?}; last partial {:?}", before.len(), before.last());
+    }
+}

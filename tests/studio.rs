@@ -555,3 +555,44 @@ fn clicking_a_word_of_a_replayed_transcript_moves_the_playhead_to_it() {
     let position = s["replay"]["position"].as_u64().unwrap() as f64 / 16_000.0;
     assert!(position >= to, "the playhead went on from the word: {s}");
 }
+
+#[test]
+fn what_is_being_said_shows_in_the_window_before_its_utterance_ends() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let shot = dir.path().join("partial.png");
+    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
+    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
+        .unwrap();
+    // jfk.wav is one 11 s utterance to a live capture: at 8 s it is still being said.
+    let o = hark()
+        .arg("--demo")
+        .arg(c.join("jfk.wav"))
+        .args(["--exit-after", "8", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--screenshot")
+        .arg(&shot)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let partial = s["partial_at_limit"].as_str().unwrap_or("").to_lowercase();
+    assert!(
+        partial.contains("fellow") || partial.contains("americans"),
+        "no partial text mid-utterance: {:?}",
+        s["partial_at_limit"]
+    );
+    eprintln!("partial at 8 s: {partial:?}; screenshot (look at it): {}", shot.display());
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-partial.png"));
+}

@@ -1,6 +1,7 @@
 //! `hark listen` (and `hark` with no arguments, until the window lands): live transcription
 //! from a microphone in the terminal.
 
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,8 +11,8 @@ use clap::Args;
 use hark::pipeline::Pipeline;
 use hark_capture::{CaptureHealth, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
-    CaptureFinished, SessionClock, SourceKind, StopCapture, Transcript, TranscriptReady, Utterance, samples_to_secs,
-    secs_to_samples,
+    CaptureFinished, PartialReady, PartialTranscript, SessionClock, SourceKind, StopCapture, Transcript,
+    TranscriptReady, Utterance, samples_to_secs, secs_to_samples,
 };
 
 use super::PipelineArgs;
@@ -30,6 +31,10 @@ pub struct ListenArgs {
     /// Do not save the session in the database.
     #[arg(long)]
     pub no_save: bool,
+    /// No text while someone speaks, only each utterance's final line (the default when the
+    /// output is not a terminal: a pipe gets one line per final).
+    #[arg(long)]
+    pub no_partials: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -47,6 +52,11 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     }
     let mut opts = a.pipeline.options(models_dir, None)?;
     opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0);
+    // In a terminal the line being said is rewritten as it is decoded.
+    let partials = !a.no_partials && std::io::stdout().is_terminal();
+    if partials {
+        opts.segment.partial_interval_secs = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
+    }
     opts.handle_ctrl_c = true;
     if !a.no_save {
         opts.database = Some(db.to_path_buf());
@@ -60,6 +70,9 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     let session = p.start(SourceKind::Microphone, Source::Mic(mic), description, Pace::RealTime);
     let limit = a.duration.map(secs_to_samples);
     let mut cursor = p.app.world().resource::<Messages<TranscriptReady>>().get_cursor();
+    let mut partial_cursor = p.app.world().resource::<Messages<PartialReady>>().get_cursor();
+    // Whether the terminal's current line holds a partial (to be overwritten).
+    let mut line_open = false;
     let mut stopping = false;
     loop {
         p.app.update();
@@ -79,8 +92,23 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
                 && !t.suspect
                 && !t.text.is_empty()
             {
+                if std::mem::take(&mut line_open) {
+                    print!("\r\x1b[K");
+                }
                 println!("[{:>7.2} – {:>7.2}] {}", u.start as f64 / 16e3, u.end as f64 / 16e3, t.text);
             }
+        }
+        let changed = cursor_has_news(&mut partial_cursor, world.resource::<Messages<PartialReady>>(), session);
+        if partials
+            && changed
+            && let Some(pt) = world.get::<PartialTranscript>(session)
+        {
+            // Committed words plain, tentative ones dim; the line is rewritten at each decode.
+            let tentative =
+                if pt.tentative.is_empty() { String::new() } else { format!(" \x1b[2m{}\x1b[0m", pt.tentative) };
+            print!("\r\x1b[K[{:>7.2} …      ] {}{tentative}", pt.start as f64 / 16e3, pt.committed);
+            let _ = std::io::stdout().flush();
+            line_open = true;
         }
         if world.get::<CaptureFinished>(session).is_some() && p.is_done(session) {
             let health = p.app.world().get::<CaptureHealth>(session).cloned().unwrap_or_default();
@@ -110,4 +138,13 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a partial of `session` changed since the cursor last looked.
+fn cursor_has_news(
+    cursor: &mut bevy::ecs::message::MessageCursor<PartialReady>,
+    msgs: &Messages<PartialReady>,
+    session: Entity,
+) -> bool {
+    cursor.read(msgs).filter(|m| m.session == session).count() > 0
 }

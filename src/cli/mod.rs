@@ -229,6 +229,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut opts = args.options(&models_dir, None)?;
             opts.database = Some(db);
+            // Live: the utterance being said is decoded as it grows.
+            opts.segment.partial_interval_secs = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
             let studio = hark::studio::StudioOptions {
                 demo: cli.demo,
                 replay: cli.replay,

@@ -379,6 +379,47 @@ pub struct TranscriptReady {
     pub utterance: Entity,
 }
 
+/// The audio of a session's open utterance so far (live capture with partials on): the
+/// segmenter sends it each time the utterance has grown by the partial interval, and the
+/// recogniser decodes the newest one for a [`PartialTranscript`].
+#[derive(Message, Debug, Clone)]
+pub struct OpenSpeech {
+    pub session: Entity,
+    /// Session sample where the open utterance starts (its identity while it grows).
+    pub start: u64,
+    pub audio: Arc<[f32]>,
+}
+
+/// What is being said now, before its utterance is final (on the session entity). `committed`
+/// words were agreed by two consecutive decodes and are never rewritten; `tentative` ones may
+/// still change. Never stored: the final [`Transcript`] of the utterance replaces it.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartialTranscript {
+    /// Session sample where its utterance starts.
+    pub start: u64,
+    pub committed: String,
+    pub tentative: String,
+    /// How many decodes it has been through.
+    pub passes: u32,
+}
+
+impl PartialTranscript {
+    /// The whole text: committed, then tentative.
+    pub fn text(&self) -> String {
+        match (self.committed.is_empty(), self.tentative.is_empty()) {
+            (_, true) => self.committed.clone(),
+            (true, false) => self.tentative.clone(),
+            (false, false) => format!("{} {}", self.committed, self.tentative),
+        }
+    }
+}
+
+/// Sent when a session's [`PartialTranscript`] changed.
+#[derive(Message, Debug, Clone)]
+pub struct PartialReady {
+    pub session: Entity,
+}
+
 /// Registers the shared messages and orders the pipeline stages in `Update`.
 #[derive(Debug, Default)]
 pub struct HarkCorePlugin;
@@ -393,6 +434,8 @@ impl Plugin for HarkCorePlugin {
             .add_message::<StopCapture>()
             .init_resource::<PipelineBackpressure>()
             .add_message::<TranscriptReady>()
+            .add_message::<OpenSpeech>()
+            .add_message::<PartialReady>()
             .configure_sets(
                 Update,
                 (

@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use hark_core::{
-    AllUtterancesCut, AudioChunk, CaptureEnded, PipelineSystems, Session, SpeechEdge, Utterance, UtteranceAudio,
-    UtteranceGaps, UtteranceOf, UtteranceVad, VadFrame, secs_to_samples,
+    AllUtterancesCut, AudioChunk, CaptureEnded, OpenSpeech, PipelineSystems, Session, SpeechEdge, Utterance,
+    UtteranceAudio, UtteranceGaps, UtteranceOf, UtteranceVad, VadFrame, secs_to_samples,
 };
 
 /// Segmenter settings.
@@ -47,6 +47,9 @@ pub struct SegmentSettings {
     /// is left out, which saves encoder time and keeps whisper's timestamps from drifting
     /// into the pause.
     pub merge_keep_secs: f64,
+    /// Live partials: each time the open utterance has grown by this much audio, its audio so
+    /// far is sent as [`OpenSpeech`] for a partial decode; 0 sends none (files).
+    pub partial_interval_secs: f64,
 }
 
 impl SegmentSettings {
@@ -55,6 +58,8 @@ impl SegmentSettings {
     /// ~3 s: on the long-form test file it brings WER from 4.2 to 2.4 % clean and from 15.7 to
     /// 13.9 % in pink noise (docs/PERFORMANCE.md).
     pub const FILE_MERGE_GAP_SECS: f64 = 2.2;
+    /// How often live capture decodes the utterance being said (seconds of its audio).
+    pub const LIVE_PARTIAL_INTERVAL_SECS: f64 = 0.5;
 }
 
 impl Default for SegmentSettings {
@@ -66,6 +71,7 @@ impl Default for SegmentSettings {
             merge_gap_secs: 0.0,
             merge_lookahead_secs: 1.0,
             merge_keep_secs: 0.5,
+            partial_interval_secs: 0.0,
         }
     }
 }
@@ -88,6 +94,8 @@ pub struct SessionSegmenter {
     finished: bool,
     /// VAD frames `(start, probability, speech)` over the kept audio.
     vad: VecDeque<(u64, f32, bool)>,
+    /// The open utterance the last [`OpenSpeech`] was sent for, and how far its audio reached.
+    partial: Option<(u64, u64)>,
 }
 
 impl SessionSegmenter {
@@ -191,6 +199,7 @@ enum Event {
     Ended(u64),
 }
 
+#[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn cut(
     mut commands: Commands,
     settings: Res<SegmentSettings>,
@@ -199,6 +208,7 @@ fn cut(
     mut edges: MessageReader<SpeechEdge>,
     mut ended: MessageReader<CaptureEnded>,
     mut frames: MessageReader<VadFrame>,
+    mut open_speech: MessageWriter<OpenSpeech>,
 ) {
     for f in frames.read() {
         if let Ok(mut s) = segs.get_mut(f.session) {
@@ -228,6 +238,7 @@ fn cut(
     let lookahead = secs_to_samples(settings.merge_lookahead_secs);
     let wait = gap.saturating_add(lookahead);
     let keep = secs_to_samples(settings.merge_keep_secs);
+    let partial_every = secs_to_samples(settings.partial_interval_secs);
     for session in sessions {
         let Ok(mut s) = segs.get_mut(session) else { continue };
         let s = &mut *s;
@@ -337,6 +348,18 @@ fn cut(
         // Only up to the look-ahead: a region ending just before the limit has its end edge
         // still on the way, and the cut must not depend on how the audio was chunked.
         split(s, s.end().saturating_sub(lookahead), &mut commands);
+        // Live partials: the open utterance's audio so far, each time it has grown enough.
+        if partial_every > 0
+            && let Some(start) = s.open
+        {
+            let (from, sent) = s.partial.filter(|p| p.0 == start).unwrap_or((start, start));
+            let end = s.end();
+            if end >= sent + partial_every && end >= start + min {
+                let audio: Vec<f32> = s.pieces(start, end, keep).into_iter().flat_map(|(a, b)| s.range(a, b)).collect();
+                open_speech.write(OpenSpeech { session, start, audio: audio.into() });
+                s.partial = Some((from, end));
+            }
+        }
         // Keep only what a future utterance can still need: the open one, or a pre-roll's worth.
         let keep_from =
             s.open.or(s.pending.map(|p| p.0)).unwrap_or_else(|| s.end().saturating_sub(secs_to_samples(2.0)));

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
-    CaptureFinished, PipelineBackpressure, PipelineSystems, Session, Transcript, TranscriptReady, TranscriptionPending,
-    Utterance, UtteranceAudio, UtteranceGaps,
+    CaptureFinished, OpenSpeech, PartialReady, PartialTranscript, PipelineBackpressure, PipelineSystems, Session,
+    Transcript, TranscriptReady, TranscriptionPending, Utterance, UtteranceAudio, UtteranceGaps,
 };
 
 pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
@@ -36,6 +36,8 @@ pub struct Job {
     /// Pauses left out of `audio` (see [`UtteranceGaps`]).
     pub gaps: UtteranceGaps,
     pub prompt: Option<String>,
+    /// A partial decode of an open utterance (`utterance` is then its session).
+    pub partial: bool,
 }
 
 /// A finished job.
@@ -49,6 +51,7 @@ pub struct JobDone {
     pub result: Result<EngineOutput, EngineError>,
     /// Time the engine spent on it.
     pub busy: Duration,
+    pub partial: bool,
 }
 
 /// Channel ends to the worker threads, and what is in flight.
@@ -67,6 +70,16 @@ pub struct Recognizer {
     /// Wall time from an utterance's end being known to its text (last one).
     pub last_latency: Option<Duration>,
     submitted_at: HashMap<u64, Instant>,
+    /// The newest open-utterance audio of each session not decoded yet (only the newest
+    /// matters: an older one is overtaken and skipped).
+    pending_partials: HashMap<Entity, (u64, Arc<[f32]>)>,
+    /// Sessions with a partial decode in flight.
+    partial_in_flight: HashMap<Entity, u64>,
+    /// Partial decodes sent, and open-utterance audio skipped because newer audio overtook it.
+    pub partials_decoded: u64,
+    pub partials_skipped: u64,
+    /// Results taken by [`Recognizer::wait`] and not handed out yet.
+    held: Vec<JobDone>,
 }
 
 impl std::fmt::Debug for Recognizer {
@@ -96,6 +109,7 @@ impl Recognizer {
                         gaps: job.gaps,
                         result,
                         busy: t.elapsed(),
+                        partial: job.partial,
                     };
                     if tx.send(done).is_err() {
                         break;
@@ -116,12 +130,38 @@ impl Recognizer {
             busy: Duration::ZERO,
             last_latency: None,
             submitted_at: HashMap::new(),
+            pending_partials: HashMap::new(),
+            partial_in_flight: HashMap::new(),
+            partials_decoded: 0,
+            partials_skipped: 0,
+            held: Vec::new(),
         }
     }
 
-    /// Utterances being transcribed now.
+    /// Utterances being transcribed now (partial decodes included).
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Blocks until every job sent so far has finished (tests step the app deterministically
+    /// with it: each partial is decoded before more audio arrives).
+    pub fn wait(&mut self) {
+        while self.held.len() < self.in_flight.len() {
+            match self.done.recv() {
+                Ok(d) => self.held.push(d),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn next_done(&mut self, block: Option<Duration>) -> Option<JobDone> {
+        if !self.held.is_empty() {
+            return Some(self.held.remove(0));
+        }
+        match block {
+            Some(t) => self.done.recv_timeout(t).ok(),
+            None => self.done.try_recv().ok(),
+        }
     }
 }
 
@@ -165,6 +205,7 @@ impl Plugin for TranscribePlugin {
 /// Utterances cut and not yet sent to the recogniser.
 type Waiting = (Without<TranscriptionPending>, Without<Transcript>);
 
+#[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn submit(
     mut commands: Commands,
     mut rec: ResMut<Recognizer>,
@@ -172,9 +213,29 @@ fn submit(
     ctx: Query<&PromptContext>,
     waiting: Query<(Entity, &Utterance, &UtteranceAudio, Option<&UtteranceGaps>), Waiting>,
     mut backpressure: ResMut<PipelineBackpressure>,
+    mut open_speech: MessageReader<OpenSpeech>,
+    mut partials: Query<&mut PartialTranscript>,
 ) {
+    for o in open_speech.read() {
+        if rec.pending_partials.insert(o.session, (o.start, o.audio.clone())).is_some() {
+            rec.partials_skipped += 1;
+        }
+    }
     let mut queue: Vec<_> = waiting.iter().collect();
     queue.sort_by_key(|(_, u, _, _)| (u.session, u.index));
+    // An utterance cut ends its partials: audio of it still waiting is no longer wanted, and
+    // what is shown of it stays as it is until its final text replaces it.
+    for (_, u, _, _) in &queue {
+        if rec.pending_partials.get(&u.session).is_some_and(|p| p.0 <= u.start) {
+            rec.pending_partials.remove(&u.session);
+        }
+        if let Ok(mut p) = partials.get_mut(u.session)
+            && p.start == u.start
+            && p.passes != CLOSED
+        {
+            p.passes = CLOSED;
+        }
+    }
     for (e, u, audio, gaps) in &queue {
         // With a prompt, an utterance waits for its predecessor's text.
         if settings.use_prompt && rec.busy_sessions.contains_key(&u.session) {
@@ -192,7 +253,7 @@ fn submit(
         let id = rec.next_id;
         rec.next_id += 1;
         let gaps = gaps.cloned().unwrap_or_default();
-        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), gaps, prompt };
+        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), gaps, prompt, partial: false };
         if rec.jobs.send(job).is_err() {
             error!("the recogniser threads have stopped");
             return;
@@ -202,10 +263,68 @@ fn submit(
         rec.submitted_at.insert(id, Instant::now());
         commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<UtteranceAudio>();
     }
+    // Partials only when no final waits and a worker is free: finals always go first.
+    let finals_waiting = queue.iter().any(|(e, ..)| !rec.in_flight.values().any(|(u, _)| u == e));
+    if !finals_waiting {
+        let mut sessions: Vec<Entity> = rec.pending_partials.keys().copied().collect();
+        sessions.sort();
+        for session in sessions {
+            if rec.in_flight() >= rec.workers {
+                break;
+            }
+            if rec.partial_in_flight.contains_key(&session) {
+                continue;
+            }
+            let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
+            let id = rec.next_id;
+            rec.next_id += 1;
+            let job = Job {
+                id,
+                utterance: session,
+                start,
+                audio,
+                gaps: UtteranceGaps::default(),
+                prompt: None,
+                partial: true,
+            };
+            if rec.jobs.send(job).is_err() {
+                error!("the recogniser threads have stopped");
+                return;
+            }
+            rec.in_flight.insert(id, (session, session));
+            rec.partial_in_flight.insert(session, id);
+            rec.partials_decoded += 1;
+        }
+    }
     let set = queue.len() > settings.max_queue;
     if backpressure.0 != set {
         backpressure.0 = set;
     }
+}
+
+/// `PartialTranscript::passes` of an utterance that has been cut: later partial results of it
+/// are dropped (its final decode is on the way).
+const CLOSED: u32 = u32::MAX;
+
+/// A word's comparison key: lower case, letters and digits only.
+fn key(w: &str) -> String {
+    w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// LocalAgreement-2: the words two consecutive decodes agree on, from the first word after
+/// those already committed, become committed and are never rewritten; the rest of the newest
+/// decode is tentative.
+fn agree(p: &mut PartialTranscript, previous: &[String], now: &[String]) {
+    let mut committed: Vec<String> = p.committed.split_whitespace().map(str::to_owned).collect();
+    let n = committed.len();
+    // Past the committed words (whatever a decode now makes of those: they stay), the words
+    // both decodes give at the same places, from the first on.
+    if previous.len() > n && now.len() > n {
+        let more = previous[n..].iter().zip(&now[n..]).take_while(|(a, b)| key(a) == key(b)).count();
+        committed.extend(now[n..n + more].iter().cloned());
+        p.committed = committed.join(" ");
+    }
+    p.tentative = now.iter().skip(committed.len()).cloned().collect::<Vec<_>>().join(" ");
 }
 
 #[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
@@ -218,22 +337,27 @@ fn collect(
     capturing: Query<(), (With<Session>, Without<CaptureFinished>)>,
     backpressure: Res<PipelineBackpressure>,
     mut ready: MessageWriter<TranscriptReady>,
+    mut partials: PartialParams,
 ) {
     let idle = backpressure.0 || capturing.is_empty();
     let mut first = true;
     loop {
-        let done = if first && settings.block_when_idle && idle && rec.in_flight() > 0 {
-            rec.done.recv_timeout(Duration::from_millis(100)).ok()
-        } else {
-            rec.done.try_recv().ok()
-        };
+        let block =
+            (first && settings.block_when_idle && idle && rec.in_flight() > 0).then_some(Duration::from_millis(100));
+        let done = rec.next_done(block);
         first = false;
         let Some(done) = done else { break };
-        if let Some((_, session)) = rec.in_flight.remove(&done.id) {
+        let entry = rec.in_flight.remove(&done.id);
+        rec.busy += done.busy;
+        if done.partial {
+            rec.partial_in_flight.remove(&done.utterance);
+            partials.apply(&done);
+            continue;
+        }
+        if let Some((_, session)) = entry {
             // Even when the utterance has gone (its session was closed), the session is free.
             rec.busy_sessions.remove(&session);
         }
-        rec.busy += done.busy;
         if let Some(t) = rec.submitted_at.remove(&done.id) {
             rec.last_latency = Some(t.elapsed());
         }
@@ -253,12 +377,96 @@ fn collect(
         {
             c.0.clone_from(&transcript.text);
         }
+        // The final text replaces what was shown of the utterance while it was said.
+        if let Ok(p) = partials.of.get(u.session)
+            && p.start <= u.start
+        {
+            commands.entity(u.session).remove::<PartialTranscript>();
+            partials.previous.remove(&u.session);
+        }
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });
+    }
+}
+
+/// What `collect` needs for partial results.
+#[derive(bevy::ecs::system::SystemParam)]
+struct PartialParams<'w, 's> {
+    commands: Commands<'w, 's>,
+    of: Query<'w, 's, &'static mut PartialTranscript>,
+    sessions: Query<'w, 's, (), With<Session>>,
+    changed: MessageWriter<'w, PartialReady>,
+    /// Each session's previous partial decode, in words.
+    previous: Local<'s, HashMap<Entity, (u64, Vec<String>)>>,
+}
+
+impl PartialParams<'_, '_> {
+    fn apply(&mut self, done: &JobDone) {
+        let session = done.utterance;
+        let Ok(out) = &done.result else { return };
+        if self.sessions.get(session).is_err() {
+            return;
+        }
+        let t = words::transcript_from(out, done.start, done.duration_samples, &done.gaps);
+        // A phantom or a storm is not shown, even for a moment.
+        let now: Vec<String> =
+            if t.suspect { Vec::new() } else { t.text.split_whitespace().map(str::to_owned).collect() };
+        let previous = match self.previous.get(&session) {
+            Some((start, words)) if *start == done.start => words.clone(),
+            _ => Vec::new(),
+        };
+        let mut p = match self.of.get(session) {
+            Ok(p) if p.start == done.start => {
+                if p.passes == CLOSED {
+                    return;
+                }
+                p.clone()
+            }
+            // A newer utterance than the one shown: start over.
+            Ok(p) if p.start > done.start => return,
+            _ => PartialTranscript { start: done.start, ..Default::default() },
+        };
+        agree(&mut p, &previous, &now);
+        p.passes += 1;
+        self.previous.insert(session, (done.start, now));
+        self.commands.entity(session).insert(p);
+        self.changed.write(PartialReady { session });
     }
 }
 
 fn tail_chars(s: &str, n: usize) -> String {
     let count = s.chars().count();
     s.chars().skip(count.saturating_sub(n)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn what_two_decodes_agree_on_is_committed_and_never_rewritten() {
+        let mut p = PartialTranscript::default();
+        agree(&mut p, &[], &words("And so my"));
+        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("", "And so my"));
+        agree(&mut p, &words("And so my"), &words("and so, my fellow"));
+        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my", "fellow"));
+        agree(&mut p, &words("and so, my fellow"), &words("And so my fellow Americans, ask"));
+        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow", "Americans, ask"));
+        // A decode that spells the committed words another way: they stay as they are, and
+        // the words after them still agree and are committed.
+        agree(&mut p, &words("And so my fellow Americans, ask"), &words("And so my fellow Americans ask not"));
+        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow Americans ask", "not"));
+        assert_eq!(p.text(), "and so, my fellow Americans ask not");
+        // One that puts other words in: nothing lines up after the committed ones, nothing more
+        // is committed.
+        agree(&mut p, &words("And so my fellow Americans ask not"), &words("Answer my fellow Americans, ask not what"));
+        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow Americans ask", "what"));
+        // A shorter one (the audio is the same, whisper is not): nothing committed is lost.
+        agree(&mut p, &words("Answer my fellow Americans, ask not what"), &words("And so"));
+        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow Americans ask", ""));
+    }
 }

@@ -26,6 +26,8 @@ pub enum RowText<'a> {
     Note(&'static str),
     /// A replayed utterance: its words (clickable), the one being heard highlighted.
     Spoken { segment: usize, words: Vec<Cow<'a, str>>, current: Option<usize> },
+    /// What is being said now: the committed words, then the tentative ones (lighter).
+    Partial { committed: Cow<'a, str>, tentative: Cow<'a, str> },
 }
 
 /// One row of the transcript.
@@ -49,6 +51,9 @@ impl Row<'_> {
             RowText::Note(t) => vec![egui::RichText::new(*t).italics().weak().into()],
             RowText::Spoken { words, current, .. } => {
                 vec![egui::RichText::new(time()).small().weak().into(), spoken_job(ui, words, *current).0.into()]
+            }
+            RowText::Partial { committed, tentative } => {
+                vec![egui::RichText::new(time()).small().weak().into(), partial_job(ui, committed, tentative).into()]
             }
         }
     }
@@ -102,6 +107,20 @@ impl Row<'_> {
 
 /// A spoken row's text as one layout: the words with single spaces, the current one on a
 /// highlight. Returns it with the character index each word starts at.
+/// Committed words in the text colour, tentative ones weaker and in italics.
+fn partial_job(ui: &egui::Ui, committed: &str, tentative: &str) -> egui::text::LayoutJob {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let mut job = egui::text::LayoutJob::default();
+    job.append(committed, 0.0, egui::TextFormat::simple(font.clone(), ui.visuals().text_color()));
+    if !tentative.is_empty() {
+        let weak = egui::TextFormat { italics: true, ..egui::TextFormat::simple(font, ui.visuals().weak_text_color()) };
+        job.append(if committed.is_empty() { "" } else { " " }, 0.0, weak.clone());
+        job.append(tentative, 0.0, weak);
+    }
+    job.wrap.max_width = ui.available_width();
+    job
+}
+
 fn spoken_job(ui: &egui::Ui, words: &[Cow<'_, str>], current: Option<usize>) -> (egui::text::LayoutJob, Vec<usize>) {
     let font = egui::TextStyle::Body.resolve(ui.style());
     let plain = egui::TextFormat::simple(font.clone(), ui.visuals().text_color());

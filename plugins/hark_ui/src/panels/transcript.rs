@@ -6,7 +6,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use hark_capture::CaptureControl;
-use hark_core::samples_to_secs;
+use hark_core::{PartialTranscript, samples_to_secs};
 use hark_replay::versions::{ActionOutcome, RerunStatus, SessionAction, VersionRequest};
 use hark_replay::{Replay, ReplayRequest};
 use hark_store::Browsing;
@@ -23,6 +23,7 @@ pub struct TranscriptPanel<'w, 's> {
     replay: Res<'w, Replay>,
     ask: MessageWriter<'w, ReplayRequest>,
     utterances: Query<'w, 's, UtteranceRow>,
+    partials: Query<'w, 's, &'static PartialTranscript>,
     view: Local<'s, TranscriptView>,
     status: Res<'w, RerunStatus>,
     models: Option<Res<'w, hark_transcribe::Models>>,
@@ -40,6 +41,7 @@ fn rows<'a>(
     browsing: &'a Browsing,
     replay: &'a Replay,
     utterances: &'a Query<UtteranceRow>,
+    partials: &'a Query<&PartialTranscript>,
 ) -> (Vec<Row<'a>>, Option<usize>) {
     let mut rows = Vec::new();
     let mut current_row = None;
@@ -81,13 +83,27 @@ fn rows<'a>(
         Shown::Live(session) => {
             let mut items: Vec<_> = utterances.iter().filter(|(u, ..)| u.session == session).collect();
             items.sort_by_key(|(u, ..)| u.index);
+            // What is being said, or what was said of an utterance whose final text is on its way.
+            let partial = partials.get(session).ok().filter(|p| !p.text().is_empty());
+            let as_partial = |p: &'a PartialTranscript| RowText::Partial {
+                committed: p.committed.as_str().into(),
+                tentative: p.tentative.as_str().into(),
+            };
+            let mut shown_partial = false;
             for (u, t, pending, _) in items {
                 let text = match t {
                     Some(t) if t.suspect || t.text.is_empty() => continue,
                     Some(t) => RowText::Said(t.text.as_str().into()),
+                    None if partial.is_some_and(|p| p.start == u.start) => {
+                        shown_partial = true;
+                        as_partial(partial.expect("checked"))
+                    }
                     None => RowText::Waiting(if pending { "recognising…" } else { "waiting…" }),
                 };
                 rows.push(Row { start_s: samples_to_secs(u.start), text });
+            }
+            if let Some(p) = partial.filter(|_| !shown_partial) {
+                rows.push(Row { start_s: samples_to_secs(p.start), text: as_partial(p) });
             }
             if control.active == Some(session) {
                 rows.push(Row { start_s: f64::MAX, text: RowText::Note("listening…") });
@@ -104,6 +120,7 @@ fn plain_text(rows: &[Row]) -> String {
         .filter_map(|r| match &r.text {
             RowText::Said(t) => Some(t.to_string()),
             RowText::Spoken { words, .. } => Some(words.iter().map(|w| w.trim()).collect::<Vec<_>>().join(" ")),
+            RowText::Partial { .. } => None,
             _ => None,
         })
         .collect();
@@ -120,6 +137,7 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
         replay,
         mut ask,
         utterances,
+        partials,
         mut view,
         status,
         models,
@@ -129,7 +147,7 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
         mut actions,
         mut session_form,
     } = panel;
-    let (rows, current_row) = rows(*shown, &control, &browsing, &replay, &utterances);
+    let (rows, current_row) = rows(*shown, &control, &browsing, &replay, &utterances, &partials);
     let replayed = match *shown {
         Shown::Saved(id) => replay.session.as_ref().filter(|s| s.id == id),
         _ => None,
