@@ -20,6 +20,9 @@ use super::PipelineArgs;
 pub enum BenchCommand {
     /// Hark's pipeline vs whole-file whisper_full (30 s windows) on the same file and model.
     File(BenchFileArgs),
+    /// A file through the live pipeline in real time: end of speech to final text, partial
+    /// updates, first text, CPU.
+    Live(super::bench_live::BenchLiveArgs),
     /// Write the long-form test recording (corpus clips with pauses, optional pink noise).
     MakeLongform {
         /// The shared corpus directory.
@@ -105,6 +108,7 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
         BenchCommand::Search { sessions } => bench_search(sessions),
         BenchCommand::Transcript { rows, frames } => bench_transcript(&rows, frames),
         BenchCommand::Store { seconds } => bench_store(seconds),
+        BenchCommand::Live(a) => super::bench_live::run(a, models_dir),
         BenchCommand::Replay { hours, corpus, sound } => super::bench_replay::run(hours, &corpus, sound),
         BenchCommand::MakeLongform { corpus, output, snr_db } => {
             let lf = hark::longform::build(&corpus, snr_db)?;

@@ -2,6 +2,7 @@
 //! a non-zero exit status.
 
 mod bench;
+mod bench_live;
 mod bench_replay;
 mod eval;
 mod listen;

@@ -63,7 +63,17 @@ pub enum EngineError {
 /// A recogniser that turns 16 kHz mono audio into text. It is owned by one worker thread.
 pub trait Engine: Send + 'static {
     fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError>;
+
+    /// A quick look at an utterance still being said (live partial text): one attempt, no
+    /// retries; a storm is reported, not repaired. Engines without a cheaper way transcribe.
+    fn transcribe_partial(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+        self.transcribe(audio, prompt)
+    }
 }
+
+/// Encoder positions (20 ms each) a partial decode gets beyond its audio: enough for the words
+/// at its end, far less than a final's margin (partials come every half second).
+pub const PARTIAL_AUDIO_CTX_MARGIN: usize = 50;
 
 /// Decoding settings for whisper.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,13 +206,19 @@ enum Attempt {
     FullWindow,
     /// Sampling at a fixed temperature (deterministic: a fresh state's RNG has a fixed seed).
     Sampled(f32),
+    /// A live partial: greedy, no fallback, the window fitted with a small margin.
+    Partial,
 }
 
 impl WhisperEngine {
     fn decode(&mut self, audio: &[f32], prompt: Option<&str>, attempt: Attempt) -> Result<EngineOutput, EngineError> {
         // A fresh state per utterance: whisper's temperature fallback samples from an RNG kept in
         // the state, so reusing one would make a result depend on which utterances came before.
-        self.state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
+        // A partial samples nothing (greedy, no fallback) and comes every half second: it keeps
+        // the state, whose set-up costs about as much as a short decode.
+        if attempt != Attempt::Partial {
+            self.state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
+        }
         let strategy = match attempt {
             Attempt::Configured if self.settings.beam_size > 1 => {
                 SamplingStrategy::BeamSearch { beam_size: self.settings.beam_size as i32, patience: -1.0 }
@@ -229,6 +245,11 @@ impl WhisperEngine {
                 }
             }
             Attempt::FullWindow => p.set_temperature_inc(0.0),
+            Attempt::Partial => {
+                p.set_temperature_inc(0.0);
+                let full = self.ctx.n_audio_ctx();
+                p.set_audio_ctx(((audio.len().div_ceil(320) + PARTIAL_AUDIO_CTX_MARGIN) as i32).min(full));
+            }
             Attempt::Sampled(t) => {
                 p.set_temperature(t);
                 p.set_temperature_inc(0.0);
@@ -278,6 +299,13 @@ impl WhisperEngine {
 }
 
 impl Engine for WhisperEngine {
+    fn transcribe_partial(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+        let mut out = self.decode(audio, prompt, Attempt::Partial)?;
+        let secs = hark_core::samples_to_secs(audio.len() as u64);
+        out.storm = !crate::guard::judge(&output_text(&out), secs).ok();
+        Ok(out)
+    }
+
     fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
         let first = self.decode(audio, prompt, Attempt::Configured)?;
         if !self.settings.guard {

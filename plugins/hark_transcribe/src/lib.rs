@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod guard;
 pub mod loader;
+pub mod partial;
 pub mod words;
 
 use std::collections::HashMap;
@@ -18,8 +19,8 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
-    CaptureFinished, OpenSpeech, PartialReady, PartialTranscript, PipelineBackpressure, PipelineSystems, Session,
-    Transcript, TranscriptReady, TranscriptionPending, Utterance, UtteranceAudio, UtteranceGaps,
+    CaptureFinished, OpenSpeech, PipelineBackpressure, PipelineSystems, Session, Transcript, TranscriptReady,
+    TranscriptionPending, Utterance, UtteranceAudio, UtteranceGaps,
 };
 
 pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
@@ -36,8 +37,9 @@ pub struct Job {
     /// Pauses left out of `audio` (see [`UtteranceGaps`]).
     pub gaps: UtteranceGaps,
     pub prompt: Option<String>,
-    /// A partial decode of an open utterance (`utterance` is then its session).
-    pub partial: bool,
+    /// A partial decode of the open utterance starting at this session sample (`utterance`
+    /// is then its session, and `start` where the decoded audio starts).
+    pub partial_of: Option<u64>,
 }
 
 /// A finished job.
@@ -51,7 +53,7 @@ pub struct JobDone {
     pub result: Result<EngineOutput, EngineError>,
     /// Time the engine spent on it.
     pub busy: Duration,
-    pub partial: bool,
+    pub partial_of: Option<u64>,
 }
 
 /// Channel ends to the worker threads, and what is in flight.
@@ -100,7 +102,11 @@ impl Recognizer {
             let spawned = std::thread::Builder::new().name(format!("hark-recognizer-{i}")).spawn(move || {
                 for job in rx.iter() {
                     let t = Instant::now();
-                    let result = engine.transcribe(&job.audio, job.prompt.as_deref());
+                    let result = if job.partial_of.is_some() {
+                        engine.transcribe_partial(&job.audio, job.prompt.as_deref())
+                    } else {
+                        engine.transcribe(&job.audio, job.prompt.as_deref())
+                    };
                     let done = JobDone {
                         id: job.id,
                         utterance: job.utterance,
@@ -109,7 +115,7 @@ impl Recognizer {
                         gaps: job.gaps,
                         result,
                         busy: t.elapsed(),
-                        partial: job.partial,
+                        partial_of: job.partial_of,
                     };
                     if tx.send(done).is_err() {
                         break;
@@ -214,7 +220,7 @@ fn submit(
     waiting: Query<(Entity, &Utterance, &UtteranceAudio, Option<&UtteranceGaps>), Waiting>,
     mut backpressure: ResMut<PipelineBackpressure>,
     mut open_speech: MessageReader<OpenSpeech>,
-    mut partials: Query<&mut PartialTranscript>,
+    mut partials: Query<&mut partial::PartialState>,
 ) {
     for o in open_speech.read() {
         if rec.pending_partials.insert(o.session, (o.start, o.audio.clone())).is_some() {
@@ -231,9 +237,9 @@ fn submit(
         }
         if let Ok(mut p) = partials.get_mut(u.session)
             && p.start == u.start
-            && p.passes != CLOSED
+            && !p.closed
         {
-            p.passes = CLOSED;
+            p.closed = true;
         }
     }
     for (e, u, audio, gaps) in &queue {
@@ -253,7 +259,7 @@ fn submit(
         let id = rec.next_id;
         rec.next_id += 1;
         let gaps = gaps.cloned().unwrap_or_default();
-        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), gaps, prompt, partial: false };
+        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), gaps, prompt, partial_of: None };
         if rec.jobs.send(job).is_err() {
             error!("the recogniser threads have stopped");
             return;
@@ -276,16 +282,21 @@ fn submit(
                 continue;
             }
             let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
+            // From where decoding starts now (after the committed words of a long utterance).
+            let (from, heard, prompt) = partial::PartialState::job_audio(partials.get(session).ok(), start, &audio);
+            if heard.len() < 4_800 {
+                continue;
+            }
             let id = rec.next_id;
             rec.next_id += 1;
             let job = Job {
                 id,
                 utterance: session,
-                start,
-                audio,
+                start: from,
+                audio: heard.into(),
                 gaps: UtteranceGaps::default(),
-                prompt: None,
-                partial: true,
+                prompt,
+                partial_of: Some(start),
             };
             if rec.jobs.send(job).is_err() {
                 error!("the recogniser threads have stopped");
@@ -302,31 +313,6 @@ fn submit(
     }
 }
 
-/// `PartialTranscript::passes` of an utterance that has been cut: later partial results of it
-/// are dropped (its final decode is on the way).
-const CLOSED: u32 = u32::MAX;
-
-/// A word's comparison key: lower case, letters and digits only.
-fn key(w: &str) -> String {
-    w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
-}
-
-/// LocalAgreement-2: the words two consecutive decodes agree on, from the first word after
-/// those already committed, become committed and are never rewritten; the rest of the newest
-/// decode is tentative.
-fn agree(p: &mut PartialTranscript, previous: &[String], now: &[String]) {
-    let mut committed: Vec<String> = p.committed.split_whitespace().map(str::to_owned).collect();
-    let n = committed.len();
-    // Past the committed words (whatever a decode now makes of those: they stay), the words
-    // both decodes give at the same places, from the first on.
-    if previous.len() > n && now.len() > n {
-        let more = previous[n..].iter().zip(&now[n..]).take_while(|(a, b)| key(a) == key(b)).count();
-        committed.extend(now[n..n + more].iter().cloned());
-        p.committed = committed.join(" ");
-    }
-    p.tentative = now.iter().skip(committed.len()).cloned().collect::<Vec<_>>().join(" ");
-}
-
 #[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn collect(
     mut commands: Commands,
@@ -337,7 +323,7 @@ fn collect(
     capturing: Query<(), (With<Session>, Without<CaptureFinished>)>,
     backpressure: Res<PipelineBackpressure>,
     mut ready: MessageWriter<TranscriptReady>,
-    mut partials: PartialParams,
+    mut partials: partial::PartialParams,
 ) {
     let idle = backpressure.0 || capturing.is_empty();
     let mut first = true;
@@ -349,9 +335,9 @@ fn collect(
         let Some(done) = done else { break };
         let entry = rec.in_flight.remove(&done.id);
         rec.busy += done.busy;
-        if done.partial {
+        if let Some(start) = done.partial_of {
             rec.partial_in_flight.remove(&done.utterance);
-            partials.apply(&done);
+            partials.apply(&done, start);
             continue;
         }
         if let Some((_, session)) = entry {
@@ -378,95 +364,13 @@ fn collect(
             c.0.clone_from(&transcript.text);
         }
         // The final text replaces what was shown of the utterance while it was said.
-        if let Ok(p) = partials.of.get(u.session)
-            && p.start <= u.start
-        {
-            commands.entity(u.session).remove::<PartialTranscript>();
-            partials.previous.remove(&u.session);
-        }
+        partials.finish(u.session, u.start);
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });
-    }
-}
-
-/// What `collect` needs for partial results.
-#[derive(bevy::ecs::system::SystemParam)]
-struct PartialParams<'w, 's> {
-    commands: Commands<'w, 's>,
-    of: Query<'w, 's, &'static mut PartialTranscript>,
-    sessions: Query<'w, 's, (), With<Session>>,
-    changed: MessageWriter<'w, PartialReady>,
-    /// Each session's previous partial decode, in words.
-    previous: Local<'s, HashMap<Entity, (u64, Vec<String>)>>,
-}
-
-impl PartialParams<'_, '_> {
-    fn apply(&mut self, done: &JobDone) {
-        let session = done.utterance;
-        let Ok(out) = &done.result else { return };
-        if self.sessions.get(session).is_err() {
-            return;
-        }
-        let t = words::transcript_from(out, done.start, done.duration_samples, &done.gaps);
-        // A phantom or a storm is not shown, even for a moment.
-        let now: Vec<String> =
-            if t.suspect { Vec::new() } else { t.text.split_whitespace().map(str::to_owned).collect() };
-        let previous = match self.previous.get(&session) {
-            Some((start, words)) if *start == done.start => words.clone(),
-            _ => Vec::new(),
-        };
-        let mut p = match self.of.get(session) {
-            Ok(p) if p.start == done.start => {
-                if p.passes == CLOSED {
-                    return;
-                }
-                p.clone()
-            }
-            // A newer utterance than the one shown: start over.
-            Ok(p) if p.start > done.start => return,
-            _ => PartialTranscript { start: done.start, ..Default::default() },
-        };
-        agree(&mut p, &previous, &now);
-        p.passes += 1;
-        self.previous.insert(session, (done.start, now));
-        self.commands.entity(session).insert(p);
-        self.changed.write(PartialReady { session });
     }
 }
 
 fn tail_chars(s: &str, n: usize) -> String {
     let count = s.chars().count();
     s.chars().skip(count.saturating_sub(n)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn what_two_decodes_agree_on_is_committed_and_never_rewritten() {
-        let mut p = PartialTranscript::default();
-        agree(&mut p, &[], &words("And so my"));
-        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("", "And so my"));
-        agree(&mut p, &words("And so my"), &words("and so, my fellow"));
-        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my", "fellow"));
-        agree(&mut p, &words("and so, my fellow"), &words("And so my fellow Americans, ask"));
-        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow", "Americans, ask"));
-        // A decode that spells the committed words another way: they stay as they are, and
-        // the words after them still agree and are committed.
-        agree(&mut p, &words("And so my fellow Americans, ask"), &words("And so my fellow Americans ask not"));
-        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow Americans ask", "not"));
-        assert_eq!(p.text(), "and so, my fellow Americans ask not");
-        // One that puts other words in: nothing lines up after the committed ones, nothing more
-        // is committed.
-        agree(&mut p, &words("And so my fellow Americans ask not"), &words("Answer my fellow Americans, ask not what"));
-        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow Americans ask", "what"));
-        // A shorter one (the audio is the same, whisper is not): nothing committed is lost.
-        agree(&mut p, &words("Answer my fellow Americans, ask not what"), &words("And so"));
-        assert_eq!((p.committed.as_str(), p.tentative.as_str()), ("and so, my fellow Americans ask", ""));
-    }
 }
