@@ -68,8 +68,8 @@ fn write_frame_stats(stats: &FrameStats) {
 struct Exit {
     opts: StudioOptions,
     shot_taken: Option<f64>,
-    /// What was being said (partial text) when the time was up, before the capture stopped.
-    partial_at_limit: Option<String>,
+    /// The longest partial text seen while its session was still being captured.
+    partial_seen: String,
 }
 
 /// Finds `assets/`: `$HARK_ASSETS`, `./assets`, or beside the executable's checkout.
@@ -188,7 +188,7 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             .add_systems(Last, frame_end);
     }
     if let Some(secs) = opts.exit_after {
-        app.insert_resource(Exit { opts, shot_taken: None, partial_at_limit: None })
+        app.insert_resource(Exit { opts, shot_taken: None, partial_seen: String::new() })
             .add_systems(Last, exit_after)
             .add_systems(Startup, move |proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>| {
                 // An idle window sleeps until input arrives: wake it at the deadline (and keep
@@ -221,15 +221,19 @@ fn exit_after(
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
     (control, notice, sessions): (Res<CaptureControl>, Res<Notice>, Query<(), With<hark_core::Session>>),
-    (stats, replay, partials): (Option<Res<FrameStats>>, Res<hark_replay::Replay>, Query<&PartialTranscript>),
+    (stats, replay): (Option<Res<FrameStats>>, Res<hark_replay::Replay>),
+    partials: Query<&PartialTranscript, Without<hark_core::CaptureFinished>>,
 ) {
     let t = time.elapsed_secs_f64();
     let Some(limit) = exit.opts.exit_after else { return };
+    for p in &partials {
+        let text = p.text();
+        if text.len() > exit.partial_seen.len() {
+            exit.partial_seen = text;
+        }
+    }
     if t < limit {
         return;
-    }
-    if exit.partial_at_limit.is_none() {
-        exit.partial_at_limit = Some(partials.iter().map(PartialTranscript::text).collect::<Vec<_>>().join(" "));
     }
     match (exit.shot_taken, &exit.opts.screenshot) {
         (None, Some(path)) => {
@@ -247,7 +251,7 @@ fn exit_after(
         }
         _ => {
             if let Some(p) = &exit.opts.state_json {
-                let partial = exit.partial_at_limit.clone().unwrap_or_default();
+                let partial = exit.partial_seen.clone();
                 write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), (&replay, &partial));
             }
             if let Some(s) = &stats {
@@ -298,7 +302,7 @@ fn write_state(
             "view_columns": ring.recent.iter().filter(|(e, ..)| Some(*e) == replay.entity).count(),
         })),
         "replay_problem": replay.problem,
-        "partial_at_limit": partial,
+        "partial_seen_while_capturing": partial,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

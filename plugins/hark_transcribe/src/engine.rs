@@ -71,9 +71,11 @@ pub trait Engine: Send + 'static {
     }
 }
 
-/// Encoder positions (20 ms each) a partial decode gets beyond its audio: enough for the words
-/// at its end, far less than a final's margin (partials come every half second).
-pub const PARTIAL_AUDIO_CTX_MARGIN: usize = 50;
+/// Encoder positions (20 ms each) a partial decode gets beyond its audio (3 s), without the
+/// final's 10 s minimum: partials come every half second. With 1 s, decodes beside another
+/// busy window repeated their first words ("And so my fellow Americans. And so my fellow
+/// Americans.").
+pub const PARTIAL_AUDIO_CTX_MARGIN: usize = 150;
 
 /// Decoding settings for whisper.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,11 +216,7 @@ impl WhisperEngine {
     fn decode(&mut self, audio: &[f32], prompt: Option<&str>, attempt: Attempt) -> Result<EngineOutput, EngineError> {
         // A fresh state per utterance: whisper's temperature fallback samples from an RNG kept in
         // the state, so reusing one would make a result depend on which utterances came before.
-        // A partial samples nothing (greedy, no fallback) and comes every half second: it keeps
-        // the state, whose set-up costs about as much as a short decode.
-        if attempt != Attempt::Partial {
-            self.state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
-        }
+        self.state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
         let strategy = match attempt {
             Attempt::Configured if self.settings.beam_size > 1 => {
                 SamplingStrategy::BeamSearch { beam_size: self.settings.beam_size as i32, patience: -1.0 }

@@ -82,6 +82,21 @@ pub struct Recognizer {
     pub partials_skipped: u64,
     /// Results taken by [`Recognizer::wait`] and not handed out yet.
     held: Vec<JobDone>,
+    /// The worker threads, joined when the recogniser goes.
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Recognizer {
+    /// Lets the workers finish what they are decoding and waits for them: a process that ends
+    /// (the window closing, `--exit-after`) while whisper.cpp still runs on a worker tears the
+    /// library down under it (a crash at exit, seen with live partials keeping a worker busy).
+    fn drop(&mut self) {
+        let (closed, _) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.jobs, closed));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Recognizer {
@@ -96,6 +111,7 @@ impl Recognizer {
         let (jobs, job_rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, done) = crossbeam_channel::unbounded::<JobDone>();
         let workers = engines.len().max(1);
+        let mut threads = Vec::with_capacity(workers);
         for (i, mut engine) in engines.into_iter().enumerate() {
             let rx = job_rx.clone();
             let tx = done_tx.clone();
@@ -122,8 +138,9 @@ impl Recognizer {
                     }
                 }
             });
-            if let Err(e) = spawned {
-                error!("cannot start a recogniser thread: {e}");
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => error!("cannot start a recogniser thread: {e}"),
             }
         }
         Self {
@@ -141,6 +158,7 @@ impl Recognizer {
             partials_decoded: 0,
             partials_skipped: 0,
             held: Vec::new(),
+            threads,
         }
     }
 
@@ -282,20 +300,16 @@ fn submit(
                 continue;
             }
             let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
-            // From where decoding starts now (after the committed words of a long utterance).
-            let (from, heard, prompt) = partial::PartialState::job_audio(partials.get(session).ok(), start, &audio);
-            if heard.len() < 4_800 {
-                continue;
-            }
+
             let id = rec.next_id;
             rec.next_id += 1;
             let job = Job {
                 id,
                 utterance: session,
-                start: from,
-                audio: heard.into(),
+                start,
+                audio,
                 gaps: UtteranceGaps::default(),
-                prompt,
+                prompt: None,
                 partial_of: Some(start),
             };
             if rec.jobs.send(job).is_err() {
