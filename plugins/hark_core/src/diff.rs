@@ -136,6 +136,12 @@ fn lcs(a: &[String], b: &[String], oa: usize, ob: usize, ops: &mut Vec<Op>) {
     ops.extend((j..m).map(|j| Op::Ins(ob + j)));
 }
 
+impl WordChange {
+    fn empty(at_old: usize, at_new: usize) -> Self {
+        Self { at_old, at_new, old: Vec::new(), new: Vec::new(), start: None }
+    }
+}
+
 /// Runs of deletions and insertions between two matched words become one change.
 fn group(ops: &[Op], a: &[DiffWord], b: &[DiffWord]) -> Vec<WordChange> {
     let mut out: Vec<WordChange> = Vec::new();
@@ -149,25 +155,13 @@ fn group(ops: &[Op], a: &[DiffWord], b: &[DiffWord]) -> Vec<WordChange> {
                 next_b = j + 1;
             }
             Op::Del(i) => {
-                let c = open.get_or_insert_with(|| WordChange {
-                    at_old: next_a,
-                    at_new: next_b,
-                    old: Vec::new(),
-                    new: Vec::new(),
-                    start: None,
-                });
+                let c = open.get_or_insert_with(|| WordChange::empty(next_a, next_b));
                 c.old.push(a[i].text.trim().to_owned());
                 c.start = c.start.or(a[i].start);
                 next_a = i + 1;
             }
             Op::Ins(j) => {
-                let c = open.get_or_insert_with(|| WordChange {
-                    at_old: next_a,
-                    at_new: next_b,
-                    old: Vec::new(),
-                    new: Vec::new(),
-                    start: None,
-                });
+                let c = open.get_or_insert_with(|| WordChange::empty(next_a, next_b));
                 c.new.push(b[j].text.trim().to_owned());
                 c.start = c.start.or(b[j].start);
                 next_b = j + 1;
