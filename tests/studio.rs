@@ -58,12 +58,15 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let dir = tempfile::tempdir().unwrap();
     let shot = dir.path().join("shot.png");
     let state = dir.path().join("state.json");
+    let launched = std::time::Instant::now();
     // The recall buffer is off until the person turns it on; this person did.
     std::fs::create_dir_all(dir.path().join("hark")).unwrap();
     std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 30, recall_asked: true)")
         .unwrap();
     let mut app = hark()
-        .args(["--exit-after", "42", "--model"])
+        // Long enough for the three captures below on a loaded 2-core machine (about 44 s on an
+        // idle one): the Copy press must come before the window exits.
+        .args(["--exit-after", "75", "--model"])
         .arg(&m)
         .arg("--screenshot")
         .arg(&shot)
@@ -145,6 +148,7 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let ptt = said("forward");
     assert!(ptt.to_lowercase().contains("forward"), "{ptt}");
     // The Copy button (top of the transcript panel) puts the shown transcript on the clipboard.
+    eprintln!("copy pressed {:.1} s after launch", launched.elapsed().as_secs_f64());
     x.xdotool(&["mousemove", "--sync", "819", "13"]);
     x.xdotool(&["click", "1"]);
     let mut clip = String::new();
