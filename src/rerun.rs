@@ -89,6 +89,7 @@ pub fn rerun_session(
     opts.database = None;
     // A saved session is transcribed like a file: no partial decodes.
     opts.segment.partial_interval_secs = 0.0;
+    opts.segment.speculate_after_secs = None;
     let mut p = Pipeline::new(&opts)?;
     let (model, settings) = {
         let ctx = p.app.world().resource::<StoreContext>();

@@ -223,6 +223,7 @@ fn exit_after(
     (control, notice, sessions): (Res<CaptureControl>, Res<Notice>, Query<(), With<hark_core::Session>>),
     (stats, replay): (Option<Res<FrameStats>>, Res<hark_replay::Replay>),
     partials: Query<&PartialTranscript, Without<hark_core::CaptureFinished>>,
+    status: hark_ui::panels::status::Status,
 ) {
     let t = time.elapsed_secs_f64();
     let Some(limit) = exit.opts.exit_after else { return };
@@ -252,7 +253,8 @@ fn exit_after(
         _ => {
             if let Some(p) = &exit.opts.state_json {
                 let partial = exit.partial_seen.clone();
-                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), (&replay, &partial));
+                let extra = Extra { replay: &replay, partial: &partial, status: status.summary() };
+                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), extra);
             }
             if let Some(s) = &stats {
                 write_frame_stats(s);
@@ -263,6 +265,15 @@ fn exit_after(
     }
 }
 
+/// More of what the state file reports.
+struct Extra<'a> {
+    replay: &'a hark_replay::Replay,
+    /// The longest partial text seen while capturing.
+    partial: &'a str,
+    /// The status line.
+    status: String,
+}
+
 fn write_state(
     path: &Path,
     ring: &VizRing,
@@ -270,8 +281,9 @@ fn write_state(
     control: &CaptureControl,
     notice: &Notice,
     sessions_in_world: usize,
-    (replay, partial): (&hark_replay::Replay, &str),
+    extra: Extra,
 ) {
+    let Extra { replay, partial, status } = extra;
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
     // Sessions numbered in the order their columns appear.
@@ -303,6 +315,7 @@ fn write_state(
         })),
         "replay_problem": replay.problem,
         "partial_seen_while_capturing": partial,
+        "status": status,
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

@@ -233,3 +233,55 @@ fn a_slow_recogniser_thins_out_partials_and_never_drops_a_final() {
     assert_eq!(segs.len(), 5, "{segs:?}");
     assert!(segs.iter().all(|g| !g.suspect && g.text.starts_with("word ")), "{segs:?}");
 }
+
+#[test]
+fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment =
+        hark_segment::SegmentSettings { partial_interval_secs: 0.0, ..hark_segment::SegmentSettings::live() };
+    opts.extend = Some(|app| {
+        app.add_plugins(ReleaseFinishedSessions);
+    });
+    let engine = StandIn { calls: 0, delay: Duration::ZERO, fail_every: None };
+    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
+    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
+    p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    // Five utterances; the third has a 0.3 s pause inside it (shorter than the hangover), so
+    // its first speculation is wrong and dropped.
+    let one = long_utterance_audio(2.0);
+    let quiet = &one[..9_600];
+    let mut audio = Vec::new();
+    for i in 0..5 {
+        if i == 2 {
+            audio.extend_from_slice(&one[..one.len() - 9_600]);
+            audio.extend_from_slice(&quiet[..4_800]);
+            audio.extend_from_slice(&one[9_600..]);
+        } else {
+            audio.extend_from_slice(&one);
+        }
+    }
+    let s =
+        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
+    while p.app.world().get_entity(s).is_ok() {
+        p.app.update();
+        p.app.world_mut().resource_mut::<Recognizer>().wait();
+    }
+    let rec = p.app.world().resource::<Recognizer>();
+    // Each utterance's final is its last speculation: no decode of its own.
+    assert_eq!(rec.speculative_used, 5, "{} speculations decoded", rec.speculative_decoded);
+    assert_eq!(rec.speculative_decoded, 6, "one speculation at each pause");
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let row = &r.sessions().unwrap()[0];
+    assert_eq!(row.state, SessionState::Complete);
+    let segs = r.segments(row.id).unwrap();
+    // The stand-in numbers its calls: the dropped speculation was the third call.
+    let texts: Vec<&str> = segs.iter().map(|g| g.text.as_str()).collect();
+    assert_eq!(texts, ["word 1", "word 2", "word 4", "word 5", "word 6"], "{segs:?}");
+    // What the person waited is stored with the session.
+    let latency = row.latency.expect("latency figures stored");
+    assert_eq!(latency.final_ms.map(|q| q.n), Some(5));
+}

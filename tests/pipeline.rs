@@ -410,3 +410,39 @@ fn live_partials_come_before_the_final_and_what_is_committed_is_never_rewritten(
         eprintln!("utterance {i}: {} partials, then {text:?}; last partial {:?}", before.len(), before.last());
     }
 }
+
+#[test]
+fn live_finals_decoded_as_the_speaker_stops_match_the_text_offline() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    // Three clips with pauses between them, as someone would speak to the window.
+    let mut audio = Vec::new();
+    let mut reference = Vec::new();
+    let manifest = std::fs::read_to_string(c.join("manifest.tsv")).unwrap();
+    for f in ["jfk.wav", "cmu_goforward.wav", "harvard_spk1_snt1.wav"] {
+        audio.extend(hark_capture::read_16k_mono(&c.join(f)).unwrap());
+        audio.extend(std::iter::repeat_n(0.0, 24_000));
+        let row = manifest.lines().find(|l| l.starts_with(&format!("{f}\t"))).unwrap();
+        reference.push(row.split('\t').nth(2).unwrap().to_owned());
+    }
+    let reference = reference.join(" ");
+    let mut o = options(&m, false);
+    o.segment = hark_segment::SegmentSettings::live();
+    let mut p = Pipeline::new(&o).unwrap();
+    p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    let s =
+        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
+    p.run_until_done(s, |app| app.world_mut().resource_mut::<hark_transcribe::Recognizer>().wait()).unwrap();
+    let rec = p.app.world().resource::<hark_transcribe::Recognizer>();
+    let (decoded, used) = (rec.speculative_decoded, rec.speculative_used);
+    let live = p.take_transcript(s);
+    let text = live.text();
+    let w = wer(&reference, &text);
+    eprintln!(
+        "{used} of {} finals from {decoded} speculations; WER {:.1} %: {text}",
+        live.segments.len(),
+        w.rate() * 100.0
+    );
+    // Every utterance ended in a pause with nothing after it: each final is its speculation.
+    assert_eq!(used as usize, live.segments.len(), "{decoded} speculations");
+    assert!(w.rate() <= 0.08, "{text}");
+}

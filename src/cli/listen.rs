@@ -57,6 +57,8 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     if partials {
         opts.segment.partial_interval_secs = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
     }
+    // Each final is decoded as the speaker stops, piped or not.
+    opts.segment.speculate_after_secs = Some(hark_segment::SegmentSettings::LIVE_SPECULATE_AFTER_SECS);
     opts.handle_ctrl_c = true;
     if !a.no_save {
         opts.database = Some(db.to_path_buf());

@@ -382,12 +382,107 @@ pub struct TranscriptReady {
 /// The audio of a session's open utterance so far (live capture with partials on): the
 /// segmenter sends it each time the utterance has grown by the partial interval, and the
 /// recogniser decodes the newest one for a [`PartialTranscript`].
+///
+/// With `speculative` set, the speaker has just stopped (the VAD's first silence after speech)
+/// and the audio runs from the utterance's start to now without gaps: the recogniser decodes it
+/// as the final would be decoded, while the VAD's hangover waits to confirm the end. If the
+/// utterance is then cut with nothing spoken after it (it carries a matching
+/// [`SpeculativeFinal`]), that result is its final text.
 #[derive(Message, Debug, Clone)]
 pub struct OpenSpeech {
     pub session: Entity,
     /// Session sample where the open utterance starts (its identity while it grows).
     pub start: u64,
     pub audio: Arc<[f32]>,
+    pub speculative: bool,
+}
+
+/// On an utterance: where its speech ends (session sample), by the VAD's decision: the end of
+/// its last speech frame, before the hangover and end pad. Live latency counts from here.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpeechEnd(pub u64);
+
+/// When each part of a live session's audio entered the pipeline (wall clock), so latency can
+/// be counted from the moment a sample was heard. On the session entity; the last minute kept.
+#[derive(Component, Debug, Clone, Default)]
+pub struct Arrivals(std::collections::VecDeque<(u64, std::time::Instant)>);
+
+impl Arrivals {
+    /// Notes that the session's audio reached `captured` samples now.
+    pub fn record(&mut self, captured: u64, now: std::time::Instant) {
+        if self.0.back().is_some_and(|l| l.0 >= captured) {
+            return;
+        }
+        self.0.push_back((captured, now));
+        while self.0.front().is_some_and(|f| f.0 + 60 * SAMPLE_RATE as u64 <= captured) {
+            self.0.pop_front();
+        }
+    }
+
+    /// When sample `at` had entered (the first moment the audio reached past it).
+    pub fn when(&self, at: u64) -> Option<std::time::Instant> {
+        let i = self.0.partition_point(|e| e.0 <= at);
+        self.0.get(i).map(|e| e.1)
+    }
+}
+
+/// p50 / p95 of a set of figures.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Quantiles {
+    pub p50: f32,
+    pub p95: f32,
+    pub n: usize,
+}
+
+impl Quantiles {
+    /// Nearest-rank quantiles of `v` (`None` when empty).
+    pub fn of(v: &[f32]) -> Option<Self> {
+        if v.is_empty() {
+            return None;
+        }
+        let mut v = v.to_vec();
+        v.sort_by(f32::total_cmp);
+        let at = |q: f32| v[((v.len() - 1) as f32 * q).round() as usize];
+        Some(Self { p50: at(0.5), p95: at(0.95), n: v.len() })
+    }
+}
+
+/// What a person watching a live session waited, measured as it happens (on the session
+/// entity): from the end of each utterance's speech to its final text, and between updates of
+/// the text being said.
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct LiveLatency {
+    pub finals_ms: Vec<f32>,
+    pub partial_intervals_ms: Vec<f32>,
+    /// When the last partial text of the open utterance was shown, and that utterance's start.
+    pub last_partial: Option<(u64, std::time::Instant)>,
+}
+
+impl LiveLatency {
+    pub fn summary(&self) -> LatencySummary {
+        LatencySummary {
+            final_ms: Quantiles::of(&self.finals_ms),
+            partial_interval_ms: Quantiles::of(&self.partial_intervals_ms),
+        }
+    }
+}
+
+/// A session's live latency figures, as stored with it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct LatencySummary {
+    /// End of speech to final text.
+    pub final_ms: Option<Quantiles>,
+    /// Between updates of the partial text.
+    pub partial_interval_ms: Option<Quantiles>,
+}
+
+/// On an utterance: the speculative final decode of its audio up to this session sample
+/// (sent as [`OpenSpeech`] with `speculative`) heard all of its speech, so its result can be
+/// the utterance's final text.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpeculativeFinal {
+    /// Session sample where the speculative audio ended.
+    pub end: u64,
 }
 
 /// What is being said now, before its utterance is final (on the session entity). `committed`

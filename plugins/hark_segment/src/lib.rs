@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use hark_core::{
-    AllUtterancesCut, AudioChunk, CaptureEnded, OpenSpeech, PipelineSystems, Session, SpeechEdge, Utterance,
-    UtteranceAudio, UtteranceGaps, UtteranceOf, UtteranceVad, VadFrame, secs_to_samples,
+    AllUtterancesCut, AudioChunk, CaptureEnded, OpenSpeech, PipelineSystems, Session, SpeculativeFinal, SpeechEdge,
+    SpeechEnd, Utterance, UtteranceAudio, UtteranceGaps, UtteranceOf, UtteranceVad, VadFrame, secs_to_samples,
 };
 
 /// Segmenter settings.
@@ -50,6 +50,10 @@ pub struct SegmentSettings {
     /// Live partials: each time the open utterance has grown by this much audio, its audio so
     /// far is sent as [`OpenSpeech`] for a partial decode; 0 sends none (files).
     pub partial_interval_secs: f64,
+    /// Speculative finals (live): once the VAD has heard this long a silence after the open
+    /// utterance's last speech frame, its audio so far is sent as a speculative [`OpenSpeech`],
+    /// decoded while the hangover waits to confirm the end. `None` sends none (files).
+    pub speculate_after_secs: Option<f64>,
 }
 
 impl SegmentSettings {
@@ -60,6 +64,17 @@ impl SegmentSettings {
     pub const FILE_MERGE_GAP_SECS: f64 = 2.2;
     /// How often live capture decodes the utterance being said (seconds of its audio).
     pub const LIVE_PARTIAL_INTERVAL_SECS: f64 = 0.5;
+    /// How much silence after the last speech frame starts the speculative final (live).
+    pub const LIVE_SPECULATE_AFTER_SECS: f64 = 0.1;
+
+    /// Live capture: partials while someone speaks, and the final decoded as they stop.
+    pub fn live() -> Self {
+        Self {
+            partial_interval_secs: Self::LIVE_PARTIAL_INTERVAL_SECS,
+            speculate_after_secs: Some(Self::LIVE_SPECULATE_AFTER_SECS),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for SegmentSettings {
@@ -72,6 +87,7 @@ impl Default for SegmentSettings {
             merge_lookahead_secs: 1.0,
             merge_keep_secs: 0.5,
             partial_interval_secs: 0.0,
+            speculate_after_secs: None,
         }
     }
 }
@@ -96,6 +112,9 @@ pub struct SessionSegmenter {
     vad: VecDeque<(u64, f32, bool)>,
     /// The open utterance the last [`OpenSpeech`] was sent for, and how far its audio reached.
     partial: Option<(u64, u64)>,
+    /// The last speculative final sent: the open utterance's start, the end of its last speech
+    /// frame then, and where the audio sent ended.
+    speculated: Option<(u64, u64, u64)>,
 }
 
 impl SessionSegmenter {
@@ -158,6 +177,30 @@ impl SessionSegmenter {
             t += F;
         }
         best.1
+    }
+
+    /// End of the last speech frame at or after `from`.
+    fn last_speech(&self, from: u64) -> Option<u64> {
+        self.vad.iter().rev().take_while(|f| f.0 >= from).find(|f| f.2).map(|f| f.0 + 256)
+    }
+
+    /// End of the last speech frame in `start..end`.
+    fn speech_end(&self, start: u64, end: u64) -> Option<u64> {
+        self.vad
+            .iter()
+            .rev()
+            .skip_while(|f| f.0 >= end)
+            .take_while(|f| f.0 >= start)
+            .find(|f| f.2)
+            .map(|f| (f.0 + 256).min(end))
+    }
+
+    /// The speculative final that heard all the speech of `start..end`, if one was sent.
+    fn speculation_for(&self, start: u64, end: u64) -> Option<u64> {
+        let (s, last, sent) = self.speculated?;
+        let spoke_after = self.vad.iter().any(|f| f.2 && f.0 >= last && f.0 < end);
+        (s == start && last <= end && !spoke_after && self.joints.iter().all(|j| j.0 < start || j.0 >= end))
+            .then_some(sent)
     }
 
     /// VAD statistics over the kept spans.
@@ -239,6 +282,7 @@ fn cut(
     let wait = gap.saturating_add(lookahead);
     let keep = secs_to_samples(settings.merge_keep_secs);
     let partial_every = secs_to_samples(settings.partial_interval_secs);
+    let speculate_after = settings.speculate_after_secs.map(secs_to_samples);
     for session in sessions {
         let Ok(mut s) = segs.get_mut(session) else { continue };
         let s = &mut *s;
@@ -262,7 +306,14 @@ fn cut(
                 audio.extend(s.range(a, b));
             }
             let vad = s.vad_stats(&pieces);
-            commands.spawn((u, UtteranceOf(session), UtteranceAudio(audio.into()), UtteranceGaps(gaps), vad));
+            let mut e =
+                commands.spawn((u, UtteranceOf(session), UtteranceAudio(audio.into()), UtteranceGaps(gaps), vad));
+            if let Some(end) = s.speculation_for(start, end) {
+                e.insert(SpeculativeFinal { end });
+            }
+            if let Some(at) = s.speech_end(start, end) {
+                e.insert(SpeechEnd(at));
+            }
         };
         for ev in &evs {
             if let Event::Audio(samples, start) = ev {
@@ -348,15 +399,36 @@ fn cut(
         // Only up to the look-ahead: a region ending just before the limit has its end edge
         // still on the way, and the cut must not depend on how the audio was chunked.
         split(s, s.end().saturating_sub(lookahead), &mut commands);
-        // Live partials: the open utterance's audio so far, each time it has grown enough.
+        // Speculative final: the speaker stopped a moment ago; decode what they said while the
+        // hangover waits to see whether they go on (then this is sent again at the next pause).
+        let speculating = match (speculate_after, s.open) {
+            (Some(after), Some(start)) if s.joints.is_empty() => {
+                let heard = s.vad.back().map_or(0, |f| f.0 + 256).min(s.end());
+                match s.last_speech(start) {
+                    Some(last) if s.speculated.is_some_and(|p| p.0 == start && p.1 == last) => true,
+                    Some(last) if heard >= last + after => {
+                        let audio: Vec<f32> = s.range(start, heard).collect();
+                        open_speech.write(OpenSpeech { session, start, audio: audio.into(), speculative: true });
+                        s.speculated = Some((start, last, heard));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        // Live partials: the open utterance's audio so far, each time it has grown enough (not
+        // in the silence a speculative final is already decoding).
         if partial_every > 0
+            && !speculating
+            && s.vad.back().is_some_and(|f| f.2)
             && let Some(start) = s.open
         {
             let (from, sent) = s.partial.filter(|p| p.0 == start).unwrap_or((start, start));
             let end = s.end();
             if end >= sent + partial_every && end >= start + min {
                 let audio: Vec<f32> = s.pieces(start, end, keep).into_iter().flat_map(|(a, b)| s.range(a, b)).collect();
-                open_speech.write(OpenSpeech { session, start, audio: audio.into() });
+                open_speech.write(OpenSpeech { session, start, audio: audio.into(), speculative: false });
                 s.partial = Some((from, end));
             }
         }
@@ -621,5 +693,62 @@ mod tests {
         app.update();
         let u = utterances(&mut app);
         assert_eq!((u[0].0.start, u[0].0.end), (16_000, 32_000));
+    }
+
+    /// Live audio with VAD frames: speech (frames marked speech) for `speech` 16 ms frames
+    /// from `from`, then silence up to `to`, fed one 16 ms frame per update.
+    fn feed_live(app: &mut App, s: Entity, from: u64, to: u64, speech: impl Fn(u64) -> bool) -> Vec<OpenSpeech> {
+        let mut cursor = app.world().resource::<Messages<OpenSpeech>>().get_cursor();
+        let mut sent = Vec::new();
+        let mut t = from;
+        while t < to {
+            chunk(app, s, t, vec![0.1; 256]);
+            app.world_mut().write_message(VadFrame { session: s, start: t, probability: 0.0, speech: speech(t) });
+            app.update();
+            sent.extend(cursor.read(app.world().resource::<Messages<OpenSpeech>>()).cloned());
+            t += 256;
+        }
+        sent
+    }
+
+    #[test]
+    fn a_final_is_decoded_speculatively_at_the_first_silence_and_kept_only_if_nothing_follows() {
+        let mut app = app();
+        app.insert_resource(SegmentSettings { partial_interval_secs: 0.0, ..SegmentSettings::live() });
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+        app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+        // Speech to 1.024 s, a 0.3 s pause, speech again to 2.048 s, then silence.
+        let speaking = |t: u64| t < 16_384 || (21_248..32_768).contains(&t);
+        let sent = feed_live(&mut app, s, 0, 40_960, speaking);
+        let spec: Vec<(u64, usize)> = sent.iter().filter(|o| o.speculative).map(|o| (o.start, o.audio.len())).collect();
+        // One at each pause, 0.1 s (to the frame) after its last speech frame: the first one is
+        // wrong (the speaker went on).
+        assert_eq!(spec, vec![(0, 16_384 + 1_792), (0, 32_768 + 1_792)], "{spec:?}");
+        // The VAD closes the utterance after its hangover: it carries the second speculation.
+        app.world_mut().write_message(SpeechEdge::End { session: s, at: 32_768 + 6_400 });
+        app.update();
+        let mut q = app.world_mut().query::<(&Utterance, Option<&SpeculativeFinal>, Option<&SpeechEnd>)>();
+        let (u, spec, end) = q.single(app.world()).unwrap();
+        assert_eq!((u.start, u.end), (0, 32_768 + 6_400));
+        assert_eq!(spec, Some(&SpeculativeFinal { end: 32_768 + 1_792 }));
+        assert_eq!(end, Some(&SpeechEnd(32_768)));
+    }
+
+    #[test]
+    fn speech_after_the_speculation_leaves_the_utterance_without_it() {
+        let mut app = app();
+        app.insert_resource(SegmentSettings { partial_interval_secs: 0.0, ..SegmentSettings::live() });
+        let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+        app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+        // Speech, a pause long enough to speculate, then one more speech frame just before the
+        // end edge (a word the hangover caught).
+        let sent = feed_live(&mut app, s, 0, 24_064, |t| t < 16_384 || t == 22_528);
+        assert_eq!(sent.iter().filter(|o| o.speculative).count(), 1, "the second pause was not long enough");
+        app.world_mut().write_message(SpeechEdge::End { session: s, at: 24_064 });
+        app.update();
+        let mut q = app.world_mut().query::<(&Utterance, Option<&SpeculativeFinal>, Option<&SpeechEnd>)>();
+        let (_, spec, end) = q.single(app.world()).unwrap();
+        assert_eq!(spec, None);
+        assert_eq!(end, Some(&SpeechEnd(22_784)));
     }
 }

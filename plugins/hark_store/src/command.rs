@@ -47,6 +47,11 @@ pub enum Command {
         session: i64,
         state: SessionState,
     },
+    /// A live session's latency figures (JSON of `hark_core::LatencySummary`).
+    Latency {
+        session: i64,
+        json: String,
+    },
     /// Removes segments that never got a transcript (cut just before a crash).
     DropUntranscribed {
         session: i64,
@@ -140,6 +145,7 @@ impl Command {
             Self::Segment { .. } => "segment",
             Self::Transcript { .. } => "transcript",
             Self::SetState { .. } => "session state",
+            Self::Latency { .. } => "latency figures",
             Self::DropUntranscribed { .. } => "clean-up",
             Self::Rename { .. } => "rename",
             Self::Delete { .. } => "delete",
@@ -223,6 +229,9 @@ pub(crate) fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Resu
         Command::SetState { session, state } => {
             let pid: Option<i64> = (*state == SessionState::Recording).then_some(std::process::id() as i64);
             tx.execute("UPDATE sessions SET state = ?2, pid = ?3 WHERE id = ?1", params![session, state, pid])?;
+        }
+        Command::Latency { session, json } => {
+            tx.execute("UPDATE sessions SET latency = ?2 WHERE id = ?1", params![session, json])?;
         }
         Command::DropUntranscribed { session } => {
             tx.execute(

@@ -125,12 +125,15 @@ fn migrations() -> Migrations<'static> {
              INSERT INTO versions (session_id, version, model, settings, created_at)
                  SELECT id, 1, model, settings, created_at FROM sessions;",
         ),
+        // Schema 5: a live session's latency figures (JSON of `hark_core::LatencySummary`):
+        // end of speech to final text, and between partial updates.
+        M::up("ALTER TABLE sessions ADD COLUMN latency TEXT;"),
     ])
 }
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {
-    4
+    5
 }
 
 /// Where the database lives by default: `$XDG_DATA_HOME/hark/hark.db`.
@@ -304,6 +307,8 @@ pub struct SessionRow {
     pub state: SessionState,
     pub duration_s: f64,
     pub segments: i64,
+    /// Live captures: what the person waited for text (absent for files and older sessions).
+    pub latency: Option<hark_core::LatencySummary>,
 }
 
 /// A segment with its latest transcript (`version` counts re-transcriptions of this segment;
@@ -342,7 +347,8 @@ impl std::fmt::Debug for Reader {
 }
 
 const SESSION_COLS: &str = "s.id, s.title, s.created_at, s.source, s.model, s.state, s.samples, \
-     (SELECT count(*) FROM segments g WHERE g.session_id = s.id AND g.version = s.current_version), s.kind";
+     (SELECT count(*) FROM segments g WHERE g.session_id = s.id AND g.version = s.current_version), s.kind, \
+     s.latency";
 
 /// A text column holding one of an enum's names.
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -356,6 +362,8 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         state: r.get(5)?,
         duration_s: r.get::<_, i64>(6)? as f64 / hark_core::SAMPLE_RATE as f64,
         segments: r.get(7)?,
+        // Figures that cannot be read are left out rather than failing the session.
+        latency: r.get::<_, Option<String>>(9)?.and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 

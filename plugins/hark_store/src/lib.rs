@@ -13,8 +13,8 @@ pub mod writer;
 
 use bevy::prelude::*;
 use hark_core::{
-    AudioChunk, CaptureEnded, PipelineSystems, Session, SessionClock, SessionState, Transcript, TranscriptReady,
-    Utterance, UtteranceVad,
+    AudioChunk, CaptureEnded, LiveLatency, PipelineSystems, Session, SessionClock, SessionState, Transcript,
+    TranscriptReady, Utterance, UtteranceVad,
 };
 
 pub use browse::{BrowsePlugin, BrowseRequest, Browser, Browsing, OpenedSession};
@@ -161,9 +161,19 @@ fn store_transcripts(
 /// writer applies commands in order), also when the row was created after the state moved.
 type StateNews = Or<(Changed<SessionState>, Added<StoredSession>)>;
 
-fn store_states(writer: Res<Writer>, sessions: Query<(&StoredSession, &SessionState), StateNews>) {
-    for (id, state) in &sessions {
+fn store_states(
+    writer: Res<Writer>,
+    sessions: Query<(&StoredSession, &SessionState, Option<&LiveLatency>), StateNews>,
+) {
+    for (id, state, latency) in &sessions {
         if *state != SessionState::Recording {
+            // A live session's latency figures, as they stand when it stops and when its last
+            // text is in.
+            if let Some(l) = latency.filter(|l| !l.finals_ms.is_empty())
+                && let Ok(json) = serde_json::to_string(&l.summary())
+            {
+                writer.send(Command::Latency { session: id.0, json });
+            }
             writer.send(Command::SetState { session: id.0, state: *state });
         }
     }

@@ -1,7 +1,10 @@
 //! Speech recognisers. [`WhisperEngine`] runs whisper.cpp through whisper-rs; tests of the ECS
 //! wiring may use any other [`Engine`].
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
@@ -69,6 +72,24 @@ pub trait Engine: Send + 'static {
     fn transcribe_partial(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
         self.transcribe(audio, prompt)
     }
+}
+
+thread_local! {
+    /// The cancel flag of the job this worker thread is decoding (see [`set_cancel`]).
+    static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Gives the job about to be decoded on this thread a flag that stops it: once set, whisper.cpp
+/// gives up at its next check (after the encoder, or between decoded tokens) and the decode
+/// returns an error. The recogniser's workers set it for each job.
+pub fn set_cancel(flag: Option<Arc<AtomicBool>>) {
+    CANCEL.with(|c| *c.borrow_mut() = flag);
+}
+
+/// whisper.cpp's abort callback: whether this thread's job has been cancelled. whisper.cpp
+/// calls it on the thread that runs `whisper_full`.
+extern "C" fn cancelled(_: *mut std::ffi::c_void) -> bool {
+    CANCEL.with(|c| c.borrow().as_ref().is_some_and(|f| f.load(Ordering::Relaxed)))
 }
 
 /// Encoder positions (20 ms each) a partial decode gets beyond its audio (3 s), without the
@@ -235,6 +256,14 @@ impl WhisperEngine {
         p.set_print_progress(false);
         p.set_print_realtime(false);
         p.set_print_timestamps(false);
+        // whisper-rs's safe setter leaks a box on every call (it never frees the closure it
+        // hands to C); this callback is a plain function that needs no data.
+        #[expect(unsafe_code, reason = "a static function with no user data is valid for any lifetime")]
+        // SAFETY: `cancelled` is a plain function valid for the whole program, and its user
+        // data (null) is never read.
+        unsafe {
+            p.set_abort_callback(Some(cancelled));
+        }
         match attempt {
             Attempt::Configured => {
                 p.set_temperature_inc(self.settings.temperature_inc);

@@ -14,13 +14,15 @@ pub mod words;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
-    CaptureFinished, OpenSpeech, PipelineBackpressure, PipelineSystems, Session, Transcript, TranscriptReady,
-    TranscriptionPending, Utterance, UtteranceAudio, UtteranceGaps,
+    Arrivals, CaptureFinished, LiveLatency, OpenSpeech, PipelineBackpressure, PipelineSystems, Session, SessionClock,
+    SpeculativeFinal, SpeechEnd, Transcript, TranscriptReady, TranscriptionPending, Utterance, UtteranceAudio,
+    UtteranceGaps,
 };
 
 pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
@@ -40,6 +42,11 @@ pub struct Job {
     /// A partial decode of the open utterance starting at this session sample (`utterance`
     /// is then its session, and `start` where the decoded audio starts).
     pub partial_of: Option<u64>,
+    /// A speculative final of the open utterance starting at `start` (`utterance` is then its
+    /// session until an utterance adopts it): decoded as a final is.
+    pub speculative: bool,
+    /// Set to stop the decode (its result is then no longer wanted).
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// A finished job.
@@ -54,6 +61,16 @@ pub struct JobDone {
     /// Time the engine spent on it.
     pub busy: Duration,
     pub partial_of: Option<u64>,
+    pub speculative: bool,
+}
+
+/// A session's latest speculative final: sent, or decoded and waiting for its utterance.
+#[derive(Debug)]
+struct Speculation {
+    start: u64,
+    end: u64,
+    job: u64,
+    done: Option<JobDone>,
 }
 
 /// Channel ends to the worker threads, and what is in flight.
@@ -77,6 +94,17 @@ pub struct Recognizer {
     pending_partials: HashMap<Entity, (u64, Arc<[f32]>)>,
     /// Sessions with a partial decode in flight.
     partial_in_flight: HashMap<Entity, u64>,
+    /// The newest speculative final of each session not sent yet, and the last one sent.
+    pending_speculative: HashMap<Entity, (u64, Arc<[f32]>)>,
+    speculative: HashMap<Entity, Speculation>,
+    /// Speculative finals decoded, and those that became an utterance's final text.
+    pub speculative_decoded: u64,
+    pub speculative_used: u64,
+    /// Cancel flags of the jobs in flight.
+    cancels: HashMap<u64, Arc<AtomicBool>>,
+    /// Decodes stopped because their result was no longer wanted (a partial in a final's way,
+    /// a speculation the speaker talked past).
+    pub cancelled: u64,
     /// Partial decodes sent, and open-utterance audio skipped because newer audio overtook it.
     pub partials_decoded: u64,
     pub partials_skipped: u64,
@@ -118,6 +146,7 @@ impl Recognizer {
             let spawned = std::thread::Builder::new().name(format!("hark-recognizer-{i}")).spawn(move || {
                 for job in rx.iter() {
                     let t = Instant::now();
+                    engine::set_cancel(Some(job.cancel.clone()));
                     let result = if job.partial_of.is_some() {
                         engine.transcribe_partial(&job.audio, job.prompt.as_deref())
                     } else {
@@ -132,6 +161,7 @@ impl Recognizer {
                         result,
                         busy: t.elapsed(),
                         partial_of: job.partial_of,
+                        speculative: job.speculative,
                     };
                     if tx.send(done).is_err() {
                         break;
@@ -157,6 +187,12 @@ impl Recognizer {
             partial_in_flight: HashMap::new(),
             partials_decoded: 0,
             partials_skipped: 0,
+            pending_speculative: HashMap::new(),
+            speculative: HashMap::new(),
+            speculative_decoded: 0,
+            speculative_used: 0,
+            cancels: HashMap::new(),
+            cancelled: 0,
             held: Vec::new(),
             threads,
         }
@@ -175,6 +211,31 @@ impl Recognizer {
                 Ok(d) => self.held.push(d),
                 Err(_) => break,
             }
+        }
+    }
+
+    /// A new job's cancel flag.
+    fn cancel_flag(&mut self, id: u64) -> Arc<AtomicBool> {
+        let f = Arc::new(AtomicBool::new(false));
+        self.cancels.insert(id, f.clone());
+        f
+    }
+
+    /// Stops a job in flight (its result comes back as an error, and is dropped).
+    fn cancel(&mut self, id: u64) {
+        if let Some(f) = self.cancels.get(&id)
+            && !f.swap(true, Ordering::Relaxed)
+        {
+            self.cancelled += 1;
+        }
+    }
+
+    /// Forgets a session's speculation, stopping its decode if it is still running.
+    fn drop_speculation(&mut self, session: Entity) {
+        if let Some(p) = self.speculative.remove(&session)
+            && p.done.is_none()
+        {
+            self.cancel(p.job);
         }
     }
 
@@ -219,12 +280,36 @@ pub struct TranscribePlugin;
 
 impl Plugin for TranscribePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<TranscribeSettings>().register_required_components::<Session, PromptContext>().add_systems(
-            Update,
-            (submit, collect).chain().in_set(PipelineSystems::Transcribe).run_if(resource_exists::<Recognizer>),
-        );
+        app.init_resource::<TranscribeSettings>()
+            .register_required_components::<Session, PromptContext>()
+            .register_required_components::<Session, Arrivals>()
+            .register_required_components::<Session, LiveLatency>()
+            .add_systems(
+                Update,
+                (note_arrivals, submit, collect)
+                    .chain()
+                    .in_set(PipelineSystems::Transcribe)
+                    .run_if(resource_exists::<Recognizer>),
+            );
     }
 }
+
+/// When each session's audio arrived, for the latency of its text.
+fn note_arrivals(mut sessions: Query<(&SessionClock, &mut Arrivals), Changed<SessionClock>>) {
+    let now = Instant::now();
+    for (clock, mut a) in &mut sessions {
+        a.record(clock.captured, now);
+    }
+}
+
+/// An utterance waiting for the recogniser: its audio, gaps and speculative final if any.
+type WaitingUtterance = (
+    Entity,
+    &'static Utterance,
+    &'static UtteranceAudio,
+    Option<&'static UtteranceGaps>,
+    Option<&'static SpeculativeFinal>,
+);
 
 /// Utterances cut and not yet sent to the recogniser.
 type Waiting = (Without<TranscriptionPending>, Without<Transcript>);
@@ -235,21 +320,40 @@ fn submit(
     mut rec: ResMut<Recognizer>,
     settings: Res<TranscribeSettings>,
     ctx: Query<&PromptContext>,
-    waiting: Query<(Entity, &Utterance, &UtteranceAudio, Option<&UtteranceGaps>), Waiting>,
+    waiting: Query<WaitingUtterance, Waiting>,
     mut backpressure: ResMut<PipelineBackpressure>,
     mut open_speech: MessageReader<OpenSpeech>,
     mut partials: Query<&mut partial::PartialState>,
 ) {
     for o in open_speech.read() {
-        if rec.pending_partials.insert(o.session, (o.start, o.audio.clone())).is_some() {
-            rec.partials_skipped += 1;
+        if o.speculative {
+            // A prompt would be the previous utterance's text, which may not be in yet.
+            if settings.use_prompt {
+                continue;
+            }
+            // The one before (the speaker went on after it) is no longer wanted.
+            rec.drop_speculation(o.session);
+            rec.pending_speculative.insert(o.session, (o.start, o.audio.clone()));
+            // It hears everything a waiting partial would, and more.
+            if rec.pending_partials.remove(&o.session).is_some() {
+                rec.partials_skipped += 1;
+            }
+        } else {
+            // Partials come again only once the speaker has gone on: the speculation was wrong.
+            if rec.speculative.get(&o.session).is_some_and(|p| p.start == o.start) {
+                rec.drop_speculation(o.session);
+            }
+            rec.pending_speculative.remove(&o.session);
+            if rec.pending_partials.insert(o.session, (o.start, o.audio.clone())).is_some() {
+                rec.partials_skipped += 1;
+            }
         }
     }
     let mut queue: Vec<_> = waiting.iter().collect();
-    queue.sort_by_key(|(_, u, _, _)| (u.session, u.index));
+    queue.sort_by_key(|(_, u, ..)| (u.session, u.index));
     // An utterance cut ends its partials: audio of it still waiting is no longer wanted, and
     // what is shown of it stays as it is until its final text replaces it.
-    for (_, u, _, _) in &queue {
+    for (_, u, ..) in &queue {
         if rec.pending_partials.get(&u.session).is_some_and(|p| p.0 <= u.start) {
             rec.pending_partials.remove(&u.session);
         }
@@ -260,14 +364,37 @@ fn submit(
             p.closed = true;
         }
     }
-    for (e, u, audio, gaps) in &queue {
+    for (e, u, audio, gaps, spec) in &queue {
         // With a prompt, an utterance waits for its predecessor's text.
         if settings.use_prompt && rec.busy_sessions.contains_key(&u.session) {
             continue;
         }
+        // The speculative final decoded (or decoding) exactly this speech becomes its text.
+        if let Some(spec) = spec
+            && rec.speculative.get(&u.session).is_some_and(|p| p.start == u.start && p.end == spec.end)
+            && let Some(p) = rec.speculative.remove(&u.session)
+        {
+            rec.speculative_used += 1;
+            rec.in_flight.insert(p.job, (*e, u.session));
+            if let Some(mut d) = p.done {
+                d.utterance = *e;
+                rec.held.push(d);
+            }
+            rec.busy_sessions.insert(u.session, p.job);
+            rec.submitted_at.insert(p.job, Instant::now());
+            commands.entity(*e).insert(TranscriptionPending { job: p.job }).remove::<UtteranceAudio>();
+            continue;
+        }
+        // Any other speculation about this utterance is wrong (speech went on) or late.
+        if rec.pending_speculative.get(&u.session).is_some_and(|p| p.0 <= u.start) {
+            rec.pending_speculative.remove(&u.session);
+        }
+        if rec.speculative.get(&u.session).is_some_and(|p| p.start <= u.start) {
+            rec.drop_speculation(u.session);
+        }
         // Keep at most one job per worker queued, so later utterances stay in the ECS.
         if rec.in_flight() >= rec.workers {
-            break;
+            continue;
         }
         let prompt = if settings.use_prompt {
             ctx.get(u.session).ok().filter(|c| !c.0.is_empty()).map(|c| tail_chars(&c.0, settings.prompt_chars))
@@ -277,7 +404,17 @@ fn submit(
         let id = rec.next_id;
         rec.next_id += 1;
         let gaps = gaps.cloned().unwrap_or_default();
-        let job = Job { id, utterance: *e, start: u.start, audio: audio.0.clone(), gaps, prompt, partial_of: None };
+        let job = Job {
+            id,
+            utterance: *e,
+            start: u.start,
+            audio: audio.0.clone(),
+            gaps,
+            prompt,
+            partial_of: None,
+            speculative: false,
+            cancel: rec.cancel_flag(id),
+        };
         if rec.jobs.send(job).is_err() {
             error!("the recogniser threads have stopped");
             return;
@@ -287,9 +424,46 @@ fn submit(
         rec.submitted_at.insert(id, Instant::now());
         commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<UtteranceAudio>();
     }
-    // Partials only when no final waits and a worker is free: finals always go first.
+    // Partials only when no final waits and a worker is free: finals always go first, and a
+    // partial decode in their way is stopped.
     let finals_waiting = queue.iter().any(|(e, ..)| !rec.in_flight.values().any(|(u, _)| u == e));
+    if (finals_waiting || !rec.pending_speculative.is_empty()) && rec.in_flight() >= rec.workers {
+        let partials: Vec<u64> = rec.partial_in_flight.values().copied().collect();
+        for id in partials {
+            rec.cancel(id);
+        }
+    }
     if !finals_waiting {
+        // Speculative finals next: they are what a person waits for once they stop.
+        let mut sessions: Vec<Entity> = rec.pending_speculative.keys().copied().collect();
+        sessions.sort();
+        for session in sessions {
+            if rec.in_flight() >= rec.workers {
+                break;
+            }
+            let Some((start, audio)) = rec.pending_speculative.remove(&session) else { continue };
+            let id = rec.next_id;
+            rec.next_id += 1;
+            let end = start + audio.len() as u64;
+            let job = Job {
+                id,
+                utterance: session,
+                start,
+                audio,
+                gaps: UtteranceGaps::default(),
+                prompt: None,
+                partial_of: None,
+                speculative: true,
+                cancel: rec.cancel_flag(id),
+            };
+            if rec.jobs.send(job).is_err() {
+                error!("the recogniser threads have stopped");
+                return;
+            }
+            rec.in_flight.insert(id, (session, session));
+            rec.speculative.insert(session, Speculation { start, end, job: id, done: None });
+            rec.speculative_decoded += 1;
+        }
         let mut sessions: Vec<Entity> = rec.pending_partials.keys().copied().collect();
         sessions.sort();
         for session in sessions {
@@ -311,6 +485,8 @@ fn submit(
                 gaps: UtteranceGaps::default(),
                 prompt: None,
                 partial_of: Some(start),
+                speculative: false,
+                cancel: rec.cancel_flag(id),
             };
             if rec.jobs.send(job).is_err() {
                 error!("the recogniser threads have stopped");
@@ -333,7 +509,7 @@ fn collect(
     mut rec: ResMut<Recognizer>,
     settings: Res<TranscribeSettings>,
     mut ctx: Query<&mut PromptContext>,
-    utterances: Query<&Utterance>,
+    utterances: Query<(&Utterance, Option<&SpeechEnd>)>,
     capturing: Query<(), (With<Session>, Without<CaptureFinished>)>,
     backpressure: Res<PipelineBackpressure>,
     mut ready: MessageWriter<TranscriptReady>,
@@ -346,13 +522,30 @@ fn collect(
             (first && settings.block_when_idle && idle && rec.in_flight() > 0).then_some(Duration::from_millis(100));
         let done = rec.next_done(block);
         first = false;
-        let Some(done) = done else { break };
+        let Some(mut done) = done else { break };
         let entry = rec.in_flight.remove(&done.id);
+        rec.cancels.remove(&done.id);
         rec.busy += done.busy;
         if let Some(start) = done.partial_of {
             rec.partial_in_flight.remove(&done.utterance);
             partials.apply(&done, start);
             continue;
+        }
+        if done.speculative {
+            match entry {
+                // Its utterance adopted it while it was decoding.
+                Some((utterance, session)) if utterance != session => done.utterance = utterance,
+                // Decoded before its utterance was cut: kept until it is (or dropped if this
+                // speculation has been replaced).
+                _ => {
+                    if let Some(p) = rec.speculative.get_mut(&done.utterance)
+                        && p.job == done.id
+                    {
+                        p.done = Some(done);
+                    }
+                    continue;
+                }
+            }
         }
         if let Some((_, session)) = entry {
             // Even when the utterance has gone (its session was closed), the session is free.
@@ -361,7 +554,7 @@ fn collect(
         if let Some(t) = rec.submitted_at.remove(&done.id) {
             rec.last_latency = Some(t.elapsed());
         }
-        let Ok(u) = utterances.get(done.utterance) else {
+        let Ok((u, speech_end)) = utterances.get(done.utterance) else {
             continue;
         };
         let transcript = match done.result {
@@ -379,6 +572,7 @@ fn collect(
         }
         // The final text replaces what was shown of the utterance while it was said.
         partials.finish(u.session, u.start);
+        partials.final_published(u.session, speech_end.map(|s| s.0));
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });
     }

@@ -11,7 +11,7 @@
 //! times on those short decodes were off often enough to commit the same words again and again.
 
 use bevy::prelude::*;
-use hark_core::{PartialReady, PartialTranscript, Word};
+use hark_core::{Arrivals, LiveLatency, PartialReady, PartialTranscript, Word};
 
 use crate::JobDone;
 
@@ -74,6 +74,7 @@ pub(crate) struct PartialParams<'w, 's> {
     pub(crate) states: Query<'w, 's, &'static mut PartialState>,
     sessions: Query<'w, 's, (), With<hark_core::Session>>,
     changed: MessageWriter<'w, PartialReady>,
+    latency: Query<'w, 's, (&'static Arrivals, &'static mut LiveLatency)>,
 }
 
 impl PartialParams<'_, '_> {
@@ -96,6 +97,23 @@ impl PartialParams<'_, '_> {
         let Some(shown) = state.take(&words) else { return };
         self.commands.entity(session).insert((state, shown));
         self.changed.write(PartialReady { session });
+        if let Ok((_, mut l)) = self.latency.get_mut(session) {
+            let now = std::time::Instant::now();
+            if let Some((start, at)) = l.last_partial
+                && start == utterance_start
+            {
+                l.partial_intervals_ms.push((now - at).as_secs_f32() * 1e3);
+            }
+            l.last_partial = Some((utterance_start, now));
+        }
+    }
+
+    /// An utterance's final text was published: the wait since its speech ended is noted.
+    pub(crate) fn final_published(&mut self, session: Entity, speech_end: Option<u64>) {
+        let Ok((arrivals, mut l)) = self.latency.get_mut(session) else { return };
+        if let Some(heard) = speech_end.and_then(|at| arrivals.when(at)) {
+            l.finals_ms.push(heard.elapsed().as_secs_f32() * 1e3);
+        }
     }
 
     /// Its final text arrived: what was shown of it goes.

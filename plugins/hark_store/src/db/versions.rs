@@ -294,5 +294,7 @@ mod tests {
         );
         assert_eq!(texts(&r, 1), ["hello there"]);
         assert_eq!(r.search("hello", 5).unwrap().len(), 1);
+        // Schema 5's latency figures: none for a session from before.
+        assert_eq!(r.sessions().unwrap()[0].latency, None);
     }
 }

@@ -5,7 +5,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use hark_capture::{CaptureControl, CaptureHealth};
-use hark_core::{SessionClock, samples_to_secs};
+use hark_core::{LatencySummary, LiveLatency, Quantiles, SessionClock, samples_to_secs};
 use hark_transcribe::{Models, Recognizer};
 
 use super::UtteranceRow;
@@ -20,6 +20,7 @@ pub struct Status<'w, 's> {
     recognizer: Option<Res<'w, Recognizer>>,
     writer: Option<Res<'w, hark_store::Writer>>,
     clocks: Query<'w, 's, &'static SessionClock>,
+    latency: Query<'w, 's, &'static LiveLatency>,
     health: Query<'w, 's, &'static CaptureHealth>,
     utterances: Query<'w, 's, UtteranceRow>,
 }
@@ -29,18 +30,20 @@ const NOT_SAVED: egui::Color32 = egui::Color32::from_rgb(240, 90, 60);
 const NOTICE: egui::Color32 = egui::Color32::from_rgb(240, 170, 60);
 
 impl Status<'_, '_> {
-    /// The line's text: source · model · RTF · queue · speech-to-text latency.
+    /// The line's text: source · model · RTF · queue · latency from the end of speech to its
+    /// final text (the shown live session's median so far).
     pub fn summary(&self) -> String {
         let shown = self.shown.live();
         let audio = shown.and_then(|s| self.clocks.get(s).ok()).map(|c| samples_to_secs(c.captured)).unwrap_or(0.0);
-        let (rtf, latency, queue) = match &self.recognizer {
-            Some(r) => (
-                if audio > 0.0 { r.busy.as_secs_f64() / audio } else { 0.0 },
-                r.last_latency.map(|l| format!("{:.0} ms", l.as_secs_f64() * 1000.0)).unwrap_or_else(|| "–".into()),
-                r.in_flight(),
-            ),
-            None => (0.0, "–".into(), 0),
+        let (rtf, queue) = match &self.recognizer {
+            Some(r) => (if audio > 0.0 { r.busy.as_secs_f64() / audio } else { 0.0 }, r.in_flight()),
+            None => (0.0, 0),
         };
+        let latency = self
+            .latency_summary()
+            .and_then(|l| l.final_ms)
+            .map(|q| format!("{:.0} ms", q.p50))
+            .unwrap_or_else(|| "–".into());
         let waiting =
             self.utterances.iter().filter(|(u, t, p, _)| Some(u.session) == shown && t.is_none() && !p).count();
         let source = match self.control.source_label.as_str() {
@@ -52,8 +55,28 @@ impl Status<'_, '_> {
             None => self.models.current_name(),
         };
         format!(
-            "{source}  ·  model {model}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech-to-text {latency}",
+            "{source}  ·  model {model}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech end → text {latency}",
             queue + waiting
+        )
+    }
+
+    /// The shown live session's latency figures so far.
+    pub fn latency_summary(&self) -> Option<LatencySummary> {
+        self.shown.live().and_then(|s| self.latency.get(s).ok()).map(LiveLatency::summary)
+    }
+
+    /// The hover text of the line: the latency figures in full.
+    pub fn latency_details(&self) -> String {
+        let q = |q: Option<Quantiles>| {
+            q.map_or("none yet".to_owned(), |q| {
+                format!("median {:.0} ms, 95th percentile {:.0} ms over {}", q.p50, q.p95, q.n)
+            })
+        };
+        let l = self.latency_summary().unwrap_or_default();
+        format!(
+            "From the end of each utterance's speech (the VAD's last speech frame) to its final text: {}.\nBetween updates of the text being said: {}.",
+            q(l.final_ms),
+            q(l.partial_interval_ms)
         )
     }
 }
@@ -63,7 +86,7 @@ pub(crate) fn draw(mut contexts: EguiContexts, status: Status) -> Result {
     let mut root = crate::room(ctx, "hark-status", ctx.viewport_rect());
     egui::Panel::bottom("status").exact_size(STATUS_BAR).show(&mut root, |ui| {
         ui.horizontal_centered(|ui| {
-            ui.label(status.summary());
+            ui.label(status.summary()).on_hover_text(status.latency_details());
             if let Some(losses) =
                 status.shown.live().and_then(|s| status.health.get(s).ok()).and_then(CaptureHealth::losses)
             {
