@@ -83,12 +83,23 @@ pub enum SpeechEdge {
 
 /// A capture session: one recording, live or from a file. It starts [`SessionState::Recording`].
 #[derive(Component, Debug, Clone)]
-#[require(SessionState, SessionClock)]
+#[require(SessionState, SessionClock, StartedAt)]
 pub struct Session {
     /// What kind of source the audio comes from.
     pub kind: SourceKind,
     /// What the audio comes from, for people: a device description or a file path.
     pub source: String,
+}
+
+/// When a session began (wall clock), for showing when its words were said. Made with the
+/// session.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartedAt(pub std::time::SystemTime);
+
+impl Default for StartedAt {
+    fn default() -> Self {
+        Self(std::time::SystemTime::now())
+    }
 }
 
 /// What kind of source a session captures from. The database keeps the same names.

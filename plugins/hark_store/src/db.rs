@@ -309,6 +309,9 @@ pub struct SessionRow {
     pub segments: i64,
     /// Live captures: what the person waited for text (absent for files and older sessions).
     pub latency: Option<hark_core::LatencySummary>,
+    /// The text of its first transcribed utterance (current version), for a title that says
+    /// what the session is about.
+    pub first_words: String,
 }
 
 /// A segment with its latest transcript (`version` counts re-transcriptions of this segment;
@@ -348,7 +351,10 @@ impl std::fmt::Debug for Reader {
 
 const SESSION_COLS: &str = "s.id, s.title, s.created_at, s.source, s.model, s.state, s.samples, \
      (SELECT count(*) FROM segments g WHERE g.session_id = s.id AND g.version = s.current_version), s.kind, \
-     s.latency";
+     s.latency, \
+     (SELECT t.text FROM segments g JOIN transcripts t ON t.segment_id = g.id \
+      WHERE g.session_id = s.id AND g.version = s.current_version AND t.suspect = 0 AND t.text <> '' \
+      ORDER BY g.idx, t.version DESC LIMIT 1)";
 
 /// A text column holding one of an enum's names.
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -364,6 +370,7 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         segments: r.get(7)?,
         // Figures that cannot be read are left out rather than failing the session.
         latency: r.get::<_, Option<String>>(9)?.and_then(|j| serde_json::from_str(&j).ok()),
+        first_words: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
     })
 }
 

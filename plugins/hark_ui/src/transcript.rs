@@ -38,10 +38,19 @@ pub struct Row<'a> {
     pub text: RowText<'a>,
 }
 
+/// A row's time: the clock time it was said when the session's start is known (`origin`), else
+/// its offset into the session.
+pub fn row_time(start_s: f64, origin: Option<&jiff::Zoned>) -> String {
+    match origin.and_then(|o| o.checked_add(jiff::SignedDuration::from_secs_f64(start_s.max(0.0))).ok()) {
+        Some(t) => t.strftime("%H:%M:%S").to_string(),
+        None => format!("{start_s:>6.1}s"),
+    }
+}
+
 impl Row<'_> {
     /// The labels the row is made of, top to bottom.
-    fn labels(&self, ui: &egui::Ui) -> Vec<egui::WidgetText> {
-        let time = || format!("{:>6.1}s", self.start_s);
+    fn labels(&self, ui: &egui::Ui, origin: Option<&jiff::Zoned>) -> Vec<egui::WidgetText> {
+        let time = || row_time(self.start_s, origin);
         match &self.text {
             RowText::Said(t) => {
                 vec![egui::RichText::new(time()).small().weak().into(), egui::RichText::new(t.as_ref()).into()]
@@ -66,14 +75,23 @@ impl Row<'_> {
     }
 
     /// Draws the row; returns the word clicked, as (segment, word), for a spoken row.
-    fn draw(&self, ui: &mut egui::Ui) -> Option<(usize, usize)> {
+    fn draw(&self, ui: &mut egui::Ui, origin: Option<&jiff::Zoned>) -> Option<(usize, usize)> {
+        // The clock time's label tells the offset into the session on hover.
+        let timed = matches!(self.text, RowText::Said(_) | RowText::Partial { .. });
+        let offset = || format!("{:.1} s into the session", self.start_s);
         let RowText::Spoken { segment, words, current } = &self.text else {
-            for label in self.labels(ui) {
-                ui.label(label);
+            for (i, label) in self.labels(ui, origin).into_iter().enumerate() {
+                let r = ui.label(label);
+                if i == 0 && timed && origin.is_some() {
+                    r.on_hover_text(offset());
+                }
             }
             return None;
         };
-        ui.label(egui::RichText::new(format!("{:>6.1}s", self.start_s)).small().weak());
+        let r = ui.label(egui::RichText::new(row_time(self.start_s, origin)).small().weak());
+        if origin.is_some() {
+            r.on_hover_text(offset());
+        }
         let (job, starts) = spoken_job(ui, words, *current);
         let (pos, galley, response) =
             egui::Label::new(job).sense(egui::Sense::click()).selectable(false).layout_in_ui(ui);
@@ -92,9 +110,9 @@ impl Row<'_> {
 
     /// The height the row takes in `ui` (its labels and the spacing after each), from the same
     /// text layout the labels use.
-    fn measure(&self, ui: &egui::Ui, width: f32) -> f32 {
+    fn measure(&self, ui: &egui::Ui, width: f32, origin: Option<&jiff::Zoned>) -> f32 {
         let spacing = ui.spacing().item_spacing.y;
-        self.labels(ui)
+        self.labels(ui, origin)
             .into_iter()
             .map(|l| {
                 // As `Label` lays itself out: the ui's wrap mode and default font.
@@ -160,6 +178,9 @@ pub struct TranscriptView {
     /// to reach it (a scroll is clamped to the content size egui knew from the frame before).
     followed: Option<usize>,
     reaching: bool,
+    /// When the shown session started, in local time: rows then show the clock time they were
+    /// said (their offset into the session on hover).
+    pub origin: Option<jiff::Zoned>,
 }
 
 impl TranscriptView {
@@ -212,8 +233,8 @@ impl TranscriptView {
             let key = row.key();
             match self.heights.get_mut(i) {
                 Some(slot) if slot.0 == key => {}
-                Some(slot) => *slot = (key, row.measure(ui, width)),
-                None => self.heights.push((key, row.measure(ui, width))),
+                Some(slot) => *slot = (key, row.measure(ui, width, self.origin.as_ref())),
+                None => self.heights.push((key, row.measure(ui, width, self.origin.as_ref()))),
             }
         }
         let total: f32 = self.heights.iter().map(|h| h.1).sum();
@@ -247,7 +268,7 @@ impl TranscriptView {
                 let before = ui.cursor().top();
                 // Ids by row, so a row's labels (and a text selection in them) keep their ids
                 // while the view scrolls.
-                if let Some(w) = ui.push_id(first + i, |ui| row.draw(ui)).inner {
+                if let Some(w) = ui.push_id(first + i, |ui| row.draw(ui, self.origin.as_ref())).inner {
                     self.clicked = Some(w);
                 }
                 // What the labels really took, should the estimate ever be off.
@@ -265,7 +286,7 @@ pub fn show_all(ui: &mut egui::Ui, rows: &[Row<'_>]) {
         ui,
         |ui| {
             for r in rows {
-                r.draw(ui);
+                r.draw(ui, None);
             }
         },
     );
@@ -274,6 +295,17 @@ pub fn show_all(ui: &mut egui::Ui, rows: &[Row<'_>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_show_the_clock_time_they_were_said_when_the_start_is_known() {
+        let start = jiff::Timestamp::from_second(1_796_045_400)
+            .unwrap()
+            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(1)));
+        assert_eq!(row_time(0.0, Some(&start)), "14:30:00");
+        assert_eq!(row_time(75.4, Some(&start)), "14:31:15");
+        assert_eq!(row_time(3600.0, Some(&start)), "15:30:00");
+        assert_eq!(row_time(12.3, None), "  12.3s");
+    }
 
     fn rows(n: usize) -> Vec<Row<'static>> {
         (0..n)

@@ -21,15 +21,71 @@ pub struct Sessions<'w, 's> {
     clocks: Query<'w, 's, &'static SessionClock>,
 }
 
-/// A line of the sessions list: the state only when it is news, the title last, where
-/// truncation hurts least.
-pub fn session_line(id: i64, title: &str, state: SessionState, secs: f64) -> String {
+/// When a session started, as a person reads it: minutes ago within the hour, the time today
+/// and yesterday, the day and time this year, the date before. `created_at` is the store's UTC
+/// time; it is shown in `now`'s time zone.
+pub fn started(created_at: &str, now: &jiff::Zoned) -> String {
+    let Ok(ts) = created_at.parse::<jiff::Timestamp>() else { return created_at.to_owned() };
+    let t = ts.to_zoned(now.time_zone().clone());
+    let mins = (now.timestamp().as_second() - ts.as_second()) / 60;
+    match mins {
+        0 => return "just now".to_owned(),
+        1..60 => return format!("{mins} min ago"),
+        _ => {}
+    }
+    let (day, today) = (t.date(), now.date());
+    let hm = t.strftime("%H:%M");
+    if day == today {
+        format!("today {hm}")
+    } else if today.yesterday().is_ok_and(|y| y == day) {
+        format!("yesterday {hm}")
+    } else if day.year() == today.year() {
+        t.strftime("%-d %b %H:%M").to_string()
+    } else {
+        t.strftime("%Y-%m-%d").to_string()
+    }
+}
+
+/// A length as a person reads it: seconds, minutes and seconds, hours and minutes.
+pub fn length(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s / 60 % 60),
+    }
+}
+
+/// What a session is called in the list: its title, unless that is only the microphone's name
+/// (never renamed), then its first words.
+pub fn display_title(row: &hark_store::SessionRow) -> String {
+    let words = row.first_words.trim();
+    if row.kind.is_file() || row.title != row.source || words.is_empty() {
+        return row.title.clone();
+    }
+    let mut out = String::new();
+    for w in words.split_whitespace() {
+        if out.chars().count() + w.chars().count() > 48 {
+            out.push('…');
+            return out;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+/// A line of the sessions list: when, how long, the state only when it is news, and the title
+/// last, where truncation hurts least.
+pub fn session_line(started: &str, title: &str, state: SessionState, secs: f64) -> String {
     let state = match state {
         SessionState::Complete => String::new(),
         SessionState::Captured => " · transcribing".to_owned(),
         s => format!(" · {s}"),
     };
-    format!("#{id} · {secs:.0} s{state} · {title}")
+    format!("{started} · {}{state} · {title}", length(secs))
 }
 
 /// A search snippet as the store marks it (`[hit]`), cut into (text, is a hit) parts without the
@@ -72,7 +128,7 @@ impl Sessions<'_, '_> {
 
     pub(crate) fn show(&mut self, ui: &mut egui::Ui) {
         ui.label("Sessions");
-        let resp = ui.text_edit_singleline(&mut *self.search);
+        let resp = ui.add(egui::TextEdit::singleline(&mut *self.search).hint_text("Search what was said"));
         if resp.changed() {
             self.browse.write(BrowseRequest::Search(self.search.clone()));
         }
@@ -90,6 +146,7 @@ impl Sessions<'_, '_> {
         let count = if searching { self.browsing.hits.len() } else { self.browsing.sessions.len() };
         let row_height = ui.spacing().interact_size.y.max(ui.text_style_height(&egui::TextStyle::Small));
         let mut open = None;
+        let now = jiff::Zoned::now();
         egui::ScrollArea::vertical().id_salt("sessions").max_height(180.0).show_rows(
             ui,
             row_height,
@@ -117,8 +174,19 @@ impl Sessions<'_, '_> {
                     } else {
                         let s = &self.browsing.sessions[i];
                         let (state, secs) = self.live(s.id, s.state, s.duration_s);
-                        let line = session_line(s.id, &s.title, state, secs);
-                        (s.id, line.clone(), egui::RichText::new(line).small().into())
+                        let line = session_line(&started(&s.created_at, &now), &display_title(s), state, secs);
+                        let hover = format!(
+                            "#{} · {} · {} ({}) · started {}",
+                            s.id,
+                            s.title,
+                            s.source,
+                            s.kind,
+                            s.created_at.parse::<jiff::Timestamp>().map_or(s.created_at.clone(), |t| t
+                                .to_zoned(now.time_zone().clone())
+                                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                                .to_string())
+                        );
+                        (s.id, hover, egui::RichText::new(line).small().into())
                     };
                     let button = egui::Button::new(text).frame(false).truncate();
                     if ui.add(button).on_hover_text(&label).clicked() {
@@ -127,6 +195,9 @@ impl Sessions<'_, '_> {
                 }
             },
         );
+        if !searching && self.browsing.sessions.is_empty() && self.browsing.saving {
+            ui.small("No sessions yet: each capture (Record, F9) is saved here.");
+        }
         if searching && self.browsing.hits.is_empty() && self.browsing.problem.is_none() {
             ui.small(format!("No saved session mentions “{}”.", self.browsing.query.trim()));
         }
@@ -160,10 +231,63 @@ mod tests {
     }
 
     #[test]
-    fn session_lines_lead_with_length_and_news() {
-        assert_eq!(session_line(3, "standup", SessionState::Complete, 61.4), "#3 · 61 s · standup");
-        assert_eq!(session_line(4, "call", SessionState::Interrupted, 5.0), "#4 · 5 s · interrupted · call");
-        assert_eq!(session_line(5, "mic", SessionState::Captured, 0.4), "#5 · 0 s · transcribing · mic");
-        assert_eq!(session_line(6, "mic", SessionState::Recording, 0.4), "#6 · 0 s · recording · mic");
+    fn session_lines_lead_with_when_length_and_news() {
+        assert_eq!(
+            session_line("today 09:12", "standup", SessionState::Complete, 61.4),
+            "today 09:12 · 1 min 01 s · standup"
+        );
+        assert_eq!(
+            session_line("yesterday 17:40", "call", SessionState::Interrupted, 5.0),
+            "yesterday 17:40 · 5 s · interrupted · call"
+        );
+        assert_eq!(session_line("just now", "mic", SessionState::Captured, 0.4), "just now · 0 s · transcribing · mic");
+        assert_eq!(
+            session_line("just now", "mic", SessionState::Recording, 7322.0),
+            "just now · 2 h 02 min · recording · mic"
+        );
+    }
+
+    #[test]
+    fn start_times_read_as_a_person_says_them_in_local_time() {
+        // 2026-11-30 14:30 in Berlin (UTC+1).
+        let now = jiff::Timestamp::from_second(1_796_045_400).unwrap().to_zoned(
+            jiff::tz::TimeZone::get("Europe/Berlin").unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(1))),
+        );
+        assert_eq!(now.strftime("%Y-%m-%d %H:%M").to_string(), "2026-11-30 14:30");
+        assert_eq!(started("2026-11-30T13:29:50Z", &now), "just now");
+        assert_eq!(started("2026-11-30T13:05:00Z", &now), "25 min ago");
+        assert_eq!(started("2026-11-30T07:15:00Z", &now), "today 08:15");
+        assert_eq!(started("2026-11-29T22:59:00Z", &now), "yesterday 23:59");
+        // Midnight local is 23:00 UTC the day before: that is today here.
+        assert_eq!(started("2026-11-29T23:10:00Z", &now), "today 00:10");
+        assert_eq!(started("2026-03-04T10:00:00Z", &now), "4 Mar 11:00");
+        assert_eq!(started("2025-12-31T10:00:00Z", &now), "2025-12-31");
+        assert_eq!(started("not a time", &now), "not a time");
+    }
+
+    #[test]
+    fn a_microphone_capture_is_called_by_its_first_words_until_renamed() {
+        let row = |title: &str, kind: hark_core::SourceKind, words: &str| hark_store::SessionRow {
+            id: 1,
+            title: title.into(),
+            created_at: "2026-11-30T13:00:00Z".into(),
+            source: "Default Audio Device".into(),
+            kind,
+            model: "tiny.en".into(),
+            state: SessionState::Complete,
+            duration_s: 9.0,
+            segments: 1,
+            latency: None,
+            first_words: words.into(),
+        };
+        use hark_core::SourceKind::{File, Microphone};
+        let said = "And so my fellow Americans, ask not what your country can do for you, ask what you can do";
+        assert_eq!(
+            display_title(&row("Default Audio Device", Microphone, said)),
+            "And so my fellow Americans, ask not what your…"
+        );
+        assert_eq!(display_title(&row("Default Audio Device", Microphone, "")), "Default Audio Device");
+        assert_eq!(display_title(&row("standup notes", Microphone, said)), "standup notes");
+        assert_eq!(display_title(&row("talk.wav", File, said)), "talk.wav");
     }
 }

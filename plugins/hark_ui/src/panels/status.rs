@@ -55,7 +55,7 @@ impl Status<'_, '_> {
             None => self.models.current_name(),
         };
         format!(
-            "{source}  ·  model {model}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech end → text {latency}",
+            "{source}  ·  model {model}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech end to text {latency}",
             queue + waiting
         )
     }

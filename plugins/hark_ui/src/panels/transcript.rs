@@ -24,6 +24,7 @@ pub struct TranscriptPanel<'w, 's> {
     ask: MessageWriter<'w, ReplayRequest>,
     utterances: Query<'w, 's, UtteranceRow>,
     partials: Query<'w, 's, &'static PartialTranscript>,
+    started: Query<'w, 's, &'static hark_core::StartedAt>,
     view: Local<'s, TranscriptView>,
     status: Res<'w, RerunStatus>,
     models: Option<Res<'w, hark_transcribe::Models>>,
@@ -138,6 +139,7 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
         mut ask,
         utterances,
         partials,
+        started,
         mut view,
         status,
         models,
@@ -148,6 +150,18 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
         mut session_form,
     } = panel;
     let (rows, current_row) = rows(*shown, &control, &browsing, &replay, &utterances, &partials);
+    // Rows show the clock time they were said: from the live session's start, or the saved
+    // session's.
+    let began = match *shown {
+        Shown::Live(e) => started.get(e).ok().and_then(|s| jiff::Timestamp::try_from(s.0).ok()),
+        Shown::Saved(id) => {
+            browsing.sessions.iter().find(|s| s.id == id).and_then(|s| s.created_at.parse::<jiff::Timestamp>().ok())
+        }
+        Shown::Nothing => None,
+    };
+    if view.origin.as_ref().map(jiff::Zoned::timestamp) != began {
+        view.origin = began.map(|t| t.to_zoned(jiff::tz::TimeZone::system()));
+    }
     let replayed = match *shown {
         Shown::Saved(id) => replay.session.as_ref().filter(|s| s.id == id),
         _ => None,
