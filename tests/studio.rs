@@ -228,7 +228,7 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     assert_eq!(s["sessions_in_world"], 1);
     // The status line gives the wait from the end of speech to the shown capture's final text.
     let status = s["status"].as_str().unwrap();
-    let latency = status.split("speech end to text ").nth(1).unwrap_or("");
+    let latency = status.split("speech end to text ").nth(1).unwrap_or("").split("  ·").next().unwrap_or("");
     assert!(latency.ends_with(" ms") && latency.trim_end_matches(" ms").parse::<f64>().is_ok(), "{status}");
 
     // The screenshot is a real picture, not a blank frame.

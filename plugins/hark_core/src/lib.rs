@@ -437,6 +437,11 @@ impl Arrivals {
     }
 }
 
+/// The recogniser's time spent on a session (finals, partials and speculations), for its
+/// real-time factor. On the session entity.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineTime(pub std::time::Duration);
+
 /// p50 / p95 of a set of figures.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Quantiles {

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
-    Arrivals, CaptureFinished, LiveLatency, OpenSpeech, PipelineBackpressure, PipelineSystems, Session, SessionClock,
-    SpeculativeFinal, SpeechEnd, Transcript, TranscriptReady, TranscriptionPending, Utterance, UtteranceAudio,
-    UtteranceGaps,
+    Arrivals, CaptureFinished, EngineTime, LiveLatency, OpenSpeech, PipelineBackpressure, PipelineSystems, Session,
+    SessionClock, SpeculativeFinal, SpeechEnd, Transcript, TranscriptReady, TranscriptionPending, Utterance,
+    UtteranceAudio, UtteranceGaps,
 };
 
 pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
@@ -284,6 +284,7 @@ impl Plugin for TranscribePlugin {
             .register_required_components::<Session, PromptContext>()
             .register_required_components::<Session, Arrivals>()
             .register_required_components::<Session, LiveLatency>()
+            .register_required_components::<Session, EngineTime>()
             .add_systems(
                 Update,
                 (note_arrivals, submit, collect)
@@ -526,6 +527,10 @@ fn collect(
         let entry = rec.in_flight.remove(&done.id);
         rec.cancels.remove(&done.id);
         rec.busy += done.busy;
+        // Every job in flight knows its session (the second of its entry).
+        if let Some((_, session)) = entry {
+            partials.spent(session, done.busy);
+        }
         if let Some(start) = done.partial_of {
             rec.partial_in_flight.remove(&done.utterance);
             partials.apply(&done, start);

@@ -11,7 +11,7 @@
 //! times on those short decodes were off often enough to commit the same words again and again.
 
 use bevy::prelude::*;
-use hark_core::{Arrivals, LiveLatency, PartialReady, PartialTranscript, Word};
+use hark_core::{Arrivals, EngineTime, LiveLatency, PartialReady, PartialTranscript, Word};
 
 use crate::JobDone;
 
@@ -75,6 +75,7 @@ pub(crate) struct PartialParams<'w, 's> {
     sessions: Query<'w, 's, (), With<hark_core::Session>>,
     changed: MessageWriter<'w, PartialReady>,
     latency: Query<'w, 's, (&'static Arrivals, &'static mut LiveLatency)>,
+    engine_time: Query<'w, 's, &'static mut EngineTime>,
 }
 
 impl PartialParams<'_, '_> {
@@ -105,6 +106,13 @@ impl PartialParams<'_, '_> {
                 l.partial_intervals_ms.push((now - at).as_secs_f32() * 1e3);
             }
             l.last_partial = Some((utterance_start, now));
+        }
+    }
+
+    /// The recogniser spent `busy` on `session`.
+    pub(crate) fn spent(&mut self, session: Entity, busy: std::time::Duration) {
+        if let Ok(mut t) = self.engine_time.get_mut(session) {
+            t.0 += busy;
         }
     }
 

@@ -5,8 +5,8 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use hark_capture::{CaptureControl, CaptureHealth};
-use hark_core::{LatencySummary, LiveLatency, Quantiles, SessionClock, samples_to_secs};
-use hark_transcribe::{Models, Recognizer};
+use hark_core::{EngineTime, LatencySummary, LiveLatency, Quantiles, SessionClock, samples_to_secs};
+use hark_transcribe::Models;
 
 use super::UtteranceRow;
 use crate::{Notice, STATUS_BAR, Shown};
@@ -17,10 +17,10 @@ pub struct Status<'w, 's> {
     shown: Res<'w, Shown>,
     notice: Res<'w, Notice>,
     models: Res<'w, Models>,
-    recognizer: Option<Res<'w, Recognizer>>,
     writer: Option<Res<'w, hark_store::Writer>>,
     clocks: Query<'w, 's, &'static SessionClock>,
     latency: Query<'w, 's, &'static LiveLatency>,
+    engine_time: Query<'w, 's, &'static EngineTime>,
     health: Query<'w, 's, &'static CaptureHealth>,
     utterances: Query<'w, 's, UtteranceRow>,
 }
@@ -31,21 +31,27 @@ const NOTICE: egui::Color32 = egui::Color32::from_rgb(240, 170, 60);
 
 impl Status<'_, '_> {
     /// The line's text: source · model · RTF · queue · latency from the end of speech to its
-    /// final text (the shown live session's median so far).
+    /// final text (the shown live session's median so far), and how far transcription is
+    /// behind when it cannot keep up. Every figure is the shown live session's.
     pub fn summary(&self) -> String {
         let shown = self.shown.live();
-        let audio = shown.and_then(|s| self.clocks.get(s).ok()).map(|c| samples_to_secs(c.captured)).unwrap_or(0.0);
-        let (rtf, queue) = match &self.recognizer {
-            Some(r) => (if audio > 0.0 { r.busy.as_secs_f64() / audio } else { 0.0 }, r.in_flight()),
-            None => (0.0, 0),
-        };
+        let captured = shown.and_then(|s| self.clocks.get(s).ok()).map_or(0, |c| c.captured);
+        let audio = samples_to_secs(captured);
+        let busy = shown.and_then(|s| self.engine_time.get(s).ok()).map_or(0.0, |t| t.0.as_secs_f64());
+        let rtf = if audio > 0.0 { busy / audio } else { 0.0 };
         let latency = self
             .latency_summary()
             .and_then(|l| l.final_ms)
             .map(|q| format!("{:.0} ms", q.p50))
             .unwrap_or_else(|| "–".into());
-        let waiting =
-            self.utterances.iter().filter(|(u, t, p, _)| Some(u.session) == shown && t.is_none() && !p).count();
+        // Utterances of the shown session without text yet, and where the oldest began.
+        let untranscribed: Vec<u64> = self
+            .utterances
+            .iter()
+            .filter(|(u, t, ..)| Some(u.session) == shown && t.is_none())
+            .map(|(u, ..)| u.start)
+            .collect();
+        let oldest = untranscribed.iter().min().copied();
         let source = match self.control.source_label.as_str() {
             "" => "no capture yet",
             s => s,
@@ -54,10 +60,7 @@ impl Status<'_, '_> {
             Some(p) => format!("loading {}…", hark_transcribe::loader::file_name(p)),
             None => self.models.current_name(),
         };
-        format!(
-            "{source}  ·  model {model}  ·  RTF {rtf:.2}  ·  queue {}  ·  speech end to text {latency}",
-            queue + waiting
-        )
+        status_line(&source_line(source, &model), rtf, untranscribed.len(), &latency, behind(captured, oldest))
     }
 
     /// The shown live session's latency figures so far.
@@ -65,7 +68,7 @@ impl Status<'_, '_> {
         self.shown.live().and_then(|s| self.latency.get(s).ok()).map(LiveLatency::summary)
     }
 
-    /// The hover text of the line: the latency figures in full.
+    /// The hover text of the line: what each figure means, the latency in full.
     pub fn latency_details(&self) -> String {
         let q = |q: Option<Quantiles>| {
             q.map_or("none yet".to_owned(), |q| {
@@ -74,11 +77,31 @@ impl Status<'_, '_> {
         };
         let l = self.latency_summary().unwrap_or_default();
         format!(
-            "From the end of each utterance's speech (the VAD's last speech frame) to its final text: {}.\nBetween updates of the text being said: {}.",
+            "RTF: the recogniser's time for this capture over its length (under 1 keeps up).\nQueue: utterances of this capture waiting for their text.\nSpeech end to text, from the end of each utterance's speech (the VAD's last speech frame) to its final text: {}.\nBetween updates of the text being said: {}.",
             q(l.final_ms),
             q(l.partial_interval_ms)
         )
     }
+}
+
+fn source_line(source: &str, model: &str) -> String {
+    format!("{source}  ·  model {model}")
+}
+
+/// How far transcription is behind the capture: from the start of the oldest utterance still
+/// without text to now, when that is long enough to explain late text (over 5 s).
+pub fn behind(captured: u64, oldest_untranscribed: Option<u64>) -> Option<f64> {
+    let secs = samples_to_secs(captured.saturating_sub(oldest_untranscribed?));
+    (secs > 5.0).then_some(secs)
+}
+
+/// The status line from its figures.
+pub fn status_line(source: &str, rtf: f64, queue: usize, latency: &str, behind: Option<f64>) -> String {
+    let mut line = format!("{source}  ·  RTF {rtf:.2}  ·  queue {queue}  ·  speech end to text {latency}");
+    if let Some(b) = behind {
+        line.push_str(&format!("  ·  {b:.0} s behind"));
+    }
+    line
 }
 
 pub(crate) fn draw(mut contexts: EguiContexts, status: Status) -> Result {
@@ -105,4 +128,25 @@ pub(crate) fn draw(mut contexts: EguiContexts, status: Status) -> Result {
         });
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_says_how_far_behind_transcription_is_only_when_it_matters() {
+        let s = hark_core::SAMPLE_RATE as u64;
+        assert_eq!(behind(60 * s, None), None);
+        assert_eq!(behind(60 * s, Some(57 * s)), None, "an utterance just cut is not news");
+        assert_eq!(behind(60 * s, Some(48 * s)), Some(12.0));
+        assert_eq!(
+            status_line("mic  ·  model tiny.en", 0.45, 3, "950 ms", Some(12.0)),
+            "mic  ·  model tiny.en  ·  RTF 0.45  ·  queue 3  ·  speech end to text 950 ms  ·  12 s behind"
+        );
+        assert_eq!(
+            status_line("mic  ·  model tiny.en", 0.0, 0, "–", None),
+            "mic  ·  model tiny.en  ·  RTF 0.00  ·  queue 0  ·  speech end to text –"
+        );
+    }
 }
