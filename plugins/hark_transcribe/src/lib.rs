@@ -221,6 +221,22 @@ impl Recognizer {
         f
     }
 
+    /// Sends a job (made with its id and cancel flag) to the workers and records it in flight
+    /// for its utterance and `session`; `None` once the worker threads have stopped.
+    fn send(&mut self, session: Entity, job: impl FnOnce(u64, Arc<AtomicBool>) -> Job) -> Option<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let job = job(id, self.cancel_flag(id));
+        let utterance = job.utterance;
+        if self.jobs.send(job).is_err() {
+            error!("the recogniser threads have stopped");
+            self.cancels.remove(&id);
+            return None;
+        }
+        self.in_flight.insert(id, (utterance, session));
+        Some(id)
+    }
+
     /// Stops a job in flight (its result comes back as an error, and is dropped).
     fn cancel(&mut self, id: u64) {
         if let Some(f) = self.cancels.get(&id)
@@ -402,10 +418,8 @@ fn submit(
         } else {
             None
         };
-        let id = rec.next_id;
-        rec.next_id += 1;
         let gaps = gaps.cloned().unwrap_or_default();
-        let job = Job {
+        let final_job = |id, cancel| Job {
             id,
             utterance: *e,
             start: u.start,
@@ -414,13 +428,9 @@ fn submit(
             prompt,
             partial_of: None,
             speculative: false,
-            cancel: rec.cancel_flag(id),
+            cancel,
         };
-        if rec.jobs.send(job).is_err() {
-            error!("the recogniser threads have stopped");
-            return;
-        }
-        rec.in_flight.insert(id, (*e, u.session));
+        let Some(id) = rec.send(u.session, final_job) else { return };
         rec.busy_sessions.insert(u.session, id);
         rec.submitted_at.insert(id, Instant::now());
         commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<UtteranceAudio>();
@@ -443,10 +453,8 @@ fn submit(
                 break;
             }
             let Some((start, audio)) = rec.pending_speculative.remove(&session) else { continue };
-            let id = rec.next_id;
-            rec.next_id += 1;
             let end = start + audio.len() as u64;
-            let job = Job {
+            let speculation = |id, cancel| Job {
                 id,
                 utterance: session,
                 start,
@@ -455,13 +463,9 @@ fn submit(
                 prompt: None,
                 partial_of: None,
                 speculative: true,
-                cancel: rec.cancel_flag(id),
+                cancel,
             };
-            if rec.jobs.send(job).is_err() {
-                error!("the recogniser threads have stopped");
-                return;
-            }
-            rec.in_flight.insert(id, (session, session));
+            let Some(id) = rec.send(session, speculation) else { return };
             rec.speculative.insert(session, Speculation { start, end, job: id, done: None });
             rec.speculative_decoded += 1;
         }
@@ -475,10 +479,7 @@ fn submit(
                 continue;
             }
             let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
-
-            let id = rec.next_id;
-            rec.next_id += 1;
-            let job = Job {
+            let partial = |id, cancel| Job {
                 id,
                 utterance: session,
                 start,
@@ -487,13 +488,9 @@ fn submit(
                 prompt: None,
                 partial_of: Some(start),
                 speculative: false,
-                cancel: rec.cancel_flag(id),
+                cancel,
             };
-            if rec.jobs.send(job).is_err() {
-                error!("the recogniser threads have stopped");
-                return;
-            }
-            rec.in_flight.insert(id, (session, session));
+            let Some(id) = rec.send(session, partial) else { return };
             rec.partial_in_flight.insert(session, id);
             rec.partials_decoded += 1;
         }

@@ -1,0 +1,296 @@
+use super::*;
+use hark_core::HarkCorePlugin;
+
+fn app() -> App {
+    let mut app = App::new();
+    app.add_plugins((HarkCorePlugin, SegmentPlugin));
+    app
+}
+
+fn chunk(app: &mut App, session: Entity, start: u64, samples: Vec<f32>) {
+    app.world_mut().write_message(AudioChunk { session, start, samples: samples.into() });
+}
+
+fn utterances(app: &mut App) -> Vec<(Utterance, usize)> {
+    let mut q = app.world_mut().query::<(&Utterance, &UtteranceAudio)>();
+    let mut v: Vec<_> = q.iter(app.world()).map(|(u, a)| (*u, a.0.len())).collect();
+    v.sort_by_key(|(u, _)| u.index);
+    v
+}
+
+#[test]
+fn a_region_becomes_an_utterance_with_exactly_its_audio() {
+    let mut app = app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    // Samples carry their own index so the cut can be checked exactly.
+    chunk(&mut app, s, 0, (0..48_000).map(|i| i as f32).collect());
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 8_000 });
+    app.world_mut().write_message(SpeechEdge::End { session: s, at: 40_000 });
+    app.update();
+    let mut q = app.world_mut().query::<(&Utterance, &UtteranceAudio)>();
+    let (u, a) = q.single(app.world()).unwrap();
+    assert_eq!((u.start, u.end, u.index), (8_000, 40_000, 0));
+    assert_eq!(a.0.len(), 32_000);
+    assert_eq!(a.0[0], 8_000.0);
+    assert_eq!(a.0[31_999], 39_999.0);
+}
+
+#[test]
+fn blips_are_dropped() {
+    let mut app = app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, vec![0.1; 16_000]);
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 1_000 });
+    app.world_mut().write_message(SpeechEdge::End { session: s, at: 3_000 });
+    app.update();
+    assert!(utterances(&mut app).is_empty());
+}
+
+#[test]
+fn long_speech_is_split_at_the_quietest_point_before_the_limit() {
+    let mut app = app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    // 60 s of loud signal with one quiet 50 ms dip at 22.0 s.
+    let mut x: Vec<f32> = (0..60 * 16_000).map(|i| ((i as f32) * 0.05).sin() * 0.5).collect();
+    for v in &mut x[22 * 16_000..22 * 16_000 + 800] {
+        *v *= 0.01;
+    }
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+    // Feed one second per update, as live capture does.
+    for (i, c) in x.chunks(16_000).enumerate() {
+        chunk(&mut app, s, (i * 16_000) as u64, c.to_vec());
+        app.update();
+    }
+    app.world_mut().write_message(CaptureEnded { session: s, samples: x.len() as u64 });
+    app.update();
+    let u = utterances(&mut app);
+    assert!(u.len() >= 3, "{u:?}");
+    let first = u[0].0;
+    assert!((22 * 16_000..22 * 16_000 + 800).contains(&first.end), "cut at the dip, got {}", first.end);
+    // Contiguous, none over the limit, all audio accounted for.
+    for w in u.windows(2) {
+        assert_eq!(w[0].0.end, w[1].0.start);
+    }
+    assert!(u.iter().all(|(u, n)| u.end - u.start <= 25 * 16_000 && *n as u64 == u.end - u.start));
+    assert_eq!(u.last().unwrap().0.end, x.len() as u64);
+    let done = app.world().get::<SessionSegmenter>(s).unwrap();
+    assert!(done.is_done());
+    assert_eq!((done.audio.capacity(), done.vad.capacity()), (0, 0), "a finished session keeps no audio");
+}
+
+fn merging_app() -> App {
+    let mut app = app();
+    app.insert_resource(SegmentSettings { merge_gap_secs: 1.6, ..Default::default() });
+    app
+}
+
+fn spans(app: &mut App) -> Vec<(u64, u64)> {
+    utterances(app).iter().map(|(u, _)| (u.start, u.end)).collect()
+}
+
+const S: u64 = 16_000;
+
+#[test]
+fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, (0..10 * S).map(|i| i as f32).collect());
+    for e in [
+        SpeechEdge::Start { session: s, at: S },
+        SpeechEdge::End { session: s, at: 3 * S },
+        SpeechEdge::Start { session: s, at: 4 * S },
+        SpeechEdge::End { session: s, at: 6 * S },
+    ] {
+        app.world_mut().write_message(e);
+    }
+    app.update();
+    let mut q = app.world_mut().query::<(&Utterance, &UtteranceAudio, &UtteranceGaps)>();
+    let (u, a, g) = q.single(app.world()).unwrap();
+    assert_eq!((u.start, u.end), (S, 6 * S));
+    // 0.5 s of the 1 s pause stays (merge_keep_secs), the other half is left out.
+    let h = S / 2;
+    assert_eq!(a.0.len() as u64, 4 * S + h);
+    assert_eq!((a.0[(2 * S + h) as usize - 1], a.0[(2 * S + h) as usize]), ((3 * S + h - 1) as f32, (4 * S) as f32));
+    assert_eq!(g.0, vec![(2 * S + h, h)]);
+    assert_eq!(g.to_session(u.start, 2 * S + h), 4 * S);
+}
+
+#[test]
+fn regions_a_long_pause_apart_stay_apart() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, vec![0.1; 12 * S as usize]);
+    for e in [
+        SpeechEdge::Start { session: s, at: S },
+        SpeechEdge::End { session: s, at: 3 * S },
+        SpeechEdge::Start { session: s, at: 4 * S + S * 7 / 10 },
+        SpeechEdge::End { session: s, at: 6 * S },
+    ] {
+        app.world_mut().write_message(e);
+    }
+    app.update();
+    assert_eq!(spans(&mut app), vec![(S, 3 * S), (4 * S + S * 7 / 10, 6 * S)]);
+}
+
+#[test]
+fn a_closed_region_waits_for_the_gap_and_lookahead_in_sample_time() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, vec![0.1; 5 * S as usize]);
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: S });
+    app.world_mut().write_message(SpeechEdge::End { session: s, at: 3 * S });
+    app.update();
+    // 3 s + 1.6 s gap + 1 s lookahead = 5.6 s: the audio has reached only 5 s.
+    assert!(spans(&mut app).is_empty());
+    assert!(!app.world().get::<SessionSegmenter>(s).unwrap().is_done());
+    chunk(&mut app, s, 5 * S, vec![0.1; S as usize]);
+    app.update();
+    assert_eq!(spans(&mut app), vec![(S, 3 * S)]);
+}
+
+#[test]
+fn joined_regions_are_cut_where_they_met_before_the_limit() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    // Twenty 3 s regions, 1 s apart, all arriving in one update (a file read fast).
+    chunk(&mut app, s, 0, vec![0.1; 82 * S as usize]);
+    for i in 0..20 {
+        app.world_mut().write_message(SpeechEdge::Start { session: s, at: (1 + 4 * i) * S });
+        app.world_mut().write_message(SpeechEdge::End { session: s, at: (4 + 4 * i) * S });
+    }
+    app.world_mut().write_message(CaptureEnded { session: s, samples: 82 * S });
+    app.update();
+    let u = spans(&mut app);
+    // Whisper hears each region and 0.5 s of each pause: 25 s of that is reached 0.5 s into
+    // the eighth region, and the cut goes back to the pause before it.
+    assert_eq!(u, vec![(S, 28 * S), (29 * S, 56 * S), (57 * S, 80 * S)]);
+    let mut q = app.world_mut().query::<&UtteranceAudio>();
+    assert!(q.iter(app.world()).all(|a| a.0.len() as u64 <= 25 * S));
+}
+
+/// Feeds `secs` of audio in chunks of `chunk` samples, each edge in the update where the
+/// VAD would send it (`emit`, a sample position), and ends the capture.
+fn feed(chunk: u64, secs: u64, edges: &[(bool, u64, u64)]) -> Vec<(u64, u64)> {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    let total = secs * S;
+    let mut pos = 0;
+    while pos < total {
+        let n = chunk.min(total - pos);
+        chunk_at(&mut app, s, pos, n);
+        pos += n;
+        for &(start, at, _) in edges.iter().filter(|e| e.2 > pos - n && e.2 <= pos) {
+            let e = if start { SpeechEdge::Start { session: s, at } } else { SpeechEdge::End { session: s, at } };
+            app.world_mut().write_message(e);
+        }
+        app.update();
+    }
+    app.world_mut().write_message(CaptureEnded { session: s, samples: total });
+    app.update();
+    spans(&mut app)
+}
+
+fn chunk_at(app: &mut App, session: Entity, start: u64, n: u64) {
+    // A dip every 4 s gives the quietest-point search something to find.
+    chunk(app, session, start, (start..start + n).map(|i| if i % (4 * S) < 800 { 0.001 } else { 0.1 }).collect());
+}
+
+#[test]
+fn cuts_do_not_depend_on_how_the_audio_was_chunked() {
+    // A region ending 0.1 s before the 25 s limit, another joined to it; end edges arrive
+    // 0.2 s after their position and start edges 0.55 s after, as the VAD sends them.
+    let ms = |x: u64| x * S / 1000;
+    let edges = [
+        (true, 0, ms(550)),
+        (false, ms(24_900), ms(25_100)),
+        (true, ms(26_000), ms(26_550)),
+        (false, ms(30_000), ms(30_200)),
+    ];
+    let whole = feed(40 * S, 40, &edges);
+    assert_eq!(whole, vec![(0, ms(24_900)), (ms(26_000), ms(30_000))]);
+    for chunk in [S / 100, S / 10, S, 5 * S] {
+        assert_eq!(feed(chunk, 40, &edges), whole, "chunks of {chunk} samples");
+    }
+}
+
+#[test]
+fn capture_end_releases_a_waiting_region() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, vec![0.1; 4 * S as usize]);
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: S });
+    app.world_mut().write_message(SpeechEdge::End { session: s, at: 3 * S });
+    app.world_mut().write_message(CaptureEnded { session: s, samples: 4 * S });
+    app.update();
+    assert_eq!(spans(&mut app), vec![(S, 3 * S)]);
+    assert!(app.world().get::<SessionSegmenter>(s).unwrap().is_done());
+}
+
+#[test]
+fn capture_end_closes_an_open_utterance() {
+    let mut app = app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, vec![0.1; 32_000]);
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 16_000 });
+    app.world_mut().write_message(CaptureEnded { session: s, samples: 32_000 });
+    app.update();
+    let u = utterances(&mut app);
+    assert_eq!((u[0].0.start, u[0].0.end), (16_000, 32_000));
+}
+
+/// Live audio with VAD frames: speech (frames marked speech) for `speech` 16 ms frames
+/// from `from`, then silence up to `to`, fed one 16 ms frame per update.
+fn feed_live(app: &mut App, s: Entity, from: u64, to: u64, speech: impl Fn(u64) -> bool) -> Vec<OpenSpeech> {
+    let mut cursor = app.world().resource::<Messages<OpenSpeech>>().get_cursor();
+    let mut sent = Vec::new();
+    let mut t = from;
+    while t < to {
+        chunk(app, s, t, vec![0.1; 256]);
+        app.world_mut().write_message(VadFrame { session: s, start: t, probability: 0.0, speech: speech(t) });
+        app.update();
+        sent.extend(cursor.read(app.world().resource::<Messages<OpenSpeech>>()).cloned());
+        t += 256;
+    }
+    sent
+}
+
+#[test]
+fn a_final_is_decoded_speculatively_at_the_first_silence_and_kept_only_if_nothing_follows() {
+    let mut app = app();
+    app.insert_resource(SegmentSettings { partial_interval_secs: 0.0, ..SegmentSettings::live() });
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+    // Speech to 1.024 s, a 0.3 s pause, speech again to 2.048 s, then silence.
+    let speaking = |t: u64| t < 16_384 || (21_248..32_768).contains(&t);
+    let sent = feed_live(&mut app, s, 0, 40_960, speaking);
+    let spec: Vec<(u64, usize)> = sent.iter().filter(|o| o.speculative).map(|o| (o.start, o.audio.len())).collect();
+    // One at each pause, 0.1 s (to the frame) after its last speech frame: the first one is
+    // wrong (the speaker went on).
+    assert_eq!(spec, vec![(0, 16_384 + 1_792), (0, 32_768 + 1_792)], "{spec:?}");
+    // The VAD closes the utterance after its hangover: it carries the second speculation.
+    app.world_mut().write_message(SpeechEdge::End { session: s, at: 32_768 + 6_400 });
+    app.update();
+    let mut q = app.world_mut().query::<(&Utterance, Option<&SpeculativeFinal>, Option<&SpeechEnd>)>();
+    let (u, spec, end) = q.single(app.world()).unwrap();
+    assert_eq!((u.start, u.end), (0, 32_768 + 6_400));
+    assert_eq!(spec, Some(&SpeculativeFinal { end: 32_768 + 1_792 }));
+    assert_eq!(end, Some(&SpeechEnd(32_768)));
+}
+
+#[test]
+fn speech_after_the_speculation_leaves_the_utterance_without_it() {
+    let mut app = app();
+    app.insert_resource(SegmentSettings { partial_interval_secs: 0.0, ..SegmentSettings::live() });
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+    // Speech, a pause long enough to speculate, then one more speech frame just before the
+    // end edge (a word the hangover caught).
+    let sent = feed_live(&mut app, s, 0, 24_064, |t| t < 16_384 || t == 22_528);
+    assert_eq!(sent.iter().filter(|o| o.speculative).count(), 1, "the second pause was not long enough");
+    app.world_mut().write_message(SpeechEdge::End { session: s, at: 24_064 });
+    app.update();
+    let mut q = app.world_mut().query::<(&Utterance, Option<&SpeculativeFinal>, Option<&SpeechEnd>)>();
+    let (_, spec, end) = q.single(app.world()).unwrap();
+    assert_eq!(spec, None);
+    assert_eq!(end, Some(&SpeechEnd(22_784)));
+}
