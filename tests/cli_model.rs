@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{hark, require_env_dir};
+use common::{corpus, hark, require_env_dir, test_model};
 use hark_model::synth::{SynthOptions, write_model};
 
 const TINY_EN_SHA: &str = "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f";
@@ -127,6 +127,81 @@ fn bad_inputs_fail_cleanly_on_the_command_line() {
     let o = hark().args(["model", "verify"]).arg(&mb).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a whisper.cpp ggml model"));
+}
+
+/// Corpus WER of `hark eval` with `model`, as the fraction `hark eval --json` reports.
+fn corpus_wer(corpus: &Path, model: &Path) -> f64 {
+    let o = hark().args(["eval", "--json", "--model"]).arg(model).arg(corpus.join("manifest.tsv")).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["total_wer"].as_f64().unwrap_or_else(|| panic!("no total_wer in {v}"))
+}
+
+#[test]
+fn q8_0_model_transcribes_the_corpus_within_half_a_point_of_f16() {
+    let (Some(c), Some(f16)) = (corpus(), test_model()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let q8 = tmp.path().join("ggml-tiny.en-q8_0.bin");
+    let o = hark().args(["model", "quantize"]).arg(&f16).arg("-o").arg(&q8).args(["--type", "q8_0"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Every linear layer (6 per encoder block, 10 per decoder block) and the token embedding.
+    assert!(out.contains("65 of 167 tensors q8_0"), "{out}");
+    let (a, b) = (std::fs::metadata(&f16).unwrap().len(), std::fs::metadata(&q8).unwrap().len());
+    assert!(b * 10 < a * 6, "q8_0 {b} bytes against f16 {a}");
+    let v = hark().args(["model", "verify"]).arg(&q8).output().unwrap();
+    let vs = String::from_utf8_lossy(&v.stdout);
+    assert!(v.status.success() && vs.contains("weights q8_0 (ftype 7)") && vs.contains("(2 f16, 65 q8_0)"), "{vs}");
+
+    let (w16, w8) = (corpus_wer(&c, &f16), corpus_wer(&c, &q8));
+    eprintln!("corpus WER f16 {:.2} %, q8_0 {:.2} %", w16 * 100.0, w8 * 100.0);
+    assert!((w8 - w16).abs() <= 0.005, "q8_0 {w8} against f16 {w16}");
+}
+
+#[test]
+fn quantize_refuses_what_it_cannot_do_well() {
+    let tmp = tempfile::tempdir().unwrap();
+    let import = |name: &str, n: usize| {
+        let ct2 = tmp.path().join(format!("ct2-{n}"));
+        write_model(&ct2, &SynthOptions { n, ..Default::default() }).unwrap();
+        let out = tmp.path().join(name);
+        assert!(hark().args(["model", "import"]).arg(&ct2).arg("-o").arg(&out).status().unwrap().success());
+        (ct2, out)
+    };
+    let (ct2, f16) = import("ggml-synth.bin", 32);
+    let (_, narrow) = import("ggml-narrow.bin", 4);
+    let fails = |args: &[&std::ffi::OsStr], expect: &[&str]| {
+        let o = hark().args(["model", "quantize"]).args(args).output().unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "should fail: {e}");
+        assert!(e.starts_with("error: ") && !e.contains("panicked"), "{e}");
+        for x in expect {
+            assert!(e.contains(x), "{x:?} not in {e}");
+        }
+    };
+    let q = tmp.path().join("q.bin");
+    fails(&[f16.as_os_str(), "--type".as_ref(), "q3_k".as_ref()], &["q3_k", "q8_0, q5_1, q5_0 or q4_0"]);
+    fails(&[f16.as_os_str(), "-o".as_ref(), f16.as_os_str()], &["is the input model"]);
+    fails(&[tmp.path().join("absent.bin").as_os_str()], &["absent.bin", "does not exist"]);
+    fails(&[ct2.join("model.bin").as_os_str(), "-o".as_ref(), q.as_os_str()], &["not a whisper.cpp ggml model"]);
+    // Rows of 4 values cannot be cut into blocks of 32: refused, and nothing is left behind.
+    fails(&[narrow.as_os_str(), "-o".as_ref(), q.as_os_str()], &["rows of 4 values", "blocks of 32"]);
+    assert!(!q.exists());
+
+    // The default output name sits beside the input; quantising that again is refused.
+    let o = hark().args(["model", "quantize", "--type", "q5_1"]).arg(&f16).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q51 = tmp.path().join("ggml-synth-q5_1.bin");
+    let info = hark_model::verify(&q51).unwrap();
+    assert_eq!(info.hparams.ftype, hark_model::FType::Q5_1);
+    fails(&[q51.as_os_str(), "-o".as_ref(), q.as_os_str()], &["already quantised (q5_1)", "f16 model"]);
+    assert!(!q.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".hark-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
 #[test]

@@ -30,6 +30,18 @@ pub enum ModelCommand {
     },
     /// Check a ggml file's header, hyper-parameters and tensor table without loading it.
     Verify { file: PathBuf },
+    /// Write a smaller, faster copy of an f16 (or f32) ggml model with its weights in one of
+    /// ggml's block formats (the convolutions stay f16, norms and biases f32).
+    Quantize {
+        /// The f16 or f32 ggml model, or a known name in the models directory (tiny.en).
+        input: String,
+        /// Output file (default: `ggml-<name>-<type>.bin` beside the input).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Block format: q8_0 (8 bits), q5_1, q5_0 (5 bits) or q4_0 (4 bits).
+        #[arg(long = "type", value_name = "TYPE", default_value = "q8_0")]
+        ty: String,
+    },
 }
 
 pub fn run(cmd: ModelCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -64,6 +76,7 @@ pub fn run(cmd: ModelCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ModelCommand::Quantize { input, output, ty } => quantize(&input, output, &ty, models_dir),
         ModelCommand::Verify { file } => {
             let info = hark_model::verify(&file)?;
             let hp = info.hparams;
@@ -83,11 +96,17 @@ pub fn run(cmd: ModelCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
                 hp.n_text_head,
                 hp.n_mels
             );
+            let quantized = if info.quantized_tensors > 0 {
+                format!(", {} {}", info.quantized_tensors, hp.ftype.name())
+            } else {
+                String::new()
+            };
             println!(
-                "  {} tensors ({} f16), ftype {}, {} bytes",
+                "  weights {} (ftype {}): {} tensors ({} f16{quantized}), {} bytes",
+                hp.ftype.name(),
+                hp.ftype.id(),
                 info.tensors,
                 info.f16_tensors,
-                hp.ftype.id(),
                 info.bytes
             );
             println!("  sha256 {sha}");
@@ -97,6 +116,38 @@ pub fn run(cmd: ModelCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn quantize(input: &str, output: Option<PathBuf>, ty: &str, models_dir: &Path) -> anyhow::Result<ExitCode> {
+    let Some(to) = FType::parse(ty).filter(|t| t.is_quantized()) else {
+        anyhow::bail!("--type {ty:?} is not a block format: choose q8_0, q5_1, q5_0 or q4_0");
+    };
+    let input = catalog::resolve_model(input, models_dir);
+    if !input.exists() {
+        anyhow::bail!(
+            "{} does not exist: give a ggml model file, or install one first (`hark model list`)",
+            input.display()
+        );
+    }
+    let output = output.unwrap_or_else(|| {
+        let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+        let name = stem.strip_prefix("ggml-").unwrap_or(stem);
+        input.with_file_name(catalog::quantized_file_name(name, to))
+    });
+    let start = Instant::now();
+    let r = hark_model::quantize_file(&input, &output, to)?;
+    println!(
+        "wrote {} ({} of {} tensors {}): {:.1} MB from {:.1} MB in {:.2} s",
+        r.output.display(),
+        r.quantized,
+        r.tensors,
+        to.name(),
+        r.bytes as f64 / 1e6,
+        r.input_bytes as f64 / 1e6,
+        start.elapsed().as_secs_f64()
+    );
+    println!("sha256: {}", r.sha256);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(models_dir: &Path) -> anyhow::Result<ExitCode> {

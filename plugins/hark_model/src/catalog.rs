@@ -99,14 +99,47 @@ pub fn identify(sha: &str) -> Option<&'static KnownModel> {
 }
 
 /// Turns what a user typed for `--model` into a path: an existing file as is, a known name
-/// (`tiny.en`) as `<models dir>/ggml-tiny.en.bin`.
+/// (`tiny.en`) as `<models dir>/ggml-tiny.en.bin`, and a known name with a quantised type
+/// (`tiny.en-q8_0`, as `hark model quantize` names its output) as `<models dir>/ggml-tiny.en-q8_0.bin`.
 pub fn resolve_model(spec: &str, models_dir: &Path) -> PathBuf {
     let p = PathBuf::from(spec);
     if p.exists() || spec.contains('/') {
         return p;
     }
-    match find_known(spec) {
-        Some(m) => models_dir.join(m.file_name()),
-        None => p,
+    if let Some(m) = find_known(spec) {
+        return models_dir.join(m.file_name());
+    }
+    let bare = spec.strip_prefix("ggml-").unwrap_or(spec);
+    let bare = bare.strip_suffix(".bin").unwrap_or(bare);
+    if let Some((name, q)) = bare.rsplit_once('-')
+        && find_known(name).is_some()
+        && let Some(t) = crate::FType::parse(q)
+        && t.is_quantized()
+    {
+        return models_dir.join(quantized_file_name(name, t));
+    }
+    p
+}
+
+/// The file name of a model quantised to `t` (`ggml-tiny.en-q8_0.bin`), as whisper.cpp's
+/// downloads name them.
+pub fn quantized_file_name(name: &str, t: crate::FType) -> String {
+    format!("ggml-{name}-{}.bin", t.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_to_files_in_the_models_directory() {
+        let d = Path::new("/m");
+        assert_eq!(resolve_model("tiny.en", d), d.join("ggml-tiny.en.bin"));
+        assert_eq!(resolve_model("tiny.en-q8_0", d), d.join("ggml-tiny.en-q8_0.bin"));
+        assert_eq!(resolve_model("ggml-base-q5_1.bin", d), d.join("ggml-base-q5_1.bin"));
+        // Not a block type, not a known model, a path: taken as typed.
+        assert_eq!(resolve_model("tiny.en-f16", d), PathBuf::from("tiny.en-f16"));
+        assert_eq!(resolve_model("huge-q8_0", d), PathBuf::from("huge-q8_0"));
+        assert_eq!(resolve_model("x/tiny.en", d), PathBuf::from("x/tiny.en"));
     }
 }

@@ -30,6 +30,12 @@ pub struct ImportReport {
 /// The file is written to a temporary file beside `output` and renamed at the end, so a failure
 /// never leaves a partial file behind.
 pub fn import_ct2(dir: &Path, output: &Path, ftype: FType) -> Result<ImportReport, ModelError> {
+    if ftype.is_quantized() {
+        return Err(ModelError::output(
+            output,
+            format!("cannot be written as {} by import: import to f16, then `hark model quantize`", ftype.name()),
+        ));
+    }
     if dir.is_file() {
         if ggml::has_ggml_magic(dir) {
             return Err(ModelError::input(
@@ -372,12 +378,16 @@ fn convert_rows(
         Ok(if unscaled { x } else { x / s })
     };
     let n = bytes.len() / dtype.size();
-    let mut buf = Vec::with_capacity(n * out.size());
+    let mut buf = Vec::with_capacity(out.bytes(n));
+    // Import writes floats only (quantising is `quantize`'s job, from the f16 file).
+    debug_assert!(matches!(out, TensorType::F32 | TensorType::F16));
+    let f16 = out == TensorType::F16;
     for i in 0..n {
         let x = value(i)?;
-        match out {
-            TensorType::F32 => buf.extend_from_slice(&x.to_le_bytes()),
-            TensorType::F16 => buf.extend_from_slice(&half::f16::from_f32(x).to_le_bytes()),
+        if f16 {
+            buf.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
+        } else {
+            buf.extend_from_slice(&x.to_le_bytes());
         }
     }
     w.write_all(&buf).map_err(io)

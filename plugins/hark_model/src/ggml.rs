@@ -12,21 +12,82 @@ use crate::convert::{TensorKind, tensor_plan};
 /// `"ggml"` as a little-endian u32 (bytes `lmgg` on disk).
 pub const GGML_MAGIC: u32 = 0x6767_6d6c;
 
-/// Element type of the big weights.
+/// ggml's quantisation format version (`GGML_QNT_VERSION`), stored in a quantised file's ftype
+/// as `ftype + 1000 × version`; version 2 is the block layout written and read here.
+pub const QNT_VERSION: i32 = 2;
+const QNT_VERSION_FACTOR: i32 = 1000;
+
+/// Element type of the big weights (whisper.cpp's `ftype`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FType {
     /// Everything f32 (ftype 0).
     F32,
     /// Linear/conv weights and the token embedding f16, the rest f32 (ftype 1).
     F16,
+    /// Linear weights and the token embedding in 4-bit blocks with one f16 scale (ftype 2).
+    Q4_0,
+    /// 5-bit blocks with one f16 scale (ftype 8).
+    Q5_0,
+    /// 5-bit blocks with an f16 scale and minimum (ftype 9).
+    Q5_1,
+    /// 8-bit blocks with one f16 scale (ftype 7).
+    Q8_0,
 }
 
 impl FType {
+    /// The quantised types, most precise first.
+    pub const QUANTIZED: [FType; 4] = [FType::Q8_0, FType::Q5_1, FType::Q5_0, FType::Q4_0];
+
+    /// ggml's `ggml_ftype` number.
     pub fn id(self) -> i32 {
         match self {
             Self::F32 => 0,
             Self::F16 => 1,
+            Self::Q4_0 => 2,
+            Self::Q8_0 => 7,
+            Self::Q5_0 => 8,
+            Self::Q5_1 => 9,
         }
+    }
+
+    /// The number stored in the file's header (quantised types carry the format version).
+    pub fn file_id(self) -> i32 {
+        if self.is_quantized() { self.id() + QNT_VERSION * QNT_VERSION_FACTOR } else { self.id() }
+    }
+
+    pub fn is_quantized(self) -> bool {
+        !matches!(self, Self::F32 | Self::F16)
+    }
+
+    /// The type of the linear weights and the token embedding.
+    pub fn weight_type(self) -> TensorType {
+        match self {
+            Self::F32 => TensorType::F32,
+            Self::F16 => TensorType::F16,
+            Self::Q4_0 => TensorType::Q4_0,
+            Self::Q5_0 => TensorType::Q5_0,
+            Self::Q5_1 => TensorType::Q5_1,
+            Self::Q8_0 => TensorType::Q8_0,
+        }
+    }
+
+    /// The lower-case name used on the command line and in file names (`q8_0`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q4_0 => "q4_0",
+            Self::Q5_0 => "q5_0",
+            Self::Q5_1 => "q5_1",
+            Self::Q8_0 => "q8_0",
+        }
+    }
+
+    /// Parses a name as written by [`FType::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::F32, Self::F16, Self::Q4_0, Self::Q5_0, Self::Q5_1, Self::Q8_0]
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
     }
 }
 
@@ -35,21 +96,45 @@ impl FType {
 pub enum TensorType {
     F32,
     F16,
+    Q4_0,
+    Q5_0,
+    Q5_1,
+    Q8_0,
 }
 
 impl TensorType {
+    /// ggml's `ggml_type` number.
     pub fn id(self) -> i32 {
         match self {
             Self::F32 => 0,
             Self::F16 => 1,
+            Self::Q4_0 => 2,
+            Self::Q5_0 => 6,
+            Self::Q5_1 => 7,
+            Self::Q8_0 => 8,
         }
     }
 
-    pub fn size(self) -> usize {
+    pub fn from_id(id: i32) -> Option<Self> {
+        [Self::F32, Self::F16, Self::Q4_0, Self::Q5_0, Self::Q5_1, Self::Q8_0].into_iter().find(|t| t.id() == id)
+    }
+
+    /// Values per block and bytes per block (a block of one for the float types).
+    pub fn block(self) -> (usize, usize) {
         match self {
-            Self::F32 => 4,
-            Self::F16 => 2,
+            Self::F32 => (1, 4),
+            Self::F16 => (1, 2),
+            Self::Q4_0 => (32, 18),
+            Self::Q5_0 => (32, 22),
+            Self::Q5_1 => (32, 24),
+            Self::Q8_0 => (32, 34),
         }
+    }
+
+    /// Bytes of `n` values (`n` a whole number of blocks).
+    pub fn bytes(self, n: usize) -> usize {
+        let (values, bytes) = self.block();
+        n / values * bytes
     }
 }
 
@@ -100,7 +185,7 @@ pub fn write_header(w: &mut impl Write, hp: &Hparams) -> io::Result<()> {
         hp.n_text_head,
         hp.n_text_layer,
         hp.n_mels,
-        hp.ftype.id(),
+        hp.ftype.file_id(),
     ] {
         w.write_all(&v.to_le_bytes())?;
     }
@@ -133,6 +218,8 @@ pub struct GgmlInfo {
     pub bytes: u64,
     /// Number of f16 tensors.
     pub f16_tensors: usize,
+    /// Number of tensors in a quantised block format.
+    pub quantized_tensors: usize,
     /// Every tensor, in file order.
     pub index: Vec<TensorEntry>,
 }
@@ -167,16 +254,7 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
     for (i, x) in v.iter_mut().enumerate() {
         *x = r.i32(&format!("hparam {i}"))?;
     }
-    let ftype = match v[10] {
-        0 => FType::F32,
-        1 => FType::F16,
-        t => {
-            return Err(ModelError::input(
-                path,
-                format!("has ftype {t} (quantized); Hark's verifier checks f16/f32 files only"),
-            ));
-        }
-    };
+    let ftype = parse_ftype(v[10]).map_err(|msg| ModelError::input(path, msg))?;
     let hp = Hparams {
         n_vocab: v[0],
         n_audio_ctx: v[1],
@@ -230,15 +308,13 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
     let mut expected: HashMap<String, (Vec<usize>, TensorType)> = tensor_plan(&hp)
         .into_iter()
         .map(|t| {
-            let ty = match (t.kind, ftype) {
-                (TensorKind::Weight, FType::F16) => TensorType::F16,
-                _ => TensorType::F32,
-            };
+            let ty = expected_type(t.kind, t.shape.len(), ftype);
             (t.name, (t.shape.into_iter().rev().collect(), ty))
         })
         .collect();
     let total = expected.len();
     let mut f16_tensors = 0;
+    let mut quantized_tensors = 0;
     let mut index = Vec::with_capacity(total);
     while r.pos < len {
         let n_dims = r.i32("a tensor header")?;
@@ -263,10 +339,12 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
         if ttype != ty.id() {
             return Err(ModelError::input(path, format!("has tensor {name} of type {ttype}; expected {}", ty.id())));
         }
-        if ty == TensorType::F16 {
-            f16_tensors += 1;
+        match ty {
+            TensorType::F16 => f16_tensors += 1,
+            TensorType::F32 => {}
+            _ => quantized_tensors += 1,
         }
-        let bytes = ne.iter().product::<usize>() as u64 * ty.size() as u64;
+        let bytes = ty.bytes(ne.iter().product::<usize>()) as u64;
         index.push(TensorEntry { name, ne, ttype: ty, offset: r.pos });
         let name = &index[index.len() - 1].name;
         r.skip(bytes, &format!("the data of tensor {name}"))?;
@@ -279,7 +357,55 @@ pub fn verify(path: &Path) -> Result<GgmlInfo, ModelError> {
             format!("is incomplete: {} of {total} tensors missing (first: {})", missing.len(), missing[0]),
         ));
     }
-    Ok(GgmlInfo { hparams: hp, n_tokens: n_tokens as usize, tensors: total, bytes: len, f16_tensors, index })
+    Ok(GgmlInfo {
+        hparams: hp,
+        n_tokens: n_tokens as usize,
+        tensors: total,
+        bytes: len,
+        f16_tensors,
+        quantized_tensors,
+        index,
+    })
+}
+
+/// The ftype in a file's header: the float types, or a quantised type of ggml's current block
+/// layout (older layouts stored their scales differently and would load as garbage).
+fn parse_ftype(v: i32) -> Result<FType, String> {
+    let version = v / QNT_VERSION_FACTOR;
+    let t = match v % QNT_VERSION_FACTOR {
+        0 => FType::F32,
+        1 => FType::F16,
+        2 => FType::Q4_0,
+        7 => FType::Q8_0,
+        8 => FType::Q5_0,
+        9 => FType::Q5_1,
+        t => {
+            return Err(format!(
+                "has ftype {t}, a weight type whisper.cpp models do not use (f32, f16, q4_0, q5_0, q5_1, q8_0)"
+            ));
+        }
+    };
+    if t.is_quantized() && version != QNT_VERSION {
+        return Err(format!(
+            "is quantised ({}) in ggml's format version {version}, not {QNT_VERSION}: quantise the f16 model again with `hark model quantize`",
+            t.name()
+        ));
+    }
+    if !t.is_quantized() && version != 0 {
+        return Err(format!("has an invalid ftype {v}"));
+    }
+    Ok(t)
+}
+
+/// The type whisper.cpp expects for a tensor in a file of `ftype`: the linear weights and the
+/// token embedding (2-D `Weight`s) follow the ftype, the convolutions stay f16 in quantised
+/// files, and the rest (biases, norms, positional embeddings) is f32.
+pub fn expected_type(kind: TensorKind, dims: usize, ftype: FType) -> TensorType {
+    match kind {
+        TensorKind::AlwaysF32 => TensorType::F32,
+        TensorKind::Weight if ftype.is_quantized() && dims != 2 => TensorType::F16,
+        TensorKind::Weight => ftype.weight_type(),
+    }
 }
 
 struct Reader<'a> {

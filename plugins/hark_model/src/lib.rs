@@ -1,5 +1,6 @@
 //! Whisper models for Hark: the catalogue of known ggml models, download with checksum,
-//! conversion from CTranslate2 (faster-whisper) directories, and verification of ggml files.
+//! conversion from CTranslate2 (faster-whisper) directories, quantisation into ggml's block
+//! formats, and verification of ggml files.
 //!
 //! Nothing here loads whisper.cpp; the crate is pure Rust and builds in seconds.
 
@@ -9,6 +10,7 @@ pub mod ct2;
 pub mod fetch;
 pub mod ggml;
 pub mod mel;
+pub mod quantize;
 pub mod synth;
 pub mod vocab;
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub use catalog::{KNOWN_MODELS, KnownModel, find_known, resolve_model};
 pub use convert::{ImportReport, import_ct2, sha256_file};
 pub use ggml::{FType, GgmlInfo, Hparams, verify};
+pub use quantize::{QuantizeReport, quantize_file};
 
 /// Everything that can go wrong with a model file, always naming the file.
 #[derive(Debug, thiserror::Error)]

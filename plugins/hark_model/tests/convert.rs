@@ -25,12 +25,15 @@ impl Converted {
         let t = self.entry(name);
         let n: usize = t.ne.iter().product();
         let d = &self.bytes[t.offset as usize..];
-        (0..n)
-            .map(|i| match t.ttype {
-                TensorType::F32 => f32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap()),
-                TensorType::F16 => half::f16::from_le_bytes([d[2 * i], d[2 * i + 1]]).to_f32(),
-            })
-            .collect()
+        match t.ttype {
+            TensorType::F32 => (0..n).map(|i| f32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap())).collect(),
+            TensorType::F16 => (0..n).map(|i| half::f16::from_le_bytes([d[2 * i], d[2 * i + 1]]).to_f32()).collect(),
+            q => {
+                let mut out = Vec::new();
+                hark_model::quantize::dequantize_blocks(q, &d[..q.bytes(n)], &mut out);
+                out
+            }
+        }
     }
 }
 
@@ -365,4 +368,50 @@ fn verify_rejects_truncated_and_foreign_files() {
     assert!(msg.contains("truncated"), "{msg}");
     let msg = verify(&dir.join("model.bin")).unwrap_err().to_string();
     assert!(msg.contains("not a whisper.cpp ggml model") && msg.contains("hark model import"), "{msg}");
+}
+
+#[test]
+fn quantized_file_keeps_every_tensor_whisper_cpp_keeps_and_blocks_the_rest() {
+    let opt = SynthOptions { n: 32, ..Default::default() };
+    let (t, f16) = convert(&opt, FType::F16);
+    let input = t.path().join("out.bin");
+    for to in FType::QUANTIZED {
+        let out = t.path().join(format!("{}.bin", to.name()));
+        let r = hark_model::quantize_file(&input, &out, to).unwrap();
+        let info = verify(&out).unwrap();
+        assert_eq!(info.hparams.ftype, to);
+        assert_eq!(r.quantized, info.quantized_tensors);
+        let q = Converted { bytes: std::fs::read(&out).unwrap(), index: info.index };
+        // Header after the ftype, mel filters and vocabulary are the input's.
+        let head = f16.index[0].offset as usize - 12 - 4 * 2 - f16.index[0].name.len();
+        assert_eq!(q.bytes[..44], f16.bytes[..44], "{to:?}: magic and hyper-parameters");
+        assert_eq!(i32::from_le_bytes(q.bytes[44..48].try_into().unwrap()), to.file_id());
+        assert!(q.bytes[48..head] == f16.bytes[48..head], "{to:?}: filters and vocabulary copied");
+        for e in &f16.index {
+            let qe = q.entry(&e.name);
+            let want = match (e.ttype, e.ne.len()) {
+                (TensorType::F16, 2) => to.weight_type(),
+                (ty, _) => ty,
+            };
+            assert_eq!(qe.ttype, want, "{}", e.name);
+            let (a, b) = (f16.values(&e.name), q.values(&e.name));
+            if want == e.ttype {
+                assert!(a == b, "{} copied as is", e.name);
+                continue;
+            }
+            for (xa, xb) in a.chunks(32).zip(b.chunks(32)) {
+                let amax = xa.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let (lo, hi) = xa.iter().fold((f32::MAX, f32::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+                let step = match to {
+                    FType::Q8_0 => amax / 127.0 / 2.0,
+                    FType::Q5_1 => (hi - lo) / 31.0 / 2.0,
+                    FType::Q5_0 => amax / 16.0,
+                    _ => amax / 8.0,
+                };
+                for (x, y) in xa.iter().zip(xb) {
+                    assert!((x - y).abs() <= step + amax * 2e-3 + 1e-6, "{} {to:?}: {x} became {y}", e.name);
+                }
+            }
+        }
+    }
 }
