@@ -108,6 +108,9 @@ pub struct PipelineArgs {
     /// Beam width of whisper's first decoding attempt (1 = greedy).
     #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().beam_size)]
     pub beam_size: usize,
+    /// whisper.cpp's flash attention (fitted windows are then rounded up to 256 positions).
+    #[arg(long)]
+    pub flash_attn: bool,
     /// Voice activity detector.
     #[arg(long, value_enum, default_value = "neural")]
     pub vad: VadArg,
@@ -178,6 +181,7 @@ impl PipelineArgs {
         o.whisper.min_audio_ctx = self.min_audio_ctx;
         o.whisper.guard = !self.no_guard;
         o.whisper.beam_size = self.beam_size.max(1);
+        o.whisper.flash_attn = self.flash_attn;
         o.transcribe.use_prompt = self.prompt;
         o.whisper.temperature_inc = self.temperature_inc;
         if let Some(gap) = self.merge_pauses {
@@ -222,6 +226,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 min_audio_ctx: hark_transcribe::WhisperSettings::default().min_audio_ctx,
                 no_guard: false,
                 beam_size: hark_transcribe::WhisperSettings::default().beam_size,
+                flash_attn: false,
                 vad: VadArg::Neural,
                 vad_threshold: hark_vad::GateSettings::default().threshold,
                 band_enter: hark_vad::GateSettings::default().band_enter_db,

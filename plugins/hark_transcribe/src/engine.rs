@@ -126,6 +126,10 @@ pub struct WhisperSettings {
     pub guard: bool,
     /// Beam width of the first attempt (1 = greedy, whisper.cpp's fastest).
     pub beam_size: usize,
+    /// whisper.cpp's flash attention. Its kernels attend over the window rounded up to 256
+    /// positions without a mask, so fitted windows are then rounded up to 256 positions (a
+    /// window ending mid-block would attend to stale keys of an earlier, longer utterance).
+    pub flash_attn: bool,
 }
 
 impl Default for WhisperSettings {
@@ -144,6 +148,7 @@ impl Default for WhisperSettings {
             min_audio_ctx: 500,
             guard: true,
             beam_size: 1,
+            flash_attn: false,
         }
     }
 }
@@ -178,6 +183,7 @@ impl WhisperEngine {
         whisper_rs::install_logging_hooks();
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
+        params.flash_attn(settings.flash_attn);
         let ctx = WhisperContext::new_with_params(path, params)
             .map_err(|e| EngineError::ModelLoad { path: path.to_path_buf(), msg: e.to_string() })?;
         let state = ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
@@ -210,8 +216,15 @@ impl WhisperEngine {
 
     /// Encoder positions for `samples` of audio: 50 per second plus the margin.
     pub fn audio_ctx_for(&self, samples: usize) -> i32 {
-        let full = self.ctx.n_audio_ctx();
         let need = (samples.div_ceil(320) + self.settings.audio_ctx_margin).max(self.settings.min_audio_ctx);
+        self.window(need)
+    }
+
+    /// A window of at least `need` positions that whisper.cpp encodes correctly: at most the
+    /// model's, and with flash attention a whole number of its 256-position blocks.
+    fn window(&self, need: usize) -> i32 {
+        let full = self.ctx.n_audio_ctx();
+        let need = if self.settings.flash_attn { need.next_multiple_of(256) } else { need };
         (need as i32).min(full)
     }
 }
@@ -274,8 +287,7 @@ impl WhisperEngine {
             Attempt::FullWindow => p.set_temperature_inc(0.0),
             Attempt::Partial => {
                 p.set_temperature_inc(0.0);
-                let full = self.ctx.n_audio_ctx();
-                p.set_audio_ctx(((audio.len().div_ceil(320) + PARTIAL_AUDIO_CTX_MARGIN) as i32).min(full));
+                p.set_audio_ctx(self.window(audio.len().div_ceil(320) + PARTIAL_AUDIO_CTX_MARGIN));
             }
             Attempt::Sampled(t) => {
                 p.set_temperature(t);
