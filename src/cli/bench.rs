@@ -23,6 +23,16 @@ pub enum BenchCommand {
     /// A file through the live pipeline in real time: end of speech to final text, partial
     /// updates, first text, CPU.
     Live(super::bench_live::BenchLiveArgs),
+    /// Word error rate of a hypothesis text file against a reference text file, with Hark's
+    /// normaliser (so other programs' output is scored exactly as Hark's is).
+    Score {
+        /// Reference transcript (text file).
+        reference: PathBuf,
+        /// Hypothesis transcript (text file).
+        hypothesis: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the long-form test recording (corpus clips with pauses, optional pink noise).
     MakeLongform {
         /// The shared corpus directory.
@@ -110,6 +120,17 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
         BenchCommand::Store { seconds } => bench_store(seconds),
         BenchCommand::Live(a) => super::bench_live::run(a, models_dir),
         BenchCommand::Replay { hours, corpus, sound } => super::bench_replay::run(hours, &corpus, sound),
+        BenchCommand::Score { reference, hypothesis, json } => {
+            let read =
+                |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("{} cannot be read", p.display()));
+            let w = hark_core::text::wer(&read(&reference)?, &read(&hypothesis)?);
+            if json {
+                println!("{}", serde_json::json!({ "wer": w.rate(), "errors": w.edits, "words": w.words }));
+            } else {
+                println!("WER {:.2}% ({}/{})", w.rate() * 100.0, w.edits, w.words);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::MakeLongform { corpus, output, snr_db } => {
             let lf = hark::longform::build(&corpus, snr_db)?;
             hark_capture::write_wav_16k(&output, &lf.samples)
