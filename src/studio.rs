@@ -115,6 +115,9 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     let mut app = App::new();
     app.add_plugins(
         DefaultPlugins
+            // Termination signals quit the way the close button does (`stop_signals`).
+            .build()
+            .disable::<bevy::app::TerminalCtrlCHandlerPlugin>()
             .set(WindowPlugin {
                 primary_window: Some(Window {
                     title: "Hark".into(),
@@ -205,9 +208,47 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
                 });
             });
     }
+    install_stop_signals(&mut app);
     println!("window ready");
     app.run();
     Ok(())
+}
+
+/// Termination signals received and not yet turned into quit requests.
+static STOP_SIGNALS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// Wakes the window's event loop from the signal handler's thread (an idle window sleeps).
+static SIGNAL_WAKER: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>> = std::sync::OnceLock::new();
+
+/// Ctrl+C in the terminal, `kill` (SIGTERM) and logout (SIGHUP) quit the window as its close
+/// button does: captures stop, their tails are transcribed and saved, then it exits; a second
+/// signal exits at once. (Bevy's own handler writes `AppExit` straight away, which left a
+/// capture `recording` with its last words untranscribed.)
+fn install_stop_signals(app: &mut App) {
+    if let Err(e) = ctrlc::set_handler(|| {
+        STOP_SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(wake) = SIGNAL_WAKER.get() {
+            wake();
+        }
+    }) {
+        warn!("Ctrl+C, SIGTERM and SIGHUP will not finish captures cleanly: {e}");
+        return;
+    }
+    app.add_systems(Startup, |proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>| {
+        if let Some(proxy) = proxy.map(|p| (**p).clone()) {
+            let _ = SIGNAL_WAKER.set(Box::new(move || {
+                let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
+            }));
+        }
+    })
+    .add_systems(Update, stop_signals.before(hark_core::PipelineSystems::Output));
+}
+
+fn stop_signals(mut seen: Local<u32>, mut quit: MessageWriter<hark_ui::quit::QuitRequest>) {
+    let n = STOP_SIGNALS.load(std::sync::atomic::Ordering::SeqCst);
+    while *seen < n {
+        quit.write(hark_ui::quit::QuitRequest);
+        *seen += 1;
+    }
 }
 
 #[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]

@@ -638,3 +638,58 @@ fn what_is_being_said_shows_in_the_window_before_its_utterance_ends() {
     eprintln!("partial text while capturing: {partial:?}; screenshot (look at it): {}", shot.display());
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-partial.png"));
 }
+
+#[test]
+fn a_termination_signal_finishes_the_capture_before_the_window_exits() {
+    let _one = one_window_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
+    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
+        .unwrap();
+    // 26.7 s of someone speaking almost without a pause: when the first utterance's text is
+    // out, the capture is in the middle of the next one.
+    let mut app = hark()
+        .arg("--demo")
+        .arg(c.join("mfa_acoustic_corpus.wav"))
+        .args(["--exit-after", "120", "--model"])
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::follow(&mut app);
+    let first = out.wait_for("[");
+    let first_end: f64 = first.split('–').nth(1).unwrap().split(']').next().unwrap().trim().parse().unwrap();
+    // What `kill`, a service manager or logout sends.
+    let killed = Command::new("kill").args(["-TERM", &app.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    eprintln!("SIGTERM {:.1} s after launch, after {first:?}", out.since_launch());
+    let status = app.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let r = hark_store::Reader::open(&dir.path().join("hark.db")).unwrap();
+    let sessions = r.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let s = &sessions[0];
+    // Finished, not left `recording` (to be found `interrupted` with its tail untranscribed).
+    assert_eq!(s.state, hark_core::SessionState::Complete, "{s:?}");
+    assert!(s.duration_s > first_end && s.duration_s < 26.8, "{s:?}");
+    let segs = r.segments(s.id).unwrap();
+    let tail: Vec<&str> = segs
+        .iter()
+        .filter(|g| hark_core::samples_to_secs(g.start_sample) >= first_end - 0.5)
+        .map(|g| g.text.as_str())
+        .collect();
+    eprintln!("stored after the first utterance: {tail:?}");
+    // The words said between the first text and the signal were transcribed before the exit.
+    assert!(tail.iter().any(|t| !t.trim().is_empty()), "{segs:?}");
+}
