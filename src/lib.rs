@@ -8,6 +8,7 @@ pub mod format;
 pub mod longform;
 pub mod pipeline;
 pub mod procstat;
+pub mod recover;
 pub mod rerun;
 pub mod robust;
 pub mod studio;

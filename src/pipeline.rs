@@ -308,6 +308,7 @@ pub fn resume_session(
         // The session's own sample clock: new utterances land where they were said.
         .insert((
             SessionClock { captured: resume },
+            hark_core::Resumed,
             hark_store::StoredSession(row.id),
             hark_segment::SessionSegmenter::resuming(next_index),
         ))

@@ -161,6 +161,7 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
         app.add_plugins((
             crate::rerun::RerunPlugin { opts: pipeline.clone(), models_dir },
             crate::actions::SessionActionsPlugin,
+            crate::recover::RecoverPlugin,
         ));
     }
     if opts.demo.is_some() {

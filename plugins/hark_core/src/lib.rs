@@ -91,6 +91,12 @@ pub struct Session {
     pub source: String,
 }
 
+/// A saved session being finished after it was cut short (its stored audio after the last
+/// transcribed utterance, fed again): quitting does not stop it the way it stops a capture,
+/// since what it did not hear would be left untranscribed under a `complete` state.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Resumed;
+
 /// When a session began (wall clock), for showing when its words were said. Made with the
 /// session.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,7 @@
 pub mod hotkeys;
 pub mod panels;
 pub mod quit;
+pub mod recovery;
 pub mod settings;
 pub mod transcript;
 pub mod views;
@@ -136,6 +137,7 @@ impl Plugin for UiPlugin {
             .insert_resource(Notice(problem))
             .init_resource::<Shown>()
             .init_resource::<LevelMeter>()
+            .init_resource::<recovery::Recovery>()
             .add_plugins((quit::QuitPlugin, hotkeys::HotkeysPlugin))
             .add_systems(Startup, (apply_settings, wake_on_answers))
             // After the viz plugin's Startup has created the ring textures.

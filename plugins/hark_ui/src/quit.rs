@@ -5,7 +5,7 @@
 
 use bevy::prelude::*;
 use bevy::window::{RequestRedraw, WindowCloseRequested};
-use hark_core::{PipelineSystems, Session, SessionState, StopCapture};
+use hark_core::{PipelineSystems, Resumed, Session, SessionState, StopCapture};
 
 use hark_capture::{CaptureControl, CaptureSource, Recall};
 
@@ -58,6 +58,10 @@ fn quit_key(keys: Res<ButtonInput<KeyCode>>, mut quit: MessageWriter<QuitRequest
     }
 }
 
+/// Sessions taking audio from a source that quitting stops (not the saved audio of a capture
+/// cut short being finished: [`Resumed`]).
+type Capturing = (With<Session>, With<CaptureSource>, Without<Resumed>);
+
 /// What stops taking new audio when the app closes (each there only in the window).
 #[derive(bevy::ecs::system::SystemParam)]
 struct Closing<'w> {
@@ -70,7 +74,7 @@ fn begin_quit(
     mut commands: Commands,
     mut requests: MessageReader<QuitRequest>,
     quitting: Option<ResMut<Quitting>>,
-    capturing: Query<Entity, (With<Session>, With<CaptureSource>)>,
+    capturing: Query<Entity, Capturing>,
     mut stop: MessageWriter<StopCapture>,
     closing: Closing,
 ) {
@@ -108,7 +112,7 @@ fn begin_quit(
 fn finish_quit(
     quitting: Res<Quitting>,
     sessions: Query<&SessionState>,
-    capturing: Query<Entity, (With<Session>, With<CaptureSource>)>,
+    capturing: Query<Entity, Capturing>,
     writer: Option<Res<hark_store::Writer>>,
     mut exit: MessageWriter<AppExit>,
     mut stop: MessageWriter<StopCapture>,

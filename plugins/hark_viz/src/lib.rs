@@ -196,6 +196,8 @@ fn make_columns(
     mut chunks: MessageReader<AudioChunk>,
     mut vad: MessageReader<VadFrame>,
     mut ended: MessageReader<CaptureEnded>,
+    // A cut-short capture being finished in the background is saved audio, not what is heard.
+    resumed: Query<(), With<hark_core::Resumed>>,
 ) {
     new.spectrum.clear();
     new.wave.clear();
@@ -205,6 +207,9 @@ fn make_columns(
     let mut produced = std::mem::take(&mut makers.produced);
     produced.clear();
     for c in chunks.read() {
+        if resumed.contains(c.session) {
+            continue;
+        }
         if ring.session != Some(c.session) {
             // The view stays on a session until its capture ends (a recall while recording,
             // say, does not make it flip between the two).

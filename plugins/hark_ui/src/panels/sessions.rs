@@ -19,6 +19,7 @@ pub struct Sessions<'w, 's> {
     search: Local<'s, String>,
     stored: Query<'w, 's, (Entity, &'static StoredSession, &'static SessionState)>,
     clocks: Query<'w, 's, &'static SessionClock>,
+    recovery: ResMut<'w, crate::recovery::Recovery>,
 }
 
 /// When a session started, as a person reads it: minutes ago within the hour, the time today
@@ -128,6 +129,7 @@ impl Sessions<'_, '_> {
 
     pub(crate) fn show(&mut self, ui: &mut egui::Ui) {
         ui.label("Sessions");
+        self.recovery.show(ui);
         let resp = ui.add(egui::TextEdit::singleline(&mut *self.search).hint_text("Search what was said"));
         if resp.changed() {
             self.browse.write(BrowseRequest::Search(self.search.clone()));
