@@ -201,6 +201,9 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
         std::thread::sleep(std::time::Duration::from_millis(100)); // waiting on another process
     }
     assert!(clip.contains("forward"), "clipboard: {clip:?}");
+    // The button says so (beside it for two seconds, and on standard output).
+    let copied = wait_for("transcript copied: ");
+    assert!(copied.starts_with("transcript copied: 1 lines"), "{copied}");
     assert!(app.wait().unwrap().success());
 
     let w = wer(

@@ -115,7 +115,7 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "neural")]
     pub vad: VadArg,
     /// The VAD's speech probability threshold, 0.05 to 0.95 (lower: more sensitive; the
-    /// window's "VAD sensitivity").
+    /// window's "Speech threshold (VAD)", stored as this number).
     #[arg(long, value_name = "P", default_value_t = hark_vad::GateSettings::default().threshold, value_parser = probability)]
     pub vad_threshold: f32,
     /// Speech-band SNR (dB) at which the VAD takes a frame for speech whatever the network says

@@ -1,7 +1,7 @@
 //! The studio's window: an egui overlay over the GPU views, in rooms.
 //!
 //! - [`panels::controls`] (left): record, input device (with refresh), level meter with a
-//!   clipping light, model picker, VAD sensitivity; [`panels::sessions`] below it: the saved
+//!   clipping light, model picker, speech threshold (VAD); [`panels::sessions`] below it: the saved
 //!   sessions and full-text search.
 //! - [`panels::transcript`] (right): the shown session's utterances as they arrive (those on
 //!   their way greyed), or a saved session's text.

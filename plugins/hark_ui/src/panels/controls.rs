@@ -45,7 +45,10 @@ impl Controls<'_, '_> {
         ui.heading("Hark");
         // ⏹ and ⏺ are in egui's built-in icon font; ● and ■ are not (they showed as boxes).
         let label = if capturing { "⏹ Stop" } else { "⏺ Record" };
-        if ui.add_sized([LEFT_PANEL - 20.0, 32.0], egui::Button::new(label)).clicked() {
+        let record = ui.add_sized([LEFT_PANEL - 20.0, 32.0], egui::Button::new(label)).on_hover_text(
+            "Start or stop capturing from the input device below; each capture is saved as a session and transcribed as you speak",
+        );
+        if record.clicked() {
             self.capture.write(CaptureRequest::Toggle);
         }
         let s = &self.settings.settings;
@@ -69,11 +72,17 @@ impl Controls<'_, '_> {
         ui.separator();
         self.model_picker(ui, capturing);
         ui.separator();
-        ui.label("VAD sensitivity");
-        let mut sens = 1.0 - self.vad.gate.threshold;
-        if ui.add(egui::Slider::new(&mut sens, 0.1..=0.8)).changed() {
-            self.vad.gate.threshold = 1.0 - sens;
-            self.settings.settings.vad_threshold = self.vad.gate.threshold;
+        // The detector's own threshold, shown and stored as the same number (`vad_threshold`).
+        ui.label("Speech threshold (VAD)");
+        let mut threshold = self.vad.gate.threshold;
+        let slider = ui.add(egui::Slider::new(&mut threshold, 0.05..=0.95).step_by(0.05)).on_hover_text(
+            "How sure the voice detector must be that a moment is speech (default 0.5). Lower finds fainter and \
+             hoarser voices and lets more noise through; higher ignores more noise and may miss quiet speech. \
+             Saved as vad_threshold in settings.ron.",
+        );
+        if slider.changed() {
+            self.vad.gate.threshold = threshold;
+            self.settings.settings.vad_threshold = threshold;
             self.save();
         }
     }
@@ -171,18 +180,27 @@ impl Controls<'_, '_> {
             .and_then(|id| devices.iter().find(|d| &d.id == id).map(|d| d.name.clone()))
             .unwrap_or_else(|| "System default".into());
         let mut chosen = current.clone();
-        egui::ComboBox::from_id_salt("device").width(LEFT_PANEL - 20.0).selected_text(current_name).show_ui(ui, |ui| {
-            ui.selectable_value(&mut chosen, None, "System default");
-            for d in devices {
-                ui.selectable_value(&mut chosen, Some(d.id.clone()), format!("{} ({})", d.name, d.host));
-            }
-        });
+        egui::ComboBox::from_id_salt("device")
+            .width(LEFT_PANEL - 20.0)
+            .selected_text(current_name)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut chosen, None, "System default");
+                for d in devices {
+                    ui.selectable_value(&mut chosen, Some(d.id.clone()), format!("{} ({})", d.name, d.host));
+                }
+            })
+            .response
+            .on_hover_text("The microphone captures come from; System default follows the sound server's choice");
         if chosen != current {
             self.settings.settings.input_device = chosen.clone();
             self.save();
             self.select.write(SelectInput(chosen));
         }
-        if ui.button("Refresh devices and models").clicked() {
+        if ui
+            .button("Refresh devices and models")
+            .on_hover_text("Look again for microphones, and for model files in the models directory")
+            .clicked()
+        {
             self.refresh.write(RefreshInputs);
             self.refresh_models.write(RefreshModels);
         }
@@ -195,14 +213,22 @@ impl Controls<'_, '_> {
         let current = self.models.current_name();
         let mut pick = None;
         ui.add_enabled_ui(!busy, |ui| {
-            egui::ComboBox::from_id_salt("model").width(LEFT_PANEL - 20.0).selected_text(&current).show_ui(ui, |ui| {
-                for m in &self.models.available {
-                    let name = hark_transcribe::loader::file_name(m);
-                    if ui.selectable_label(name == current, &name).clicked() && name != current {
-                        pick = Some(m.clone());
+            egui::ComboBox::from_id_salt("model")
+                .width(LEFT_PANEL - 20.0)
+                .selected_text(&current)
+                .show_ui(ui, |ui| {
+                    for m in &self.models.available {
+                        let name = hark_transcribe::loader::file_name(m);
+                        if ui.selectable_label(name == current, &name).clicked() && name != current {
+                            pick = Some(m.clone());
+                        }
                     }
-                }
-            });
+                })
+                .response
+                .on_hover_text(
+                    "The whisper model that transcribes (files in the models directory: `hark model list`, \
+                     `hark model quantize`); it can be changed while nothing is captured or transcribed",
+                );
         });
         if let Some(m) = pick {
             self.notice.set(format!("loading {}…", hark_transcribe::loader::file_name(&m)));

@@ -128,7 +128,21 @@ fn plain_text(rows: &[Row]) -> String {
     said.join("\n")
 }
 
-pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result {
+/// How long "copied" stays beside the Copy button.
+const COPIED_FOR_SECS: f64 = 2.0;
+
+/// What the Copy button's click said, `now` seconds into the window's life: "copied" (or that
+/// there was nothing to copy) for [`COPIED_FOR_SECS`] after it.
+pub fn copy_feedback(clicked: Option<(f64, bool)>, now: f64) -> Option<&'static str> {
+    let (at, copied) = clicked?;
+    (now - at < COPIED_FOR_SECS).then_some(if copied { "copied" } else { "nothing to copy" })
+}
+
+pub(crate) fn draw(
+    mut contexts: EguiContexts,
+    panel: TranscriptPanel,
+    mut copied: Local<Option<(f64, bool)>>,
+) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = crate::room(ctx, "hark-right", crate::above_status(ctx));
     let TranscriptPanel {
@@ -170,8 +184,18 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
     egui::Panel::right("transcript").exact_size(RIGHT_PANEL).show(&mut root, |ui| {
         ui.horizontal(|ui| {
             ui.heading("Transcript");
-            if ui.small_button("Copy").clicked() {
-                ui.ctx().copy_text(plain_text(&rows));
+            let now = ui.input(|i| i.time);
+            if ui.small_button("Copy").on_hover_text("Copy the transcript shown, one utterance a line").clicked() {
+                let text = plain_text(&rows);
+                *copied = Some((now, !text.trim().is_empty()));
+                // On standard output too, as the capture's news are (the window's tests read them).
+                println!("transcript copied: {} lines at {now:.2} s", text.lines().count());
+                ui.ctx().copy_text(text);
+            }
+            if let Some(said) = copy_feedback(*copied, now) {
+                ui.small(said);
+                // Frames come on input only when idle: one more to take the word away.
+                ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(COPIED_FOR_SECS));
             }
         });
         match replayed {
@@ -209,4 +233,18 @@ pub(crate) fn draw(mut contexts: EguiContexts, panel: TranscriptPanel) -> Result
         super::versions::comparison(ctx, c, current, &mut ask, &mut versions);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_says_copied_for_two_seconds_or_that_there_was_nothing() {
+        assert_eq!(copy_feedback(None, 5.0), None);
+        assert_eq!(copy_feedback(Some((5.0, true)), 5.0), Some("copied"));
+        assert_eq!(copy_feedback(Some((5.0, true)), 6.9), Some("copied"));
+        assert_eq!(copy_feedback(Some((5.0, true)), 7.0), None);
+        assert_eq!(copy_feedback(Some((5.0, false)), 5.5), Some("nothing to copy"));
+    }
 }

@@ -20,7 +20,7 @@ pub struct RerunForm {
     pub merge_pauses_s: f64,
     pub beam_size: usize,
     pub fallback: bool,
-    /// The VAD's threshold (the left panel's "VAD sensitivity").
+    /// The VAD's threshold (the left panel's "Speech threshold (VAD)").
     pub vad_threshold: f32,
     /// Only the loop's span.
     pub loop_only: bool,
