@@ -38,7 +38,8 @@ pub const SPEEDS: std::ops::RangeInclusive<f32> = 0.5..=2.0;
 /// What a front end asks of replay.
 #[derive(Message, Debug, Clone, PartialEq)]
 pub enum ReplayRequest {
-    /// Open a saved session, paused at its start.
+    /// Open a saved session, paused at its start (or where a `Seek` sent before it is read
+    /// says).
     Open(i64),
     Play,
     Pause,
@@ -112,6 +113,9 @@ pub struct Replay {
     pub session: Option<Replayed>,
     /// A session asked for and not read yet.
     pub opening: Option<i64>,
+    /// Where the session being opened starts (a seek asked before it was read: a search hit
+    /// opens at the words that matched).
+    pub open_at: Option<u64>,
     /// The playhead, session samples: what has been played (handed to the views) so far.
     pub position: u64,
     pub playing: bool,
@@ -137,6 +141,7 @@ impl Default for Replay {
         Self {
             session: None,
             opening: None,
+            open_at: None,
             position: 0,
             playing: false,
             speed: 1.0,
@@ -320,6 +325,9 @@ fn handle_requests(
                 }
                 replay.playing = !replay.playing && replay.session.is_some();
             }
+            ReplayRequest::Seek(at) if replay.session.is_none() && replay.opening.is_some() => {
+                replay.open_at = Some(at);
+            }
             ReplayRequest::Seek(at) => restart(&mut commands, replay, head, &mut ended, at),
             ReplayRequest::Step(secs) => {
                 let at = (replay.position as f64 + secs * SAMPLE_RATE as f64).max(0.0) as u64;
@@ -380,7 +388,8 @@ fn receive(
                 replay.opening = None;
                 replay.problem = None;
                 replay.session = Some(s);
-                restart(&mut commands, &mut replay, &mut head, &mut ended, 0);
+                let at = replay.open_at.take().unwrap_or(0);
+                restart(&mut commands, &mut replay, &mut head, &mut ended, at);
             }
             Answer::Refreshed(Ok(s)) => {
                 // The same session, grown: more audio, words and perhaps a new state.

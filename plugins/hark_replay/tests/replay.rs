@@ -168,6 +168,35 @@ fn seeking_to_a_word_plays_from_its_first_sample_and_the_word_is_current() {
 }
 
 #[test]
+fn a_seek_asked_with_the_open_starts_the_session_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let audio = signal(SR as usize * 5);
+    let id = store(&db, &audio, &[], SessionState::Complete);
+    let mut app = app(&db);
+    // As a search hit is opened: the session and, in the same frame, where its words are.
+    let at = 3 * SR + 1234;
+    app.world_mut().write_message(ReplayRequest::Open(id));
+    app.world_mut().write_message(ReplayRequest::Seek(at));
+    frame(&mut app, Duration::ZERO);
+    assert_eq!(app.world().resource::<Replay>().open_at, Some(at), "kept while the session is read");
+    frame(&mut app, Duration::ZERO);
+    let r = app.world().resource::<Replay>();
+    assert!(r.session.is_some() && r.open_at.is_none());
+    assert_eq!(r.position, at);
+    let s = r.session.as_ref().unwrap();
+    assert_eq!(
+        s.word_at(at).map(|(seg, _)| seg),
+        s.segments.iter().position(|g| (g.start_sample..g.end_sample).contains(&at))
+    );
+    // Opening another session starts it at its beginning again.
+    app.world_mut().write_message(ReplayRequest::Open(id));
+    frame(&mut app, Duration::ZERO);
+    frame(&mut app, Duration::ZERO);
+    assert_eq!(app.world().resource::<Replay>().position, 0);
+}
+
+#[test]
 fn an_interrupted_session_replays_what_exists_and_reports_its_gaps() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hark.db");

@@ -147,7 +147,8 @@ impl Sessions<'_, '_> {
         let searching = !self.browsing.query.trim().is_empty();
         let count = if searching { self.browsing.hits.len() } else { self.browsing.sessions.len() };
         let row_height = ui.spacing().interact_size.y.max(ui.text_style_height(&egui::TextStyle::Small));
-        let mut open = None;
+        // The session to open, and for a search hit where its words are.
+        let mut open: Option<(i64, Option<f64>)> = None;
         let now = jiff::Zoned::now();
         egui::ScrollArea::vertical().id_salt("sessions").max_height(180.0).show_rows(
             ui,
@@ -155,6 +156,7 @@ impl Sessions<'_, '_> {
             count,
             |ui, range| {
                 for i in range {
+                    let at = searching.then(|| self.browsing.hits[i].start_s);
                     let (id, label, text): (i64, String, egui::WidgetText) = if searching {
                         // The words that matched, highlighted (the store marks them with [ ]).
                         let h = &self.browsing.hits[i];
@@ -192,7 +194,7 @@ impl Sessions<'_, '_> {
                     };
                     let button = egui::Button::new(text).frame(false).truncate();
                     if ui.add(button).on_hover_text(&label).clicked() {
-                        open = Some(id);
+                        open = Some((id, at));
                     }
                 }
             },
@@ -203,10 +205,15 @@ impl Sessions<'_, '_> {
         if searching && self.browsing.hits.is_empty() && self.browsing.problem.is_none() {
             ui.small(format!("No saved session mentions “{}”.", self.browsing.query.trim()));
         }
-        if let Some(id) = open {
+        if let Some((id, at)) = open {
             *self.shown = Shown::Saved(id);
             self.browse.write(BrowseRequest::Open(id));
             self.replay.write(hark_replay::ReplayRequest::Open(id));
+            // A hit opens at the utterance that matched: the playhead is there, so its row is
+            // the current one (lit) and the transcript scrolls to it.
+            if let Some(secs) = at {
+                self.replay.write(hark_replay::ReplayRequest::Seek(hark_core::secs_to_samples(secs)));
+            }
         }
     }
 }
