@@ -52,12 +52,20 @@ fn rows<'a>(
             let s = replay.session.as_ref().expect("checked");
             // The title is in the session room above (where it is renamed).
             let current = s.word_at(replay.position);
+            // Between words (a search hit opens at its utterance's start, before its first
+            // word), the row of the utterance around the playhead is still the one followed.
+            let around = s
+                .segments
+                .partition_point(|g| g.start_sample <= replay.position)
+                .checked_sub(1)
+                .filter(|&i| replay.position < s.segments[i].end_sample);
+            let followed = current.map(|c| c.0).or(around);
             for (i, seg) in s.segments.iter().enumerate() {
                 if seg.suspect || seg.text.trim().is_empty() {
                     continue;
                 }
                 let start_s = samples_to_secs(seg.start_sample);
-                if current.is_some_and(|c| c.0 == i) {
+                if followed == Some(i) {
                     current_row = Some(rows.len());
                 }
                 let text = if seg.words.is_empty() {
