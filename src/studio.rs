@@ -263,7 +263,7 @@ fn exit_after(
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
     (control, notice, sessions): (Res<CaptureControl>, Res<Notice>, Query<(), With<hark_core::Session>>),
-    (stats, replay): (Option<Res<FrameStats>>, Res<hark_replay::Replay>),
+    (stats, replay, history): (Option<Res<FrameStats>>, Res<hark_replay::Replay>, Res<hark_ui::history::RunHistory>),
     partials: Query<&PartialTranscript, Without<hark_core::CaptureFinished>>,
     status: hark_ui::panels::status::Status,
 ) {
@@ -295,7 +295,16 @@ fn exit_after(
         _ => {
             if let Some(p) = &exit.opts.state_json {
                 let partial = exit.partial_seen.clone();
-                let extra = Extra { replay: &replay, partial: &partial, status: status.summary() };
+                // The earlier captures of this run the transcript panel shows above the current one.
+                let earlier = history
+                    .captures
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .rev()
+                    .flat_map(|c| c.lines.iter().map(|(_, t)| t.clone()))
+                    .collect();
+                let extra = Extra { replay: &replay, partial: &partial, status: status.summary(), earlier };
                 write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), extra);
             }
             if let Some(s) = &stats {
@@ -314,6 +323,8 @@ struct Extra<'a> {
     partial: &'a str,
     /// The status line.
     status: String,
+    /// The text of this run's captures before the last one.
+    earlier: Vec<String>,
 }
 
 fn write_state(
@@ -325,7 +336,7 @@ fn write_state(
     sessions_in_world: usize,
     extra: Extra,
 ) {
-    let Extra { replay, partial, status } = extra;
+    let Extra { replay, partial, status, earlier } = extra;
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
     // Sessions numbered in the order their columns appear.
@@ -343,6 +354,7 @@ fn write_state(
         .collect();
     let state = serde_json::json!({
         "transcript": items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()).collect::<Vec<_>>(),
+        "earlier_captures": earlier,
         "columns": columns,
         "devices": control.devices.len(),
         "notice": notice.0,

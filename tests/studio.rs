@@ -229,12 +229,20 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     assert!(s["transcript"].as_array().unwrap().iter().any(|t| t.as_str().unwrap_or("").contains("forward")));
     assert!(!s["transcript"].as_array().unwrap().iter().any(|t| t.as_str().unwrap_or("").contains("country")));
     assert_eq!(s["sessions_in_world"], 1);
+    // The transcript panel keeps this run's earlier captures above the last one (the toggled
+    // capture and the recall both heard "country").
+    let earlier: Vec<String> =
+        s["earlier_captures"].as_array().unwrap().iter().map(|t| t.as_str().unwrap_or("").to_lowercase()).collect();
+    assert!(earlier.iter().filter(|t| t.contains("country")).count() >= 2, "{earlier:?}");
+    assert!(!earlier.iter().any(|t| t.contains("forward")), "{earlier:?}");
     // The status line gives the wait from the end of speech to the shown capture's final text.
     let status = s["status"].as_str().unwrap();
     let latency = status.split("speech end to text ").nth(1).unwrap_or("").split("  ·").next().unwrap_or("");
     assert!(latency.ends_with(" ms") && latency.trim_end_matches(" ms").parse::<f64>().is_ok(), "{status}");
 
     // The screenshot is a real picture, not a blank frame.
+    eprintln!("screenshot (look at it): {}", std::env::temp_dir().join("hark-hotkeys.png").display());
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-hotkeys.png"));
     let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
     let mut reader = dec.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];

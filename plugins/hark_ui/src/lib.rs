@@ -16,6 +16,7 @@
 //! resources of `hark_capture` (capture control, devices, recall), `hark_transcribe` (models)
 //! and `hark_store` (browsing).
 
+pub mod history;
 pub mod hotkeys;
 pub mod panels;
 pub mod quit;
@@ -138,6 +139,7 @@ impl Plugin for UiPlugin {
             .init_resource::<Shown>()
             .init_resource::<LevelMeter>()
             .init_resource::<recovery::Recovery>()
+            .init_resource::<history::RunHistory>()
             .add_plugins((quit::QuitPlugin, hotkeys::HotkeysPlugin))
             .add_systems(Startup, (apply_settings, wake_on_answers))
             // After the viz plugin's Startup has created the ring textures.
@@ -146,6 +148,7 @@ impl Plugin for UiPlugin {
                 Update,
                 (
                     follow_captures,
+                    history::remember_captures,
                     remember_output,
                     announce_replay,
                     retain_shown,

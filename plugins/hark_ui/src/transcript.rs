@@ -28,6 +28,8 @@ pub enum RowText<'a> {
     Spoken { segment: usize, words: Vec<Cow<'a, str>>, current: Option<usize> },
     /// What is being said now: the committed words, then the tentative ones (lighter).
     Partial { committed: Cow<'a, str>, tentative: Cow<'a, str> },
+    /// An utterance of an earlier capture of this run, under the clock time it was said.
+    Earlier { time: Cow<'a, str>, text: Cow<'a, str> },
 }
 
 /// One row of the transcript.
@@ -57,6 +59,10 @@ impl Row<'_> {
             }
             RowText::Waiting(what) => vec![egui::RichText::new(format!("{}  {what}", time())).italics().weak().into()],
             RowText::Heading(t) => vec![egui::RichText::new(t.as_ref()).strong().into()],
+            RowText::Earlier { time, text } => vec![
+                egui::RichText::new(time.as_ref()).small().weak().into(),
+                egui::RichText::new(text.as_ref()).weak().into(),
+            ],
             RowText::Note(t) => vec![egui::RichText::new(*t).italics().weak().into()],
             RowText::Spoken { words, current, .. } => {
                 vec![egui::RichText::new(time()).small().weak().into(), spoken_job(ui, words, *current).0.into()]

@@ -33,11 +33,13 @@ pub struct TranscriptPanel<'w, 's> {
     outcome: Res<'w, ActionOutcome>,
     actions: MessageWriter<'w, SessionAction>,
     session_form: Local<'s, super::session::SessionForm>,
+    history: Res<'w, crate::history::RunHistory>,
 }
 
 /// The rows of what is shown, in order, and the row of the word being heard in a replay.
 fn rows<'a>(
     shown: Shown,
+    history: &'a crate::history::RunHistory,
     control: &CaptureControl,
     browsing: &'a Browsing,
     replay: &'a Replay,
@@ -90,6 +92,8 @@ fn rows<'a>(
             }
         }
         Shown::Live(session) => {
+            // This run's earlier captures stay above the current one.
+            rows.extend(history.rows_before(session));
             let mut items: Vec<_> = utterances.iter().filter(|(u, ..)| u.session == session).collect();
             items.sort_by_key(|(u, ..)| u.index);
             // What is being said, or what was said of an utterance whose final text is on its way.
@@ -122,7 +126,8 @@ fn rows<'a>(
     (rows, current_row)
 }
 
-/// The recognised text of `rows`, one utterance a line.
+/// The recognised text of `rows`, one utterance a line: the capture or session shown (an
+/// earlier capture's rows above it are not copied).
 fn plain_text(rows: &[Row]) -> String {
     let said: Vec<String> = rows
         .iter()
@@ -170,8 +175,9 @@ pub(crate) fn draw(
         outcome,
         mut actions,
         mut session_form,
+        history,
     } = panel;
-    let (rows, current_row) = rows(*shown, &control, &browsing, &replay, &utterances, &partials);
+    let (rows, current_row) = rows(*shown, &history, &control, &browsing, &replay, &utterances, &partials);
     // Rows show the clock time they were said: from the live session's start, or the saved
     // session's.
     let began = match *shown {
@@ -193,7 +199,11 @@ pub(crate) fn draw(
         ui.horizontal(|ui| {
             ui.heading("Transcript");
             let now = ui.input(|i| i.time);
-            if ui.small_button("Copy").on_hover_text("Copy the transcript shown, one utterance a line").clicked() {
+            if ui
+                .small_button("Copy")
+                .on_hover_text("Copy the transcript of the capture or session shown, one utterance a line")
+                .clicked()
+            {
                 let text = plain_text(&rows);
                 *copied = Some((now, !text.trim().is_empty()));
                 // On standard output too, as the capture's news are (the window's tests read them).
