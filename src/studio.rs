@@ -31,6 +31,8 @@ pub struct StudioOptions {
     pub exit_after: Option<f64>,
     /// Write the app's state (transcript, spectrogram band energies, VAD) here on exit.
     pub state_json: Option<PathBuf>,
+    /// The window's size (logical pixels); 1024 × 640 when not given.
+    pub window_size: Option<(u32, u32)>,
 }
 
 /// Main-thread CPU time of each frame while capturing (`HARK_FRAME_STATS=FILE` writes a summary
@@ -121,7 +123,10 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
             .set(WindowPlugin {
                 primary_window: Some(Window {
                     title: "Hark".into(),
-                    resolution: WindowResolution::new(1024, 640),
+                    resolution: {
+                        let (w, h) = opts.window_size.unwrap_or((1024, 640));
+                        WindowResolution::new(w, h)
+                    },
                     ..default()
                 }),
                 // Closing finishes the sessions first (hark_ui::quit).

@@ -75,6 +75,10 @@ struct Xvfb {
 
 impl Xvfb {
     fn start() -> Option<Self> {
+        Self::start_sized("1280x800x24")
+    }
+
+    fn start_sized(screen: &str) -> Option<Self> {
         if Command::new("Xvfb").arg("-help").stderr(Stdio::null()).status().is_err() {
             let msg = "SKIPPED: Xvfb is not installed (./scripts/test installs it)";
             assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
@@ -83,7 +87,7 @@ impl Xvfb {
         }
         // Xvfb writes the display number it picked to the given fd once it accepts clients.
         let mut child = Command::new("sh")
-            .args(["-c", "exec Xvfb -displayfd 1 -screen 0 1280x800x24 -nolisten tcp 2>/dev/null"])
+            .args(["-c", &format!("exec Xvfb -displayfd 1 -screen 0 {screen} -nolisten tcp 2>/dev/null")])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -703,4 +707,78 @@ fn a_termination_signal_finishes_the_capture_before_the_window_exits() {
     eprintln!("stored after the first utterance: {tail:?}");
     // The words said between the first text and the signal were transcribed before the exit.
     assert!(tail.iter().any(|t| !t.trim().is_empty()), "{segs:?}");
+}
+
+/// The window at `size` (WxH) capturing jfk.wav: the screenshot's size, how many colours its
+/// centre strip (the spectrogram) has, and the transcript.
+fn window_at(size: &str, c: &std::path::Path, m: &std::path::Path) -> ((u32, u32), usize, String) {
+    let x = Xvfb::start_sized("2000x1200x24").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let (state, shot) = (dir.path().join("state.json"), dir.path().join(format!("{size}.png")));
+    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
+    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
+        .unwrap();
+    let o = hark()
+        .arg("--demo")
+        .arg(c.join("jfk.wav"))
+        // Beside other work on 2 cores a first frame under lavapipe can take seconds: room
+        // for the 11 s clip and its final text.
+        .args(["--exit-after", "24", "--window-size", size, "--model"])
+        .arg(m)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--screenshot")
+        .arg(&shot)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{size}: {:?}\n{stdout}", o.status);
+    let keep = std::env::temp_dir().join(format!("hark-{size}.png"));
+    let _ = std::fs::copy(&shot, &keep);
+    eprintln!("screenshot at {size} (look at it): {}", keep.display());
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let text: Vec<String> =
+        s["transcript"].as_array().unwrap().iter().map(|t| t.as_str().unwrap_or("").to_owned()).collect();
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width, info.height);
+    let px = info.color_type.samples();
+    let (l, r) = hark_ui::panel_widths(w as f32);
+    let mut colours = std::collections::HashSet::new();
+    for y in (h / 10)..(h / 2) {
+        for x in (l as u32 + 10)..(w - r as u32 - 10) {
+            let p = &buf[(y * w + x) as usize * px..][..3];
+            colours.insert([p[0] / 8, p[1] / 8, p[2] / 8]);
+        }
+    }
+    if text.is_empty() {
+        eprintln!("{size}: no transcript; the window printed:\n{stdout}");
+    }
+    ((w, h), colours.len(), text.join(" "))
+}
+
+#[test]
+fn the_window_is_usable_from_640_by_480_to_1920_by_1080() {
+    let _one = one_window_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    if Xvfb::start().is_none() {
+        return;
+    }
+    for (size, want) in [("640x480", (640, 480)), ("1920x1080", (1920, 1080))] {
+        let (got, colours, text) = window_at(size, &c, &m);
+        eprintln!("{size}: {colours} colours in the views, transcript {text:?}");
+        assert_eq!(got, want);
+        // The spectrogram fills the centre between the panels (a blank strip has a handful).
+        assert!(colours > 40, "{size}: only {colours} colours where the spectrogram should be");
+        assert!(text.to_lowercase().contains("country"), "{size}: {text:?}");
+    }
 }

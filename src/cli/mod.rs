@@ -43,6 +43,9 @@ pub struct Cli {
     /// Studio: exit after this many seconds.
     #[arg(long)]
     pub exit_after: Option<f64>,
+    /// Studio: the window's size in logical pixels, WIDTHxHEIGHT (default 1024x640).
+    #[arg(long, value_name = "WxH", value_parser = window_size)]
+    pub window_size: Option<(u32, u32)>,
     /// Studio: write the transcript and view state as JSON here on exit (tests).
     #[arg(long, hide = true)]
     pub state_json: Option<PathBuf>,
@@ -149,6 +152,17 @@ fn temperature_step(s: &str) -> Result<f32, String> {
 }
 
 /// A threshold the VAD can work with.
+/// `--window-size`: WIDTHxHEIGHT, each 320 to 8192.
+fn window_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?} is not a window size: give WIDTHxHEIGHT, e.g. 1024x640, each 320 to 8192");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?);
+    if !(320..=8192).contains(&w) || !(320..=8192).contains(&h) {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
 fn probability(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
     if (0.05..=0.95).contains(&v) { Ok(v) } else { Err("use a probability from 0.05 to 0.95".into()) }
@@ -245,6 +259,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 screenshot: cli.screenshot,
                 exit_after: cli.exit_after,
                 state_json: cli.state_json,
+                window_size: cli.window_size,
             };
             hark::studio::run(&opts, studio)?;
             Ok(ExitCode::SUCCESS)

@@ -41,10 +41,20 @@ use hark_vad::{SpeechRegions, VadSettings};
 
 pub use settings::Settings;
 
-/// Layout of the window (logical pixels).
+/// Layout of the window (logical pixels): the side panels' widths in a window 1024 wide or
+/// more (the right one grows with wider windows, see [`panel_widths`]).
 pub const LEFT_PANEL: f32 = 250.0;
 pub const RIGHT_PANEL: f32 = 320.0;
 pub const STATUS_BAR: f32 = 26.0;
+
+/// The left and right panels' widths in a window `width` wide: as designed from 1024 up (the
+/// transcript widening in wide windows, to 420), narrower below so that the spectrogram and
+/// waveform between them keep at least 40 % of the width (at 640 × 480: 170, 200 and 270).
+pub fn panel_widths(width: f32) -> (f32, f32) {
+    let left = (width * 0.245).clamp(170.0, LEFT_PANEL);
+    let right = (width * 0.3125).clamp(200.0, 420.0);
+    (left, right)
+}
 
 /// The settings file and what it holds.
 #[derive(Resource, Debug, Clone)]
@@ -403,6 +413,18 @@ pub(crate) fn above_status(ctx: &egui::Context) -> egui::Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn side_panels_narrow_with_the_window_and_leave_the_views_room() {
+        assert_eq!(panel_widths(1024.0), (LEFT_PANEL, RIGHT_PANEL));
+        for w in [640.0, 800.0, 1024.0, 1280.0, 1920.0, 3840.0] {
+            let (l, r) = panel_widths(w);
+            let centre = w - l - r;
+            assert!(centre >= 0.4 * w, "{w}: {l} + {r} leave {centre}");
+            assert!(l >= 170.0 && r >= 200.0, "{w}: panels {l}, {r} too narrow for their controls");
+        }
+        assert_eq!(panel_widths(1920.0).1, 420.0, "the transcript widens, to a readable line length");
+    }
 
     #[test]
     fn a_model_picked_in_the_window_loads_off_the_frame_is_saved_and_a_bad_file_is_refused() {

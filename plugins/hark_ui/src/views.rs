@@ -8,7 +8,7 @@ use bevy_egui::{EguiContexts, egui};
 use hark_core::{Transcript, Utterance, Word};
 use hark_viz::{RING, VizRing};
 
-use crate::{LEFT_PANEL, RIGHT_PANEL, STATUS_BAR, Shown};
+use crate::{STATUS_BAR, Shown, panel_widths};
 
 #[derive(Component)]
 pub struct SpectrogramView;
@@ -35,9 +35,10 @@ pub(crate) fn spawn_views(mut commands: Commands, mut meshes: ResMut<Assets<Mesh
 
 /// The central area between the panels, in logical pixels: (left, top, width, height).
 fn central(window: &Window) -> (f32, f32, f32, f32) {
-    let w = (window.width() - LEFT_PANEL - RIGHT_PANEL).max(50.0);
+    let (left, right) = panel_widths(window.width());
+    let w = (window.width() - left - right).max(50.0);
     let h = (window.height() - STATUS_BAR).max(50.0);
-    (LEFT_PANEL, 0.0, w, h)
+    (left, 0.0, w, h)
 }
 
 /// Spectrogram on the top 64 % of the centre, waveform below it.
@@ -82,7 +83,11 @@ pub(crate) fn draw_words(
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let (spec, _) = view_rects(&window);
-    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, "words".into()));
+    // Kept to the centre (caption and words), so a narrow window does not draw them over the
+    // transcript panel.
+    let painter = ctx
+        .layer_painter(egui::LayerId::new(egui::Order::Foreground, "words".into()))
+        .with_clip_rect(egui::Rect::from_min_max(spec.min - egui::vec2(0.0, 24.0), spec.max));
     painter.text(
         spec.left_top() + egui::vec2(4.0, -20.0),
         egui::Align2::LEFT_TOP,

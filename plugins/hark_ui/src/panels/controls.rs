@@ -13,7 +13,7 @@ use hark_vad::VadSettings;
 use super::UtteranceRow;
 use super::sessions::Sessions;
 use crate::settings::RECALL_SECONDS;
-use crate::{LEFT_PANEL, LevelMeter, Notice, UiSettings};
+use crate::{LevelMeter, Notice, UiSettings, panel_widths};
 
 #[derive(SystemParam)]
 pub struct Controls<'w, 's> {
@@ -45,7 +45,7 @@ impl Controls<'_, '_> {
         ui.heading("Hark");
         // ⏹ and ⏺ are in egui's built-in icon font; ● and ■ are not (they showed as boxes).
         let label = if capturing { "⏹ Stop" } else { "⏺ Record" };
-        let record = ui.add_sized([LEFT_PANEL - 20.0, 32.0], egui::Button::new(label)).on_hover_text(
+        let record = ui.add_sized([ui.available_width(), 32.0], egui::Button::new(label)).on_hover_text(
             "Start or stop capturing from the input device below; each capture is saved as a session and transcribed as you speak",
         );
         if record.clicked() {
@@ -100,7 +100,8 @@ impl Controls<'_, '_> {
     fn recall_row(&mut self, ui: &mut egui::Ui) {
         let seconds = self.settings.settings.recall_seconds;
         let mut turn = None;
-        ui.horizontal(|ui| {
+        // Wrapped: in a narrow window "Turn off" goes under the words instead of off the edge.
+        ui.horizontal_wrapped(|ui| {
             if seconds == 0 {
                 ui.label("Recall: off");
                 let b = ui.small_button(format!("Turn on ({RECALL_SECONDS} s)")).on_hover_text(
@@ -181,7 +182,7 @@ impl Controls<'_, '_> {
             .unwrap_or_else(|| "System default".into());
         let mut chosen = current.clone();
         egui::ComboBox::from_id_salt("device")
-            .width(LEFT_PANEL - 20.0)
+            .width(ui.available_width() - 8.0)
             .selected_text(current_name)
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut chosen, None, "System default");
@@ -214,7 +215,7 @@ impl Controls<'_, '_> {
         let mut pick = None;
         ui.add_enabled_ui(!busy, |ui| {
             egui::ComboBox::from_id_salt("model")
-                .width(LEFT_PANEL - 20.0)
+                .width(ui.available_width() - 8.0)
                 .selected_text(&current)
                 .show_ui(ui, |ui| {
                     for m in &self.models.available {
@@ -240,7 +241,8 @@ impl Controls<'_, '_> {
 pub(crate) fn draw(mut contexts: EguiContexts, mut controls: Controls, mut sessions: Sessions) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = crate::room(ctx, "hark-left", crate::above_status(ctx));
-    egui::Panel::left("controls").exact_size(LEFT_PANEL).show(&mut root, |ui| {
+    let (left, _) = panel_widths(ctx.viewport_rect().width());
+    egui::Panel::left("controls").exact_size(left).show(&mut root, |ui| {
         controls.show(ui);
         ui.separator();
         sessions.show(ui);

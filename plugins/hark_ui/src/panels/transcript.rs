@@ -13,7 +13,7 @@ use hark_store::Browsing;
 
 use super::UtteranceRow;
 use crate::transcript::{Row, RowText, TranscriptView};
-use crate::{RIGHT_PANEL, Shown};
+use crate::{Shown, panel_widths};
 
 #[derive(SystemParam)]
 pub struct TranscriptPanel<'w, 's> {
@@ -195,7 +195,8 @@ pub(crate) fn draw(
         _ => None,
     };
     let mut deleted = false;
-    egui::Panel::right("transcript").exact_size(RIGHT_PANEL).show(&mut root, |ui| {
+    let (_, right) = panel_widths(ctx.viewport_rect().width());
+    egui::Panel::right("transcript").exact_size(right).show(&mut root, |ui| {
         ui.horizontal(|ui| {
             ui.heading("Transcript");
             let now = ui.input(|i| i.time);
