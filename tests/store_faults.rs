@@ -149,6 +149,36 @@ fn a_removed_write_ahead_log_loses_nothing() {
 }
 
 #[test]
+fn a_database_locked_by_another_program_keeps_audio_in_memory_and_saves_it_when_released() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("hark.db");
+    let w = Writer::open(&db).unwrap();
+    let id = session(&w, "locked");
+    w.send(Command::Audio { session: id, start: 0, samples: piece(0, 8000).into() });
+    w.flush().unwrap();
+    // Another program (a backup tool, a second SQLite client) holds the write lock for longer
+    // than the writer's 5 s busy timeout.
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    for k in 1..4u64 {
+        w.send(Command::Audio { session: id, start: k * 8000, samples: piece(k, 8000).into() });
+    }
+    let e = w.flush().expect_err("a locked database must be reported").to_string();
+    assert!(e.contains("hark.db") && e.contains("locked"), "{e}");
+    let (problem, unsaved) = w.health().expect("health names the problem");
+    assert!(unsaved >= 1.5, "{unsaved} s unsaved: {problem}");
+    // Released: the writer saves what it held, in order, by itself.
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    w.send(Command::Audio { session: id, start: 4 * 8000, samples: piece(4, 8000).into() });
+    w.flush().unwrap();
+    assert!(w.health().is_none());
+    let want: Vec<f32> = (0..5).flat_map(|k| piece(k, 8000)).collect();
+    assert_eq!(Reader::open(&db).unwrap().audio(id).unwrap(), want);
+    w.close().unwrap();
+}
+
+#[test]
 fn a_read_only_archive_can_be_listed_shown_and_exported() {
     let Some(fs) = SmallFs::mount("20m") else { return };
     let db = fs.path().join("hark.db");

@@ -31,8 +31,18 @@ pub fn offline_route(model: &KnownModel) -> String {
 
 /// Downloads `model` into `dir`, calling `progress(done, total)` as bytes arrive. The file is
 /// written under a temporary name, its sha256 checked, then renamed into place.
-pub fn fetch(model: &KnownModel, dir: &Path, mut progress: impl FnMut(u64, u64)) -> Result<PathBuf, ModelError> {
-    let url = format!("{}/{}", hub_url(), model.file_name());
+pub fn fetch(model: &KnownModel, dir: &Path, progress: impl FnMut(u64, u64)) -> Result<PathBuf, ModelError> {
+    fetch_from(&hub_url(), model, dir, progress)
+}
+
+/// [`fetch`] from the hub at `hub` (a base URL the model's file name is appended to).
+pub fn fetch_from(
+    hub: &str,
+    model: &KnownModel,
+    dir: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<PathBuf, ModelError> {
+    let url = format!("{hub}/{}", model.file_name());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_recv_response(Some(Duration::from_secs(30)))

@@ -25,6 +25,28 @@ pub struct ModelLoaded {
 #[derive(Message, Debug, Clone, Copy, Default)]
 pub struct RefreshModels;
 
+/// Download this catalogue model (`tiny.en`, `base.en`, …) into the models directory, then
+/// switch to it.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct FetchModel(pub String);
+
+/// A download asked for with [`FetchModel`] ended: the file (loading now), or why not (with
+/// the offline route when the hub cannot be reached).
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct ModelFetched {
+    pub name: String,
+    pub result: Result<PathBuf, String>,
+}
+
+/// A download in progress: bytes done and expected, shared with its thread.
+#[derive(Debug)]
+struct Fetching {
+    name: String,
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    result: Receiver<Result<PathBuf, String>>,
+}
+
 type Loading = (PathBuf, Receiver<Result<Vec<WhisperEngine>, EngineError>>);
 
 /// The model in use, the one loading, and the models to choose from.
@@ -41,12 +63,41 @@ pub struct Models {
     loading: Option<Loading>,
     /// A loaded model waiting for the recogniser to finish what it has in flight.
     ready: Option<(PathBuf, Result<Vec<WhisperEngine>, EngineError>)>,
+    /// The hub downloads come from (`hark_model::fetch::hub_url()`; tests point it elsewhere).
+    pub hub: String,
+    fetching: Option<Fetching>,
 }
 
 impl Models {
     /// The model being loaded, if one is.
     pub fn loading(&self) -> Option<&Path> {
         self.loading.as_ref().map(|(p, _)| p.as_path()).or(self.ready.as_ref().map(|(p, _)| p.as_path()))
+    }
+
+    /// The catalogue model being downloaded, with bytes done and expected.
+    pub fn fetching(&self) -> Option<(&str, u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.fetching.as_ref().map(|f| (f.name.as_str(), f.done.load(Relaxed), f.total.load(Relaxed)))
+    }
+
+    /// Catalogue models with no file in the models directory: what can be downloaded.
+    pub fn not_installed(&self) -> Vec<&'static hark_model::KnownModel> {
+        hark_model::KNOWN_MODELS
+            .iter()
+            .filter(|m| !self.available.iter().any(|p| file_name(p) == m.file_name()))
+            .collect()
+    }
+
+    /// Blocks until the download in progress ends (for tests: frames never wait).
+    pub fn wait_fetch(&mut self) {
+        if let Some(f) = &self.fetching {
+            let r = f.result.recv().unwrap_or_else(|_| Err("the download thread ended".into()));
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let _ = tx.send(r);
+            if let Some(f) = self.fetching.as_mut() {
+                f.result = rx;
+            }
+        }
     }
 
     /// The current model's file name.
@@ -96,6 +147,8 @@ impl Plugin for ModelsPlugin {
         app.add_message::<LoadModel>()
             .add_message::<ModelLoaded>()
             .add_message::<RefreshModels>()
+            .add_message::<FetchModel>()
+            .add_message::<ModelFetched>()
             .insert_resource(Models {
                 current: self.current.clone(),
                 available: dir.as_deref().map(list_models).unwrap_or_default(),
@@ -104,8 +157,64 @@ impl Plugin for ModelsPlugin {
                 workers: self.workers.max(1),
                 loading: None,
                 ready: None,
+                hub: hark_model::fetch::hub_url(),
+                fetching: None,
             })
-            .add_systems(Update, (start_loading, swap_recognizer).chain().in_set(PipelineSystems::Control));
+            .add_systems(
+                Update,
+                (fetch_models, start_loading, swap_recognizer).chain().in_set(PipelineSystems::Control),
+            );
+    }
+}
+
+/// Starts a download on a thread of its own (one at a time) and, when it ends, lists the
+/// models again and loads the new one.
+fn fetch_models(
+    mut models: ResMut<Models>,
+    mut asked: MessageReader<FetchModel>,
+    mut fetched: MessageWriter<ModelFetched>,
+    mut load: MessageWriter<LoadModel>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    if let Some(f) = models.fetching.take() {
+        match f.result.try_recv() {
+            Err(crossbeam_channel::TryRecvError::Empty) => models.fetching = Some(f),
+            r => {
+                let result = r.unwrap_or_else(|_| Err("the download thread ended".into()));
+                if let Ok(path) = &result {
+                    models.available = models.dir.as_deref().map(list_models).unwrap_or_default();
+                    load.write(LoadModel(path.clone()));
+                }
+                fetched.write(ModelFetched { name: f.name, result });
+            }
+        }
+    }
+    for FetchModel(name) in asked.read() {
+        let (Some(model), Some(dir)) = (hark_model::find_known(name), models.dir.clone()) else {
+            fetched.write(ModelFetched { name: name.clone(), result: Err(format!("{name} is not a known model")) });
+            continue;
+        };
+        if models.fetching.is_some() {
+            continue;
+        }
+        let (done, total) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(model.size)));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (d, t, hub) = (done.clone(), total.clone(), models.hub.clone());
+        let spawned = std::thread::Builder::new().name("hark-model-fetch".into()).spawn(move || {
+            let r = hark_model::fetch::fetch_from(&hub, model, &dir, |a, b| {
+                d.store(a, Relaxed);
+                t.store(b, Relaxed);
+            });
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        match spawned {
+            Ok(_) => models.fetching = Some(Fetching { name: name.clone(), done, total, result: rx }),
+            Err(e) => {
+                fetched
+                    .write(ModelFetched { name: name.clone(), result: Err(format!("cannot start the download: {e}")) });
+            }
+        }
     }
 }
 

@@ -314,7 +314,15 @@ fn follow_models(
     mut settings: ResMut<UiSettings>,
     mut notice: ResMut<Notice>,
     store: Option<ResMut<hark_store::StoreContext>>,
+    fetched: Option<MessageReader<hark_transcribe::loader::ModelFetched>>,
 ) {
+    // A download that failed says why (and the offline route); one that worked loads next.
+    for f in fetched.into_iter().flat_map(|mut r| r.read().cloned().collect::<Vec<_>>()) {
+        match f.result {
+            Ok(path) => notice.set(format!("{} downloaded; loading it…", hark_transcribe::loader::file_name(&path))),
+            Err(e) => notice.set(format!("{} could not be downloaded: {e}", f.name)),
+        }
+    }
     let mut store = store;
     for m in loaded.read() {
         match &m.result {

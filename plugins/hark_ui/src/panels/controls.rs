@@ -28,6 +28,7 @@ pub struct Controls<'w, 's> {
     refresh: MessageWriter<'w, RefreshInputs>,
     refresh_models: MessageWriter<'w, RefreshModels>,
     load: MessageWriter<'w, LoadModel>,
+    fetch: MessageWriter<'w, hark_transcribe::loader::FetchModel>,
     recall: Res<'w, Recall>,
     set_recall: MessageWriter<'w, SetRecall>,
     utterances: Query<'w, 's, UtteranceRow>,
@@ -213,7 +214,8 @@ impl Controls<'_, '_> {
         let busy = capturing || self.models.loading().is_some() || self.utterances.iter().any(|(_, t, ..)| t.is_none());
         let current = self.models.current_name();
         let mut pick = None;
-        ui.add_enabled_ui(!busy, |ui| {
+        let mut get = None;
+        ui.add_enabled_ui(!busy && self.models.fetching().is_none(), |ui| {
             egui::ComboBox::from_id_salt("model")
                 .width(ui.available_width() - 8.0)
                 .selected_text(&current)
@@ -224,6 +226,23 @@ impl Controls<'_, '_> {
                             pick = Some(m.clone());
                         }
                     }
+                    // The catalogue's other models, to download (then switch to).
+                    let missing = self.models.not_installed();
+                    if !missing.is_empty() {
+                        ui.separator();
+                        ui.weak("Not installed (click to download):");
+                    }
+                    for k in missing {
+                        let label = format!("{} · {:.0} MB", k.name, k.size as f64 / 1e6);
+                        let hover = format!(
+                            "Download {} from the whisper.cpp hub (sha256-checked) into the models directory, then use it{}",
+                            k.file_name(),
+                            if k.multilingual { "; it transcribes many languages" } else { "; English only" }
+                        );
+                        if ui.selectable_label(false, label).on_hover_text(hover).clicked() {
+                            get = Some(k.name);
+                        }
+                    }
                 })
                 .response
                 .on_hover_text(
@@ -231,6 +250,14 @@ impl Controls<'_, '_> {
                      `hark model quantize`); it can be changed while nothing is captured or transcribed",
                 );
         });
+        if let Some((name, done, total)) = self.models.fetching() {
+            let part = if total > 0 { done as f32 / total as f32 } else { 0.0 };
+            ui.add(egui::ProgressBar::new(part).text(format!("downloading {name}: {:.0} %", part * 100.0)));
+        }
+        if let Some(name) = get {
+            self.notice.set(format!("downloading {name}…"));
+            self.fetch.write(hark_transcribe::loader::FetchModel(name.to_owned()));
+        }
         if let Some(m) = pick {
             self.notice.set(format!("loading {}…", hark_transcribe::loader::file_name(&m)));
             self.load.write(LoadModel(m));

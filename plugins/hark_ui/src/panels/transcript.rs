@@ -141,6 +141,20 @@ fn plain_text(rows: &[Row]) -> String {
     said.join("\n")
 }
 
+/// What an empty panel says will appear in it.
+pub fn empty_hint(shown: Shown, empty: bool) -> Option<&'static str> {
+    match shown {
+        _ if !empty => None,
+        Shown::Nothing => Some(
+            "Press Record (or F9) and speak: the text appears here as it is said. \
+             A saved session opened on the left shows here too.",
+        ),
+        // While it captures, a "listening…" row is there: empty, it has ended without speech.
+        Shown::Live(_) => Some("No speech was heard in this capture."),
+        Shown::Saved(_) => None,
+    }
+}
+
 /// How long "copied" stays beside the Copy button.
 const COPIED_FOR_SECS: f64 = 2.0;
 
@@ -238,6 +252,9 @@ pub(crate) fn draw(
                 if let (Shown::Saved(_), Some(problem)) = (*shown, replay.problem.as_deref()) {
                     ui.colored_label(ui.visuals().warn_fg_color, format!("cannot replay: {problem}"));
                 }
+                if let Some(hint) = empty_hint(*shown, rows.is_empty()) {
+                    ui.weak(hint);
+                }
                 view.show(ui, &rows);
             }
         }
@@ -257,6 +274,15 @@ pub(crate) fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_panel_says_what_will_appear_in_it() {
+        assert!(empty_hint(Shown::Nothing, true).is_some_and(|h| h.contains("Record")));
+        assert!(empty_hint(Shown::Live(Entity::PLACEHOLDER), true).is_some());
+        assert_eq!(empty_hint(Shown::Live(Entity::PLACEHOLDER), false), None);
+        // A saved session being opened says "opening…" itself.
+        assert_eq!(empty_hint(Shown::Saved(3), true), None);
+    }
 
     #[test]
     fn copy_says_copied_for_two_seconds_or_that_there_was_nothing() {
