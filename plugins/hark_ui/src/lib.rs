@@ -388,12 +388,23 @@ fn update_mode(
     mut winit: ResMut<WinitSettings>,
     pending: Query<(), With<TranscriptionPending>>,
     replay: Res<hark_replay::Replay>,
+    sessions: Query<(Entity, &hark_core::SessionState), With<hark_core::Session>>,
 ) {
     let speaking = control.active.and_then(|s| regions.get(s).ok()).is_some_and(SpeechRegions::speaking);
+    // A capture that has stopped but is not complete still has text on its way: its last
+    // utterance may be waiting to be cut, or queued behind a partial for a free worker (not
+    // yet `TranscriptionPending`). Without frames the window would sleep on it until the next
+    // input, and the last words would not appear.
+    // (The capture going on is not finishing: silence it captures keeps 10 frames a second.)
+    let finishing = sessions.iter().any(|(e, s)| match s {
+        hark_core::SessionState::Captured => true,
+        hark_core::SessionState::Recording => control.active != Some(e),
+        _ => false,
+    });
     let want = if replay.playing {
         // The playhead, the highlighted word and the views move at 30 frames a second.
         UpdateMode::reactive(Duration::from_millis(33))
-    } else if speaking || !pending.is_empty() || replay.opening.is_some() {
+    } else if speaking || finishing || !pending.is_empty() || replay.opening.is_some() {
         UpdateMode::reactive(Duration::from_millis(50))
     } else if control.active.is_some() || models.loading().is_some() {
         UpdateMode::reactive(Duration::from_millis(100))
@@ -421,6 +432,38 @@ pub(crate) fn above_status(ctx: &egui::Context) -> egui::Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_capture_keeps_frames_coming_until_its_last_text_is_in() {
+        use hark_core::SessionState;
+        let mut app = App::new();
+        app.init_resource::<CaptureControl>()
+            .init_resource::<hark_transcribe::Models>()
+            .init_resource::<hark_replay::Replay>()
+            .init_resource::<WinitSettings>()
+            .add_systems(Update, update_mode);
+        let mode = |app: &mut App| {
+            app.update();
+            app.world().resource::<WinitSettings>().focused_mode
+        };
+        let idle = UpdateMode::reactive_low_power(Duration::from_secs(60));
+        assert_eq!(mode(&mut app), idle);
+        // Stopped, its last utterance not cut or queued behind a partial yet: nothing is
+        // `TranscriptionPending`, and still the window must not sleep.
+        let s = app
+            .world_mut()
+            .spawn((hark_core::Session { kind: hark_core::SourceKind::Microphone, source: "mic".into() },))
+            .id();
+        assert_eq!(mode(&mut app), UpdateMode::reactive(Duration::from_millis(50)), "a capture draining");
+        *app.world_mut().get_mut::<SessionState>(s).unwrap() = SessionState::Captured;
+        assert_eq!(mode(&mut app), UpdateMode::reactive(Duration::from_millis(50)), "text on its way");
+        *app.world_mut().get_mut::<SessionState>(s).unwrap() = SessionState::Complete;
+        assert_eq!(mode(&mut app), idle);
+        // The capture going on, in silence: 10 frames a second, as before.
+        *app.world_mut().get_mut::<SessionState>(s).unwrap() = SessionState::Recording;
+        app.world_mut().resource_mut::<CaptureControl>().active = Some(s);
+        assert_eq!(mode(&mut app), UpdateMode::reactive(Duration::from_millis(100)));
+    }
 
     #[test]
     fn side_panels_narrow_with_the_window_and_leave_the_views_room() {
