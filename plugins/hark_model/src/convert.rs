@@ -72,37 +72,21 @@ pub fn import_ct2(dir: &Path, output: &Path, ftype: FType) -> Result<ImportRepor
     }
     let vocab_block = vocab::ggml_vocab_block(&tokens, dir)?;
 
-    let out_dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     if output.is_dir() {
         return Err(ModelError::output(output, "is a directory; give a file name such as models/ggml-tiny.en.bin"));
     }
-    std::fs::create_dir_all(&out_dir).map_err(|e| ModelError::io(&out_dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".hark-import-")
-        .suffix(".tmp")
-        .tempfile_in(&out_dir)
-        .map_err(|e| ModelError::io(&out_dir, e))?;
-    let mut w = HashingWriter::new(BufWriter::with_capacity(
-        1 << 20,
-        tmp.as_file().try_clone().map_err(|e| ModelError::io(&out_dir, e))?,
-    ));
+    let mut out = ModelFile::create(output, ".hark-import-")?;
+    let w = &mut out.w;
 
     let io = |e| ModelError::io(output, e);
-    ggml::write_header(&mut w, &hp).map_err(io)?;
+    ggml::write_header(&mut *w, &hp).map_err(io)?;
     w.write_all(&mel::filter_block(hp.n_mels as usize)).map_err(io)?;
     w.write_all(&vocab_block).map_err(io)?;
     let plan = tensor_plan(&hp);
     for t in &plan {
-        write_tensor(&mut model, &mut w, t, ftype, output)?;
+        write_tensor(&mut model, w, t, ftype, output)?;
     }
-    let (inner, digest, bytes) = w.finish();
-    let file = inner.into_inner().map_err(|e| ModelError::io(output, e.into_error()))?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    tmp.persist(output).map_err(|e| ModelError::io(output, e.error))?;
+    let (digest, bytes) = out.finish()?;
     Ok(ImportReport { output: output.to_path_buf(), hparams: hp, bytes, sha256: digest, tensors: plan.len() })
 }
 
@@ -391,6 +375,42 @@ fn convert_rows(
         }
     }
     w.write_all(&buf).map_err(io)
+}
+
+/// A model file being written: a temporary file beside the output, hashed as it is written and
+/// renamed onto the output by [`ModelFile::finish`], so a failure never leaves a partial file.
+pub(crate) struct ModelFile {
+    pub w: HashingWriter<BufWriter<File>>,
+    tmp: tempfile::NamedTempFile,
+    output: PathBuf,
+}
+
+impl ModelFile {
+    pub fn create(output: &Path, prefix: &str) -> Result<Self, ModelError> {
+        let out_dir = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&out_dir).map_err(|e| ModelError::io(&out_dir, e))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(".tmp")
+            .tempfile_in(&out_dir)
+            .map_err(|e| ModelError::io(&out_dir, e))?;
+        let file = tmp.as_file().try_clone().map_err(|e| ModelError::io(&out_dir, e))?;
+        Ok(Self { w: HashingWriter::new(BufWriter::with_capacity(1 << 20, file)), tmp, output: output.to_path_buf() })
+    }
+
+    /// Syncs and renames the file onto the output; returns its sha256 and size.
+    pub fn finish(self) -> Result<(String, u64), ModelError> {
+        let output = self.output;
+        let (inner, digest, bytes) = self.w.finish();
+        let file = inner.into_inner().map_err(|e| ModelError::io(&output, e.into_error()))?;
+        file.sync_all().map_err(|e| ModelError::io(&output, e))?;
+        drop(file);
+        self.tmp.persist(&output).map_err(|e| ModelError::io(&output, e.error))?;
+        Ok((digest, bytes))
+    }
 }
 
 /// A writer that hashes and counts what passes through it.

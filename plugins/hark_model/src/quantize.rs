@@ -21,11 +21,11 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::ModelError;
-use crate::convert::{HashingWriter, tensor_plan};
+use crate::convert::{ModelFile, tensor_plan};
 use crate::ggml::{self, FType, Hparams, TensorType, expected_type};
 
 /// Values per block in every quantised format.
@@ -155,20 +155,8 @@ pub fn quantize_file(input: &Path, output: &Path, to: FType) -> Result<QuantizeR
         tensor_plan(&info.hparams).into_iter().map(|t| (t.name, t.kind)).collect();
     let mut src = File::open(input).map_err(|e| ModelError::io(input, e))?;
 
-    let out_dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&out_dir).map_err(|e| ModelError::io(&out_dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".hark-quantize-")
-        .suffix(".tmp")
-        .tempfile_in(&out_dir)
-        .map_err(|e| ModelError::io(&out_dir, e))?;
-    let mut w = HashingWriter::new(BufWriter::with_capacity(
-        1 << 20,
-        tmp.as_file().try_clone().map_err(|e| ModelError::io(&out_dir, e))?,
-    ));
+    let mut out = ModelFile::create(output, ".hark-quantize-")?;
+    let w = &mut out.w;
     let out_io = |e| ModelError::io(output, e);
     let in_io = |e| ModelError::io(input, e);
 
@@ -176,10 +164,10 @@ pub fn quantize_file(input: &Path, output: &Path, to: FType) -> Result<QuantizeR
     let hp = Hparams { ftype: to, ..info.hparams };
     let first = &info.index[0];
     let tensors_start = first.offset - (12 + 4 * first.ne.len() + first.name.len()) as u64;
-    ggml::write_header(&mut w, &hp).map_err(out_io)?;
+    ggml::write_header(&mut *w, &hp).map_err(out_io)?;
     const HEADER: u64 = 4 + 11 * 4;
     src.seek(SeekFrom::Start(HEADER)).map_err(in_io)?;
-    std::io::copy(&mut (&mut src).take(tensors_start - HEADER), &mut w).map_err(out_io)?;
+    std::io::copy(&mut (&mut src).take(tensors_start - HEADER), &mut *w).map_err(out_io)?;
 
     let mut quantized = 0;
     let mut data = Vec::new();
@@ -193,7 +181,7 @@ pub fn quantize_file(input: &Path, output: &Path, to: FType) -> Result<QuantizeR
         let kind = kinds[&t.name];
         let ty = expected_type(kind, t.ne.len(), to);
         let shape: Vec<usize> = t.ne.iter().rev().copied().collect();
-        ggml::write_tensor_header(&mut w, &t.name, &shape, ty).map_err(out_io)?;
+        ggml::write_tensor_header(&mut *w, &t.name, &shape, ty).map_err(out_io)?;
         if ty == t.ttype {
             w.write_all(&data).map_err(out_io)?;
             continue;
@@ -223,11 +211,7 @@ pub fn quantize_file(input: &Path, output: &Path, to: FType) -> Result<QuantizeR
         }
         w.write_all(&packed).map_err(out_io)?;
     }
-    let (inner, sha256, bytes) = w.finish();
-    let file = inner.into_inner().map_err(|e| ModelError::io(output, e.into_error()))?;
-    file.sync_all().map_err(out_io)?;
-    drop(file);
-    tmp.persist(output).map_err(|e| ModelError::io(output, e.error))?;
+    let (sha256, bytes) = out.finish()?;
     Ok(QuantizeReport {
         output: output.to_path_buf(),
         hparams: hp,
