@@ -179,7 +179,11 @@ fn a_seek_asked_with_the_open_starts_the_session_there() {
     app.world_mut().write_message(ReplayRequest::Open(id));
     app.world_mut().write_message(ReplayRequest::Seek(at));
     frame(&mut app, Duration::ZERO);
-    assert_eq!(app.world().resource::<Replay>().open_at, Some(at), "kept while the session is read");
+    // The reader thread may already have answered within that frame (then the seek is done).
+    let r = app.world().resource::<Replay>();
+    if r.session.is_none() {
+        assert_eq!(r.open_at, Some(at), "kept while the session is read");
+    }
     frame(&mut app, Duration::ZERO);
     let r = app.world().resource::<Replay>();
     assert!(r.session.is_some() && r.open_at.is_none());
