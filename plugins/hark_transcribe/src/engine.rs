@@ -157,7 +157,9 @@ impl Default for WhisperSettings {
 pub struct WhisperEngine {
     /// The loaded model, shared by every engine made from it with [`WhisperEngine::share`].
     ctx: std::sync::Arc<WhisperContext>,
-    state: WhisperState,
+    /// The worker's whisper state; `None` only while it is replaced (the old one is freed
+    /// before the new one is made, so a worker never holds two).
+    state: Option<WhisperState>,
     pub settings: WhisperSettings,
     eot: i32,
 }
@@ -188,14 +190,14 @@ impl WhisperEngine {
             .map_err(|e| EngineError::ModelLoad { path: path.to_path_buf(), msg: e.to_string() })?;
         let state = ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
         let eot = ctx.token_eot();
-        Ok(Self { ctx: std::sync::Arc::new(ctx), state, settings, eot })
+        Ok(Self { ctx: std::sync::Arc::new(ctx), state: Some(state), settings, eot })
     }
 
     /// Another engine on the same loaded model, with a whisper state of its own (one per
     /// worker): the weights are in memory once however many workers there are.
     pub fn share(&self) -> Result<Self, EngineError> {
         let state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
-        Ok(Self { ctx: self.ctx.clone(), state, settings: self.settings.clone(), eot: self.eot })
+        Ok(Self { ctx: self.ctx.clone(), state: Some(state), settings: self.settings.clone(), eot: self.eot })
     }
 
     /// `n` engines (at least one) on one loaded model.
@@ -248,9 +250,21 @@ enum Attempt {
 
 impl WhisperEngine {
     fn decode(&mut self, audio: &[f32], prompt: Option<&str>, attempt: Attempt) -> Result<EngineOutput, EngineError> {
-        // A fresh state per utterance: whisper's temperature fallback samples from an RNG kept in
-        // the state, so reusing one would make a result depend on which utterances came before.
-        self.state = self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?;
+        // Sampling (a temperature above 0) draws from an RNG that whisper.cpp seeds only when a
+        // state is made, so a result would depend on the utterances decoded before it: those
+        // attempts get a fresh state. Greedy and beam decoding at temperature 0 reuse the
+        // worker's state, whose buffers are sized once for the full window; making one per
+        // utterance (tens of MB) fragmented the heap and resident memory grew with the file's
+        // length (342 -> 600 MB over a 10 min file).
+        let samples = match attempt {
+            Attempt::Sampled(_) => true,
+            Attempt::Configured => self.settings.temperature_inc > 0.0,
+            Attempt::FullWindow | Attempt::Partial => false,
+        };
+        if samples || self.state.is_none() {
+            self.state = None;
+            self.state = Some(self.ctx.create_state().map_err(|e| EngineError::State(e.to_string()))?);
+        }
         let strategy = match attempt {
             Attempt::Configured if self.settings.beam_size > 1 => {
                 SamplingStrategy::BeamSearch { beam_size: self.settings.beam_size as i32, patience: -1.0 }
@@ -315,9 +329,12 @@ impl WhisperEngine {
         } else {
             audio
         };
-        self.state.full(p, audio).map_err(|e| EngineError::Decode(e.to_string()))?;
+        let Some(state) = self.state.as_mut() else {
+            return Err(EngineError::State("no whisper state".into()));
+        };
+        state.full(p, audio).map_err(|e| EngineError::Decode(e.to_string()))?;
         let mut out = EngineOutput { attempts: 1, ..Default::default() };
-        for seg in self.state.as_iter() {
+        for seg in state.as_iter() {
             let mut tokens = Vec::new();
             for i in 0..seg.n_tokens() {
                 let Some(tok) = seg.get_token(i) else {
