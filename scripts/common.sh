@@ -12,10 +12,11 @@ HARK_BIN="$CARGO_TARGET_DIR/release/hark"
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
 # System packages needed to build (whisper.cpp: cmake, libclang; cpal: ALSA headers) and to run the
-# window and the audio tests (Xvfb, lavapipe, PulseAudio, xdotool, sox).
+# window and the audio tests (Xvfb, lavapipe, PulseAudio, xdotool, sox, and xterm as an application
+# the window types into).
 HARK_PACKAGES=(cmake clang libclang-dev pkg-config libasound2-dev libudev-dev libx11-dev libxcursor-dev
   libxrandr-dev libxi-dev libxkbcommon-dev libwayland-dev mesa-vulkan-drivers libvulkan1 xvfb xauth
-  pulseaudio pulseaudio-utils libasound2-plugins xdotool xclip sox unzip)
+  pulseaudio pulseaudio-utils libasound2-plugins xdotool xclip sox unzip xterm fonts-dejavu-core)
 
 ensure_packages() {
   local missing=() p

@@ -797,3 +797,73 @@ fn the_window_is_usable_from_640_by_480_to_1920_by_1080() {
         }
     }
 }
+
+#[test]
+fn final_text_is_typed_into_the_focused_application_when_asked() {
+    let _one = one_window_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    if Command::new("xterm").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+        let msg = "SKIPPED: xterm is not installed (./scripts/test installs it)";
+        assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "{msg}");
+        eprintln!("{msg}");
+        return;
+    }
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
+    std::fs::write(
+        dir.path().join("hark/settings.ron"),
+        "(version: 1, recall_seconds: 0, recall_asked: true, type_into_focused: true)",
+    )
+    .unwrap();
+    // A real text field: a terminal whose keystrokes go, unechoed and unbuffered, to a file.
+    let typed = dir.path().join("typed.txt");
+    let mut term = Command::new("xterm")
+        .args(["-fa", "Monospace", "-fs", "10", "-geometry", "80x10+600+500", "-e", "sh", "-c"])
+        .arg(format!("stty -icanon -echo; exec cat > '{}'", typed.display()))
+        .env("DISPLAY", &x.display)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let window = x.xdotool(&["search", "--sync", "--class", "xterm"]);
+    let window = window.lines().next().unwrap().to_owned();
+    x.xdotool(&["windowfocus", "--sync", &window]);
+    let o = hark()
+        .arg("--demo")
+        .arg(c.join("jfk.wav"))
+        .args(["--exit-after", "16", "--model"])
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let tail: String =
+        err.lines().filter(|l| !l.contains("INFO") && !l.starts_with("ALSA")).collect::<Vec<_>>().join("\n");
+    assert!(o.status.success(), "{:?}: {tail}", o.status);
+    // Each final as the window printed it, a space after each.
+    let finals: String = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .filter_map(|l| l.split_once("] ").map(|(_, t)| format!("{} ", t.trim())))
+        .collect();
+    assert!(finals.to_lowercase().contains("country"), "the clip was not transcribed: {finals:?}\n{tail}");
+    // The terminal writes what it received on its own time: wait for it, up to 20 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut got = String::new();
+    while std::time::Instant::now() < deadline {
+        got = std::fs::read_to_string(&typed).unwrap_or_default();
+        if got.len() >= finals.len() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = term.kill();
+    let _ = term.wait();
+    assert_eq!(got, finals, "what the terminal received is not the final text");
+}

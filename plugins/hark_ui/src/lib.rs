@@ -23,6 +23,7 @@ pub mod quit;
 pub mod recovery;
 pub mod settings;
 pub mod transcript;
+pub mod typing;
 pub mod views;
 
 use std::path::PathBuf;
@@ -150,6 +151,7 @@ impl Plugin for UiPlugin {
             .init_resource::<LevelMeter>()
             .init_resource::<recovery::Recovery>()
             .init_resource::<history::RunHistory>()
+            .init_resource::<typing::Typist>()
             .add_plugins((quit::QuitPlugin, hotkeys::HotkeysPlugin))
             .add_systems(Startup, (apply_settings, wake_on_answers))
             // After the viz plugin's Startup has created the ring textures.
@@ -165,6 +167,7 @@ impl Plugin for UiPlugin {
                     follow_models,
                     meter,
                     print_transcripts,
+                    typing::type_finals,
                     update_mode,
                     views::layout_views,
                 )

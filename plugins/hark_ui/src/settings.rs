@@ -47,6 +47,8 @@ pub struct Settings {
     pub recall_seconds: u32,
     /// Whether the person has been asked about the recall buffer (the window asks once).
     pub recall_asked: bool,
+    /// Type each final utterance of a live capture into the focused application (X11).
+    pub type_into_focused: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +62,7 @@ impl Default for Settings {
             hotkeys: Hotkeys::default(),
             recall_seconds: 0,
             recall_asked: false,
+            type_into_focused: false,
         }
     }
 }

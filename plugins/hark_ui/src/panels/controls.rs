@@ -70,6 +70,15 @@ impl Controls<'_, '_> {
             ui.colored_label(egui::Color32::RED, "CLIPPING");
         }
         self.recall_row(ui);
+        let mut typing = self.settings.settings.type_into_focused;
+        let b = ui.checkbox(&mut typing, "Type text into the focused app").on_hover_text(
+            "Each final sentence of a capture is typed, as if on the keyboard, into the application that has the \
+             keyboard focus (X11), with a space after it. Not while Hark's own window has the focus.",
+        );
+        if b.changed() {
+            self.settings.settings.type_into_focused = typing;
+            self.save();
+        }
         ui.separator();
         self.model_picker(ui, capturing);
         ui.separator();
