@@ -103,6 +103,25 @@ impl Xvfb {
     }
 }
 
+/// `hark` on the display `x` with no sound server, its database in `data` and its settings under
+/// `data/hark/` (XDG_CONFIG_HOME), its runtime directory `rt`.
+fn window_without_sound(x: &Xvfb, data: &std::path::Path, rt: &std::path::Path) -> Command {
+    let mut c = hark();
+    c.arg("--data-dir")
+        .arg(data)
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", rt)
+        .env("PULSE_SERVER", "unix:/nonexistent")
+        .env("XDG_CONFIG_HOME", data);
+    c
+}
+
+/// The settings file the window will read (RON), under `dir` as its XDG_CONFIG_HOME.
+fn write_settings(dir: &std::path::Path, ron: &str) {
+    std::fs::create_dir_all(dir.join("hark")).unwrap();
+    std::fs::write(dir.join("hark/settings.ron"), ron).unwrap();
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -120,9 +139,7 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let shot = dir.path().join("shot.png");
     let state = dir.path().join("state.json");
     // The recall buffer is off until the person turns it on; this person did.
-    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
-    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 30, recall_asked: true)")
-        .unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 30, recall_asked: true)");
     let mut app = hark()
         // Long enough for the three captures below on a loaded 2-core machine (about 44 s on an
         // idle one): the Copy press must come before the window exits.
@@ -293,17 +310,11 @@ fn without_any_input_device_the_window_opens_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let mut app = hark()
+    let mut app = window_without_sound(&x, dir.path(), rt.path())
         .args(["--exit-after", "6", "--model"])
         .arg(&m)
         .arg("--state-json")
         .arg(&state)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -344,19 +355,13 @@ fn a_saved_session_replays_in_the_window_following_its_words() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let state = dir.path().join("state.json");
     let shot = dir.path().join("replay.png");
-    let o = hark()
+    let o = window_without_sound(&x, dir.path(), rt.path())
         .args(["--replay", "1", "--exit-after", "5", "--model"])
         .arg(&m)
         .arg("--state-json")
         .arg(&state)
         .arg("--screenshot")
         .arg(&shot)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -507,15 +512,9 @@ fn the_first_start_asks_before_the_microphone_is_listened_to_in_the_background()
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
     let settings = dir.path().join("hark/settings.ron");
-    let mut app = hark()
+    let mut app = window_without_sound(&x, dir.path(), rt.path())
         .args(["--exit-after", "15", "--model"])
         .arg(&m)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -566,21 +565,13 @@ fn clicking_a_word_of_a_replayed_transcript_moves_the_playhead_to_it() {
         .iter()
         .flat_map(|g| g.words.iter().map(|w| (hark_core::samples_to_secs(w.start), w.text.trim().to_owned())))
         .collect();
-    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
-    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
-        .unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     let state = dir.path().join("state.json");
-    let mut app = hark()
+    let mut app = window_without_sound(&x, dir.path(), rt.path())
         .args(["--replay", "1", "--replay-speed", "0.5", "--exit-after", "14", "--model"])
         .arg(&m)
         .arg("--state-json")
         .arg(&state)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -616,13 +607,11 @@ fn what_is_being_said_shows_in_the_window_before_its_utterance_ends() {
     let rt = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let shot = dir.path().join("partial.png");
-    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
-    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
-        .unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     // jfk.wav is one 11 s utterance to a live capture: its text can only be partial until the
     // clip has played (the window keeps the longest partial seen while capturing). Beside
     // another window test on 2 cores, partial decodes come slowly: the whole clip is given.
-    let o = hark()
+    let o = window_without_sound(&x, dir.path(), rt.path())
         .arg("--demo")
         .arg(c.join("jfk.wav"))
         .args(["--exit-after", "14", "--model"])
@@ -631,12 +620,6 @@ fn what_is_being_said_shows_in_the_window_before_its_utterance_ends() {
         .arg(&state)
         .arg("--screenshot")
         .arg(&shot)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -661,22 +644,14 @@ fn a_termination_signal_finishes_the_capture_before_the_window_exits() {
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
-    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
-        .unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     // 26.7 s of someone speaking almost without a pause: when the first utterance's text is
     // out, the capture is in the middle of the next one.
-    let mut app = hark()
+    let mut app = window_without_sound(&x, dir.path(), rt.path())
         .arg("--demo")
         .arg(c.join("mfa_acoustic_corpus.wav"))
         .args(["--exit-after", "120", "--model"])
         .arg(&m)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -716,10 +691,8 @@ fn window_at(size: &str, c: &std::path::Path, m: &std::path::Path) -> ((u32, u32
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
     let (state, shot) = (dir.path().join("state.json"), dir.path().join(format!("{size}.png")));
-    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
-    std::fs::write(dir.path().join("hark/settings.ron"), "(version: 1, recall_seconds: 0, recall_asked: true)")
-        .unwrap();
-    let o = hark()
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
+    let o = window_without_sound(&x, dir.path(), rt.path())
         .arg("--demo")
         .arg(c.join("jfk.wav"))
         // Beside other work on 2 cores a first frame under lavapipe can take seconds: room
@@ -730,12 +703,6 @@ fn window_at(size: &str, c: &std::path::Path, m: &std::path::Path) -> ((u32, u32
         .arg(&state)
         .arg("--screenshot")
         .arg(&shot)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -811,12 +778,7 @@ fn final_text_is_typed_into_the_focused_application_when_asked() {
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("hark")).unwrap();
-    std::fs::write(
-        dir.path().join("hark/settings.ron"),
-        "(version: 1, recall_seconds: 0, recall_asked: true, type_into_focused: true)",
-    )
-    .unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true, type_into_focused: true)");
     // A real text field: a terminal whose keystrokes go, unechoed and unbuffered, to a file.
     let typed = dir.path().join("typed.txt");
     let mut term = Command::new("xterm")
@@ -829,17 +791,11 @@ fn final_text_is_typed_into_the_focused_application_when_asked() {
     let window = x.xdotool(&["search", "--sync", "--class", "xterm"]);
     let window = window.lines().next().unwrap().to_owned();
     x.xdotool(&["windowfocus", "--sync", &window]);
-    let o = hark()
+    let o = window_without_sound(&x, dir.path(), rt.path())
         .arg("--demo")
         .arg(c.join("jfk.wav"))
         .args(["--exit-after", "16", "--model"])
         .arg(&m)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", rt.path())
-        .env("PULSE_SERVER", "unix:/nonexistent")
-        .env("XDG_CONFIG_HOME", dir.path())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod guard;
 pub mod loader;
 pub mod partial;
+mod priority;
 pub mod words;
 
 use std::collections::HashMap;
@@ -144,7 +145,7 @@ impl Recognizer {
             let rx = job_rx.clone();
             let tx = done_tx.clone();
             let spawned = std::thread::Builder::new().name(format!("hark-recognizer-{i}")).spawn(move || {
-                yield_to_capture();
+                priority::yield_to_capture();
                 for job in rx.iter() {
                     let t = Instant::now();
                     engine::set_cancel(Some(job.cancel.clone()));
@@ -584,19 +585,4 @@ fn collect(
 fn tail_chars(s: &str, n: usize) -> String {
     let count = s.chars().count();
     s.chars().skip(count.saturating_sub(n)).collect()
-}
-
-/// Recognition is batch work that may take every core; the capture threads (cpal's, the sound
-/// server's client) and the window must not wait behind it, or audio is late and lost. The
-/// calling worker thread (and the threads whisper.cpp starts from it, which inherit it) runs
-/// at a nice level of 10. On Linux the priority is per thread.
-fn yield_to_capture() {
-    #[cfg(target_os = "linux")]
-    #[expect(unsafe_code, reason = "setpriority has no safe wrapper in std")]
-    // SAFETY: setpriority reads only its integer arguments; `who` 0 is the calling thread.
-    unsafe {
-        if libc::setpriority(libc::PRIO_PROCESS, 0, 10) != 0 {
-            log::debug!("recognizer thread priority unchanged: {}", std::io::Error::last_os_error());
-        }
-    }
 }
