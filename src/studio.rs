@@ -12,7 +12,7 @@ use hark_capture::{CaptureControl, CaptureControlPlugin, CaptureRequest};
 use hark_core::{PartialTranscript, Transcript, Utterance};
 use hark_transcribe::{Engine, WhisperEngine};
 use hark_ui::{Notice, UiPlugin};
-use hark_viz::{VizPlugin, VizRing, analysis::band_energy};
+use hark_viz::{VizPlugin, VizRing};
 
 use crate::pipeline::{PipelineOptions, add_pipeline};
 
@@ -349,12 +349,12 @@ fn write_state(
     let columns: Vec<serde_json::Value> = ring
         .recent
         .iter()
-        .map(|(e, c, p, s)| {
-            let n = order.iter().position(|x| x == e).unwrap_or_else(|| {
-                order.push(*e);
+        .map(|c| {
+            let n = order.iter().position(|x| *x == c.session).unwrap_or_else(|| {
+                order.push(c.session);
                 order.len() - 1
             });
-            serde_json::json!({"session": n, "speech_band": band_energy(c, 300.0, 3400.0), "vad": p, "speech": s})
+            serde_json::json!({"session": n, "speech_band": c.speech_band, "vad": c.vad, "speech": c.speech})
         })
         .collect();
     let state = serde_json::json!({
@@ -370,7 +370,7 @@ fn write_state(
             "playing": replay.playing,
             "current_word": s.word_at(replay.position).map(|(g, w)| s.segments[g].words[w].text.clone()),
             "in_view": replay.entity.is_some() && ring.session == replay.entity,
-            "view_columns": ring.recent.iter().filter(|(e, ..)| Some(*e) == replay.entity).count(),
+            "view_columns": ring.recent.iter().filter(|c| Some(c.session) == replay.entity).count(),
         })),
         "replay_problem": replay.problem,
         "partial_seen_while_capturing": partial,

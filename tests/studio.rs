@@ -173,10 +173,11 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let first = wait_for("[");
     x.xdotool(&["key", "--clearmodifiers", "F9"]);
     // Live capture closes an utterance at each pause: gather the capture's lines until it has
-    // stopped and its last words are in.
+    // stopped and its last words are in ("your country" alone is also in the first half, whose
+    // line can come before the stop while the second half's is still being decoded).
     let mut line = first.split_once("] ").map(|(_, t)| t.to_owned()).unwrap_or_default();
     let mut stopped = false;
-    while !(stopped && line.to_lowercase().contains("your country")) {
+    while !(stopped && line.to_lowercase().contains("for your country")) {
         let l = out.next("the capture's transcript");
         stopped |= l.starts_with("capture stopped");
         if let Some((_, t)) = l.split_once("] ").filter(|_| l.starts_with('[')) {

@@ -122,8 +122,10 @@ impl ColumnMaker {
 
 /// Mean spectrum value (0..255) of rows between `lo_hz` and `hi_hz`.
 pub fn band_energy(col: &Column, lo_hz: f32, hi_hz: f32) -> f32 {
-    let rows: Vec<usize> = (0..ROWS).filter(|&r| row_hz(r as f32) >= lo_hz && row_hz(r as f32) < hi_hz).collect();
-    rows.iter().map(|&r| col.spectrum[r] as f32).sum::<f32>() / rows.len().max(1) as f32
+    let (sum, n) = (0..ROWS)
+        .filter(|&r| row_hz(r as f32) >= lo_hz && row_hz(r as f32) < hi_hz)
+        .fold((0.0, 0usize), |(sum, n), r| (sum + col.spectrum[r] as f32, n + 1));
+    sum / n.max(1) as f32
 }
 
 #[cfg(test)]

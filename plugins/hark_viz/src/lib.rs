@@ -86,8 +86,19 @@ pub struct VizRing {
     pub session_start_column: i64,
     /// The session being shown.
     pub session: Option<Entity>,
-    /// Recent columns (for tests and the state dump): session, column, VAD probability, speech.
-    pub recent: std::collections::VecDeque<(Entity, Column, f32, bool)>,
+    /// Recent columns, summarised for tests and the state dump.
+    pub recent: std::collections::VecDeque<RecentColumn>,
+}
+
+/// What the state dump keeps of a column.
+#[derive(Debug, Clone, Copy)]
+pub struct RecentColumn {
+    pub session: Entity,
+    /// Mean spectrogram value (0–255) over the speech band, 300–3400 Hz.
+    pub speech_band: f32,
+    /// The VAD's probability and decision for the column's samples.
+    pub vad: f32,
+    pub speech: bool,
 }
 
 /// Columns produced this frame, on their way to the GPU.
@@ -186,8 +197,9 @@ fn create_ring(
     });
 }
 
-/// How many columns the state dump keeps (60 s, about 0.8 MB).
-pub const RECENT: usize = 6000;
+/// How many columns the state dump keeps (5 min, about 0.5 MB): a test's few captures must all
+/// fit, however slowly a loaded machine runs them.
+pub const RECENT: usize = 30_000;
 
 fn make_columns(
     mut ring: ResMut<VizRing>,
@@ -259,7 +271,8 @@ fn make_columns(
         new.wave.push((row, [enc(col.min), enc(col.max), (p * 255.0) as u8, if speech { 255 } else { 0 }]));
         ring.written += 1;
         let session = ring.session.unwrap_or(Entity::PLACEHOLDER);
-        ring.recent.push_back((session, col, p, speech));
+        let speech_band = analysis::band_energy(&col, 300.0, 3400.0);
+        ring.recent.push_back(RecentColumn { session, speech_band, vad: p, speech });
         if ring.recent.len() > RECENT {
             ring.recent.pop_front();
         }
