@@ -48,6 +48,20 @@ fn listen(pulse: &Pulse, model: &Path, data: &Path, args: &[&str]) -> Listening 
 }
 
 impl Listening {
+    /// Reads stderr up to a line that contains `needle`, and returns it.
+    fn wait_for_err(&mut self, needle: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.err.read_line(&mut line).unwrap();
+            assert!(n > 0, "hark ended before saying {needle:?}:\n{}", self.log);
+            self.log.push_str(&line);
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
     /// Waits for the process to end; a process still running after `limit` is killed and the
     /// test fails (a hang is the bug some of these tests look for).
     fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
@@ -175,8 +189,8 @@ fn listen_transcribes_speech_from_the_virtual_microphone() {
 /// The sound server dies mid-capture: through ALSA's pulse plugin the stream thread deadlocks
 /// inside the plugin and no error ever comes (hark used to hang for good); through PulseAudio's
 /// own host the stream errs (hark used to exit 0 as if asked to stop). Either way `listen`
-/// ends on its own within seconds, names the cause, exits 1, and keeps and transcribes
-/// everything heard before.
+/// notices within seconds and says so, waits for the device, and when the capture ends
+/// without it names the cause, exits 1, and keeps and transcribes everything heard before.
 #[test]
 fn killing_the_sound_server_ends_the_capture_and_says_why() {
     let _live = common::one_live_capture_at_a_time();
@@ -186,11 +200,16 @@ fn killing_the_sound_server_ends_the_capture_and_says_why() {
     for device in [None, Some("alsa:default")] {
         let Some(pulse) = Pulse::start() else { return };
         let data = tempfile::tempdir().unwrap();
-        let args: Vec<&str> = device.iter().flat_map(|d| ["--device", *d]).collect();
-        let l = listen(&pulse, &m, data.path(), &args);
+        // The capture waits for a lost device to come back; this one never does, and the
+        // capture ends at its duration.
+        let mut args = vec!["--duration", "14"];
+        args.extend(device.iter().flat_map(|d| ["--device", *d]));
+        let mut l = listen(&pulse, &m, data.path(), &args);
         let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("mfa_thoughts.wav")).status().unwrap();
         assert!(played.success());
         assert!(pulse.cmd("pulseaudio").arg("--kill").status().unwrap().success());
+        let lost = l.wait_for_err("warning: lost input device");
+        assert!(lost.contains("waiting for it to come back"), "{device:?}: {lost}");
         let (status, stdout, log) = l.finish(Duration::from_secs(60));
         assert_eq!(status.code(), Some(1), "{device:?}: {log}");
         assert!(
@@ -227,6 +246,67 @@ fn a_microphone_moved_by_the_server_is_followed_and_the_gap_is_said() {
     let text = heard(&stdout).to_lowercase();
     assert!(text.contains("thousand") && text.contains("forward"), "heard {stdout:?}\n{log}");
     assert!(log.contains("the audio system did not deliver"), "{log}");
+}
+
+/// The microphone disappears mid-capture (its sink unloaded, nothing to move the stream to)
+/// and comes back: the capture waits for it, says so, resumes by itself in the same session,
+/// and keeps the time without it as silence, so the words after keep their times.
+#[test]
+fn a_lost_microphone_is_waited_for_and_the_capture_resumes_in_the_same_session() {
+    let _live = common::one_live_capture_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else {
+        return;
+    };
+    let Some(pulse) = Pulse::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let mut l = listen(&pulse, &m, data.path(), &["--duration", "24"]);
+    let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("mfa_thoughts.wav")).status().unwrap();
+    assert!(played.success());
+    assert!(pulse.cmd("pactl").args(["unload-module", "module-null-sink"]).status().unwrap().success());
+    let lost = l.wait_for_err("warning: lost input device");
+    assert!(lost.contains("waiting for it to come back"), "{lost}");
+    // The device comes back (as a USB microphone plugged in again would).
+    assert!(pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status().unwrap().success());
+    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+    let back = l.wait_for_err("the input device is back");
+    assert!(back.contains("capture resumed at"), "{back}");
+    let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap();
+    assert!(played.success());
+    let (status, stdout, log) = l.finish(Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    assert!(log.contains("saved as session 1") && log.contains("without the microphone"), "{log}");
+    let text = heard(&stdout).to_lowercase();
+    assert!(text.contains("thousand") && text.contains("forward"), "heard {stdout:?}\n{log}");
+    // One session holds both, the second clip after the first by at least the time away.
+    let list = hark().args(["sessions", "list", "--data-dir"]).arg(data.path()).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert_eq!(list.lines().filter(|l| l.contains("complete")).count(), 1, "{list}");
+    // The stretch without the device is marked in the session.
+    let show = hark().args(["sessions", "show", "1", "--data-dir"]).arg(data.path()).output().unwrap();
+    let show = String::from_utf8_lossy(&show.stdout).into_owned();
+    let marked = show.lines().find(|l| l.contains("without the input device from")).unwrap_or_else(|| panic!("{show}"));
+    assert!(marked.contains("lost input device"), "{show}");
+    let figures: Vec<f64> = marked.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let (gap_secs, gap_from) = (figures[0], figures[1]);
+    let stored = stored_audio(data.path());
+    let first = hark_capture::read_16k_mono(&c.join("mfa_thoughts.wav")).unwrap();
+    let second = hark_capture::read_16k_mono(&c.join("cmu_goforward.wav")).unwrap();
+    let (a, qa) = find(&first[8_000..24_000], &stored, 0..stored.len());
+    let (b, qb) = find(&second[8_000..24_000], &stored, 0..stored.len());
+    assert!(qa > 0.8 && qb > 0.8, "clips found with match {qa:.2} and {qb:.2}");
+    // (a and b are where each clip's second half-second lies.)
+    let (first_end, second_start) = (a - 8_000 + first.len(), b - 8_000);
+    assert!(second_start > first_end, "the second clip at {second_start}, the first ends at {first_end}");
+    // The marked gap lies between the two clips.
+    let (gap_start, gap_end) = ((gap_from * 16e3) as usize, ((gap_from + gap_secs) * 16e3) as usize);
+    assert!(
+        gap_secs >= 1.0 && gap_start + 1_600 >= first_end && gap_end <= second_start + 1_600,
+        "{marked}: clips end at {first_end} and start at {second_start}"
+    );
+    // Between them: the time without the device, stored as silence.
+    let gap = &stored[a + first.len()..b];
+    let zeros = gap.windows(16_000).any(|w| w.iter().all(|&x| x == 0.0));
+    assert!(zeros, "no second of silence between the clips ({} samples)", gap.len());
 }
 
 #[test]

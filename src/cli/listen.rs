@@ -76,10 +76,26 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     // Whether the terminal's current line holds a partial (to be overwritten).
     let mut line_open = false;
     let mut stopping = false;
+    // The microphone lost (and being looked for), as last said.
+    let mut waiting: Option<String> = None;
     loop {
         p.app.update();
         let world = p.app.world_mut();
         let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
+        let now_waiting = world.get::<CaptureHealth>(session).and_then(|h| h.waiting.clone());
+        if now_waiting != waiting {
+            match &now_waiting {
+                Some(w) => eprintln!(
+                    "warning: {w} (at {:.1} s); waiting for it to come back (the time without it is kept as silence; Ctrl+C stops)",
+                    samples_to_secs(captured)
+                ),
+                None if !stopping => {
+                    eprintln!("the input device is back: capture resumed at {:.1} s", samples_to_secs(captured))
+                }
+                None => {}
+            }
+            waiting = now_waiting;
+        }
         let stop_now = !world.resource::<Messages<AppExit>>().is_empty() || limit.is_some_and(|l| captured >= l);
         if stop_now && !stopping {
             stopping = true;

@@ -150,6 +150,12 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
             println!("session {}: {}", s.id, s.title);
             println!("  created {}  source {}  model {}", s.created_at, s.source, s.model);
             println!("  {:.1} s of audio, {}, {} utterances", s.duration_s, s.state, s.segments);
+            for g in r.gaps(id)? {
+                println!(
+                    "  {:.1} s without the input device from {:.2} s (kept as silence): {}",
+                    g.secs, g.start_s, g.cause
+                );
+            }
             let t = SessionTranscript::from_store(&r.segments(id)?, s.duration_s);
             for seg in t.segments.iter().filter(|g| !g.suspect) {
                 println!("[{:>8.2} – {:>8.2}] {}", seg.start_s, seg.end_s, seg.text);

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use bevy::platform::cell::SyncCell;
 use bevy::prelude::*;
 use hark_core::{
-    AudioChunk, CaptureEnded, CaptureFailed, CaptureFinished, PipelineBackpressure, PipelineSystems, SAMPLE_RATE,
-    SessionClock, StopCapture,
+    AudioChunk, CaptureEnded, CaptureFailed, CaptureFinished, CaptureGap, PipelineBackpressure, PipelineSystems,
+    SAMPLE_RATE, SessionClock, StopCapture,
 };
 
 pub use control::{
@@ -59,6 +59,9 @@ pub enum Source {
         samples: Arc<[f32]>,
         pos: usize,
     },
+    /// A microphone that was lost, looked for until it comes back; the time without it is
+    /// kept as silence.
+    Lost(mic::Reconnect),
 }
 
 impl std::fmt::Debug for Source {
@@ -66,6 +69,7 @@ impl std::fmt::Debug for Source {
         match self {
             Self::File(s) => s.fmt(f),
             Self::Mic(s) => s.fmt(f),
+            Self::Lost(r) => r.fmt(f),
             Self::Samples { samples, pos } => write!(f, "Samples({pos}/{})", samples.len()),
         }
     }
@@ -80,6 +84,9 @@ pub struct CaptureSource {
     due_secs: f64,
     /// Reused output buffer.
     buf: Vec<f32>,
+    /// Seconds dropped and filled by earlier streams of this capture (before a microphone was
+    /// lost and came back).
+    earlier_streams: (f64, f64),
 }
 
 impl std::fmt::Debug for CaptureSource {
@@ -90,7 +97,7 @@ impl std::fmt::Debug for CaptureSource {
 
 impl CaptureSource {
     pub fn new(source: Source, pace: Pace) -> Self {
-        Self { source: SyncCell::new(source), pace, due_secs: 0.0, buf: Vec::new() }
+        Self { source: SyncCell::new(source), pace, due_secs: 0.0, buf: Vec::new(), earlier_streams: (0.0, 0.0) }
     }
 }
 
@@ -103,8 +110,16 @@ pub struct CaptureHealth {
     /// Seconds the audio host lost (a device moved, a server stalled), filled with silence so
     /// later audio keeps its time.
     pub filled_secs: f64,
-    /// Why the capture stopped, when it was not asked to.
+    /// Why the capture stopped, when it was not asked to, or why it ended without its
+    /// microphone.
     pub failure: Option<String>,
+    /// While the microphone is lost and looked for: what was lost and why.
+    pub waiting: Option<String>,
+    /// Seconds without the microphone (lost, then back or the capture stopped), kept as
+    /// silence.
+    pub absent_secs: f64,
+    /// Times the microphone came back after a loss.
+    pub resumed: u32,
 }
 
 impl CaptureHealth {
@@ -117,6 +132,9 @@ impl CaptureHealth {
                 "{} the audio system did not deliver (a silent gap in the recording)",
                 secs(self.filled_secs)
             ));
+        }
+        if self.absent_secs > 0.0 {
+            parts.push(format!("{} without the microphone (it was lost; kept as silence)", secs(self.absent_secs)));
         }
         if self.dropped_secs > 0.0 {
             parts.push(format!("{} dropped because Hark fell behind the microphone", secs(self.dropped_secs)));
@@ -157,6 +175,7 @@ fn pull_sources(
     mut chunks: MessageWriter<AudioChunk>,
     mut ended: MessageWriter<CaptureEnded>,
     mut failed: MessageWriter<CaptureFailed>,
+    mut gaps: MessageWriter<CaptureGap>,
     mut stop: MessageReader<StopCapture>,
 ) {
     let stopping: Vec<Entity> = stop.read().map(|s| s.session).collect();
@@ -174,6 +193,9 @@ fn pull_sources(
                 due.saturating_sub(clock.captured) as usize
             }
         };
+        // A microphone lost this update, or back.
+        let mut lost = None;
+        let mut back = None;
         let result = match cap.source.get() {
             Source::File(f) => {
                 if want == 0 {
@@ -182,13 +204,30 @@ fn pull_sources(
                     f.pull(want, &mut cap.buf)
                 }
             }
-            Source::Mic(m) => {
-                let r = m.pull(&mut cap.buf);
-                if r.is_ok() && stopping.contains(&session) {
-                    // The resampler holds the last few ms: they are part of what was said.
-                    m.finish(&mut cap.buf);
+            Source::Mic(m) => match m.pull(&mut cap.buf) {
+                // A microphone lost mid-capture is looked for until it comes back or the
+                // capture is stopped; the session goes on meanwhile.
+                Err(CaptureError::DeviceLost { device, cause }) if !stopping.contains(&session) => {
+                    warn!("lost input device {device}: {cause}; looking for it again");
+                    lost = Some(mic::Reconnect::start(m, cause));
+                    Ok(true)
                 }
-                r.map(|()| true)
+                r => {
+                    if r.is_ok() && stopping.contains(&session) {
+                        // The resampler holds the last few ms: they are part of what was said.
+                        m.finish(&mut cap.buf);
+                    }
+                    r.map(|()| true)
+                }
+            },
+            Source::Lost(r) => {
+                r.fill(&mut cap.buf);
+                back = r.poll();
+                if stopping.contains(&session) && back.is_none() {
+                    Err(CaptureError::DeviceLost { device: r.description.clone(), cause: r.cause.clone() })
+                } else {
+                    Ok(true)
+                }
             }
             Source::Samples { samples, pos } => {
                 let n = want.min(samples.len() - *pos);
@@ -206,15 +245,45 @@ fn pull_sources(
             Some(h) => (*h).clone(),
             None => CaptureHealth::default(),
         };
-        if let Source::Mic(m) = cap.source.get() {
-            let rate = m.device_rate.max(1) as f64;
-            now.dropped_secs = m.overruns() as f64 / rate;
-            now.filled_secs = m.lost() as f64 / rate;
+        match cap.source.get() {
+            // A stream's counts start again at zero when its device comes back: they are
+            // added to what the earlier streams lost.
+            Source::Mic(m) => {
+                let rate = m.device_rate.max(1) as f64;
+                now.dropped_secs = cap.earlier_streams.0 + m.overruns() as f64 / rate;
+                now.filled_secs = cap.earlier_streams.1 + m.lost() as f64 / rate;
+            }
+            Source::Lost(r) => {
+                now.waiting = Some(format!("lost input device {}: {}", r.description, r.cause));
+            }
+            _ => {}
+        }
+        if let Some(mut r) = lost {
+            r.at = clock.captured;
+            now.waiting = Some(format!("lost input device {}: {}", r.description, r.cause));
+            cap.earlier_streams = (now.dropped_secs, now.filled_secs);
+            *cap.source.get() = Source::Lost(r);
+        } else if let Some(m) = back {
+            if let Source::Lost(r) = cap.source.get() {
+                now.absent_secs += r.absent_secs();
+                info!("input device {} is back after {:.1} s", m.description, r.absent_secs());
+                gaps.write(gap(session, r));
+            }
+            now.waiting = None;
+            now.resumed += 1;
+            *cap.source.get() = Source::Mic(m);
         }
         let more = match result {
             Ok(more) => more && !stopping.contains(&session),
             Err(e) => {
                 error!("{e}");
+                if let Source::Lost(r) = cap.source.get() {
+                    // Stopped while the microphone was away: the time without it is part of the
+                    // session (as silence).
+                    now.absent_secs += r.absent_secs();
+                    now.waiting = None;
+                    gaps.write(gap(session, r));
+                }
                 now.failure = Some(e.to_string());
                 failed.write(CaptureFailed { session, message: e.to_string() });
                 false
@@ -232,6 +301,16 @@ fn pull_sources(
             commands.entity(session).remove::<CaptureSource>().insert(CaptureFinished);
             ended.write(CaptureEnded { session, samples: clock.captured });
         }
+    }
+}
+
+/// The silence that stood in for a lost microphone.
+fn gap(session: Entity, r: &mic::Reconnect) -> CaptureGap {
+    CaptureGap {
+        session,
+        start: r.at,
+        samples: r.filled,
+        cause: format!("lost input device {}: {}", r.description, r.cause),
     }
 }
 

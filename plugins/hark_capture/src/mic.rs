@@ -80,6 +80,9 @@ pub struct MicSource {
     /// What the user sees: the device's name.
     pub description: String,
     pub device_rate: u32,
+    /// How it was opened (the device asked for, ring seconds, callback period), to open it
+    /// again when it comes back after a loss.
+    asked: (Option<String>, f32, Option<f32>),
 }
 
 /// What the audio callback and the error callback report to the ECS side.
@@ -181,7 +184,13 @@ impl MicSource {
             stall_after: Duration::from_secs_f64((period * 10.0).max(5.0)),
             description,
             device_rate: cfg.sample_rate,
+            asked: (device_id.map(str::to_owned), seconds, period_secs),
         })
+    }
+
+    /// How long no audio has come (since the last that did, or since the stream started).
+    pub fn silent_for(&self) -> Duration {
+        self.last_audio.elapsed()
     }
 
     /// Moves everything the callback delivered so far, at 16 kHz, into `out`. A stream that
@@ -254,6 +263,87 @@ impl Drop for MicSource {
         if spawned.is_ok() && rx.recv_timeout(Duration::from_millis(500)).is_err() {
             log::warn!("the audio stream of {} did not close; left behind", self.description);
         }
+    }
+}
+
+/// A lost microphone, looked for again: a thread of its own tries to open what was asked for
+/// (the same device, or whatever is the default when the default was asked for) once a second,
+/// because opening can block on a sound server that is gone. The stream it opens is handed over
+/// by [`Reconnect::poll`].
+pub struct Reconnect {
+    /// The lost device's name.
+    pub description: String,
+    /// Why it was lost.
+    pub cause: String,
+    found: std::sync::mpsc::Receiver<MicSource>,
+    give_up: Arc<AtomicBool>,
+    /// When the device was last heard; silence is owed from here to now.
+    owed_from: Instant,
+    /// Samples of silence handed out since then.
+    pub filled: u64,
+    /// Where in the session the silence starts (set by whoever keeps the session's clock).
+    pub at: u64,
+}
+
+impl std::fmt::Debug for Reconnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconnect").field("description", &self.description).field("cause", &self.cause).finish()
+    }
+}
+
+/// How often a lost device is looked for.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+impl Reconnect {
+    /// Starts looking for `lost` again; the silence owed starts where its audio stopped.
+    pub fn start(lost: &MicSource, cause: String) -> Self {
+        let (tx, found) = std::sync::mpsc::sync_channel(1);
+        let give_up = Arc::new(AtomicBool::new(false));
+        let stop = give_up.clone();
+        let (device, seconds, period) = lost.asked.clone();
+        let spawned = std::thread::Builder::new().name("hark-mic-reconnect".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // Not at once: the server is still tearing the old stream down.
+                std::thread::sleep(RECONNECT_EVERY);
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                if let Ok(mic) = MicSource::open_with(device.as_deref(), seconds, period) {
+                    let _ = tx.send(mic);
+                    return;
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            log::warn!("cannot look for {} again: {e}", lost.description);
+        }
+        let owed_from = Instant::now().checked_sub(lost.silent_for()).unwrap_or_else(Instant::now);
+        Self { description: lost.description.clone(), cause, found, give_up, owed_from, filled: 0, at: 0 }
+    }
+
+    /// The device's stream, once it is open again.
+    pub fn poll(&mut self) -> Option<MicSource> {
+        self.found.try_recv().ok()
+    }
+
+    /// Appends the silence (16 kHz) owed for the time without the device up to now, so the
+    /// session's timeline stays true and an utterance cut off by the loss closes.
+    pub fn fill(&mut self, out: &mut Vec<f32>) {
+        let due = (self.owed_from.elapsed().as_secs_f64() * hark_core::SAMPLE_RATE as f64) as u64;
+        let n = due.saturating_sub(self.filled);
+        out.resize(out.len() + n as usize, 0.0);
+        self.filled += n;
+    }
+
+    /// Seconds without the device so far.
+    pub fn absent_secs(&self) -> f64 {
+        self.owed_from.elapsed().as_secs_f64()
+    }
+}
+
+impl Drop for Reconnect {
+    fn drop(&mut self) {
+        self.give_up.store(true, Ordering::Relaxed);
     }
 }
 

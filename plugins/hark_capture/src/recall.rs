@@ -14,6 +14,7 @@ use crate::{CaptureError, MicSource};
 /// small thread (not the ECS, so an idle window needs no wake-ups) into at most
 /// `recall_seconds` of 16 kHz audio (memory-bounded: 30 s is 1.9 MB). Choosing another input
 /// device moves the stream there; what the buffer holds stays (it is still what was just said).
+/// A device lost is looked for again until it is back (silence meanwhile).
 #[derive(Resource)]
 pub struct Recall {
     buf: Arc<Mutex<VecDeque<f32>>>,
@@ -52,9 +53,31 @@ impl Recall {
         if seconds == 0 {
             return Ok(());
         }
-        let mut mic = MicSource::open_background(device, 4.0)?;
+        let mut mic = Some(MicSource::open_background(device, 4.0)?);
+        let mut lost: Option<crate::mic::Reconnect> = None;
         let cap = seconds as usize * hark_core::SAMPLE_RATE as usize;
-        self.start(move |out: &mut Vec<f32>| mic.pull(out), cap);
+        // A lost device is looked for as a capture's is, and the time without it is kept as
+        // silence (what the buffer holds is still the last seconds, not older speech).
+        let pull = move |out: &mut Vec<f32>| {
+            if let Some(r) = &mut lost {
+                r.fill(out);
+                mic = r.poll();
+                if mic.is_some() {
+                    lost = None;
+                }
+                return Ok(());
+            }
+            let Some(m) = &mut mic else { return Ok(()) };
+            match m.pull(out) {
+                Err(CaptureError::DeviceLost { cause, .. }) => {
+                    lost = Some(crate::mic::Reconnect::start(m, cause));
+                    mic = None;
+                    Ok(())
+                }
+                r => r,
+            }
+        };
+        self.start(pull, cap);
         Ok(())
     }
 

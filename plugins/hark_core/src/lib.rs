@@ -300,6 +300,18 @@ pub struct CaptureFailed {
     pub message: String,
 }
 
+/// A stretch of a session without its input device (lost, then back or the capture stopped),
+/// kept in the audio as silence so later audio keeps its time; the store marks it.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct CaptureGap {
+    pub session: Entity,
+    /// Where the silence starts and how long it is, in samples of the session.
+    pub start: u64,
+    pub samples: u64,
+    /// What was lost and why.
+    pub cause: String,
+}
+
 /// Set by the recogniser while its queue is full, so fast file sources wait instead of
 /// decoding the whole file into memory ahead of it. Live sources ignore it.
 #[derive(Resource, Debug, Clone, Copy, Default)]
@@ -548,6 +560,7 @@ impl Plugin for HarkCorePlugin {
             .add_message::<SpeechEdge>()
             .add_message::<CaptureEnded>()
             .add_message::<CaptureFailed>()
+            .add_message::<CaptureGap>()
             .add_message::<StopCapture>()
             .init_resource::<PipelineBackpressure>()
             .add_message::<TranscriptReady>()

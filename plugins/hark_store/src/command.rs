@@ -52,6 +52,13 @@ pub enum Command {
         session: i64,
         json: String,
     },
+    /// A stretch without the input device (`hark_core::CaptureGap`).
+    Gap {
+        session: i64,
+        start: u64,
+        samples: u64,
+        cause: String,
+    },
     /// Removes segments that never got a transcript (cut just before a crash).
     DropUntranscribed {
         session: i64,
@@ -146,6 +153,7 @@ impl Command {
             Self::Transcript { .. } => "transcript",
             Self::SetState { .. } => "session state",
             Self::Latency { .. } => "latency figures",
+            Self::Gap { .. } => "gap",
             Self::DropUntranscribed { .. } => "clean-up",
             Self::Rename { .. } => "rename",
             Self::Delete { .. } => "delete",
@@ -232,6 +240,12 @@ pub(crate) fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Resu
         }
         Command::Latency { session, json } => {
             tx.execute("UPDATE sessions SET latency = ?2 WHERE id = ?1", params![session, json])?;
+        }
+        Command::Gap { session, start, samples, cause } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO gaps (session_id, start_sample, samples, cause) VALUES (?1, ?2, ?3, ?4)",
+                params![session, *start as i64, *samples as i64, cause],
+            )?;
         }
         Command::DropUntranscribed { session } => {
             tx.execute(

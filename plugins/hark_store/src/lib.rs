@@ -13,12 +13,12 @@ pub mod writer;
 
 use bevy::prelude::*;
 use hark_core::{
-    AudioChunk, CaptureEnded, LiveLatency, PipelineSystems, Session, SessionClock, SessionState, Transcript,
-    TranscriptReady, Utterance, UtteranceVad,
+    AudioChunk, CaptureEnded, CaptureGap, LiveLatency, PipelineSystems, Session, SessionClock, SessionState,
+    Transcript, TranscriptReady, Utterance, UtteranceVad,
 };
 
 pub use browse::{BrowsePlugin, BrowseRequest, Browser, Browsing, OpenedSession};
-pub use db::{Reader, SearchHit, SegmentRow, SessionRow, StoreError, VersionRow};
+pub use db::{GapRow, Reader, SearchHit, SegmentRow, SessionRow, StoreError, VersionRow};
 pub use writer::{Command, NewSegment, Writer};
 
 /// The database row of a session entity.
@@ -44,7 +44,7 @@ impl Plugin for StorePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<StoreContext>().add_systems(
             Update,
-            (register_sessions, store_audio, store_segments, store_transcripts, store_states)
+            (register_sessions, store_audio, store_segments, store_transcripts, store_gaps, store_states)
                 .chain()
                 .in_set(PipelineSystems::Output)
                 .run_if(resource_exists::<Writer>),
@@ -154,6 +154,15 @@ fn store_transcripts(
             model: ctx.model.clone(),
             settings: ctx.settings.clone(),
         });
+    }
+}
+
+/// A stretch without the input device is marked (its silence is in the audio).
+fn store_gaps(writer: Res<Writer>, mut gaps: MessageReader<CaptureGap>, ids: Query<&StoredSession>) {
+    for g in gaps.read() {
+        if let Ok(id) = ids.get(g.session) {
+            writer.send(Command::Gap { session: id.0, start: g.start, samples: g.samples, cause: g.cause.clone() });
+        }
     }
 }
 

@@ -110,9 +110,12 @@ pub(crate) fn draw(mut contexts: EguiContexts, status: Status) -> Result {
     egui::Panel::bottom("status").exact_size(STATUS_BAR).show(&mut root, |ui| {
         ui.horizontal_centered(|ui| {
             ui.label(status.summary()).on_hover_text(status.latency_details());
-            if let Some(losses) =
-                status.shown.live().and_then(|s| status.health.get(s).ok()).and_then(CaptureHealth::losses)
-            {
+            let health = status.shown.live().and_then(|s| status.health.get(s).ok());
+            if let Some(w) = health.and_then(|h| h.waiting.as_ref()) {
+                ui.colored_label(LOST, format!("{w}: waiting for it to come back"))
+                    .on_hover_text("The capture goes on and resumes by itself when the device is back; the time without it is kept as silence. Stop ends it.");
+            }
+            if let Some(losses) = health.and_then(CaptureHealth::losses) {
                 ui.colored_label(LOST, format!("microphone audio lost: {losses}"));
             }
             if let Some((problem, unsaved)) = status.writer.as_ref().and_then(|w| w.health()) {
