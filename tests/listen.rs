@@ -266,7 +266,15 @@ fn a_lost_microphone_is_waited_for_and_the_capture_resumes_in_the_same_session()
     let lost = l.wait_for_err("warning: lost input device");
     assert!(lost.contains("waiting for it to come back"), "{lost}");
     // The device comes back (as a USB microphone plugged in again would).
-    assert!(pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status().unwrap().success());
+    assert!(
+        pulse
+            .cmd("pactl")
+            .args(["load-module", "module-null-sink", "sink_name=vmic"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
     assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
     let back = l.wait_for_err("the input device is back");
     assert!(back.contains("capture resumed at"), "{back}");
@@ -307,6 +315,46 @@ fn a_lost_microphone_is_waited_for_and_the_capture_resumes_in_the_same_session()
     let gap = &stored[a + first.len()..b];
     let zeros = gap.windows(16_000).any(|w| w.iter().all(|&x| x == 0.0));
     assert!(zeros, "no second of silence between the clips ({} samples)", gap.len());
+}
+
+/// The system's default input changes mid-capture (another device becomes the default, as a
+/// headset plugged in does). A capture of "the default" follows it and says so; a capture of a
+/// device chosen by name stays on that device (PulseAudio moves it with the default, so Hark
+/// opens it again) and says so.
+#[test]
+fn a_default_input_change_is_followed_or_not_as_the_user_chose_and_said() {
+    let _live = common::one_live_capture_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else {
+        return;
+    };
+    for chosen in [None, Some("pulseaudio:vmic.monitor")] {
+        let Some(pulse) = Pulse::start_with(&["module-null-sink sink_name=other"]) else { return };
+        let data = tempfile::tempdir().unwrap();
+        let mut args = vec!["--duration", "20"];
+        args.extend(chosen.iter().flat_map(|d| ["--device", *d]));
+        let mut l = listen(&pulse, &m, data.path(), &args);
+        let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("mfa_thoughts.wav")).status().unwrap();
+        assert!(played.success());
+        assert!(pulse.cmd("pactl").args(["set-default-source", "other.monitor"]).status().unwrap().success());
+        let note = l.wait_for_err("note: the system's default input changed to");
+        if chosen.is_some() {
+            assert!(note.contains("is opened again"), "{note}");
+            l.wait_for_err("the input device is back");
+        } else {
+            assert!(note.contains("the capture follows it"), "{note}");
+        }
+        // One clip into each device: only the one the capture should be on is heard.
+        for (sink, clip) in [("other", "cmu_goforward.wav"), ("vmic", "harvard_spk1_snt5.wav")] {
+            let played = pulse.cmd("paplay").arg(format!("--device={sink}")).arg(c.join(clip)).status().unwrap();
+            assert!(played.success());
+        }
+        let (status, stdout, log) = l.finish(Duration::from_secs(120));
+        assert!(status.success(), "{chosen:?}: {log}");
+        let text = heard(&stdout).to_lowercase();
+        assert!(text.contains("thousand"), "{chosen:?}: heard {stdout:?}");
+        let (followed, stayed) = (text.contains("forward"), text.contains("sunday") || text.contains("week"));
+        assert_eq!((followed, stayed), (chosen.is_none(), chosen.is_some()), "{chosen:?}: heard {stdout:?}\n{log}");
+    }
 }
 
 #[test]

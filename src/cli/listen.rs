@@ -78,23 +78,32 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     let mut stopping = false;
     // The microphone lost (and being looked for), as last said.
     let mut waiting: Option<String> = None;
+    // Input events said so far, and times the device came back.
+    let mut told = 0;
+    let mut resumed = 0;
     loop {
         p.app.update();
         let world = p.app.world_mut();
         let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
-        let now_waiting = world.get::<CaptureHealth>(session).and_then(|h| h.waiting.clone());
+        let health = world.get::<CaptureHealth>(session);
+        for e in health.map_or(&[][..], |h| &h.events[told..]) {
+            eprintln!("note: {e}");
+        }
+        told = health.map_or(0, |h| h.events.len());
+        let now_waiting = health.and_then(|h| h.waiting.clone());
         if now_waiting != waiting {
-            match &now_waiting {
-                Some(w) => eprintln!(
+            if let Some(w) = &now_waiting {
+                eprintln!(
                     "warning: {w} (at {:.1} s); waiting for it to come back (the time without it is kept as silence; Ctrl+C stops)",
                     samples_to_secs(captured)
-                ),
-                None if !stopping => {
-                    eprintln!("the input device is back: capture resumed at {:.1} s", samples_to_secs(captured))
-                }
-                None => {}
+                );
             }
             waiting = now_waiting;
+        }
+        let now_resumed = health.map_or(0, |h| h.resumed);
+        if now_resumed > resumed {
+            eprintln!("the input device is back: capture resumed at {:.1} s", samples_to_secs(captured));
+            resumed = now_resumed;
         }
         let stop_now = !world.resource::<Messages<AppExit>>().is_empty() || limit.is_some_and(|l| captured >= l);
         if stop_now && !stopping {

@@ -120,6 +120,9 @@ pub struct CaptureHealth {
     pub absent_secs: f64,
     /// Times the microphone came back after a loss.
     pub resumed: u32,
+    /// What happened to the input on the way, for the user ("the default input changed to …"),
+    /// oldest first.
+    pub events: Vec<String>,
 }
 
 impl CaptureHealth {
@@ -196,6 +199,7 @@ fn pull_sources(
         // A microphone lost this update, or back.
         let mut lost = None;
         let mut back = None;
+        let mut event = None;
         let result = match cap.source.get() {
             Source::File(f) => {
                 if want == 0 {
@@ -216,6 +220,19 @@ fn pull_sources(
                     if r.is_ok() && stopping.contains(&session) {
                         // The resampler holds the last few ms: they are part of what was said.
                         m.finish(&mut cap.buf);
+                    }
+                    match m.default_change() {
+                        Some(mic::DefaultChange::Followed(name)) => {
+                            event =
+                                Some(format!("the system's default input changed to {name}: the capture follows it"))
+                        }
+                        // The chosen device, not whatever the server moved the stream to.
+                        Some(mic::DefaultChange::Reopen { default }) if r.is_ok() && !stopping.contains(&session) => {
+                            let re = mic::Reconnect::reopen(m, &default);
+                            event = Some(re.reason.clone());
+                            lost = Some(re);
+                        }
+                        _ => {}
                     }
                     r.map(|()| true)
                 }
@@ -253,14 +270,16 @@ fn pull_sources(
                 now.dropped_secs = cap.earlier_streams.0 + m.overruns() as f64 / rate;
                 now.filled_secs = cap.earlier_streams.1 + m.lost() as f64 / rate;
             }
-            Source::Lost(r) => {
-                now.waiting = Some(format!("lost input device {}: {}", r.description, r.cause));
-            }
+            Source::Lost(r) => now.waiting = r.waiting(),
             _ => {}
+        }
+        if let Some(e) = event {
+            info!("{e}");
+            now.events.push(format!("{e} (at {:.1} s)", hark_core::samples_to_secs(clock.captured)));
         }
         if let Some(mut r) = lost {
             r.at = clock.captured;
-            now.waiting = Some(format!("lost input device {}: {}", r.description, r.cause));
+            now.waiting = r.waiting();
             cap.earlier_streams = (now.dropped_secs, now.filled_secs);
             *cap.source.get() = Source::Lost(r);
         } else if let Some(m) = back {
@@ -306,12 +325,7 @@ fn pull_sources(
 
 /// The silence that stood in for a lost microphone.
 fn gap(session: Entity, r: &mic::Reconnect) -> CaptureGap {
-    CaptureGap {
-        session,
-        start: r.at,
-        samples: r.filled,
-        cause: format!("lost input device {}: {}", r.description, r.cause),
-    }
+    CaptureGap { session, start: r.at, samples: r.filled, cause: r.reason.clone() }
 }
 
 #[cfg(test)]

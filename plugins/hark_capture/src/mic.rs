@@ -80,9 +80,81 @@ pub struct MicSource {
     /// What the user sees: the device's name.
     pub description: String,
     pub device_rate: u32,
-    /// How it was opened (the device asked for, ring seconds, callback period), to open it
-    /// again when it comes back after a loss.
-    asked: (Option<String>, f32, Option<f32>),
+    /// How it was opened, to open it again when it comes back after a loss.
+    asked: Asked,
+    /// The system's default input as last seen.
+    current_default: Option<String>,
+    /// The sound server's default input as it changes (PulseAudio moves streams that were on
+    /// the default with it).
+    defaults: Option<DefaultWatch>,
+}
+
+/// A thread that asks the sound server for its default input twice a second and sends each
+/// change (device id, name).
+struct DefaultWatch {
+    changes: std::sync::mpsc::Receiver<(String, String)>,
+    stop: Arc<AtomicBool>,
+}
+
+/// How a stream was asked for.
+#[derive(Debug, Clone)]
+struct Asked {
+    /// The device (`host:id`), or the default.
+    device: Option<String>,
+    /// Seconds the ring holds.
+    ring_secs: f32,
+    /// The callback period asked of the host.
+    period_secs: Option<f32>,
+    /// Whether to follow the system's default input (a capture; not the recall buffer, which
+    /// must not wake the machine twice a second).
+    watch_default: bool,
+}
+
+/// How often the default input is asked for.
+const DEFAULT_POLL: Duration = Duration::from_millis(500);
+
+impl DefaultWatch {
+    fn start(host_id: cpal::HostId, first: Option<String>) -> Option<Self> {
+        let (tx, changes) = std::sync::mpsc::sync_channel(8);
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = stop.clone();
+        std::thread::Builder::new()
+            .name("hark-default-input".into())
+            .spawn(move || {
+                let Ok(host) = cpal::host_from_id(host_id) else { return };
+                let mut last = first;
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(DEFAULT_POLL);
+                    let Some(dev) = host.default_input_device() else { continue };
+                    let Ok(id) = dev.id().map(|i| i.to_string()) else { continue };
+                    if last.as_deref() != Some(id.as_str()) {
+                        let name = dev.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| dev.to_string());
+                        if tx.try_send((id.clone(), name)).is_err() && done.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        last = Some(id);
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self { changes, stop })
+    }
+}
+
+impl Drop for DefaultWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What a change of the system's default input means for a capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultChange {
+    /// The default was asked for, and the stream follows it (the server moved it).
+    Followed(String),
+    /// A device was chosen, and the server moved the stream away with the default: the chosen
+    /// device must be opened again.
+    Reopen { default: String },
 }
 
 /// What the audio callback and the error callback report to the ECS side.
@@ -116,17 +188,28 @@ impl std::fmt::Debug for MicSource {
 impl MicSource {
     /// Opens `device_id` (`host:id` as listed), or the default input device.
     pub fn open(device_id: Option<&str>) -> Result<Self, CaptureError> {
-        Self::open_with(device_id, 2.0, Some(0.05))
+        Self::open_with(&Asked {
+            device: device_id.map(str::to_owned),
+            ring_secs: 2.0,
+            period_secs: Some(0.05),
+            watch_default: true,
+        })
     }
 
     /// For an always-on stream nobody waits on (the recall buffer): a ring holding `seconds`
     /// between drains, and callbacks every 200 ms where the host lets us choose, so the audio
     /// threads wake five times a second instead of every few milliseconds.
     pub fn open_background(device_id: Option<&str>, seconds: f32) -> Result<Self, CaptureError> {
-        Self::open_with(device_id, seconds, Some(0.2))
+        Self::open_with(&Asked {
+            device: device_id.map(str::to_owned),
+            ring_secs: seconds,
+            period_secs: Some(0.2),
+            watch_default: false,
+        })
     }
 
-    fn open_with(device_id: Option<&str>, seconds: f32, period_secs: Option<f32>) -> Result<Self, CaptureError> {
+    fn open_with(asked: &Asked) -> Result<Self, CaptureError> {
+        let (device_id, seconds, period_secs) = (asked.device.as_deref(), asked.ring_secs, asked.period_secs);
         let dev = match device_id {
             Some(id) => {
                 let parsed: cpal::DeviceId = id
@@ -155,6 +238,16 @@ impl MicSource {
         if let (Some(p), cpal::SupportedBufferSize::Range { min, max }) = (period_secs, *sup.buffer_size()) {
             cfg.buffer_size = cpal::BufferSize::Fixed(((cfg.sample_rate as f32 * p) as u32).clamp(min, max));
         }
+        let host_id = dev.id().map(|i| i.host()).ok();
+        let current_default = if pulse && asked.watch_default {
+            host_id
+                .and_then(|h| cpal::host_from_id(h).ok())
+                .and_then(|h| h.default_input_device())
+                .and_then(|d| d.id().ok())
+                .map(|i| i.to_string())
+        } else {
+            None
+        };
         let (tx, rx) = rtrb::RingBuffer::new((cfg.sample_rate as f32 * seconds.max(0.1)) as usize);
         let shared = Arc::new(Shared::default());
         let stream = match sup.sample_format() {
@@ -184,8 +277,31 @@ impl MicSource {
             stall_after: Duration::from_secs_f64((period * 10.0).max(5.0)),
             description,
             device_rate: cfg.sample_rate,
-            asked: (device_id.map(str::to_owned), seconds, period_secs),
+            asked: asked.clone(),
+            defaults: if pulse && asked.watch_default {
+                host_id.and_then(|h| DefaultWatch::start(h, current_default.clone()))
+            } else {
+                None
+            },
+            current_default,
         })
+    }
+
+    /// The system's default input changed since the last call (PulseAudio's host), and what
+    /// that means for this stream.
+    pub fn default_change(&mut self) -> Option<DefaultChange> {
+        let watch = self.defaults.as_ref()?;
+        let (id, name) = watch.changes.try_iter().last()?;
+        let was = self.current_default.replace(id.clone());
+        match &self.asked.device {
+            None => Some(DefaultChange::Followed(name)),
+            // PulseAudio moves the streams on the default input with it, also one that asked
+            // for that device by name; a stream on another device stays where it is.
+            Some(chosen) if was.as_ref() == Some(chosen) && *chosen != id => {
+                Some(DefaultChange::Reopen { default: name })
+            }
+            Some(_) => None,
+        }
     }
 
     /// How long no audio has come (since the last that did, or since the stream started).
@@ -275,6 +391,10 @@ pub struct Reconnect {
     pub description: String,
     /// Why it was lost.
     pub cause: String,
+    /// What happened, in a sentence (for the user and the gap's mark).
+    pub reason: String,
+    /// Opening a device that is there (the stream was moved away), not looking for a lost one.
+    pub reopening: bool,
     found: std::sync::mpsc::Receiver<MicSource>,
     give_up: Arc<AtomicBool>,
     /// When the device was last heard; silence is owed from here to now.
@@ -297,18 +417,33 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 impl Reconnect {
     /// Starts looking for `lost` again; the silence owed starts where its audio stopped.
     pub fn start(lost: &MicSource, cause: String) -> Self {
+        let reason = format!("lost input device {}: {cause}", lost.description);
+        Self::start_after(lost, cause, reason, RECONNECT_EVERY)
+    }
+
+    /// Opens `m`'s device again at once, without its current stream (the server moved it to
+    /// another device).
+    pub fn reopen(m: &MicSource, default: &str) -> Self {
+        let cause = format!("the default input changed to {default}, and the stream went with it");
+        let reason = format!("the system's default input changed to {default}; {} is opened again", m.description);
+        Self::start_after(m, cause, reason, Duration::ZERO)
+    }
+
+    fn start_after(lost: &MicSource, cause: String, reason: String, first_try: Duration) -> Self {
         let (tx, found) = std::sync::mpsc::sync_channel(1);
         let give_up = Arc::new(AtomicBool::new(false));
         let stop = give_up.clone();
-        let (device, seconds, period) = lost.asked.clone();
+        let asked = lost.asked.clone();
         let spawned = std::thread::Builder::new().name("hark-mic-reconnect".into()).spawn(move || {
+            let mut wait = first_try;
             while !stop.load(Ordering::Relaxed) {
-                // Not at once: the server is still tearing the old stream down.
-                std::thread::sleep(RECONNECT_EVERY);
+                // After a loss not at once: the server is still tearing the old stream down.
+                std::thread::sleep(wait);
+                wait = RECONNECT_EVERY;
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                if let Ok(mic) = MicSource::open_with(device.as_deref(), seconds, period) {
+                if let Ok(mic) = MicSource::open_with(&asked) {
                     let _ = tx.send(mic);
                     return;
                 }
@@ -318,7 +453,18 @@ impl Reconnect {
             log::warn!("cannot look for {} again: {e}", lost.description);
         }
         let owed_from = Instant::now().checked_sub(lost.silent_for()).unwrap_or_else(Instant::now);
-        Self { description: lost.description.clone(), cause, found, give_up, owed_from, filled: 0, at: 0 }
+        let reopening = first_try.is_zero();
+        Self {
+            description: lost.description.clone(),
+            cause,
+            reason,
+            reopening,
+            found,
+            give_up,
+            owed_from,
+            filled: 0,
+            at: 0,
+        }
     }
 
     /// The device's stream, once it is open again.
@@ -333,6 +479,16 @@ impl Reconnect {
         let n = due.saturating_sub(self.filled);
         out.resize(out.len() + n as usize, 0.0);
         self.filled += n;
+    }
+
+    /// What to tell the user while this lasts: a lost device at once, a reopened one only if
+    /// it takes more than a moment.
+    pub fn waiting(&self) -> Option<String> {
+        match self.reopening {
+            false => Some(self.reason.clone()),
+            true if self.absent_secs() > 5.0 => Some(format!("{}: it does not open", self.reason)),
+            true => None,
+        }
     }
 
     /// Seconds without the device so far.

@@ -115,6 +115,9 @@ pub(crate) fn draw(mut contexts: EguiContexts, status: Status) -> Result {
                 ui.colored_label(LOST, format!("{w}: waiting for it to come back"))
                     .on_hover_text("The capture goes on and resumes by itself when the device is back; the time without it is kept as silence. Stop ends it.");
             }
+            if let Some(e) = health.and_then(|h| h.events.last()) {
+                ui.colored_label(NOTICE, e);
+            }
             if let Some(losses) = health.and_then(CaptureHealth::losses) {
                 ui.colored_label(LOST, format!("microphone audio lost: {losses}"));
             }
