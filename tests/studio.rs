@@ -282,6 +282,87 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     assert_eq!(r.sessions().unwrap().len(), 3);
 }
 
+/// The microphone is unplugged while the window captures, and plugged in again: the window says
+/// it is waiting, resumes by itself in the same session, and the session keeps both halves with
+/// the time between marked.
+#[test]
+fn a_microphone_lost_while_the_window_captures_is_waited_for_and_the_capture_resumes() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let _one = one_window_at_a_time();
+    let Some(pulse) = Pulse::start() else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("shot.png");
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
+    let mut app = hark()
+        .args(["--exit-after", "50", "--model"])
+        .arg(&m)
+        .arg("--screenshot")
+        .arg(&shot)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::follow(&mut app);
+    out.wait_for("window ready");
+    out.wait_for("global hotkeys ready");
+    x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    x.xdotool(&["key", "--clearmodifiers", "F9"]);
+    out.wait_for("capture started");
+    let play = |clip: &str| {
+        let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join(clip)).status().unwrap();
+        assert!(played.success());
+    };
+    play("mfa_thoughts.wav");
+    assert!(pulse.cmd("pactl").args(["unload-module", "module-null-sink"]).status().unwrap().success());
+    let lost = out.wait_for("input lost: ");
+    assert!(lost.contains("waiting for it to come back"), "{lost}");
+    let load =
+        pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status();
+    assert!(load.unwrap().success());
+    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+    out.wait_for("input back");
+    play("cmu_goforward.wav");
+    loop {
+        let l = out.wait_for("[");
+        if l.to_lowercase().contains("forward") {
+            break;
+        }
+    }
+    x.xdotool(&["key", "--clearmodifiers", "F9"]);
+    out.wait_for("capture stopped");
+    assert!(app.wait().unwrap().success());
+    let said: String = out.seen.borrow().iter().filter(|l| l.starts_with('[')).cloned().collect::<Vec<_>>().join(" ");
+    assert!(said.to_lowercase().contains("thousand"), "{said}");
+    // One session, both halves, the time between marked.
+    let r = hark_store::Reader::open(&dir.path().join("hark.db")).unwrap();
+    let sessions = r.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let text: String = r.segments(sessions[0].id).unwrap().iter().map(|s| s.text.to_lowercase()).collect();
+    assert!(text.contains("thousand") && text.contains("forward"), "{text}");
+    let gaps = r.gaps(sessions[0].id).unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0].secs >= 0.5 && gaps[0].cause.starts_with("lost input device"), "{gaps:?}");
+    let first_after = r
+        .segments(sessions[0].id)
+        .unwrap()
+        .iter()
+        .find(|s| s.text.to_lowercase().contains("forward"))
+        .map(|s| s.start_sample)
+        .unwrap();
+    // (An utterance starts a little before its first speech frame: the VAD's start pad.)
+    let starts = first_after as f64 / 16e3;
+    assert!(starts >= gaps[0].start_s + gaps[0].secs - 0.5, "{gaps:?}: \"forward\" from {starts:.2} s");
+    eprintln!("screenshot (look at it): {}", std::env::temp_dir().join("hark-mic-lost.png").display());
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-mic-lost.png"));
+}
+
 /// Without any display the window cannot open: one clear line and exit 1, not winit's panic.
 #[test]
 fn without_a_display_the_window_says_so() {

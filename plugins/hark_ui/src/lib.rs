@@ -163,6 +163,7 @@ impl Plugin for UiPlugin {
                     history::remember_captures,
                     remember_output,
                     announce_replay,
+                    announce_input,
                     retain_shown,
                     follow_models,
                     meter,
@@ -240,6 +241,29 @@ fn announce_replay(
         *opened = now.map(|s| s.0);
         if let Some((id, samples)) = now {
             println!("replay opened: session {id}, {:.3} s", hark_core::samples_to_secs(samples));
+        }
+    }
+}
+
+/// What happens to a capture's input (lost and waited for, back, the default changed) also goes
+/// to stdout, as captures starting and stopping do; the status line shows it.
+fn announce_input(
+    health: Query<(Entity, &hark_capture::CaptureHealth), Changed<hark_capture::CaptureHealth>>,
+    mut said: Local<bevy::platform::collections::HashMap<Entity, (bool, u32, usize)>>,
+) {
+    for (e, h) in &health {
+        let (waiting, resumed, events) = said.entry(e).or_default();
+        for ev in &h.events[*events..] {
+            println!("input: {ev}");
+        }
+        *events = h.events.len();
+        if let (Some(w), false) = (&h.waiting, *waiting) {
+            println!("input lost: {w}; waiting for it to come back");
+        }
+        *waiting = h.waiting.is_some();
+        if h.resumed > *resumed {
+            println!("input back: capture resumed");
+            *resumed = h.resumed;
         }
     }
 }
