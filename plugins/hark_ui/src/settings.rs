@@ -70,6 +70,43 @@ impl Default for Settings {
 /// How much the recall buffer keeps when it is turned on from the window.
 pub const RECALL_SECONDS: u32 = 30;
 
+/// The most a settings file may ask the recall buffer to keep (10 min: 38 MB of audio).
+pub const MAX_RECALL_SECONDS: u32 = 600;
+
+/// The VAD thresholds the window offers.
+pub const VAD_THRESHOLDS: std::ops::RangeInclusive<f32> = 0.05..=0.95;
+
+impl Settings {
+    /// Values a hand-edited file can hold that the app cannot use (a NaN threshold would hear
+    /// no speech at all; an hour of recall would hold hundreds of MB) are replaced: by the
+    /// nearest usable value, or the default. Returns what was replaced.
+    pub fn sanitize(&mut self) -> Vec<String> {
+        let mut fixed = Vec::new();
+        let t = self.vad_threshold;
+        if !VAD_THRESHOLDS.contains(&t) {
+            self.vad_threshold = if t.is_finite() {
+                t.clamp(*VAD_THRESHOLDS.start(), *VAD_THRESHOLDS.end())
+            } else {
+                Settings::default().vad_threshold
+            };
+            fixed.push(format!(
+                "vad_threshold {t} is outside {}–{}: using {}",
+                VAD_THRESHOLDS.start(),
+                VAD_THRESHOLDS.end(),
+                self.vad_threshold
+            ));
+        }
+        if self.recall_seconds > MAX_RECALL_SECONDS {
+            fixed.push(format!(
+                "recall_seconds {} is more than {MAX_RECALL_SECONDS}: using {MAX_RECALL_SECONDS}",
+                self.recall_seconds
+            ));
+            self.recall_seconds = MAX_RECALL_SECONDS;
+        }
+        fixed
+    }
+}
+
 /// `$XDG_CONFIG_HOME/hark/settings.ron` (or `~/.config/hark/settings.ron`).
 pub fn default_path() -> PathBuf {
     hark_core::paths::config_dir().join("settings.ron")
@@ -108,7 +145,22 @@ pub fn load(path: &Path) -> Loaded {
             settings: Settings::default(),
             writable: false,
         },
-        Ok(s) => Loaded { settings: s, problem: None, writable: true },
+        Ok(mut s) => {
+            let fixed = s.sanitize();
+            if fixed.is_empty() {
+                Loaded { settings: s, problem: None, writable: true }
+            } else {
+                Loaded {
+                    settings: s,
+                    problem: Some(format!(
+                        "settings file {}: {} (the file was left as it is)",
+                        path.display(),
+                        fixed.join("; ")
+                    )),
+                    writable: false,
+                }
+            }
+        }
         Err(e) => Loaded {
             settings: Settings::default(),
             problem: Some(format!(
@@ -165,5 +217,73 @@ mod tests {
         assert_eq!(l.settings, Settings::default());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn values_the_app_cannot_use_are_replaced_and_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.ron");
+        for (text, threshold, recall, says) in [
+            ("(version: 1, vad_threshold: NaN)", 0.5, 0, "vad_threshold NaN"),
+            ("(version: 1, vad_threshold: -3.0)", 0.05, 0, "vad_threshold -3"),
+            ("(version: 1, vad_threshold: 1e30)", 0.95, 0, "outside 0.05–0.95"),
+            ("(version: 1, recall_seconds: 4000000000)", 0.5, MAX_RECALL_SECONDS, "recall_seconds 4000000000"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let l = load(&p);
+            assert_eq!((l.settings.vad_threshold, l.settings.recall_seconds), (threshold, recall), "{text}");
+            let problem = l.problem.unwrap_or_default();
+            assert!(problem.contains(says) && problem.contains("settings.ron"), "{text}: {problem}");
+            assert!(!l.writable, "{text}: the file is not overwritten");
+        }
+    }
+
+    /// Seeded damage to a whole settings file (bytes flipped, cut, replaced, repeated): every
+    /// load gives usable settings, and a problem names the file; none panics.
+    #[test]
+    fn damaged_settings_files_load_as_usable_settings_never_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.ron");
+        let mut full = Settings { input_device: Some("pulseaudio:vmic.monitor".into()), ..Default::default() };
+        full.output_device = Some("alsa:default".into());
+        save(&p, &full).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        let tokens: [&[u8]; 8] = [b"NaN", b"inf", b"-1", b"99999999999", b"\"", b"(", b")", b"\x00\xff"];
+        for i in 0..3_000 {
+            let mut d = good.clone();
+            for _ in 0..1 + rng(3) {
+                let at = rng(d.len());
+                match rng(4) {
+                    0 => d[at] ^= 1 << rng(8),
+                    1 => d.truncate(at),
+                    2 => {
+                        let t = tokens[rng(tokens.len())];
+                        let end = (at + rng(6)).min(d.len());
+                        d.splice(at..end, t.iter().copied());
+                    }
+                    _ => {
+                        let n = rng(40).min(d.len() - at);
+                        let span = d[at..at + n].to_vec();
+                        let to = rng(d.len());
+                        d.splice(to..to, span);
+                    }
+                }
+            }
+            std::fs::write(&p, &d).unwrap();
+            let l = std::panic::catch_unwind(|| load(&p))
+                .unwrap_or_else(|_| panic!("#{i} panicked: {:?}", String::from_utf8_lossy(&d)));
+            let s = &l.settings;
+            assert!(VAD_THRESHOLDS.contains(&s.vad_threshold) && s.recall_seconds <= MAX_RECALL_SECONDS, "#{i}: {s:?}");
+            if let Some(problem) = &l.problem {
+                assert!(problem.contains("settings.ron") && !l.writable, "#{i}: {problem}");
+            }
+        }
     }
 }
