@@ -363,6 +363,55 @@ fn a_microphone_lost_while_the_window_captures_is_waited_for_and_the_capture_res
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-mic-lost.png"));
 }
 
+/// The always-on recall buffer loses its microphone and gets it back: F10 afterwards still
+/// returns what was just said.
+#[test]
+fn the_recall_buffer_looks_for_its_lost_microphone_and_recalls_after_it_is_back() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let _one = one_window_at_a_time();
+    let Some(pulse) = Pulse::start() else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 30, recall_asked: true)");
+    let mut app = hark()
+        .args(["--exit-after", "40", "--model"])
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::follow(&mut app);
+    out.wait_for("window ready");
+    out.wait_for("global hotkeys ready");
+    x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    out.wait_for("recall: listening on");
+    assert!(pulse.cmd("pactl").args(["unload-module", "module-null-sink"]).status().unwrap().success());
+    let lost = out.wait_for("recall: ");
+    assert!(lost.contains("lost input device") && lost.contains("looking for it again"), "{lost}");
+    let load =
+        pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status();
+    assert!(load.unwrap().success());
+    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+    out.wait_for("recall: the input device is back");
+    let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap();
+    assert!(played.success());
+    x.xdotool(&["key", "--clearmodifiers", "F10"]);
+    out.wait_for("capture started: recall");
+    loop {
+        let l = out.wait_for("[");
+        if l.to_lowercase().contains("forward") {
+            break;
+        }
+    }
+    assert!(app.wait().unwrap().success());
+}
+
 /// Without any display the window cannot open: one clear line and exit 1, not winit's panic.
 #[test]
 fn without_a_display_the_window_says_so() {

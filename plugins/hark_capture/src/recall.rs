@@ -53,16 +53,21 @@ impl Recall {
         if seconds == 0 {
             return Ok(());
         }
-        let mut mic = Some(MicSource::open_background(device, 4.0)?);
+        let opened = MicSource::open_background(device, 4.0)?;
+        println!("recall: listening on {} (the last {seconds} s)", opened.description);
+        let mut mic = Some(opened);
         let mut lost: Option<crate::mic::Reconnect> = None;
         let cap = seconds as usize * hark_core::SAMPLE_RATE as usize;
         // A lost device is looked for as a capture's is, and the time without it is kept as
         // silence (what the buffer holds is still the last seconds, not older speech).
         let pull = move |out: &mut Vec<f32>| {
+            // Said on stdout, as the window's captures are (this is the drain thread, not the
+            // audio callback).
             if let Some(r) = &mut lost {
                 r.fill(out);
                 mic = r.poll();
                 if mic.is_some() {
+                    println!("recall: the input device is back");
                     lost = None;
                 }
                 return Ok(());
@@ -70,7 +75,9 @@ impl Recall {
             let Some(m) = &mut mic else { return Ok(()) };
             match m.pull(out) {
                 Err(CaptureError::DeviceLost { cause, .. }) => {
-                    lost = Some(crate::mic::Reconnect::start(m, cause));
+                    let r = crate::mic::Reconnect::start(m, cause);
+                    println!("recall: {}; looking for it again", r.reason);
+                    lost = Some(r);
                     mic = None;
                     Ok(())
                 }
