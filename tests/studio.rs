@@ -644,7 +644,9 @@ fn the_first_start_asks_before_the_microphone_is_listened_to_in_the_background()
     let rt = tempfile::tempdir().unwrap();
     let settings = dir.path().join("hark/settings.ron");
     let mut app = window_without_sound(&x, dir.path(), rt.path())
-        .args(["--exit-after", "15", "--model"])
+        // Room for a slow first frame under lavapipe on a loaded machine before the question can
+        // be answered (CI once needed more than 15 s).
+        .args(["--exit-after", "30", "--model"])
         .arg(&m)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -658,8 +660,8 @@ fn the_first_start_asks_before_the_microphone_is_listened_to_in_the_background()
     assert!(!settings.exists(), "nothing is decided, or listened to, before the person answers");
     // The question sits in the middle of the 1024×640 window; "Turn it on" is its first button.
     let mut decided = String::new();
-    // Up to 10 s: lavapipe draws the first frames slowly when another window test runs beside.
-    for _ in 0..100 {
+    // Up to 25 s: lavapipe draws the first frames slowly on a loaded machine.
+    for _ in 0..250 {
         x.xdotool(&["mousemove", "--sync", "380", "369"]);
         x.xdotool(&["click", "1"]);
         decided = std::fs::read_to_string(&settings).unwrap_or_default();
@@ -811,8 +813,15 @@ fn a_termination_signal_finishes_the_capture_before_the_window_exits() {
         .map(|g| g.text.as_str())
         .collect();
     eprintln!("stored after the first utterance: {tail:?}");
-    // The words said between the first text and the signal were transcribed before the exit.
-    assert!(tail.iter().any(|t| !t.trim().is_empty()), "{segs:?}");
+    // What was said between the first text and the signal was transcribed before the exit
+    // (`segments` lists only utterances with a transcript)...
+    assert!(!tail.is_empty(), "{segs:?}");
+    // ...into words, once it is more than a fragment: a slow run once signalled 1.2 s after the
+    // first text, mid-word, and whisper rightly heard nothing in that second.
+    let tail_secs = s.duration_s - first_end;
+    if tail_secs >= 2.5 {
+        assert!(tail.iter().any(|t| !t.trim().is_empty()), "{tail_secs:.1} s after the first text: {segs:?}");
+    }
 }
 
 /// The window at `size` (WxH) capturing jfk.wav: the screenshot's size, how many colours its
