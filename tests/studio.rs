@@ -116,6 +116,21 @@ fn window_without_sound(x: &Xvfb, data: &std::path::Path, rt: &std::path::Path) 
     c
 }
 
+/// `hark` on the display `x` with the test sound server `pulse` (its virtual microphone), its
+/// database in `data` and its settings under `data/hark/`; stdout piped for [`Output`].
+fn window_with_sound(x: &Xvfb, pulse: &Pulse, data: &std::path::Path) -> Command {
+    let mut c = hark();
+    c.arg("--data-dir")
+        .arg(data)
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .env("XDG_CONFIG_HOME", data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    c
+}
+
 /// The settings file the window will read (RON), under `dir` as its XDG_CONFIG_HOME.
 fn write_settings(dir: &std::path::Path, ron: &str) {
     std::fs::create_dir_all(dir.join("hark")).unwrap();
@@ -140,7 +155,7 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
     let state = dir.path().join("state.json");
     // The recall buffer is off until the person turns it on; this person did.
     write_settings(dir.path(), "(version: 1, recall_seconds: 30, recall_asked: true)");
-    let mut app = hark()
+    let mut app = window_with_sound(&x, &pulse, dir.path())
         // Long enough for the three captures below on a loaded 2-core machine (about 44 s on an
         // idle one): the Copy press must come before the window exits.
         .args(["--exit-after", "75", "--model"])
@@ -149,14 +164,6 @@ fn hotkey_capture_from_the_virtual_microphone_shows_and_saves_the_transcript() {
         .arg(&shot)
         .arg("--state-json")
         .arg(&state)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", pulse.dir())
-        .env("HOME", pulse.dir())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let out = Output::follow(&mut app);
@@ -294,19 +301,11 @@ fn a_microphone_lost_while_the_window_captures_is_waited_for_and_the_capture_res
     let dir = tempfile::tempdir().unwrap();
     let shot = dir.path().join("shot.png");
     write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
-    let mut app = hark()
+    let mut app = window_with_sound(&x, &pulse, dir.path())
         .args(["--exit-after", "50", "--model"])
         .arg(&m)
         .arg("--screenshot")
         .arg(&shot)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", pulse.dir())
-        .env("HOME", pulse.dir())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let out = Output::follow(&mut app);
@@ -373,19 +372,8 @@ fn the_recall_buffer_looks_for_its_lost_microphone_and_recalls_after_it_is_back(
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     write_settings(dir.path(), "(version: 1, recall_seconds: 30, recall_asked: true)");
-    let mut app = hark()
-        .args(["--exit-after", "40", "--model"])
-        .arg(&m)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DISPLAY", &x.display)
-        .env("XDG_RUNTIME_DIR", pulse.dir())
-        .env("HOME", pulse.dir())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut app =
+        window_with_sound(&x, &pulse, dir.path()).args(["--exit-after", "40", "--model"]).arg(&m).spawn().unwrap();
     let out = Output::follow(&mut app);
     out.wait_for("window ready");
     out.wait_for("global hotkeys ready");
