@@ -268,7 +268,12 @@ fn exit_after(
     ring: Res<VizRing>,
     utterances: Query<(&Utterance, &Transcript)>,
     (control, notice, sessions): (Res<CaptureControl>, Res<Notice>, Query<(), With<hark_core::Session>>),
-    (stats, replay, history): (Option<Res<FrameStats>>, Res<hark_replay::Replay>, Res<hark_ui::history::RunHistory>),
+    (stats, replay, history, panels): (
+        Option<Res<FrameStats>>,
+        Res<hark_replay::Replay>,
+        Res<hark_ui::history::RunHistory>,
+        Res<hark_ui::PanelLayout>,
+    ),
     partials: Query<&PartialTranscript, Without<hark_core::CaptureFinished>>,
     status: hark_ui::panels::status::Status,
 ) {
@@ -309,7 +314,8 @@ fn exit_after(
                     .rev()
                     .flat_map(|c| c.lines.iter().map(|(_, t)| t.clone()))
                     .collect();
-                let extra = Extra { replay: &replay, partial: &partial, status: status.summary(), earlier };
+                let extra =
+                    Extra { replay: &replay, partial: &partial, status: status.summary(), earlier, panels: *panels };
                 write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), extra);
             }
             if let Some(s) = &stats {
@@ -330,6 +336,8 @@ struct Extra<'a> {
     status: String,
     /// The text of this run's captures before the last one.
     earlier: Vec<String>,
+    /// The side panels' widths as drawn.
+    panels: hark_ui::PanelLayout,
 }
 
 fn write_state(
@@ -341,7 +349,7 @@ fn write_state(
     sessions_in_world: usize,
     extra: Extra,
 ) {
-    let Extra { replay, partial, status, earlier } = extra;
+    let Extra { replay, partial, status, earlier, panels } = extra;
     let mut items: Vec<_> = utterances.iter().collect();
     items.sort_by_key(|(u, _)| (u.session, u.index));
     // Sessions numbered in the order their columns appear.
@@ -375,6 +383,7 @@ fn write_state(
         "replay_problem": replay.problem,
         "partial_seen_while_capturing": partial,
         "status": status,
+        "panels": {"left": panels.left, "right": panels.right},
     });
     let _ = std::fs::write(path, serde_json::to_string(&state).unwrap_or_default());
 }

@@ -54,6 +54,25 @@ impl Output {
         }
     }
 
+    /// The first line starting with `prefix`, among those already read or the next ones.
+    fn seen_or_wait_for(&self, prefix: &str) -> String {
+        let seen = self.seen.borrow().iter().find(|l| l.starts_with(prefix)).cloned();
+        seen.unwrap_or_else(|| self.wait_for(prefix))
+    }
+
+    /// The next line starting with `prefix` within `secs`, if one comes.
+    fn within(&self, prefix: &str, secs: f64) -> Option<String> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            let Ok(l) = self.lines.recv_timeout(left) else { return None };
+            self.seen.borrow_mut().push(l.clone());
+            if l.starts_with(prefix) {
+                return Some(l);
+            }
+        }
+        None
+    }
+
     fn since_launch(&self) -> f64 {
         self.launched.elapsed().as_secs_f64()
     }
@@ -812,9 +831,10 @@ fn a_termination_signal_finishes_the_capture_before_the_window_exits() {
     }
 }
 
-/// The window at `size` (WxH) capturing jfk.wav: the screenshot's size, how many colours its
-/// centre strip (the spectrogram) has, and the transcript.
-fn window_at(size: &str, c: &std::path::Path, m: &std::path::Path) -> ((u32, u32), usize, String) {
+/// The window at `size` (WxH) capturing jfk.wav: the screenshot's size, how many colours the
+/// centre strip between the panels (the spectrogram) has, the panels' widths as drawn, and the
+/// transcript.
+fn window_at(size: &str, c: &std::path::Path, m: &std::path::Path) -> ((u32, u32), usize, (f32, f32), String) {
     let x = Xvfb::start_sized("2000x1200x24").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
@@ -841,20 +861,8 @@ fn window_at(size: &str, c: &std::path::Path, m: &std::path::Path) -> ((u32, u32
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let text: Vec<String> =
         s["transcript"].as_array().unwrap().iter().map(|t| t.as_str().unwrap_or("").to_owned()).collect();
-    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = dec.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let (w, h) = (info.width, info.height);
-    let px = info.color_type.samples();
-    let (l, r) = hark_ui::panel_widths(w as f32);
-    let mut colours = std::collections::HashSet::new();
-    for y in (h / 10)..(h / 2) {
-        for x in (l as u32 + 10)..(w - r as u32 - 10) {
-            let p = &buf[(y * w + x) as usize * px..][..3];
-            colours.insert([p[0] / 8, p[1] / 8, p[2] / 8]);
-        }
-    }
+    let panels = (s["panels"]["left"].as_f64().unwrap() as f32, s["panels"]["right"].as_f64().unwrap() as f32);
+    let (w, h, colours) = centre_colours(&shot, panels);
     if text.is_empty() {
         eprintln!("{size}: no transcript; the window printed:\n{stdout}");
     }
@@ -866,7 +874,26 @@ fn window_at(size: &str, c: &std::path::Path, m: &std::path::Path) -> ((u32, u32
     assert!(rows[0].duration_s > 1.0 && rows[0].duration_s < 11.1, "{size}: {:?}", rows[0]);
     let stored: Vec<String> = r.segments(rows[0].id).unwrap().into_iter().map(|g| g.text).collect();
     eprintln!("{size}: stored {:?}, {stored:?}", rows[0].state);
-    ((w, h), colours.len(), text.join(" "))
+    ((w, h), colours, panels, text.join(" "))
+}
+
+/// A screenshot's size and how many colours the strip between panels `left` and `right` wide
+/// has in the upper half (the spectrogram; a blank strip has a handful).
+fn centre_colours(shot: &std::path::Path, (left, right): (f32, f32)) -> (u32, u32, usize) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(shot).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width, info.height);
+    let px = info.color_type.samples();
+    let mut colours = std::collections::HashSet::new();
+    for y in (h / 10)..(h / 2) {
+        for x in (left as u32 + 10)..(w - right as u32 - 10) {
+            let p = &buf[(y * w + x) as usize * px..][..3];
+            colours.insert([p[0] / 8, p[1] / 8, p[2] / 8]);
+        }
+    }
+    (w, h, colours.len())
 }
 
 #[test]
@@ -876,11 +903,14 @@ fn the_window_is_usable_from_640_by_480_to_1920_by_1080() {
     if Xvfb::start().is_none() {
         return;
     }
-    for (size, want) in [("640x480", (640, 480)), ("1920x1080", (1920, 1080))] {
-        let (got, colours, text) = window_at(size, &c, &m);
-        eprintln!("{size}: {colours} colours in the views, transcript {text:?}");
+    for (size, want) in [("640x480", (640, 480)), ("1024x640", (1024, 640)), ("1920x1080", (1920, 1080))] {
+        let (got, colours, panels, text) = window_at(size, &c, &m);
+        eprintln!("{size}: panels {panels:?}, {colours} colours in the views, transcript {text:?}");
         assert_eq!(got, want);
-        // The spectrogram fills the centre between the panels (a blank strip has a handful).
+        // Panels never dragged follow the window's width, and leave the views their share.
+        assert_eq!(panels, hark_ui::panel_widths(want.0 as f32), "{size}");
+        assert!(want.0 as f32 - panels.0 - panels.1 >= 0.4 * want.0 as f32, "{size}: {panels:?}");
+        // The spectrogram fills the centre between the panels.
         assert!(colours > 40, "{size}: only {colours} colours where the spectrogram should be");
         // Whether the final text arrives is the other window tests' to check (the layout is
         // what this test is about). It twice did not within 24 s at 640x480: the stopped
@@ -891,6 +921,150 @@ fn the_window_is_usable_from_640_by_480_to_1920_by_1080() {
             eprintln!("WARNING: {size}: the final text did not arrive before the window closed: {text:?}");
         }
     }
+}
+
+/// Asks window `id` on `display` to close, as a window manager's close button (✕) does: a
+/// WM_DELETE_WINDOW client message.
+fn close_button(display: &str, id: u32) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    let (conn, _) = x11rb::connect(Some(display)).unwrap();
+    let atom = |name: &[u8]| conn.intern_atom(false, name).unwrap().reply().unwrap().atom;
+    let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+    let event = ClientMessageEvent::new(32, id, protocols, [delete, x11rb::CURRENT_TIME, 0, 0, 0]);
+    conn.send_event(false, id, EventMask::NO_EVENT, event).unwrap().check().unwrap();
+    conn.flush().unwrap();
+}
+
+/// The session the window saved in `dir`: finished (not left `recording`), shorter than the
+/// clip, and the audio after `first_end` transcribed.
+fn finished_session(dir: &std::path::Path, clip_secs: f64, first_end: f64) {
+    let r = hark_store::Reader::open(&dir.join("hark.db")).unwrap();
+    let sessions = r.sessions().unwrap();
+    assert_eq!(sessions.len(), 1);
+    let s = &sessions[0];
+    assert_eq!(s.state, hark_core::SessionState::Complete, "{s:?}");
+    assert!(s.duration_s < clip_secs + 0.1, "{s:?}");
+    let segs = r.segments(s.id).unwrap();
+    assert!(segs.iter().any(|g| hark_core::samples_to_secs(g.start_sample) >= first_end - 0.5), "{segs:?}");
+}
+
+/// The first final line's end time (s), from a window line like "[1.2 – 3.4] text".
+fn end_of(line: &str) -> f64 {
+    line.split('–').nth(1).unwrap().split(']').next().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn panels_are_dragged_and_hidden_kept_for_the_next_start_and_ctrl_q_quits_finishing_the_capture() {
+    let _one = one_window_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
+    let state = dir.path().join("state.json");
+    let mut app = window_without_sound(&x, dir.path(), rt.path())
+        .arg("--demo")
+        .arg(c.join("mfa_acoustic_corpus.wav"))
+        .args(["--exit-after", "150", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::follow(&mut app);
+    out.wait_for("window ready");
+    let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    // The 1024-wide window's controls end at 250 px: drag that edge to 330. (Again until the
+    // window has drawn its first frames: lavapipe is slow to start on a loaded machine.)
+    let mut dragged = None;
+    for _ in 0..40 {
+        for a in
+            [&["mousemove", "--sync", "250", "300"][..], &["mousedown", "1"], &["mousemove", "--sync", "290", "300"]]
+        {
+            x.xdotool(a);
+        }
+        x.xdotool(&["mousemove", "--sync", "330", "300"]);
+        x.xdotool(&["mouseup", "1"]);
+        dragged = out.within("panel controls:", 0.5);
+        if dragged.is_some() {
+            break;
+        }
+    }
+    assert_eq!(dragged.as_deref(), Some("panel controls: shown, 330 px"));
+    // The transcript's arrow, at the start of its heading, hides it.
+    let mut hidden = None;
+    for _ in 0..20 {
+        x.xdotool(&["mousemove", "--sync", "722", "13"]);
+        x.xdotool(&["click", "1"]);
+        hidden = out.within("panel transcript:", 0.5);
+        if hidden.is_some() {
+            break;
+        }
+    }
+    assert_eq!(hidden.as_deref(), Some("panel transcript: hidden"));
+    let settings = std::fs::read_to_string(dir.path().join("hark/settings.ron")).unwrap();
+    assert!(settings.contains("width: Some(330.0)") && settings.contains("shown: false"), "{settings}");
+
+    // Ctrl+Q in the middle of the capture: it is finished, then the window goes.
+    let first_end = end_of(&out.seen_or_wait_for("["));
+    x.xdotool(&["windowfocus", "--sync", &id]);
+    x.xdotool(&["key", "ctrl+q"]);
+    eprintln!("Ctrl+Q {:.1} s after launch", out.since_launch());
+    assert!(app.wait().unwrap().success());
+    assert!(!state.exists(), "the window left on Ctrl+Q, before its 150 s were up");
+    finished_session(dir.path(), 26.7, first_end);
+
+    // The next start has the panels where they were left.
+    let shot = dir.path().join("panels.png");
+    let o = window_without_sound(&x, dir.path(), rt.path())
+        .args(["--exit-after", "8", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--screenshot")
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-panels.png"));
+    let kept = std::env::temp_dir().join("hark-panels.png");
+    eprintln!("screenshot with the transcript hidden (look at it): {}", kept.display());
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let panels = (s["panels"]["left"].as_f64(), s["panels"]["right"].as_f64());
+    assert_eq!(panels, (Some(330.0), Some(hark_ui::layout::STRIP as f64)));
+}
+
+#[test]
+fn closing_the_window_mid_capture_finishes_the_session_before_it_goes() {
+    let _one = one_window_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
+    let state = dir.path().join("state.json");
+    let mut app = window_without_sound(&x, dir.path(), rt.path())
+        .arg("--demo")
+        .arg(c.join("mfa_acoustic_corpus.wav"))
+        .args(["--exit-after", "150", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::follow(&mut app);
+    let first_end = end_of(&out.wait_for("["));
+    let id: u32 = x.xdotool(&["search", "--sync", "--name", "^Hark$"]).lines().next().unwrap().parse().unwrap();
+    close_button(&x.display, id);
+    eprintln!("close requested {:.1} s after launch", out.since_launch());
+    assert!(app.wait().unwrap().success());
+    assert!(!state.exists(), "the window left on the close request, before its 150 s were up");
+    finished_session(dir.path(), 26.7, first_end);
 }
 
 #[test]

@@ -18,6 +18,7 @@
 
 pub mod history;
 pub mod hotkeys;
+pub mod layout;
 pub mod panels;
 pub mod quit;
 pub mod recovery;
@@ -40,6 +41,7 @@ use hark_core::{
 use hark_transcribe::ModelLoaded;
 use hark_vad::{SpeechRegions, VadSettings};
 
+pub use layout::PanelLayout;
 pub use settings::Settings;
 
 /// Layout of the window (logical pixels): the side panels' widths in a window 1024 wide or
@@ -150,6 +152,7 @@ impl Plugin for UiPlugin {
             .init_resource::<Shown>()
             .init_resource::<LevelMeter>()
             .init_resource::<recovery::Recovery>()
+            .init_resource::<PanelLayout>()
             .init_resource::<history::RunHistory>()
             .init_resource::<typing::Typist>()
             .add_plugins((quit::QuitPlugin, hotkeys::HotkeysPlugin))

@@ -3,6 +3,7 @@
 //! everything, then the app exits. A second request while finishing exits at once: the audio
 //! is already stored, and what is not transcribed stays `captured` for `hark sessions recover`.
 
+use bevy::input::keyboard::KeyboardInput;
 use bevy::prelude::*;
 use bevy::window::{RequestRedraw, WindowCloseRequested};
 use hark_core::{PipelineSystems, Resumed, Session, SessionState, StopCapture};
@@ -34,7 +35,7 @@ impl Plugin for QuitPlugin {
                 Update,
                 (
                     close_requests.run_if(resource_exists::<Messages<WindowCloseRequested>>),
-                    quit_key.run_if(resource_exists::<ButtonInput<KeyCode>>),
+                    quit_key.run_if(resource_exists::<Messages<KeyboardInput>>),
                     begin_quit,
                 )
                     .chain()
@@ -52,9 +53,18 @@ fn close_requests(mut close: MessageReader<WindowCloseRequested>, mut quit: Mess
     }
 }
 
-fn quit_key(keys: Res<ButtonInput<KeyCode>>, mut quit: MessageWriter<QuitRequest>) {
-    if keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]) && keys.just_pressed(KeyCode::KeyQ) {
-        quit.write(QuitRequest);
+/// Ctrl+Q, read key by key in the order typed: an idle window wakes for a whole keystroke at
+/// once, Ctrl already up again by the frame that sees Q, so the keys' state in that frame
+/// does not tell.
+fn quit_key(mut keys: MessageReader<KeyboardInput>, mut ctrl: Local<bool>, mut quit: MessageWriter<QuitRequest>) {
+    for k in keys.read() {
+        match k.key_code {
+            KeyCode::ControlLeft | KeyCode::ControlRight => *ctrl = k.state.is_pressed(),
+            KeyCode::KeyQ if *ctrl && k.state.is_pressed() && !k.repeat => {
+                quit.write(QuitRequest);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -138,4 +148,53 @@ fn finish_quit(
         _ => AppExit::Success,
     };
     exit.write(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use bevy::input::ButtonState;
+    use bevy::input::keyboard::Key;
+
+    use super::*;
+
+    fn key(key_code: KeyCode, pressed: bool) -> KeyboardInput {
+        KeyboardInput {
+            key_code,
+            logical_key: Key::Unidentified(bevy::input::keyboard::NativeKey::Unidentified),
+            state: if pressed { ButtonState::Pressed } else { ButtonState::Released },
+            text: None,
+            repeat: false,
+            window: Entity::PLACEHOLDER,
+        }
+    }
+
+    /// Quit requests after one update that saw `keys`.
+    fn quits(
+        app: &mut App,
+        seen: &mut bevy::ecs::message::MessageCursor<QuitRequest>,
+        keys: &[(KeyCode, bool)],
+    ) -> usize {
+        for &(k, down) in keys {
+            app.world_mut().write_message(key(k, down));
+        }
+        app.update();
+        seen.read(app.world().resource::<Messages<QuitRequest>>()).count()
+    }
+
+    #[test]
+    fn ctrl_q_quits_even_when_the_whole_keystroke_arrives_in_one_frame() {
+        let mut app = App::new();
+        app.add_message::<KeyboardInput>().add_message::<QuitRequest>().add_systems(Update, quit_key);
+        use KeyCode::{ControlLeft as Ctrl, KeyQ as Q};
+        let mut seen = Default::default();
+        let mut quits = |keys: &[(KeyCode, bool)]| quits(&mut app, &mut seen, keys);
+        // xdotool's `key ctrl+q`, or a quick hand on an idle window: all four in one frame.
+        assert_eq!(quits(&[(Ctrl, true), (Q, true), (Q, false), (Ctrl, false)]), 1);
+        assert_eq!(quits(&[(Q, true), (Q, false)]), 0, "Q alone types a q");
+        // Ctrl held over frames.
+        assert_eq!(quits(&[(Ctrl, true)]), 0);
+        assert_eq!(quits(&[(Q, true)]), 1);
+        assert_eq!(quits(&[(Q, false), (Ctrl, false)]), 0);
+        assert_eq!(quits(&[(Q, true)]), 0, "after Ctrl is let go");
+    }
 }

@@ -49,7 +49,37 @@ pub struct Settings {
     pub recall_asked: bool,
     /// Type each final utterance of a live capture into the focused application (X11).
     pub type_into_focused: bool,
+    /// The side panels as the person left them (shown or hidden, dragged widths).
+    pub panels: Panels,
 }
+
+/// Where the person left the window's two side panels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Panels {
+    /// Controls and sessions.
+    pub left: PanelPlace,
+    /// The transcript.
+    pub right: PanelPlace,
+}
+
+/// One side panel: whether it shows, and the width it was dragged to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PanelPlace {
+    pub shown: bool,
+    /// Logical pixels; `None` until dragged (the width then follows the window's).
+    pub width: Option<f32>,
+}
+
+impl Default for PanelPlace {
+    fn default() -> Self {
+        Self { shown: true, width: None }
+    }
+}
+
+/// Panel widths a settings file may hold (logical pixels).
+pub const PANEL_WIDTHS: std::ops::RangeInclusive<f32> = 100.0..=4000.0;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -63,6 +93,7 @@ impl Default for Settings {
             recall_seconds: 0,
             recall_asked: false,
             type_into_focused: false,
+            panels: Panels::default(),
         }
     }
 }
@@ -102,6 +133,12 @@ impl Settings {
                 self.recall_seconds
             ));
             self.recall_seconds = MAX_RECALL_SECONDS;
+        }
+        for (name, place) in [("left", &mut self.panels.left), ("right", &mut self.panels.right)] {
+            if let Some(w) = place.width.filter(|w| !PANEL_WIDTHS.contains(w)) {
+                fixed.push(format!("the {name} panel's width {w} is not a usable width: it follows the window"));
+                place.width = None;
+            }
         }
         fixed
     }
@@ -238,6 +275,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn panels_are_kept_as_left_and_a_width_no_window_can_use_follows_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.ron");
+        let mut s = Settings::default();
+        assert_eq!(s.panels.left, PanelPlace { shown: true, width: None }, "shown, following the window");
+        s.panels.left.width = Some(330.0);
+        s.panels.right.shown = false;
+        save(&p, &s).unwrap();
+        let l = load(&p);
+        assert_eq!(l.settings.panels, s.panels);
+        assert!(l.problem.is_none() && l.writable);
+        for bad in ["-5.0", "NaN", "1e9", "3.0"] {
+            std::fs::write(&p, format!("(version: 1, panels: (left: (width: Some({bad}))))")).unwrap();
+            let l = load(&p);
+            assert_eq!(l.settings.panels.left, PanelPlace { shown: true, width: None }, "{bad}");
+            assert!(l.problem.unwrap_or_default().contains("left panel's width"), "{bad}");
+        }
+    }
+
     /// Seeded damage to a whole settings file (bytes flipped, cut, replaced, repeated): every
     /// load gives usable settings, and a problem names the file; none panics.
     #[test]
@@ -259,6 +316,9 @@ mod tests {
         for i in 0..3_000 {
             let mut d = good.clone();
             for _ in 0..1 + rng(3) {
+                if d.is_empty() {
+                    break;
+                }
                 let at = rng(d.len());
                 match rng(4) {
                     0 => d[at] ^= 1 << rng(8),

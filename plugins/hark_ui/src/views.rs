@@ -8,7 +8,7 @@ use bevy_egui::{EguiContexts, egui};
 use hark_core::{Transcript, Utterance, Word};
 use hark_viz::{RING, VizRing};
 
-use crate::{STATUS_BAR, Shown, panel_widths};
+use crate::{PanelLayout, STATUS_BAR, Shown};
 
 #[derive(Component)]
 pub struct SpectrogramView;
@@ -33,17 +33,17 @@ pub(crate) fn spawn_views(mut commands: Commands, mut meshes: ResMut<Assets<Mesh
     ));
 }
 
-/// The central area between the panels, in logical pixels: (left, top, width, height).
-fn central(window: &Window) -> (f32, f32, f32, f32) {
-    let (left, right) = panel_widths(window.width());
+/// The central area between the panels as drawn, in logical pixels: (left, top, width, height).
+fn central(window: &Window, panels: &PanelLayout) -> (f32, f32, f32, f32) {
+    let (left, right) = (panels.left, panels.right);
     let w = (window.width() - left - right).max(50.0);
     let h = (window.height() - STATUS_BAR).max(50.0);
     (left, 0.0, w, h)
 }
 
 /// Spectrogram on the top 64 % of the centre, waveform below it.
-pub fn view_rects(window: &Window) -> (egui::Rect, egui::Rect) {
-    let (x, y, w, h) = central(window);
+pub fn view_rects(window: &Window, panels: &PanelLayout) -> (egui::Rect, egui::Rect) {
+    let (x, y, w, h) = central(window, panels);
     let spec = egui::Rect::from_min_size(egui::pos2(x, y + 24.0), egui::vec2(w, h * 0.64 - 24.0));
     let wave = egui::Rect::from_min_size(egui::pos2(x, y + h * 0.66), egui::vec2(w, h * 0.30));
     (spec, wave)
@@ -55,8 +55,9 @@ pub(crate) fn layout_views(
     window: Single<&Window, With<PrimaryWindow>>,
     mut spec: ViewTransform<SpectrogramView, WaveformView>,
     mut wave: ViewTransform<WaveformView, SpectrogramView>,
+    panels: Res<PanelLayout>,
 ) {
-    let (s, w) = view_rects(&window);
+    let (s, w) = view_rects(&window, &panels);
     let place = |t: &mut Transform, r: egui::Rect| {
         // Camera2d: origin at the window centre, y up.
         let cx = r.center().x - window.width() / 2.0;
@@ -80,9 +81,10 @@ pub(crate) fn draw_words(
     shown: Res<Shown>,
     replay: Res<hark_replay::Replay>,
     utterances: Query<(&Utterance, &Transcript)>,
+    panels: Res<PanelLayout>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    let (spec, _) = view_rects(&window);
+    let (spec, _) = view_rects(&window, &panels);
     // Kept to the centre (caption and words), so a narrow window does not draw them over the
     // transcript panel.
     let painter = ctx

@@ -12,8 +12,9 @@ use hark_vad::VadSettings;
 
 use super::UtteranceRow;
 use super::sessions::Sessions;
+use crate::layout::{Contents, PanelLayout, Side};
 use crate::settings::RECALL_SECONDS;
-use crate::{LevelMeter, Notice, UiSettings, panel_widths};
+use crate::{LevelMeter, Notice, UiSettings};
 
 #[derive(SystemParam)]
 pub struct Controls<'w, 's> {
@@ -41,9 +42,25 @@ impl Controls<'_, '_> {
         }
     }
 
-    fn show(&mut self, ui: &mut egui::Ui) {
+    /// The record button, as the strip of the hidden panel shows it.
+    fn strip(&mut self, ui: &mut egui::Ui) {
         let capturing = self.control.active.is_some();
-        ui.heading("Hark");
+        let (icon, says) =
+            if capturing { ("⏹", "Stop capturing") } else { ("⏺", "Start capturing from the input device") };
+        if ui.button(icon).on_hover_text(says).clicked() {
+            self.capture.write(CaptureRequest::Toggle);
+        }
+    }
+
+    fn show(&mut self, ui: &mut egui::Ui, hide: &mut bool) {
+        let capturing = self.control.active.is_some();
+        ui.horizontal(|ui| {
+            ui.heading("Hark");
+            // At the panel's inner edge, the way it goes.
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                crate::layout::hide_button(ui, Side::Left, hide);
+            });
+        });
         // ⏹ and ⏺ are in egui's built-in icon font; ● and ■ are not (they showed as boxes).
         let label = if capturing { "⏹ Stop" } else { "⏺ Record" };
         let record = ui.add_sized([ui.available_width(), 32.0], egui::Button::new(label)).on_hover_text(
@@ -274,15 +291,30 @@ impl Controls<'_, '_> {
     }
 }
 
-pub(crate) fn draw(mut contexts: EguiContexts, mut controls: Controls, mut sessions: Sessions) -> Result {
+pub(crate) fn draw(
+    mut contexts: EguiContexts,
+    mut controls: Controls,
+    mut sessions: Sessions,
+    mut layout: ResMut<PanelLayout>,
+) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut root = crate::room(ctx, "hark-left", crate::above_status(ctx));
-    let (left, _) = panel_widths(ctx.viewport_rect().width());
-    egui::Panel::left("controls").exact_size(left).show(&mut root, |ui| {
-        controls.show(ui);
-        ui.separator();
-        sessions.show(ui);
-    });
+    let mut place = controls.settings.settings.panels.left;
+    let drawn =
+        crate::layout::side_panel(&mut root, Side::Left, &mut place, layout.right, |ui, contents| match contents {
+            Contents::Full { hide } => {
+                controls.show(ui, hide);
+                ui.separator();
+                sessions.show(ui);
+            }
+            Contents::Strip => controls.strip(ui),
+        });
+    layout.left = drawn.width;
+    if drawn.changed {
+        controls.settings.settings.panels.left = place;
+        controls.save();
+        println!("{}", crate::layout::describe(Side::Left, &place));
+    }
     controls.ask_about_recall(ctx);
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use bevy_egui::{EguiContexts, egui};
+use bevy_egui::EguiContexts;
 use hark_capture::CaptureControl;
 use hark_core::{PartialTranscript, samples_to_secs};
 use hark_replay::versions::{ActionOutcome, RerunStatus, SessionAction, VersionRequest};
@@ -12,8 +12,9 @@ use hark_replay::{Replay, ReplayRequest};
 use hark_store::Browsing;
 
 use super::UtteranceRow;
+use crate::layout::{Contents, PanelLayout, Side};
 use crate::transcript::{Row, RowText, TranscriptView};
-use crate::{Shown, panel_widths};
+use crate::{Notice, Shown, UiSettings};
 
 #[derive(SystemParam)]
 pub struct TranscriptPanel<'w, 's> {
@@ -34,6 +35,9 @@ pub struct TranscriptPanel<'w, 's> {
     actions: MessageWriter<'w, SessionAction>,
     session_form: Local<'s, super::session::SessionForm>,
     history: Res<'w, crate::history::RunHistory>,
+    settings: ResMut<'w, UiSettings>,
+    layout: ResMut<'w, PanelLayout>,
+    notice: ResMut<'w, Notice>,
 }
 
 /// The rows of what is shown, in order, and the row of the word being heard in a replay.
@@ -190,6 +194,9 @@ pub(crate) fn draw(
         mut actions,
         mut session_form,
         history,
+        mut settings,
+        mut layout,
+        mut notice,
     } = panel;
     let (rows, current_row) = rows(*shown, &history, &control, &browsing, &replay, &utterances, &partials);
     // Rows show the clock time they were said: from the live session's start, or the saved
@@ -209,9 +216,11 @@ pub(crate) fn draw(
         _ => None,
     };
     let mut deleted = false;
-    let (_, right) = panel_widths(ctx.viewport_rect().width());
-    egui::Panel::right("transcript").exact_size(right).show(&mut root, |ui| {
+    let mut place = settings.settings.panels.right;
+    let drawn = crate::layout::side_panel(&mut root, Side::Right, &mut place, layout.left, |ui, contents| {
+        let Contents::Full { hide } = contents else { return };
         ui.horizontal(|ui| {
+            crate::layout::hide_button(ui, Side::Right, hide);
             ui.heading("Transcript");
             let now = ui.input(|i| i.time);
             if ui
@@ -259,6 +268,14 @@ pub(crate) fn draw(
             }
         }
     });
+    layout.right = drawn.width;
+    if drawn.changed {
+        settings.settings.panels.right = place;
+        if let Err(e) = settings.save() {
+            notice.set(e);
+        }
+        println!("{}", crate::layout::describe(Side::Right, &place));
+    }
     if deleted {
         *shown = Shown::Nothing;
     }
