@@ -369,7 +369,7 @@ fn write_state(
         "transcript": items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()).collect::<Vec<_>>(),
         "earlier_captures": earlier,
         "columns": columns,
-        "devices": control.devices.len(),
+        "devices": control.devices.iter().map(|d| format!("{} ({})", d.name, d.host)).collect::<Vec<_>>(),
         "notice": notice.0,
         "sessions_in_world": sessions_in_world,
         "replay": replay.session.as_ref().map(|s| serde_json::json!({

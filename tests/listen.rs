@@ -357,6 +357,30 @@ fn a_default_input_change_is_followed_or_not_as_the_user_chose_and_said() {
     }
 }
 
+/// The device list names the sound server's sources as the server does, once each: not also
+/// ALSA's routes into the same server ("Playback/recording through the PulseAudio sound
+/// server"), which are the server's default again.
+#[test]
+fn the_device_list_names_the_sound_servers_own_sources() {
+    let Some(pulse) = Pulse::start_with(&["module-null-sink sink_name=desk sink_properties=device.description=Desk"])
+    else {
+        return;
+    };
+    let o = hark()
+        .args(["listen", "--list-devices"])
+        .env("XDG_RUNTIME_DIR", pulse.dir())
+        .env("HOME", pulse.dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.iter().any(|l| l.contains("pulseaudio:vmic.monitor  Monitor of ")), "{out}");
+    assert!(lines.iter().any(|l| l.contains("pulseaudio:desk.monitor  Monitor of Desk")), "{out}");
+    assert!(!out.contains("alsa:pulse") && !out.contains("through the PulseAudio sound server"), "{out}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("* ")).count(), 1, "one default: {out}");
+}
+
 #[test]
 fn listen_without_any_microphone_says_so() {
     let Some(m) = test_model() else { return };

@@ -18,54 +18,10 @@ use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 use crate::CaptureError;
 use crate::resample::RateConverter;
 
+mod devices;
 mod reconnect;
+pub use devices::{InputDevice, list_input_devices, recognisable};
 pub use reconnect::Reconnect;
-
-/// An input device as the device picker shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputDevice {
-    /// `host:id`, stable across runs; what settings store.
-    pub id: String,
-    /// Human name.
-    pub name: String,
-    pub host: String,
-    pub is_default: bool,
-}
-
-/// All input devices of all hosts (PulseAudio first where its server runs, then ALSA).
-/// Devices that cannot be queried are left out; no devices is an empty list, not an error.
-pub fn list_input_devices() -> Vec<InputDevice> {
-    let mut out = Vec::new();
-    for hid in cpal::available_hosts() {
-        let Ok(host) = cpal::host_from_id(hid) else {
-            continue;
-        };
-        let default_id = host.default_input_device().and_then(|d| d.id().ok()).map(|i| i.to_string());
-        let Ok(devices) = host.input_devices() else {
-            continue;
-        };
-        for dev in devices {
-            // A device that cannot give a config (ALSA's default with no sound card) is unusable.
-            if dev.default_input_config().is_err() {
-                continue;
-            }
-            let Ok(id) = dev.id() else { continue };
-            let id = id.to_string();
-            // ALSA's `null` device captures endless zeros: not a microphone.
-            if id.ends_with(":null") {
-                continue;
-            }
-            let name = dev.description().map(|d| d.name().to_owned()).unwrap_or_else(|_| dev.to_string());
-            out.push(InputDevice {
-                is_default: Some(&id) == default_id.as_ref(),
-                id,
-                name,
-                host: hid.name().to_owned(),
-            });
-        }
-    }
-    out
-}
 
 /// A running input stream.
 pub struct MicSource {
