@@ -38,6 +38,28 @@ pub struct ModelFetched {
     pub result: Result<PathBuf, String>,
 }
 
+/// Bring a model from elsewhere into the models directory, then switch to it: a CTranslate2
+/// (faster-whisper) model folder is converted to a ggml file (f16), a ggml file is checked and
+/// copied.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct ImportModel(pub PathBuf);
+
+/// An import asked for with [`ImportModel`] ended: the model file now in the models directory
+/// (loading now), or why not.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct ModelImported {
+    pub from: PathBuf,
+    pub result: Result<PathBuf, String>,
+}
+
+/// An import in progress, on a thread of its own.
+#[derive(Debug)]
+struct Importing {
+    from: PathBuf,
+    started: std::time::Instant,
+    result: Receiver<Result<PathBuf, String>>,
+}
+
 /// A download in progress: bytes done and expected, shared with its thread.
 #[derive(Debug)]
 struct Fetching {
@@ -66,9 +88,27 @@ pub struct Models {
     /// The hub downloads come from (`hark_model::fetch::hub_url()`; tests point it elsewhere).
     pub hub: String,
     fetching: Option<Fetching>,
+    importing: Option<Importing>,
 }
 
 impl Models {
+    /// The model being imported, and for how many seconds it has been.
+    pub fn importing(&self) -> Option<(&Path, f64)> {
+        self.importing.as_ref().map(|i| (i.from.as_path(), i.started.elapsed().as_secs_f64()))
+    }
+
+    /// Blocks until the import in progress ends (for tests: frames never wait).
+    pub fn wait_import(&mut self) {
+        if let Some(i) = &self.importing {
+            let r = i.result.recv().unwrap_or_else(|_| Err("the import thread ended".into()));
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let _ = tx.send(r);
+            if let Some(i) = self.importing.as_mut() {
+                i.result = rx;
+            }
+        }
+    }
+
     /// The model being loaded, if one is.
     pub fn loading(&self) -> Option<&Path> {
         self.loading.as_ref().map(|(p, _)| p.as_path()).or(self.ready.as_ref().map(|(p, _)| p.as_path()))
@@ -119,6 +159,58 @@ pub fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// Brings the model at `from` into the models directory `dir` and says where it is: a ggml
+/// file is checked and copied; a CTranslate2 model folder is converted (f16) and named as the
+/// catalogue names the official model it is identical to (`ggml-tiny.en.bin`), else after the
+/// folder. Nothing in `dir` is replaced, and a failure leaves nothing behind.
+pub fn import_into(from: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let what = "give a CTranslate2 (faster-whisper) model folder or a whisper.cpp ggml .bin file";
+    if !from.exists() {
+        return Err(format!("{} does not exist: {what}", from.display()));
+    }
+    let taken = |p: &Path| {
+        format!("{} is already in the models directory: pick it from the list, or remove it first", file_name(p))
+    };
+    if from.is_file() {
+        hark_model::verify(from).map_err(|e| format!("{e}: {what}"))?;
+        let to = dir.join(from.file_name().unwrap_or_default());
+        if to.exists() {
+            return if std::fs::canonicalize(&to).ok() == std::fs::canonicalize(from).ok() {
+                Ok(to)
+            } else {
+                Err(taken(&to))
+            };
+        }
+        let part = dir.join(format!(".{}.part", file_name(&to)));
+        let copied = std::fs::copy(from, &part).and_then(|_| std::fs::rename(&part, &to));
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&part);
+            return Err(format!("cannot copy {} into {}: {e}", from.display(), dir.display()));
+        }
+        return Ok(to);
+    }
+    let stem: String = file_name(from)
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' })
+        .collect();
+    let to = dir.join(format!("ggml-{stem}.bin"));
+    if to.exists() {
+        return Err(taken(&to));
+    }
+    let report = hark_model::import_ct2(from, &to, hark_model::FType::F16).map_err(|e| e.to_string())?;
+    if let Some(known) = hark_model::catalog::identify(&report.sha256) {
+        let official = dir.join(known.file_name());
+        if official.exists() {
+            let _ = std::fs::remove_file(&to);
+            return Err(taken(&official));
+        }
+        if std::fs::rename(&to, &official).is_ok() {
+            return Ok(official);
+        }
+    }
+    Ok(to)
+}
+
 /// ggml model files (`*.bin`) in `dir`, sorted.
 pub fn list_models(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -149,6 +241,8 @@ impl Plugin for ModelsPlugin {
             .add_message::<RefreshModels>()
             .add_message::<FetchModel>()
             .add_message::<ModelFetched>()
+            .add_message::<ImportModel>()
+            .add_message::<ModelImported>()
             .insert_resource(Models {
                 current: self.current.clone(),
                 available: dir.as_deref().map(list_models).unwrap_or_default(),
@@ -159,10 +253,11 @@ impl Plugin for ModelsPlugin {
                 ready: None,
                 hub: hark_model::fetch::hub_url(),
                 fetching: None,
+                importing: None,
             })
             .add_systems(
                 Update,
-                (fetch_models, start_loading, swap_recognizer).chain().in_set(PipelineSystems::Control),
+                (fetch_models, import_models, start_loading, swap_recognizer).chain().in_set(PipelineSystems::Control),
             );
     }
 }
@@ -213,6 +308,53 @@ fn fetch_models(
             Err(e) => {
                 fetched
                     .write(ModelFetched { name: name.clone(), result: Err(format!("cannot start the download: {e}")) });
+            }
+        }
+    }
+}
+
+/// Starts an import on a thread of its own (one at a time) and, when it ends, lists the models
+/// again and loads the new one.
+fn import_models(
+    mut models: ResMut<Models>,
+    mut asked: MessageReader<ImportModel>,
+    mut imported: MessageWriter<ModelImported>,
+    mut load: MessageWriter<LoadModel>,
+) {
+    if let Some(i) = models.importing.take() {
+        match i.result.try_recv() {
+            Err(crossbeam_channel::TryRecvError::Empty) => models.importing = Some(i),
+            r => {
+                let result = r.unwrap_or_else(|_| Err("the import thread ended".into()));
+                if let Ok(path) = &result {
+                    models.available = models.dir.as_deref().map(list_models).unwrap_or_default();
+                    load.write(LoadModel(path.clone()));
+                }
+                imported.write(ModelImported { from: i.from, result });
+            }
+        }
+    }
+    for ImportModel(from) in asked.read() {
+        let Some(dir) = models.dir.clone() else {
+            imported.write(ModelImported { from: from.clone(), result: Err("there is no models directory".into()) });
+            continue;
+        };
+        if models.importing.is_some() {
+            continue;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let f = from.clone();
+        let spawned = std::thread::Builder::new().name("hark-model-import".into()).spawn(move || {
+            let _ = tx.send(import_into(&f, &dir));
+        });
+        match spawned {
+            Ok(_) => {
+                models.importing =
+                    Some(Importing { from: from.clone(), started: std::time::Instant::now(), result: rx });
+            }
+            Err(e) => {
+                imported
+                    .write(ModelImported { from: from.clone(), result: Err(format!("cannot start the import: {e}")) });
             }
         }
     }

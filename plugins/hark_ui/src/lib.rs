@@ -345,7 +345,15 @@ fn follow_models(
     mut notice: ResMut<Notice>,
     store: Option<ResMut<hark_store::StoreContext>>,
     fetched: Option<MessageReader<hark_transcribe::loader::ModelFetched>>,
+    imported: Option<MessageReader<hark_transcribe::loader::ModelImported>>,
 ) {
+    // An import that failed says why; one that worked loads next.
+    for i in imported.into_iter().flat_map(|mut r| r.read().cloned().collect::<Vec<_>>()) {
+        match i.result {
+            Ok(path) => notice.set(format!("imported as {}; loading it…", hark_transcribe::loader::file_name(&path))),
+            Err(e) => notice.set(format!("{} could not be imported: {e}", i.from.display())),
+        }
+    }
     // A download that failed says why (and the offline route); one that worked loads next.
     for f in fetched.into_iter().flat_map(|mut r| r.read().cloned().collect::<Vec<_>>()) {
         match f.result {

@@ -30,6 +30,9 @@ pub struct Controls<'w, 's> {
     refresh_models: MessageWriter<'w, RefreshModels>,
     load: MessageWriter<'w, LoadModel>,
     fetch: MessageWriter<'w, hark_transcribe::loader::FetchModel>,
+    import: MessageWriter<'w, hark_transcribe::loader::ImportModel>,
+    /// What is typed in the import field.
+    import_path: Local<'s, String>,
     recall: Res<'w, Recall>,
     set_recall: MessageWriter<'w, SetRecall>,
     utterances: Query<'w, 's, UtteranceRow>,
@@ -234,6 +237,37 @@ impl Controls<'_, '_> {
         }
     }
 
+    /// A model from elsewhere: its path typed or pasted, imported into the models directory on a
+    /// thread of its own (with how long it has taken), then used.
+    fn import_row(&mut self, ui: &mut egui::Ui, busy: bool) {
+        if let Some((from, secs)) = self.models.importing() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("importing {}… {secs:.0} s", hark_transcribe::loader::file_name(from)));
+            });
+            // Frames come on input only when idle: keep the seconds moving.
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+            return;
+        }
+        ui.horizontal(|ui| {
+            let field = egui::TextEdit::singleline(&mut *self.import_path)
+                .hint_text("Import: model folder or .bin")
+                .desired_width(ui.available_width() - 56.0);
+            ui.add(field).on_hover_text(
+                "The path of a faster-whisper (CTranslate2) model folder, converted to a whisper.cpp file, \
+                 or of a whisper.cpp .bin file, copied: it goes into the models directory and is used from then on",
+            );
+            let path = self.import_path.trim().to_owned();
+            let go = ui.add_enabled(!path.is_empty() && !busy, egui::Button::new("Import"));
+            let says = "Import the model at this path, then use it (while nothing is captured or transcribed)";
+            if go.on_hover_text(says).on_disabled_hover_text(says).clicked() {
+                self.notice.set(format!("importing {path}…"));
+                self.import.write(hark_transcribe::loader::ImportModel(path.into()));
+                self.import_path.clear();
+            }
+        });
+    }
+
     /// Only while nothing is captured or transcribed: a model switch replaces the recogniser.
     fn model_picker(&mut self, ui: &mut egui::Ui, capturing: bool) {
         ui.label("Model");
@@ -248,7 +282,12 @@ impl Controls<'_, '_> {
                 .show_ui(ui, |ui| {
                     for m in &self.models.available {
                         let name = hark_transcribe::loader::file_name(m);
-                        if ui.selectable_label(name == current, &name).clicked() && name != current {
+                        // Read only while the list is open.
+                        let label = match std::fs::metadata(m) {
+                            Ok(meta) => format!("{name} · {:.0} MB", meta.len() as f64 / 1e6),
+                            Err(_) => name.clone(),
+                        };
+                        if ui.selectable_label(name == current, label).clicked() && name != current {
                             pick = Some(m.clone());
                         }
                     }
@@ -280,6 +319,7 @@ impl Controls<'_, '_> {
             let part = if total > 0 { done as f32 / total as f32 } else { 0.0 };
             ui.add(egui::ProgressBar::new(part).text(format!("downloading {name}: {:.0} %", part * 100.0)));
         }
+        self.import_row(ui, busy);
         if let Some(name) = get {
             self.notice.set(format!("downloading {name}…"));
             self.fetch.write(hark_transcribe::loader::FetchModel(name.to_owned()));
