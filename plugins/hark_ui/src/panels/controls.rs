@@ -186,10 +186,15 @@ impl Controls<'_, '_> {
                     ui.label(format!("It is on now ({} s).", self.settings.settings.recall_seconds));
                 }
                 ui.horizontal(|ui| {
-                    if ui.button(if listening { "Keep it on" } else { "Turn it on" }).clicked() {
+                    let on = ui.button(if listening { "Keep it on" } else { "Turn it on" });
+                    if on
+                        .on_hover_text("The microphone is listened to in the background, kept in memory only")
+                        .clicked()
+                    {
                         turn = Some(if listening { self.settings.settings.recall_seconds } else { RECALL_SECONDS });
                     }
-                    if ui.button(if listening { "Turn it off" } else { "Keep it off" }).clicked() {
+                    let off = ui.button(if listening { "Turn it off" } else { "Keep it off" });
+                    if off.on_hover_text("Nothing is listened to until you press Record or a hotkey").clicked() {
                         turn = Some(0);
                     }
                 });

@@ -48,7 +48,7 @@ fn output_picker(ui: &mut egui::Ui, replay: &Replay, ask: &mut MessageWriter<Rep
                 ui.weak("looking for output devices…");
             }
         });
-        if combo.response.clicked() {
+        if combo.response.on_hover_text("The output device the replay is heard on").clicked() {
             ask.write(ReplayRequest::ListOutputs);
         }
     });
@@ -75,16 +75,18 @@ pub fn controls(ui: &mut egui::Ui, replay: &Replay, session: &Replayed, ask: &mu
     });
     ui.horizontal(|ui| {
         ui.label("speed");
-        egui::ComboBox::from_id_salt("replay-speed").width(64.0).selected_text(format!("{}×", replay.speed)).show_ui(
-            ui,
-            |ui| {
+        egui::ComboBox::from_id_salt("replay-speed")
+            .width(64.0)
+            .selected_text(format!("{}×", replay.speed))
+            .show_ui(ui, |ui| {
                 for s in SPEEDS {
                     if ui.selectable_label(replay.speed == s, format!("{s}×")).clicked() {
                         ask.write(ReplayRequest::Speed(s));
                     }
                 }
-            },
-        );
+            })
+            .response
+            .on_hover_text("Replay speed; the voice keeps its pitch");
         // A loop: the first click marks where it starts, the second where it ends.
         let start_id = egui::Id::new("replay-loop-start");
         let marked: Option<u64> = ui.data(|d| d.get_temp(start_id));

@@ -57,12 +57,15 @@ pub fn row(
         Some((id, title)) if *id == session.id => {
             let mut done = None;
             ui.horizontal(|ui| {
-                let edit = ui.add(egui::TextEdit::singleline(title).desired_width(200.0));
+                let edit = ui
+                    .add(egui::TextEdit::singleline(title).desired_width(200.0))
+                    .on_hover_text("The session's new title (Enter saves, Escape cancels)");
                 let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if ui.small_button("Save").clicked() || enter {
+                if ui.small_button("Save").on_hover_text("Keep this title").clicked() || enter {
                     done = Some(true);
                 }
-                if ui.small_button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                let cancel = ui.small_button("Cancel").on_hover_text("Leave the title as it was");
+                if cancel.clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
                     done = Some(false);
                 }
             });
@@ -76,16 +79,17 @@ pub fn row(
         _ => {
             ui.horizontal(|ui| {
                 ui.strong(format!("#{} {}", session.id, session.title));
-                if ui.small_button("Rename").clicked() {
+                if ui.small_button("Rename").on_hover_text("Give this session a title of your own").clicked() {
                     form.renaming = Some((session.id, session.title.clone()));
                 }
             });
         }
     }
     ui.horizontal(|ui| {
-        ui.menu_button("Export…", |ui| {
+        let export = ui.menu_button("Export…", |ui| {
             ui.label("to the folder");
-            ui.add(egui::TextEdit::singleline(&mut form.folder).desired_width(220.0));
+            ui.add(egui::TextEdit::singleline(&mut form.folder).desired_width(220.0))
+                .on_hover_text("The folder the file is written to (never over the session database)");
             for kind in ExportKind::ALL {
                 let name = export_file_name(session.id, &session.title, kind);
                 if ui.button(kind.label()).on_hover_text(&name).clicked() {
@@ -95,14 +99,16 @@ pub fn row(
                 }
             }
         });
+        export.response.on_hover_text("Save the transcript (text, subtitles, JSON) or the audio (WAV) as a file");
         if form.confirm_delete == Some(session.id) {
             ui.label("delete it?");
-            if ui.small_button("Delete").clicked() {
+            let gone = "Delete it for good: its audio, transcript and versions";
+            if ui.small_button("Delete").on_hover_text(gone).clicked() {
                 actions.write(SessionAction::Delete { session: session.id });
                 form.confirm_delete = None;
                 deleted = true;
             }
-            if ui.small_button("Keep").clicked() {
+            if ui.small_button("Keep").on_hover_text("Do not delete it").clicked() {
                 form.confirm_delete = None;
             }
         } else if ui.small_button("Delete…").on_hover_text("The session, its audio and every version").clicked() {

@@ -130,11 +130,18 @@ impl Sessions<'_, '_> {
     pub(crate) fn show(&mut self, ui: &mut egui::Ui) {
         ui.label("Sessions");
         self.recovery.show(ui);
-        let resp = ui.add(egui::TextEdit::singleline(&mut *self.search).hint_text("Search what was said"));
+        let resp =
+            ui.add(egui::TextEdit::singleline(&mut *self.search).hint_text("Search what was said")).on_hover_text(
+                "Words said in any saved session; the sessions that hold them are listed with the words marked",
+            );
         if resp.changed() {
             self.browse.write(BrowseRequest::Search(self.search.clone()));
         }
-        if ui.small_button("Refresh").clicked() {
+        if ui
+            .small_button("Refresh")
+            .on_hover_text("Read the saved sessions again (another Hark may have added some)")
+            .clicked()
+        {
             self.browse.write(BrowseRequest::Refresh);
         }
         if !self.browsing.saving {

@@ -114,17 +114,22 @@ fn rerun_form(
     ui.horizontal(|ui| {
         ui.label("model");
         let shown = form.model.as_deref().map_or_else(|| "as captured".to_owned(), model_name);
-        egui::ComboBox::from_id_salt("rerun-model").width(120.0).selected_text(shown).show_ui(ui, |ui| {
-            if ui.selectable_label(form.model.is_none(), "as captured").clicked() {
-                form.model = None;
-            }
-            for m in models {
-                let path = m.display().to_string();
-                if ui.selectable_label(form.model.as_deref() == Some(path.as_str()), model_name(&path)).clicked() {
-                    form.model = Some(path);
+        egui::ComboBox::from_id_salt("rerun-model")
+            .width(120.0)
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                if ui.selectable_label(form.model.is_none(), "as captured").clicked() {
+                    form.model = None;
                 }
-            }
-        });
+                for m in models {
+                    let path = m.display().to_string();
+                    if ui.selectable_label(form.model.as_deref() == Some(path.as_str()), model_name(&path)).clicked() {
+                        form.model = Some(path);
+                    }
+                }
+            })
+            .response
+            .on_hover_text("The model to transcribe it again with");
     });
     ui.horizontal(|ui| {
         ui.label("join pauses");
@@ -141,12 +146,14 @@ fn rerun_form(
     ui.horizontal(|ui| {
         ui.label("beam");
         for b in [1, 3, 5] {
-            ui.selectable_value(&mut form.beam_size, b, b.to_string());
+            ui.selectable_value(&mut form.beam_size, b, b.to_string())
+                .on_hover_text("Beam width: wider weighs more candidate transcripts (slower; 1 is greedy)");
         }
         ui.checkbox(&mut form.fallback, "fallback").on_hover_text("Retry hard utterances at higher temperatures");
     });
     if replay.looping.is_some() {
-        ui.checkbox(&mut form.loop_only, "only the loop");
+        ui.checkbox(&mut form.loop_only, "only the loop")
+            .on_hover_text("Transcribe again only the A-B loop's stretch, not the whole session");
     }
     let busy = status.running();
     let recording = session.growing();
@@ -232,7 +239,11 @@ pub fn comparison(
                         ui.strong(format!("v{v}"));
                         if v == current {
                             ui.small("current");
-                        } else if ui.small_button("Use").clicked() {
+                        } else if ui
+                            .small_button("Use")
+                            .on_hover_text("Make this version the one shown, searched and exported")
+                            .clicked()
+                        {
                             versions.write(VersionRequest::Use { session: c.session, version: v });
                         }
                     });
