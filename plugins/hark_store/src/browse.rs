@@ -246,7 +246,14 @@ impl Plugin for BrowsePlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<BrowseRequest>()
             .insert_resource(Browsing { saving: self.database.is_some(), ..default() })
-            .add_systems(Update, (refresh_on_news, ask, receive).chain().in_set(PipelineSystems::Output));
+            // After the store has sent this frame's rows: the browser flushes the writer before
+            // it reads, so a session that completed with its last text is listed with that text
+            // (a capture's title is its first words; listed before they were sent, it kept its
+            // device's name until the next refresh).
+            .add_systems(
+                Update,
+                (refresh_on_news, ask, receive).chain().in_set(PipelineSystems::Output).after(crate::store_states),
+            );
         if let Some(db) = &self.database {
             app.insert_resource(Browser::start(db.clone()));
         }
