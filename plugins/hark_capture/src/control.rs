@@ -91,9 +91,10 @@ impl Plugin for CaptureControlPlugin {
     }
 }
 
-/// Points the recall stream at the chosen device (off in demo mode or without devices).
+/// Points the recall stream at the chosen device (off in demo mode; with no device yet, it
+/// waits for one).
 fn reopen_recall(control: &CaptureControl, recall: &mut Recall) -> Result<(), String> {
-    if control.demo.is_some() || control.devices.is_empty() {
+    if control.demo.is_some() {
         recall.stop();
         return Ok(());
     }

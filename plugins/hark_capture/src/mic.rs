@@ -159,12 +159,12 @@ impl MicSource {
     /// between drains, and callbacks every 200 ms where the host lets us choose, so the audio
     /// threads wake five times a second instead of every few milliseconds.
     pub fn open_background(device_id: Option<&str>, seconds: f32) -> Result<Self, CaptureError> {
-        Self::open_with(&Asked {
-            device: device_id.map(str::to_owned),
-            ring_secs: seconds,
-            period_secs: Some(0.2),
-            watch_default: false,
-        })
+        Self::open_with(&Self::background_asked(device_id, seconds))
+    }
+
+    /// How a background stream (the recall buffer's) asks for its device.
+    fn background_asked(device_id: Option<&str>, seconds: f32) -> Asked {
+        Asked { device: device_id.map(str::to_owned), ring_secs: seconds, period_secs: Some(0.2), watch_default: false }
     }
 
     fn open_with(asked: &Asked) -> Result<Self, CaptureError> {

@@ -53,10 +53,20 @@ impl Recall {
         if seconds == 0 {
             return Ok(());
         }
-        let opened = MicSource::open_background(device, 4.0)?;
-        println!("recall: listening on {} (the last {seconds} s)", opened.description);
-        let mut mic = Some(opened);
-        let mut lost: Option<crate::mic::Reconnect> = None;
+        // No device yet (none plugged in, the sound server not up): looked for as a lost one
+        // is, and listened to once it is there.
+        let (mut mic, mut lost) = match MicSource::open_background(device, 4.0) {
+            Ok(opened) => {
+                println!("recall: listening on {} (the last {seconds} s)", opened.description);
+                (Some(opened), None)
+            }
+            Err(e) => {
+                let r = crate::mic::Reconnect::absent(device, 4.0, e.to_string());
+                println!("recall: {}; looking for one", r.reason);
+                (None, Some(r))
+            }
+        };
+        let mut listened = mic.is_some();
         let cap = seconds as usize * hark_core::SAMPLE_RATE as usize;
         // A lost device is looked for as a capture's is, and the time without it is kept as
         // silence (what the buffer holds is still the last seconds, not older speech).
@@ -66,8 +76,12 @@ impl Recall {
             if let Some(r) = &mut lost {
                 r.fill(out);
                 mic = r.poll();
-                if mic.is_some() {
-                    println!("recall: the input device is back");
+                if let Some(m) = &mic {
+                    match listened {
+                        true => println!("recall: the input device is back"),
+                        false => println!("recall: listening on {} (the last {seconds} s)", m.description),
+                    }
+                    listened = true;
                     lost = None;
                 }
                 return Ok(());

@@ -54,11 +54,31 @@ impl Reconnect {
         Self::start_after(m, cause, reason, Duration::ZERO)
     }
 
+    /// Looks for a device that could not be opened at all (none there yet): the recall
+    /// buffer turned on before any microphone is plugged in starts listening once one is.
+    pub fn absent(device: Option<&str>, seconds: f32, cause: String) -> Self {
+        let asked = MicSource::background_asked(device, seconds);
+        let description = device.unwrap_or("the default input").to_owned();
+        let reason = format!("no input device to listen on ({cause})");
+        Self::looking(asked, description, cause, reason, RECONNECT_EVERY, Instant::now())
+    }
+
     fn start_after(lost: &MicSource, cause: String, reason: String, first_try: Duration) -> Self {
+        let owed_from = Instant::now().checked_sub(lost.silent_for()).unwrap_or_else(Instant::now);
+        Self::looking(lost.asked.clone(), lost.description.clone(), cause, reason, first_try, owed_from)
+    }
+
+    fn looking(
+        asked: super::Asked,
+        description: String,
+        cause: String,
+        reason: String,
+        first_try: Duration,
+        owed_from: Instant,
+    ) -> Self {
         let (tx, found) = std::sync::mpsc::sync_channel(1);
         let give_up = Arc::new(AtomicBool::new(false));
         let stop = give_up.clone();
-        let asked = lost.asked.clone();
         let spawned = std::thread::Builder::new().name("hark-mic-reconnect".into()).spawn(move || {
             let mut wait = first_try;
             while !stop.load(Ordering::Relaxed) {
@@ -75,21 +95,10 @@ impl Reconnect {
             }
         });
         if let Err(e) = spawned {
-            log::warn!("cannot look for {} again: {e}", lost.description);
+            log::warn!("cannot look for {description} again: {e}");
         }
-        let owed_from = Instant::now().checked_sub(lost.silent_for()).unwrap_or_else(Instant::now);
         let reopening = first_try.is_zero();
-        Self {
-            description: lost.description.clone(),
-            cause,
-            reason,
-            reopening,
-            found,
-            give_up,
-            owed_from,
-            filled: 0,
-            at: 0,
-        }
+        Self { description, cause, reason, reopening, found, give_up, owed_from, filled: 0, at: 0 }
     }
 
     /// The device's stream, once it is open again.
