@@ -386,6 +386,45 @@ fn a_microphone_lost_while_the_window_captures_is_waited_for_and_the_capture_res
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-mic-lost.png"));
 }
 
+/// The recall buffer turned on while no microphone is there (none plugged in yet) starts
+/// listening by itself once one is, and F10 then returns what was just said.
+#[test]
+fn the_recall_buffer_without_a_microphone_at_start_listens_once_one_is_plugged_in() {
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let _one = one_window_at_a_time();
+    let Some(pulse) = Pulse::start() else { return };
+    let Some(x) = Xvfb::start() else { return };
+    // The server runs with no source at all.
+    assert!(pulse.cmd("pactl").args(["unload-module", "module-null-sink"]).status().unwrap().success());
+    let dir = tempfile::tempdir().unwrap();
+    write_settings(dir.path(), "(version: 1, recall_seconds: 30, recall_asked: true)");
+    let mut app =
+        window_with_sound(&x, &pulse, dir.path()).args(["--exit-after", "40", "--model"]).arg(&m).spawn().unwrap();
+    let out = Output::follow(&mut app);
+    out.wait_for("window ready");
+    out.wait_for("global hotkeys ready");
+    x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+    let waiting = out.wait_for("recall: ");
+    assert!(waiting.contains("no input device") && waiting.contains("looking for one"), "{waiting}");
+    let load =
+        pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status();
+    assert!(load.unwrap().success());
+    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+    let listening = out.wait_for("recall: ");
+    assert!(listening.starts_with("recall: listening on Monitor of"), "{listening}");
+    let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap();
+    assert!(played.success());
+    x.xdotool(&["key", "--clearmodifiers", "F10"]);
+    out.wait_for("capture started: recall");
+    loop {
+        let l = out.wait_for("[");
+        if l.to_lowercase().contains("forward") {
+            break;
+        }
+    }
+    assert!(app.wait().unwrap().success());
+}
+
 /// The always-on recall buffer loses its microphone and gets it back: F10 afterwards still
 /// returns what was just said.
 #[test]
@@ -1070,6 +1109,64 @@ fn closing_the_window_mid_capture_finishes_the_session_before_it_goes() {
     assert!(app.wait().unwrap().success());
     assert!(!state.exists(), "the window left on the close request, before its 150 s were up");
     finished_session(dir.path(), 26.7, first_end);
+}
+
+#[test]
+fn a_search_typed_in_the_window_marks_its_hits_and_says_when_there_are_none() {
+    let _one = one_window_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let o = hark()
+        .arg("transcribe")
+        .arg(c.join("jfk.wav"))
+        .arg("--model")
+        .arg(&m)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output();
+    assert!(o.unwrap().status.success());
+    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
+    for (query, found) in [("country", 1), ("zebra", 0)] {
+        let shot = dir.path().join(format!("search-{query}.png"));
+        let mut app = window_without_sound(&x, dir.path(), rt.path())
+            .args(["--exit-after", "25", "--model"])
+            .arg(&m)
+            .arg("--screenshot")
+            .arg(&shot)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = Output::follow(&mut app);
+        out.wait_for("window ready");
+        let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
+        x.xdotool(&["windowfocus", "--sync", &id]);
+        // The search box is under "Sessions" in the 1024×640 window with no input device. (Again until the first
+        // frames are drawn, replacing what an earlier try typed.)
+        let mut answer = None;
+        for _ in 0..10 {
+            x.xdotool(&["mousemove", "--sync", "120", "378"]);
+            x.xdotool(&["click", "1"]);
+            // Emptied with backspaces rather than Ctrl+A: a quick Ctrl+A can reach the window in
+            // one frame with Ctrl already up, and the letters after it then miss the box.
+            x.xdotool(&["key", "--repeat", "12", "BackSpace"]);
+            x.xdotool(&["type", "--delay", "40", query]);
+            answer = out.within(&format!("search: \u{201c}{query}\u{201d}"), 1.5);
+            if answer.is_some() {
+                break;
+            }
+        }
+        assert_eq!(answer, Some(format!("search: \u{201c}{query}\u{201d}: {found} sessions")));
+        assert!(app.wait().unwrap().success());
+        let keep = std::env::temp_dir().join(format!("hark-search-{query}.png"));
+        let _ = std::fs::copy(&shot, &keep);
+        eprintln!(
+            "screenshot of the search for {query:?} (look at it: the hit marked, or that none was found): {}",
+            keep.display()
+        );
+    }
 }
 
 #[test]

@@ -167,6 +167,7 @@ impl Plugin for UiPlugin {
                     remember_output,
                     announce_replay,
                     announce_input,
+                    announce_search,
                     retain_shown,
                     follow_models,
                     meter,
@@ -246,6 +247,18 @@ fn announce_replay(
             println!("replay opened: session {id}, {:.3} s", hark_core::samples_to_secs(samples));
         }
     }
+}
+
+/// A search's answer on standard output, as the window's other news are (the tests read them):
+/// the words searched for and how many sessions hold them.
+fn announce_search(browsing: Option<Res<hark_store::Browsing>>, mut said: Local<Option<String>>) {
+    let Some(b) = browsing.filter(|b| b.is_changed()) else { return };
+    let query = b.query.trim();
+    if query.is_empty() || said.as_deref() == Some(query) {
+        return;
+    }
+    *said = Some(query.to_owned());
+    println!("search: \u{201c}{query}\u{201d}: {} sessions", b.hits.len());
 }
 
 /// What happens to a capture's input (lost and waited for, back, the default changed) also goes

@@ -117,6 +117,22 @@ pub fn snippet_parts(snippet: &str) -> Vec<(String, bool)> {
     parts
 }
 
+/// The words before the first hit cut to the last `keep` (after "…"), so that in a narrow
+/// panel the row shows the words that matched rather than ending before them.
+pub fn lead_to_first_hit(mut parts: Vec<(String, bool)>, keep: usize) -> Vec<(String, bool)> {
+    let more = parts.len() > 1;
+    if let Some((before, false)) = parts.first_mut()
+        && more
+    {
+        let words: Vec<&str> = before.split_whitespace().collect();
+        if words.len() > keep {
+            let tail = if before.ends_with(char::is_whitespace) { " " } else { "" };
+            *before = format!("…{}{tail}", words[words.len() - keep..].join(" "));
+        }
+    }
+    parts
+}
+
 impl Sessions<'_, '_> {
     /// The state and length of a session: live for one of this run (the database catches up
     /// when the writer thread gets to it), as saved otherwise.
@@ -167,7 +183,7 @@ impl Sessions<'_, '_> {
                     let (id, label, text): (i64, String, egui::WidgetText) = if searching {
                         // The words that matched, highlighted (the store marks them with [ ]).
                         let h = &self.browsing.hits[i];
-                        let parts = snippet_parts(&h.snippet);
+                        let parts = lead_to_first_hit(snippet_parts(&h.snippet), 3);
                         let plain: String = parts.iter().map(|(t, _)| t.as_str()).collect();
                         let font = egui::TextStyle::Small.resolve(ui.style());
                         let normal = egui::TextFormat::simple(font.clone(), ui.visuals().text_color());
@@ -243,6 +259,12 @@ mod tests {
             ]
         );
         assert_eq!(snippet_parts("no hits here"), vec![("no hits here".to_owned(), false)]);
+        // A hit far into its line is led to, so a narrow panel still shows it.
+        let led = lead_to_first_hit(snippet_parts("And so my fellow Americans ask not what your [country] can do"), 3);
+        assert_eq!(led[0], ("…not what your ".to_owned(), false));
+        assert_eq!(led[1], ("country".to_owned(), true));
+        let near = snippet_parts("ask not [what] your");
+        assert_eq!(lead_to_first_hit(near.clone(), 3), near, "a short lead is kept whole");
         assert_eq!(snippet_parts("cut [short"), vec![("cut ".to_owned(), false), ("[short".to_owned(), false)]);
     }
 
