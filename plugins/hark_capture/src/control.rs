@@ -171,6 +171,15 @@ pub fn handle_requests(
                     )));
                     continue;
                 }
+                // Turned on before any microphone was there: it holds only the silence kept
+                // while it looked for one.
+                if !recall.heard() {
+                    notice.write(CaptureNotice(
+                        "nothing to recall: no microphone has been heard yet (the recall buffer is waiting for one)"
+                            .into(),
+                    ));
+                    continue;
+                }
                 let samples = recall.snapshot();
                 if samples.is_empty() {
                     notice.write(CaptureNotice("nothing to recall: the always-on buffer is off or empty".into()));

@@ -162,6 +162,20 @@ impl MicSource {
         Self::open_with(&Self::background_asked(device_id, seconds))
     }
 
+    /// Whether an error from opening a device can end by itself (a device plugged in, a sound
+    /// server started, a busy device freed) rather than last (a malformed id, a host or format
+    /// this build cannot use): only the first is worth waiting for.
+    pub(crate) fn may_pass(e: &CaptureError) -> bool {
+        match e {
+            CaptureError::NoDevice(m) => {
+                !(m.contains("is not a device id")
+                    || m.contains("unsupported sample format")
+                    || m.starts_with("audio host of"))
+            }
+            _ => true,
+        }
+    }
+
     /// How a background stream (the recall buffer's) asks for its device.
     fn background_asked(device_id: Option<&str>, seconds: f32) -> Asked {
         Asked { device: device_id.map(str::to_owned), ring_secs: seconds, period_secs: Some(0.2), watch_default: false }

@@ -24,6 +24,11 @@ pub struct Recall {
     failure: Arc<Mutex<Option<CaptureError>>>,
     /// How often the thread drains the stream.
     period: Duration,
+    /// Whether a microphone is open for it now (not while one is looked for).
+    listening: Arc<AtomicBool>,
+    /// Whether it has heard a microphone at all since it was opened (what it holds is more
+    /// than the silence kept while it looked for one).
+    heard: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -34,6 +39,10 @@ impl Default for Recall {
             stop: Arc::new(AtomicBool::new(true)),
             failure: Arc::default(),
             period: Duration::from_millis(500),
+            // A stream given to `start` as it is (the tests' stand-ins) is heard from the first
+            // pull; `open` sets these for the microphone it opens or looks for.
+            listening: Arc::new(AtomicBool::new(true)),
+            heard: Arc::new(AtomicBool::new(true)),
             thread: None,
         }
     }
@@ -54,19 +63,25 @@ impl Recall {
             return Ok(());
         }
         // No device yet (none plugged in, the sound server not up): looked for as a lost one
-        // is, and listened to once it is there.
+        // is, and listened to once it is there. An error that cannot pass by itself (a
+        // malformed device id) is said at once instead.
         let (mut mic, mut lost) = match MicSource::open_background(device, 4.0) {
             Ok(opened) => {
                 println!("recall: listening on {} (the last {seconds} s)", opened.description);
                 (Some(opened), None)
             }
-            Err(e) => {
+            Err(e) if MicSource::may_pass(&e) => {
                 let r = crate::mic::Reconnect::absent(device, 4.0, e.to_string());
                 println!("recall: {}; looking for one", r.reason);
                 (None, Some(r))
             }
+            Err(e) => return Err(e),
         };
         let mut listened = mic.is_some();
+        // Fresh flags: a drain thread of an earlier stream, still ending, cannot set them.
+        self.listening = Arc::new(AtomicBool::new(listened));
+        self.heard = Arc::default();
+        let (listening, heard) = (self.listening.clone(), self.heard.clone());
         let cap = seconds as usize * hark_core::SAMPLE_RATE as usize;
         // A lost device is looked for as a capture's is, and the time without it is kept as
         // silence (what the buffer holds is still the last seconds, not older speech).
@@ -82,20 +97,28 @@ impl Recall {
                         false => println!("recall: listening on {} (the last {seconds} s)", m.description),
                     }
                     listened = true;
+                    listening.store(true, Ordering::Release);
                     lost = None;
                 }
                 return Ok(());
             }
             let Some(m) = &mut mic else { return Ok(()) };
+            let before = out.len();
             match m.pull(out) {
                 Err(CaptureError::DeviceLost { cause, .. }) => {
                     let r = crate::mic::Reconnect::start(m, cause);
                     println!("recall: {}; looking for it again", r.reason);
+                    listening.store(false, Ordering::Release);
                     lost = Some(r);
                     mic = None;
                     Ok(())
                 }
-                r => r,
+                r => {
+                    if out.len() > before {
+                        heard.store(true, Ordering::Release);
+                    }
+                    r
+                }
             }
         };
         self.start(pull, cap);
@@ -172,10 +195,16 @@ impl Recall {
         }
     }
 
-    /// RMS and peak of the last 0.1 s heard, while the buffer is listening (the window's
-    /// "recall is listening" indicator).
+    /// Whether it has heard a microphone since it was opened: until then it holds nothing
+    /// but the silence kept while it looked for one.
+    pub fn heard(&self) -> bool {
+        self.heard.load(Ordering::Acquire)
+    }
+
+    /// RMS and peak of the last 0.1 s heard, while a microphone is open for the buffer (the
+    /// window's "recall is listening" indicator); `None` while it is off or looks for one.
     pub fn level(&self) -> Option<(f32, f32)> {
-        if !self.is_running() {
+        if !self.is_running() || !self.listening.load(Ordering::Acquire) {
             return None;
         }
         let b = self.buf.lock().ok()?;

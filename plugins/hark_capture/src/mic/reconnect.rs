@@ -39,6 +39,10 @@ impl std::fmt::Debug for Reconnect {
 /// How often a lost device is looked for.
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
+/// A device that was never there is looked for less and less often, up to this (each try can
+/// cost the host a device scan, and ALSA without a sound card says so on stderr every time).
+const ABSENT_MAX_WAIT: Duration = Duration::from_secs(8);
+
 impl Reconnect {
     /// Starts looking for `lost` again; the silence owed starts where its audio stopped.
     pub fn start(lost: &MicSource, cause: String) -> Self {
@@ -60,12 +64,20 @@ impl Reconnect {
         let asked = MicSource::background_asked(device, seconds);
         let description = device.unwrap_or("the default input").to_owned();
         let reason = format!("no input device to listen on ({cause})");
-        Self::looking(asked, description, cause, reason, RECONNECT_EVERY, Instant::now())
+        Self::looking(asked, description, cause, reason, RECONNECT_EVERY, Instant::now(), ABSENT_MAX_WAIT)
     }
 
     fn start_after(lost: &MicSource, cause: String, reason: String, first_try: Duration) -> Self {
         let owed_from = Instant::now().checked_sub(lost.silent_for()).unwrap_or_else(Instant::now);
-        Self::looking(lost.asked.clone(), lost.description.clone(), cause, reason, first_try, owed_from)
+        Self::looking(
+            lost.asked.clone(),
+            lost.description.clone(),
+            cause,
+            reason,
+            first_try,
+            owed_from,
+            RECONNECT_EVERY,
+        )
     }
 
     fn looking(
@@ -75,6 +87,7 @@ impl Reconnect {
         reason: String,
         first_try: Duration,
         owed_from: Instant,
+        max_wait: Duration,
     ) -> Self {
         let (tx, found) = std::sync::mpsc::sync_channel(1);
         let give_up = Arc::new(AtomicBool::new(false));
@@ -84,7 +97,7 @@ impl Reconnect {
             while !stop.load(Ordering::Relaxed) {
                 // After a loss not at once: the server is still tearing the old stream down.
                 std::thread::sleep(wait);
-                wait = RECONNECT_EVERY;
+                wait = (wait * 2).clamp(RECONNECT_EVERY, max_wait);
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
