@@ -89,6 +89,8 @@ pub struct Models {
     pub hub: String,
     fetching: Option<Fetching>,
     importing: Option<Importing>,
+    /// A model asked for while another was loading: loaded next.
+    queued: Option<PathBuf>,
 }
 
 impl Models {
@@ -111,7 +113,11 @@ impl Models {
 
     /// The model being loaded, if one is.
     pub fn loading(&self) -> Option<&Path> {
-        self.loading.as_ref().map(|(p, _)| p.as_path()).or(self.ready.as_ref().map(|(p, _)| p.as_path()))
+        self.loading
+            .as_ref()
+            .map(|(p, _)| p.as_path())
+            .or(self.ready.as_ref().map(|(p, _)| p.as_path()))
+            .or(self.queued.as_deref())
     }
 
     /// The catalogue model being downloaded, with bytes done and expected.
@@ -165,15 +171,30 @@ pub fn file_name(path: &Path) -> String {
 /// folder. Nothing in `dir` is replaced, and a failure leaves nothing behind.
 pub fn import_into(from: &Path, dir: &Path) -> Result<PathBuf, String> {
     let what = "give a CTranslate2 (faster-whisper) model folder or a whisper.cpp ggml .bin file";
+    // A path typed or pasted as a shell would take it.
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let expanded = match (from.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => from.to_path_buf(),
+    };
+    let from = expanded.as_path();
     if !from.exists() {
         return Err(format!("{} does not exist: {what}", from.display()));
     }
     let taken = |p: &Path| {
-        format!("{} is already in the models directory: pick it from the list, or remove it first", file_name(p))
+        format!(
+            "a model named {} is already in the models directory: pick it from the list, or remove or rename that file first",
+            file_name(p)
+        )
     };
     if from.is_file() {
         hark_model::verify(from).map_err(|e| format!("{e}: {what}"))?;
-        let to = dir.join(from.file_name().unwrap_or_default());
+        // Named `*.bin`, as the models directory is listed.
+        let mut name = file_name(from);
+        if !name.ends_with(".bin") {
+            name.push_str(".bin");
+        }
+        let to = dir.join(name);
         if to.exists() {
             return if std::fs::canonicalize(&to).ok() == std::fs::canonicalize(from).ok() {
                 Ok(to)
@@ -189,10 +210,13 @@ pub fn import_into(from: &Path, dir: &Path) -> Result<PathBuf, String> {
         }
         return Ok(to);
     }
-    let stem: String = file_name(from)
-        .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' })
-        .collect();
+    // A folder called just "model" (as packages ship it) is named after the folder holding it.
+    let named = match file_name(from).as_str() {
+        "model" | "models" => from.parent().map_or_else(|| "model".to_owned(), file_name),
+        n => n.to_owned(),
+    };
+    let stem: String =
+        named.chars().map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' }).collect();
     let to = dir.join(format!("ggml-{stem}.bin"));
     if to.exists() {
         return Err(taken(&to));
@@ -200,6 +224,9 @@ pub fn import_into(from: &Path, dir: &Path) -> Result<PathBuf, String> {
     let report = hark_model::import_ct2(from, &to, hark_model::FType::F16).map_err(|e| e.to_string())?;
     if let Some(known) = hark_model::catalog::identify(&report.sha256) {
         let official = dir.join(known.file_name());
+        if official == to {
+            return Ok(to);
+        }
         if official.exists() {
             let _ = std::fs::remove_file(&to);
             return Err(taken(&official));
@@ -254,6 +281,7 @@ impl Plugin for ModelsPlugin {
                 hub: hark_model::fetch::hub_url(),
                 fetching: None,
                 importing: None,
+                queued: None,
             })
             .add_systems(
                 Update,
@@ -368,11 +396,15 @@ fn start_loading(
     if refresh.read().count() > 0 {
         models.available = models.dir.as_deref().map(list_models).unwrap_or_default();
     }
-    // The last choice wins; one already loading finishes first.
-    let Some(LoadModel(path)) = load.read().last().cloned() else { return };
-    if models.loading.is_some() {
+    // The last choice wins; one already loading finishes first, and the newest asked for
+    // meanwhile loads after it (a download or an import that ends while another model loads).
+    if let Some(LoadModel(path)) = load.read().last().cloned() {
+        models.queued = Some(path);
+    }
+    if models.loading.is_some() || models.ready.is_some() {
         return;
     }
+    let Some(path) = models.queued.take() else { return };
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (settings, workers, p) = (models.settings.clone(), models.workers, path.clone());
     let spawned = std::thread::Builder::new().name("hark-model-load".into()).spawn(move || {
