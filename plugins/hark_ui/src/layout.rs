@@ -79,10 +79,19 @@ impl Side {
     }
 }
 
+/// What the person asked of a panel from its heading (see [`hide_button`]).
+#[derive(Debug, Default)]
+pub struct Asks {
+    /// Hide it.
+    pub hide: bool,
+    /// Forget the width it was dragged to: follow the window's again.
+    pub follow_window: bool,
+}
+
 /// What a side panel's contents are drawn as.
 pub enum Contents<'a> {
-    /// The whole panel; setting `hide` hides it (see [`hide_button`]).
-    Full { hide: &'a mut bool },
+    /// The whole panel, with what its heading asks (see [`hide_button`]).
+    Full { hide: &'a mut Asks },
     /// The strip a hidden panel leaves, below its "show" button.
     Strip,
 }
@@ -135,27 +144,32 @@ pub(crate) fn side_panel(
     let ctx = ui.ctx().clone();
     // The settings hold the width: egui's own memory of it only lasts through a drag of the edge.
     ctx.data_mut(|d| d.remove::<egui::containers::panel::PanelState>(id));
-    // Whether the press going on began on this panel's inner edge (a drag of it).
+    // Whether the press going on began on this panel's inner edge as drawn last frame (a drag
+    // of it, or of a hidden panel's strip to open it).
+    let drawn_key = id.with("hark-drawn");
+    let last = ctx.data(|d| d.get_temp::<f32>(drawn_key)).unwrap_or(if place.shown { want } else { STRIP });
     let edge = match side {
-        Side::Left => area.min.x + want,
-        Side::Right => area.max.x - want,
+        Side::Left => area.min.x + last,
+        Side::Right => area.max.x - last,
     };
     let grab = id.with("hark-edge-press");
-    let (pressed, released, origin) =
-        ctx.input(|i| (i.pointer.primary_pressed(), i.pointer.primary_released(), i.pointer.press_origin()));
+    let (pressed, released, origin, at) = ctx.input(|i| {
+        (i.pointer.primary_pressed(), i.pointer.primary_released(), i.pointer.press_origin(), i.pointer.interact_pos())
+    });
     if pressed {
-        let on_edge = place.shown && origin.is_some_and(|p| area.contains(p) && (p.x - edge).abs() <= 6.0);
-        ctx.data_mut(|d| d.insert_temp(grab, on_edge));
+        let on_edge = origin.is_some_and(|p| area.contains(p) && (p.x - edge).abs() <= 6.0);
+        // And whether the panel showed then (a drag from the strip opens it on the way).
+        ctx.data_mut(|d| d.insert_temp(grab, (on_edge, place.shown)));
     }
     let before = place.shown;
-    let (mut hide, mut show) = (false, false);
+    let (mut asks, mut show) = (Asks::default(), false);
     let full = side.panel(id).resizable(true).default_size(want).size_range(range);
     // Small margins: the strip's buttons fit its width, so it is drawn as wide as it is meant.
     let margins = egui::Frame::side_top_panel(ui.style()).inner_margin(4.0);
     let strip = side.panel(id.with("strip")).resizable(true).exact_size(STRIP).frame(margins);
     let drawn = egui::Panel::show_switched(ui, &mut place.shown, strip, full, |ui, expanded| {
         if expanded {
-            add(ui, Contents::Full { hide: &mut hide });
+            add(ui, Contents::Full { hide: &mut asks });
         } else {
             let open = ui
                 .button(side.arrow(false))
@@ -167,30 +181,54 @@ pub(crate) fn side_panel(
         ui.take_available_width();
     });
     let width = drawn.response.rect.intersect(area).width();
+    ctx.data_mut(|d| d.insert_temp(drawn_key, width));
     let mut changed = place.shown != before;
-    if hide || show {
+    if asks.hide || show {
         place.shown = show;
         changed = true;
     }
-    if released && ctx.data(|d| d.get_temp::<bool>(grab)).unwrap_or(false) {
-        ctx.data_mut(|d| d.insert_temp(grab, false));
-        if before && place.shown && (width - want).abs() > 0.5 {
-            place.width = Some(width.round());
+    if asks.follow_window && place.width.is_some() {
+        place.width = None;
+        changed = true;
+    }
+    if released && let Some((true, shown_then)) = ctx.data(|d| d.get_temp::<(bool, bool)>(grab)) {
+        ctx.data_mut(|d| d.insert_temp(grab, (false, place.shown)));
+        // Dragged to another width (egui drew it there), or dragged open from its strip: then
+        // the width is where the edge was let go, as the panel may still be sliding open.
+        let let_go = at.map(|p| match side {
+            Side::Left => p.x - area.min.x,
+            Side::Right => area.max.x - p.x,
+        });
+        let new = match (shown_then, place.shown) {
+            (true, true) if (width - want).abs() > 0.5 => Some(width),
+            (false, true) => let_go.map(|w| w.clamp(range.min, range.max)),
+            _ => None,
+        };
+        if let Some(w) = new {
+            place.width = Some(w.round());
             changed = true;
         }
     }
     Drawn { width, changed }
 }
 
-/// The small arrow in a panel's heading that hides it.
-pub(crate) fn hide_button(ui: &mut egui::Ui, side: Side, hide: &mut bool) {
+/// The small arrow in a panel's heading that hides it; its context menu (right click) lets a
+/// dragged panel follow the window's width again.
+pub(crate) fn hide_button(ui: &mut egui::Ui, side: Side, asks: &mut Asks) {
     let b = ui.small_button(side.arrow(true)).on_hover_text(format!(
-        "Hide the {} (a strip stays at the edge to show it again; its edge can also be dragged)",
+        "Hide the {} (a strip stays at the edge to show it again; its edge can also be dragged; \
+         right-click for its width)",
         side.what()
     ));
     if b.clicked() {
-        *hide = true;
+        asks.hide = true;
     }
+    b.context_menu(|ui| {
+        if ui.button("Width: follow the window").clicked() {
+            asks.follow_window = true;
+            ui.close();
+        }
+    });
 }
 
 /// What the window prints when the person changes a panel (the tests read it).
@@ -315,6 +353,21 @@ mod tests {
         assert_eq!(s.place, PanelPlace { shown: true, width: Some(widest) });
         let shown = (0..60).map(|_| s.frame(vec![])).last().unwrap();
         assert_eq!((shown.0.width, shown.1), (widest, false));
+
+        // Hidden again, its strip's edge is dragged open: it opens at the width let go at.
+        assert!((0..40).step_by(6).any(|dx| s.click(widest - dx as f32, 18.0).changed));
+        for _ in 0..60 {
+            s.frame(vec![]);
+        }
+        assert!(!s.place.shown);
+        s.at("move", STRIP, 300.0);
+        s.at("down", STRIP, 300.0);
+        for k in 1..=8 {
+            s.at("move", STRIP + (300.0 - STRIP) * k as f32 / 8.0, 300.0);
+        }
+        let opened = s.at("up", 300.0, 300.0);
+        assert!(opened.changed && s.place.shown, "{opened:?} {:?}", s.place);
+        assert_eq!(s.place.width, Some(300.0));
     }
 
     #[test]

@@ -254,7 +254,12 @@ fn announce_replay(
 fn announce_search(browsing: Option<Res<hark_store::Browsing>>, mut said: Local<Option<String>>) {
     let Some(b) = browsing.filter(|b| b.is_changed()) else { return };
     let query = b.query.trim();
-    if query.is_empty() || said.as_deref() == Some(query) {
+    if query.is_empty() {
+        // Cleared: the same words searched again are news again.
+        *said = None;
+        return;
+    }
+    if said.as_deref() == Some(query) {
         return;
     }
     *said = Some(query.to_owned());

@@ -56,11 +56,17 @@ fn close_requests(mut close: MessageReader<WindowCloseRequested>, mut quit: Mess
 /// Ctrl+Q, read key by key in the order typed: an idle window wakes for a whole keystroke at
 /// once, Ctrl already up again by the frame that sees Q, so the keys' state in that frame
 /// does not tell.
-fn quit_key(mut keys: MessageReader<KeyboardInput>, mut ctrl: Local<bool>, mut quit: MessageWriter<QuitRequest>) {
+/// Q is the key that types a q in the keyboard's layout (on AZERTY the key in QWERTY's A place,
+/// whose Ctrl+A would otherwise quit).
+fn quit_key(mut keys: MessageReader<KeyboardInput>, mut ctrl: Local<[bool; 2]>, mut quit: MessageWriter<QuitRequest>) {
+    use bevy::input::keyboard::Key;
     for k in keys.read() {
-        match k.key_code {
-            KeyCode::ControlLeft | KeyCode::ControlRight => *ctrl = k.state.is_pressed(),
-            KeyCode::KeyQ if *ctrl && k.state.is_pressed() && !k.repeat => {
+        match (&k.key_code, &k.logical_key) {
+            (KeyCode::ControlLeft, _) => ctrl[0] = k.state.is_pressed(),
+            (KeyCode::ControlRight, _) => ctrl[1] = k.state.is_pressed(),
+            (_, Key::Character(c))
+                if c.eq_ignore_ascii_case("q") && ctrl.iter().any(|c| *c) && k.state.is_pressed() && !k.repeat =>
+            {
                 quit.write(QuitRequest);
             }
             _ => {}
@@ -158,9 +164,16 @@ mod tests {
     use super::*;
 
     fn key(key_code: KeyCode, pressed: bool) -> KeyboardInput {
+        // Physical Q types a q (QWERTY), and so does physical A here (as AZERTY's key there does).
+        let logical_key = match key_code {
+            KeyCode::KeyQ => Key::Character("q".into()),
+            KeyCode::KeyA => Key::Character("q".into()),
+            KeyCode::KeyW => Key::Character("w".into()),
+            _ => Key::Unidentified(bevy::input::keyboard::NativeKey::Unidentified),
+        };
         KeyboardInput {
             key_code,
-            logical_key: Key::Unidentified(bevy::input::keyboard::NativeKey::Unidentified),
+            logical_key,
             state: if pressed { ButtonState::Pressed } else { ButtonState::Released },
             text: None,
             repeat: false,
@@ -196,5 +209,11 @@ mod tests {
         assert_eq!(quits(&[(Q, true)]), 1);
         assert_eq!(quits(&[(Q, false), (Ctrl, false)]), 0);
         assert_eq!(quits(&[(Q, true)]), 0, "after Ctrl is let go");
+        // The layout decides: on AZERTY the q is where QWERTY has its A.
+        use KeyCode::{ControlRight, KeyA, KeyW};
+        assert_eq!(quits(&[(Ctrl, true), (KeyA, true), (KeyA, false), (Ctrl, false)]), 1);
+        assert_eq!(quits(&[(Ctrl, true), (KeyW, true), (KeyW, false), (Ctrl, false)]), 0);
+        // Either Ctrl: letting go of one while the other is held keeps Ctrl down.
+        assert_eq!(quits(&[(Ctrl, true), (ControlRight, true), (Ctrl, false), (Q, true)]), 1);
     }
 }

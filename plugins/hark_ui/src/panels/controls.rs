@@ -45,7 +45,8 @@ impl Controls<'_, '_> {
         }
     }
 
-    /// The record button, as the strip of the hidden panel shows it.
+    /// The record button, as the strip of the hidden panel shows it, and below it the recall
+    /// buffer's red light while it listens (a microphone that listens says so, panel or not).
     fn strip(&mut self, ui: &mut egui::Ui) {
         let capturing = self.control.active.is_some();
         let (icon, says) =
@@ -53,9 +54,17 @@ impl Controls<'_, '_> {
         if ui.button(icon).on_hover_text(says).clicked() {
             self.capture.write(CaptureRequest::Toggle);
         }
+        if self.recall.level().is_some() {
+            let (dot, r) = ui.allocate_exact_size(egui::vec2(18.0, 14.0), egui::Sense::hover());
+            ui.painter().circle_filled(dot.center(), 4.0, egui::Color32::from_rgb(230, 70, 70));
+            r.on_hover_text(format!(
+                "Recall is listening: the last {} s of the microphone are kept in memory (show the panel to turn it off)",
+                self.settings.settings.recall_seconds
+            ));
+        }
     }
 
-    fn show(&mut self, ui: &mut egui::Ui, hide: &mut bool) {
+    fn show(&mut self, ui: &mut egui::Ui, hide: &mut crate::layout::Asks) {
         let capturing = self.control.active.is_some();
         ui.horizontal(|ui| {
             ui.heading("Hark");
@@ -152,8 +161,9 @@ impl Controls<'_, '_> {
                         .on_hover_text("The microphone is heard in the background and its last seconds kept in memory only");
                 }
                 None => {
-                    ui.label(format!("Recall on ({seconds} s), not listening"))
-                        .on_hover_text("No microphone is open for it; choose a device or refresh");
+                    ui.label(format!("Recall on ({seconds} s), waiting for a microphone")).on_hover_text(
+                        "No microphone is open for it (none there yet, or it was lost): it listens as soon as one is",
+                    );
                 }
             }
             if ui.small_button("Turn off").on_hover_text("Stop listening and forget what it holds").clicked() {
@@ -213,7 +223,7 @@ impl Controls<'_, '_> {
         let current = self.settings.settings.input_device.clone();
         let current_name = current
             .as_ref()
-            .and_then(|id| devices.iter().find(|d| &d.id == id).map(|d| d.name.clone()))
+            .map(|id| devices.iter().find(|d| &d.id == id).map_or_else(|| id.clone(), |d| d.name.clone()))
             .unwrap_or_else(|| "System default".into());
         let mut chosen = current.clone();
         egui::ComboBox::from_id_salt("device")
@@ -280,7 +290,9 @@ impl Controls<'_, '_> {
         let current = self.models.current_name();
         let mut pick = None;
         let mut get = None;
-        ui.add_enabled_ui(!busy && self.models.fetching().is_none(), |ui| {
+        // One change of model at a time: not while a download or an import is going on.
+        let changing = self.models.fetching().is_some() || self.models.importing().is_some();
+        ui.add_enabled_ui(!busy && !changing, |ui| {
             egui::ComboBox::from_id_salt("model")
                 .width(ui.available_width() - 8.0)
                 .selected_text(&current)
@@ -324,7 +336,7 @@ impl Controls<'_, '_> {
             let part = if total > 0 { done as f32 / total as f32 } else { 0.0 };
             ui.add(egui::ProgressBar::new(part).text(format!("downloading {name}: {:.0} %", part * 100.0)));
         }
-        self.import_row(ui, busy);
+        self.import_row(ui, busy || changing);
         if let Some(name) = get {
             self.notice.set(format!("downloading {name}…"));
             self.fetch.write(hark_transcribe::loader::FetchModel(name.to_owned()));
@@ -345,6 +357,11 @@ pub(crate) fn draw(
     let ctx = contexts.ctx_mut()?;
     let mut root = crate::room(ctx, "hark-left", crate::above_status(ctx));
     let mut place = controls.settings.settings.panels.left;
+    // Captures cut short are offered at the top of the sessions list: the panel shows while the
+    // offer stands, whatever it was left as (not saved).
+    if sessions.offers_recovery() {
+        place.shown = true;
+    }
     let drawn =
         crate::layout::side_panel(&mut root, Side::Left, &mut place, layout.right, |ui, contents| match contents {
             Contents::Full { hide } => {

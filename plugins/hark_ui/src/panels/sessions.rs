@@ -134,6 +134,12 @@ pub fn lead_to_first_hit(mut parts: Vec<(String, bool)>, keep: usize) -> Vec<(St
 }
 
 impl Sessions<'_, '_> {
+    /// Whether captures cut short are offered for transcription, or being transcribed.
+    pub(crate) fn offers_recovery(&self) -> bool {
+        let r = &self.recovery;
+        !r.running.is_empty() || (!r.offered.is_empty() && !r.dismissed)
+    }
+
     /// The state and length of a session: live for one of this run (the database catches up
     /// when the writer thread gets to it), as saved otherwise.
     fn live(&self, id: i64, state: SessionState, secs: f64) -> (SessionState, f64) {
