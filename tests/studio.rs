@@ -348,10 +348,7 @@ fn a_microphone_lost_while_the_window_captures_is_waited_for_and_the_capture_res
     assert!(pulse.cmd("pactl").args(["unload-module", "module-null-sink"]).status().unwrap().success());
     let lost = out.wait_for("input lost: ");
     assert!(lost.contains("waiting for it to come back"), "{lost}");
-    let load =
-        pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status();
-    assert!(load.unwrap().success());
-    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+    plug_in_microphone(&pulse);
     out.wait_for("input back");
     play("cmu_goforward.wav");
     loop {
@@ -388,6 +385,24 @@ fn a_microphone_lost_while_the_window_captures_is_waited_for_and_the_capture_res
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-mic-lost.png"));
 }
 
+/// The test server's microphone plugged (back) in: its null sink loaded again, and its monitor
+/// the default source.
+fn plug_in_microphone(pulse: &Pulse) {
+    let load =
+        pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status();
+    assert!(load.unwrap().success());
+    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+}
+
+/// "Go forward ten meters" said into the microphone, then F10: the recall's transcript has it.
+fn recall_hears_go_forward(x: &Xvfb, pulse: &Pulse, c: &std::path::Path, out: &Output) {
+    let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap();
+    assert!(played.success());
+    x.xdotool(&["key", "--clearmodifiers", "F10"]);
+    out.wait_for("capture started: recall");
+    while !out.wait_for("[").to_lowercase().contains("forward") {}
+}
+
 /// The recall buffer turned on while no microphone is there (none plugged in yet) starts
 /// listening by itself once one is, and F10 then returns what was just said.
 #[test]
@@ -408,22 +423,10 @@ fn the_recall_buffer_without_a_microphone_at_start_listens_once_one_is_plugged_i
     x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
     let waiting = out.wait_for("recall: ");
     assert!(waiting.contains("no input device") && waiting.contains("looking for one"), "{waiting}");
-    let load =
-        pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status();
-    assert!(load.unwrap().success());
-    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+    plug_in_microphone(&pulse);
     let listening = out.wait_for("recall: ");
     assert!(listening.starts_with("recall: listening on Monitor of"), "{listening}");
-    let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap();
-    assert!(played.success());
-    x.xdotool(&["key", "--clearmodifiers", "F10"]);
-    out.wait_for("capture started: recall");
-    loop {
-        let l = out.wait_for("[");
-        if l.to_lowercase().contains("forward") {
-            break;
-        }
-    }
+    recall_hears_go_forward(&x, &pulse, &c, &out);
     assert!(app.wait().unwrap().success());
 }
 
@@ -447,21 +450,9 @@ fn the_recall_buffer_looks_for_its_lost_microphone_and_recalls_after_it_is_back(
     assert!(pulse.cmd("pactl").args(["unload-module", "module-null-sink"]).status().unwrap().success());
     let lost = out.wait_for("recall: ");
     assert!(lost.contains("lost input device") && lost.contains("looking for it again"), "{lost}");
-    let load =
-        pulse.cmd("pactl").args(["load-module", "module-null-sink", "sink_name=vmic"]).stdout(Stdio::null()).status();
-    assert!(load.unwrap().success());
-    assert!(pulse.cmd("pactl").args(["set-default-source", "vmic.monitor"]).status().unwrap().success());
+    plug_in_microphone(&pulse);
     out.wait_for("recall: the input device is back");
-    let played = pulse.cmd("paplay").arg("--device=vmic").arg(c.join("cmu_goforward.wav")).status().unwrap();
-    assert!(played.success());
-    x.xdotool(&["key", "--clearmodifiers", "F10"]);
-    out.wait_for("capture started: recall");
-    loop {
-        let l = out.wait_for("[");
-        if l.to_lowercase().contains("forward") {
-            break;
-        }
-    }
+    recall_hears_go_forward(&x, &pulse, &c, &out);
     assert!(app.wait().unwrap().success());
 }
 
@@ -1000,6 +991,29 @@ fn end_of(line: &str) -> f64 {
     line.split('–').nth(1).unwrap().split(']').next().unwrap().trim().parse().unwrap()
 }
 
+/// The window capturing a 26.7 s recording, told to stay 150 s (writing `state` only if it
+/// does): for the ways of quitting mid-capture.
+fn capturing_for_long(
+    x: &Xvfb,
+    dir: &std::path::Path,
+    rt: &std::path::Path,
+    c: &std::path::Path,
+    m: &std::path::Path,
+    state: &std::path::Path,
+) -> Child {
+    window_without_sound(x, dir, rt)
+        .arg("--demo")
+        .arg(c.join("mfa_acoustic_corpus.wav"))
+        .args(["--exit-after", "150", "--model"])
+        .arg(m)
+        .arg("--state-json")
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn panels_are_dragged_and_hidden_kept_for_the_next_start_and_ctrl_q_quits_finishing_the_capture() {
     let _one = one_window_at_a_time();
@@ -1009,17 +1023,7 @@ fn panels_are_dragged_and_hidden_kept_for_the_next_start_and_ctrl_q_quits_finish
     let rt = tempfile::tempdir().unwrap();
     write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     let state = dir.path().join("state.json");
-    let mut app = window_without_sound(&x, dir.path(), rt.path())
-        .arg("--demo")
-        .arg(c.join("mfa_acoustic_corpus.wav"))
-        .args(["--exit-after", "150", "--model"])
-        .arg(&m)
-        .arg("--state-json")
-        .arg(&state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut app = capturing_for_long(&x, dir.path(), rt.path(), &c, &m, &state);
     let out = Output::follow(&mut app);
     out.wait_for("window ready");
     let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
@@ -1092,17 +1096,7 @@ fn closing_the_window_mid_capture_finishes_the_session_before_it_goes() {
     let rt = tempfile::tempdir().unwrap();
     write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     let state = dir.path().join("state.json");
-    let mut app = window_without_sound(&x, dir.path(), rt.path())
-        .arg("--demo")
-        .arg(c.join("mfa_acoustic_corpus.wav"))
-        .args(["--exit-after", "150", "--model"])
-        .arg(&m)
-        .arg("--state-json")
-        .arg(&state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut app = capturing_for_long(&x, dir.path(), rt.path(), &c, &m, &state);
     let out = Output::follow(&mut app);
     let first_end = end_of(&out.wait_for("["));
     let id: u32 = x.xdotool(&["search", "--sync", "--name", "^Hark$"]).lines().next().unwrap().parse().unwrap();

@@ -101,13 +101,8 @@ impl Models {
 
     /// Blocks until the import in progress ends (for tests: frames never wait).
     pub fn wait_import(&mut self) {
-        if let Some(i) = &self.importing {
-            let r = i.result.recv().unwrap_or_else(|_| Err("the import thread ended".into()));
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let _ = tx.send(r);
-            if let Some(i) = self.importing.as_mut() {
-                i.result = rx;
-            }
+        if let Some(i) = self.importing.as_mut() {
+            i.result = finished(&i.result, "import");
         }
     }
 
@@ -136,13 +131,8 @@ impl Models {
 
     /// Blocks until the download in progress ends (for tests: frames never wait).
     pub fn wait_fetch(&mut self) {
-        if let Some(f) = &self.fetching {
-            let r = f.result.recv().unwrap_or_else(|_| Err("the download thread ended".into()));
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let _ = tx.send(r);
-            if let Some(f) = self.fetching.as_mut() {
-                f.result = rx;
-            }
+        if let Some(f) = self.fetching.as_mut() {
+            f.result = finished(&f.result, "download");
         }
     }
 
@@ -290,6 +280,29 @@ impl Plugin for ModelsPlugin {
     }
 }
 
+/// What a download's or an import's thread (`what`) has sent: nothing yet, or its result (the
+/// thread gone without one is a failure).
+fn arrived(rx: &Receiver<Result<PathBuf, String>>, what: &str) -> Option<Result<PathBuf, String>> {
+    match rx.try_recv() {
+        Err(crossbeam_channel::TryRecvError::Empty) => None,
+        r => Some(r.unwrap_or_else(|_| Err(format!("the {what} thread ended")))),
+    }
+}
+
+/// Blocks until the thread's result is in, and hands it back on a new channel (for tests).
+fn finished(rx: &Receiver<Result<PathBuf, String>>, what: &str) -> Receiver<Result<PathBuf, String>> {
+    let r = rx.recv().unwrap_or_else(|_| Err(format!("the {what} thread ended")));
+    let (tx, again) = crossbeam_channel::bounded(1);
+    let _ = tx.send(r);
+    again
+}
+
+/// A model now in the models directory: listed, and loaded.
+fn came_in(models: &mut Models, path: &Path, load: &mut MessageWriter<LoadModel>) {
+    models.available = models.dir.as_deref().map(list_models).unwrap_or_default();
+    load.write(LoadModel(path.to_path_buf()));
+}
+
 /// Starts a download on a thread of its own (one at a time) and, when it ends, lists the
 /// models again and loads the new one.
 fn fetch_models(
@@ -301,13 +314,11 @@ fn fetch_models(
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     if let Some(f) = models.fetching.take() {
-        match f.result.try_recv() {
-            Err(crossbeam_channel::TryRecvError::Empty) => models.fetching = Some(f),
-            r => {
-                let result = r.unwrap_or_else(|_| Err("the download thread ended".into()));
+        match arrived(&f.result, "download") {
+            None => models.fetching = Some(f),
+            Some(result) => {
                 if let Ok(path) = &result {
-                    models.available = models.dir.as_deref().map(list_models).unwrap_or_default();
-                    load.write(LoadModel(path.clone()));
+                    came_in(&mut models, path, &mut load);
                 }
                 fetched.write(ModelFetched { name: f.name, result });
             }
@@ -350,13 +361,11 @@ fn import_models(
     mut load: MessageWriter<LoadModel>,
 ) {
     if let Some(i) = models.importing.take() {
-        match i.result.try_recv() {
-            Err(crossbeam_channel::TryRecvError::Empty) => models.importing = Some(i),
-            r => {
-                let result = r.unwrap_or_else(|_| Err("the import thread ended".into()));
+        match arrived(&i.result, "import") {
+            None => models.importing = Some(i),
+            Some(result) => {
                 if let Ok(path) = &result {
-                    models.available = models.dir.as_deref().map(list_models).unwrap_or_default();
-                    load.write(LoadModel(path.clone()));
+                    came_in(&mut models, path, &mut load);
                 }
                 imported.write(ModelImported { from: i.from, result });
             }
