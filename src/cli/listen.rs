@@ -11,9 +11,10 @@ use clap::Args;
 use hark::pipeline::Pipeline;
 use hark_capture::{CaptureHealth, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
-    CaptureFinished, PartialReady, PartialTranscript, SessionClock, SourceKind, StopCapture, Transcript,
-    TranscriptReady, Utterance, samples_to_secs, secs_to_samples,
+    CaptureFinished, LatencySummary, LiveLatency, PartialReady, PartialTranscript, SessionClock, SourceKind,
+    StopCapture, Transcript, TranscriptReady, Utterance, samples_to_secs, secs_to_samples,
 };
+use hark_transcribe::Recognizer;
 
 use super::PipelineArgs;
 
@@ -33,8 +34,12 @@ pub struct ListenArgs {
     pub no_save: bool,
     /// No text while someone speaks, only each utterance's final line (the default when the
     /// output is not a terminal: a pipe gets one line per final).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "partials")]
     pub no_partials: bool,
+    /// Show the text being said even when the output is not a terminal: each update on a line
+    /// of its own, marked `…` (in a terminal the line is rewritten in place).
+    #[arg(long)]
+    pub partials: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -53,7 +58,8 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     let mut opts = a.pipeline.options(models_dir, None)?;
     opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0);
     // In a terminal the line being said is rewritten as it is decoded.
-    let partials = !a.no_partials && std::io::stdout().is_terminal();
+    let terminal = std::io::stdout().is_terminal();
+    let partials = a.partials || (!a.no_partials && terminal);
     if partials {
         opts.segment.partial_interval_secs = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
     }
@@ -81,6 +87,9 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     // Input events said so far, and times the device came back.
     let mut told = 0;
     let mut resumed = 0;
+    // How far transcription is behind the microphone, as last said, and the most it was.
+    let mut lagging = false;
+    let mut most_behind = 0.0f64;
     loop {
         p.app.update();
         let world = p.app.world_mut();
@@ -112,6 +121,29 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
             // is closed and transcribed.
             world.write_message(StopCapture { session });
         }
+        // A model slower than speech (or a busy machine) lets utterances queue up: say so once
+        // it explains late text, and again when the text has caught up.
+        let oldest = world
+            .query::<(&Utterance, Has<Transcript>)>()
+            .iter(world)
+            .filter(|(u, done)| u.session == session && !done)
+            .map(|(u, _)| u.end)
+            .min();
+        let behind = hark_ui::panels::status::behind(captured, oldest);
+        most_behind = most_behind.max(behind.unwrap_or(0.0));
+        match (behind, lagging) {
+            (Some(b), false) => {
+                eprintln!(
+                    "note: transcription is {b:.0} s behind the microphone (the model is slower than speech here); nothing is dropped, the text will catch up"
+                );
+                lagging = true;
+            }
+            (None, true) => {
+                eprintln!("note: transcription has caught up");
+                lagging = false;
+            }
+            _ => {}
+        }
         let ready: Vec<Entity> =
             cursor.read(world.resource::<Messages<TranscriptReady>>()).map(|r| r.utterance).collect();
         for e in ready {
@@ -133,13 +165,22 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
             // Committed words plain, tentative ones dim; the line is rewritten at each decode.
             let tentative =
                 if pt.tentative.is_empty() { String::new() } else { format!(" \x1b[2m{}\x1b[0m", pt.tentative) };
-            print!("\r\x1b[K[{:>7.2} …      ] {}{tentative}", pt.start as f64 / 16e3, pt.committed);
-            let _ = std::io::stdout().flush();
-            line_open = true;
+            if terminal {
+                print!("\r\x1b[K[{:>7.2} …      ] {}{tentative}", pt.start as f64 / 16e3, pt.committed);
+                let _ = std::io::stdout().flush();
+                line_open = true;
+            } else {
+                // A pipe cannot rewrite a line: each update is a line of its own.
+                let tentative = if pt.tentative.is_empty() { String::new() } else { format!(" {}", pt.tentative) };
+                println!("[{:>7.2} …      ] {}{tentative}", pt.start as f64 / 16e3, pt.committed);
+            }
         }
         if world.get::<CaptureFinished>(session).is_some() && p.is_done(session) {
             let health = p.app.world().get::<CaptureHealth>(session).cloned().unwrap_or_default();
             let heard = samples_to_secs(captured);
+            let latency = p.app.world().get::<LiveLatency>(session).map(LiveLatency::summary).unwrap_or_default();
+            let rec = p.app.world().resource::<Recognizer>();
+            eprintln!("{}", live_summary(&latency, rec.partials_decoded, rec.partials_skipped, most_behind));
             let t = p.take_transcript(session);
             let what = t.session_id.map_or("the session".to_owned(), |id| format!("session {id}"));
             if let Some(losses) = health.losses() {
@@ -165,6 +206,31 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the capture's live figures were: how soon final text followed speech, how often the
+/// text being said was updated, and whether the recogniser kept up.
+fn live_summary(l: &LatencySummary, partials_decoded: u64, partials_skipped: u64, most_behind: f64) -> String {
+    let mut parts = Vec::new();
+    if let Some(q) = l.final_ms {
+        parts.push(format!(
+            "speech end to text {:.0} ms median, {:.0} ms 95th percentile, over {} utterances",
+            q.p50, q.p95, q.n
+        ));
+    }
+    if let Some(q) = l.partial_interval_ms {
+        parts.push(format!("text being said updated every {:.0} ms (median)", q.p50));
+    }
+    if partials_skipped > 0 {
+        parts.push(format!(
+            "{partials_skipped} of {} updates skipped because newer audio overtook them",
+            partials_decoded + partials_skipped
+        ));
+    }
+    if most_behind > 0.0 {
+        parts.push(format!("transcription fell up to {most_behind:.0} s behind"));
+    }
+    if parts.is_empty() { "live: no speech heard".to_owned() } else { format!("live: {}", parts.join("; ")) }
 }
 
 /// Whether a partial of `session` changed since the cursor last looked.

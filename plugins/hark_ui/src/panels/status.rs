@@ -44,12 +44,12 @@ impl Status<'_, '_> {
             .and_then(|l| l.final_ms)
             .map(|q| format!("{:.0} ms", q.p50))
             .unwrap_or_else(|| "–".into());
-        // Utterances of the shown session without text yet, and where the oldest began.
+        // Utterances of the shown session without text yet, and where the oldest ended (its text has been due since).
         let untranscribed: Vec<u64> = self
             .utterances
             .iter()
             .filter(|(u, t, ..)| Some(u.session) == shown && t.is_none())
-            .map(|(u, ..)| u.start)
+            .map(|(u, ..)| u.end)
             .collect();
         let oldest = untranscribed.iter().min().copied();
         let source = match self.control.source_label.as_str() {
@@ -88,10 +88,12 @@ fn source_line(source: &str, model: &str) -> String {
     format!("{source}  ·  model {model}")
 }
 
-/// How far transcription is behind the capture: from the start of the oldest utterance still
-/// without text to now, when that is long enough to explain late text (over 5 s).
-pub fn behind(captured: u64, oldest_untranscribed: Option<u64>) -> Option<f64> {
-    let secs = samples_to_secs(captured.saturating_sub(oldest_untranscribed?));
+/// How far transcription is behind the capture: from the end of the oldest utterance still
+/// without text (where its text became due) to now, when that is long enough to explain late
+/// text (over 5 s). Counted from its start, a long utterance just cut was "behind" by its own
+/// length while the recogniser was idle.
+pub fn behind(captured: u64, oldest_untranscribed_end: Option<u64>) -> Option<f64> {
+    let secs = samples_to_secs(captured.saturating_sub(oldest_untranscribed_end?));
     (secs > 5.0).then_some(secs)
 }
 
