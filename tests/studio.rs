@@ -758,11 +758,10 @@ fn clicking_a_word_of_a_replayed_transcript_moves_the_playhead_to_it() {
     wait_for("replay opened: session 1");
     x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
     // Below the session's room and the replay controls, the transcript's third line ends with
-    // "country." (the last word said, at about 10 s),
-    // while the replay at half speed has played a second or two.
-    // Clicked again until the window has drawn the transcript there: under CI's load
-    // lavapipe's first frames can come seconds after the replay opened, and one early click
-    // was lost.
+    // "country." (the last word said, at about 10 s), clicked while the half-speed replay is
+    // still well before it. Clicked again until the window has drawn the transcript there:
+    // under CI's load lavapipe's first frames can come seconds after the replay opened, and
+    // one early click was lost.
     x.xdotool(&["mousemove", "--sync", "738", "281"]);
     let mut seek = None;
     while seek.is_none() && out.since_launch() < 26.0 {

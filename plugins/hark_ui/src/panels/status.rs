@@ -44,7 +44,8 @@ impl Status<'_, '_> {
             .and_then(|l| l.final_ms)
             .map(|q| format!("{:.0} ms", q.p50))
             .unwrap_or_else(|| "–".into());
-        // Utterances of the shown session without text yet, and where the oldest ended (its text has been due since).
+        // Utterances of the shown session without text yet, and where the oldest ended (its
+        // text has been due since then).
         let untranscribed: Vec<u64> = self
             .utterances
             .iter()
