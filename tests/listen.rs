@@ -126,28 +126,50 @@ fn find(piece: &[f32], hay: &[f32], range: std::ops::Range<usize>) -> (usize, f3
 }
 
 /// Every part of `clip` is in `stored` at one offset (nothing lost, no drift), or the
-/// failures.
+/// failures. The offset is found from the loudest half second between the clip's first and
+/// fifth second (a near-silent anchor matches hiss as well as anything: a clip whose speech
+/// starts at 1.5 s once scored 0.80 at 1 s; its first half second is a thump of DC that the
+/// sound server's path does not keep); near-silent checkpoints, which carry no alignment, are
+/// skipped (a loss before them still shows as drift at the next spoken one).
 fn check_lossless(clip: &[f32], stored: &[f32]) -> Result<usize, String> {
     let half = 8_000;
-    let (first, q) = find(&clip[16_000..16_000 + half], stored, 0..stored.len());
-    if q < 0.8 {
-        return Err(format!("the clip's first second is not in the recording (match {q:.2})"));
+    // Energy about the window's mean: a DC offset is not sound.
+    let energy = |w: &[f32]| {
+        let mean = w.iter().sum::<f32>() / w.len() as f32;
+        w.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>()
+    };
+    let anchor = (16_000..clip.len().min(5 * 16_000).saturating_sub(half))
+        .step_by(800)
+        .max_by(|&a, &b| energy(&clip[a..a + half]).total_cmp(&energy(&clip[b..b + half])))
+        .unwrap_or(16_000);
+    let loud = energy(&clip[anchor..anchor + half]);
+    let (first, q) = find(&clip[anchor..anchor + half], stored, 0..stored.len());
+    // The sound server's path (resampled to 44.1 kHz and back) changes the waveform a little:
+    // the same audio at the right place scores 0.77–0.95; other speech nowhere near that.
+    if q < 0.7 {
+        return Err(format!(
+            "the clip's loudest half second near its start ({:.2} s) is not in the recording (match {q:.2})",
+            anchor as f64 / 16e3
+        ));
     }
-    let offset = first as i64 - 16_000;
+    let offset = first as i64 - anchor as i64;
     let mut bad = Vec::new();
     for t in (3..clip.len() / 16_000).step_by(2) {
         let at = t * 16_000;
         if at + half > clip.len() {
             break;
         }
+        if energy(&clip[at..at + half]) < 0.01 * loud {
+            continue;
+        }
         let want = (at as i64 + offset).max(0) as usize;
         let (k, q) = find(&clip[at..at + half], stored, want.saturating_sub(8_000)..want + 8_000);
         let drift = k as i64 - want as i64;
-        if q < 0.8 || drift.abs() > 160 {
+        if q < 0.6 || drift.abs() > 160 {
             bad.push(format!("{t} s: found {:+.3} s off (match {q:.2})", drift as f64 / 16e3));
         }
     }
-    if bad.is_empty() { Ok(offset as usize) } else { Err(bad.join("; ")) }
+    if bad.is_empty() { Ok(offset.max(0) as usize) } else { Err(bad.join("; ")) }
 }
 
 /// Live capture from the virtual microphone, through PulseAudio's own host and through ALSA's
