@@ -353,6 +353,12 @@ pub struct UtteranceVad {
     pub speech_fraction: f32,
 }
 
+/// Where the VAD heard speech in an utterance's audio: `(from, to)` sample offsets into its
+/// [`UtteranceAudio`] (after left-out pauses), in order. The recogniser checks its text against
+/// it: speech the text does not reach is heard again.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct UtteranceSpeech(pub Vec<(u64, u64)>);
+
 /// The utterance's audio, until it has been transcribed.
 #[derive(Component, Debug, Clone)]
 pub struct UtteranceAudio(pub Arc<[f32]>);
@@ -424,6 +430,9 @@ pub struct OpenSpeech {
     pub start: u64,
     pub audio: Arc<[f32]>,
     pub speculative: bool,
+    /// A speculation's speech frames as offsets into `audio` (see [`UtteranceSpeech`]); empty
+    /// for partials.
+    pub speech: Vec<(u64, u64)>,
 }
 
 /// On an utterance: where its speech ends (session sample), by the VAD's decision: the end of

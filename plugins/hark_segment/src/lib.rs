@@ -22,7 +22,8 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use hark_core::{
     AllUtterancesCut, AudioChunk, CaptureEnded, OpenSpeech, PipelineSystems, Session, SpeculativeFinal, SpeechEdge,
-    SpeechEnd, Utterance, UtteranceAudio, UtteranceGaps, UtteranceOf, UtteranceVad, VadFrame, secs_to_samples,
+    SpeechEnd, Utterance, UtteranceAudio, UtteranceGaps, UtteranceOf, UtteranceSpeech, UtteranceVad, VadFrame,
+    secs_to_samples,
 };
 
 /// Segmenter settings.
@@ -218,6 +219,24 @@ impl SessionSegmenter {
         UtteranceVad { mean_probability: p / n as f32, speech_fraction: sp as f32 / n as f32 }
     }
 
+    /// The VAD's speech frames over the kept spans, as offsets into the audio built from
+    /// `pieces` (consecutive frames merged).
+    fn speech_spans(&self, pieces: &[(u64, u64)]) -> UtteranceSpeech {
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        let mut offset = 0;
+        for &(a, b) in pieces {
+            for &(t, ..) in self.vad.iter().filter(|f| f.2 && f.0 + 256 > a && f.0 < b) {
+                let (from, to) = (t.max(a) - a + offset, (t + 256).min(b) - a + offset);
+                match spans.last_mut() {
+                    Some(last) if last.1 >= from => last.1 = last.1.max(to),
+                    _ => spans.push((from, to)),
+                }
+            }
+            offset += b - a;
+        }
+        UtteranceSpeech(spans)
+    }
+
     /// Whether everything of a finished session has been cut.
     pub fn is_done(&self) -> bool {
         self.finished && self.open.is_none() && self.pending.is_none()
@@ -306,8 +325,15 @@ fn cut(
                 audio.extend(s.range(a, b));
             }
             let vad = s.vad_stats(&pieces);
-            let mut e =
-                commands.spawn((u, UtteranceOf(session), UtteranceAudio(audio.into()), UtteranceGaps(gaps), vad));
+            let speech = s.speech_spans(&pieces);
+            let mut e = commands.spawn((
+                u,
+                UtteranceOf(session),
+                UtteranceAudio(audio.into()),
+                UtteranceGaps(gaps),
+                vad,
+                speech,
+            ));
             if let Some(end) = s.speculation_for(start, end) {
                 e.insert(SpeculativeFinal { end });
             }
@@ -408,7 +434,14 @@ fn cut(
                     Some(last) if s.speculated.is_some_and(|p| p.0 == start && p.1 == last) => true,
                     Some(last) if heard >= last + after => {
                         let audio: Vec<f32> = s.range(start, heard).collect();
-                        open_speech.write(OpenSpeech { session, start, audio: audio.into(), speculative: true });
+                        let speech = s.speech_spans(&[(start, heard)]).0;
+                        open_speech.write(OpenSpeech {
+                            session,
+                            start,
+                            audio: audio.into(),
+                            speculative: true,
+                            speech,
+                        });
                         s.speculated = Some((start, last, heard));
                         true
                     }
@@ -428,7 +461,13 @@ fn cut(
             let end = s.end();
             if end >= sent + partial_every && end >= start + min {
                 let audio: Vec<f32> = s.pieces(start, end, keep).into_iter().flat_map(|(a, b)| s.range(a, b)).collect();
-                open_speech.write(OpenSpeech { session, start, audio: audio.into(), speculative: false });
+                open_speech.write(OpenSpeech {
+                    session,
+                    start,
+                    audio: audio.into(),
+                    speculative: false,
+                    speech: Vec::new(),
+                });
                 s.partial = Some((from, end));
             }
         }

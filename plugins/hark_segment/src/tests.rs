@@ -294,3 +294,31 @@ fn speech_after_the_speculation_leaves_the_utterance_without_it() {
     assert_eq!(spec, None);
     assert_eq!(end, Some(&SpeechEnd(22_784)));
 }
+
+#[test]
+fn an_utterance_knows_where_the_vad_heard_speech_in_its_audio() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, vec![0.1; 10 * S as usize]);
+    // Speech frames in 1.2-2.8 s and 4.096-5.76 s (frames of 256 samples).
+    for f in 0..10 * S / 256 {
+        let t = f * 256;
+        let speech = (19_200..44_800).contains(&t) || (65_536..92_160).contains(&t);
+        app.world_mut().write_message(VadFrame { session: s, start: t, probability: 0.9, speech });
+    }
+    for e in [
+        SpeechEdge::Start { session: s, at: S },
+        SpeechEdge::End { session: s, at: 3 * S },
+        SpeechEdge::Start { session: s, at: 4 * S },
+        SpeechEdge::End { session: s, at: 6 * S },
+    ] {
+        app.world_mut().write_message(e);
+    }
+    app.update();
+    let mut q = app.world_mut().query::<(&Utterance, &UtteranceSpeech)>();
+    let (u, sp) = q.single(app.world()).unwrap();
+    assert_eq!((u.start, u.end), (S, 6 * S));
+    // Offsets into the audio: the second region follows 0.5 s of the pause (the rest is left out).
+    let h = S / 2;
+    assert_eq!(sp.0, vec![(19_200 - S, 44_800 - S), (2 * S + h + 65_536 - 4 * S, 2 * S + h + 92_160 - 4 * S)]);
+}

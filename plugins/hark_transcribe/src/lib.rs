@@ -6,6 +6,7 @@
 //! in parallel and the text does not depend on thread timing. With `use_prompt`, utterances of
 //! a session go one at a time, each with its predecessor's text as the prompt.
 
+pub mod coverage;
 pub mod engine;
 pub mod guard;
 pub mod loader;
@@ -23,7 +24,7 @@ use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
     Arrivals, CaptureFinished, EngineTime, LiveLatency, OpenSpeech, PipelineBackpressure, PipelineSystems, Session,
     SessionClock, SpeculativeFinal, SpeechEnd, Transcript, TranscriptReady, TranscriptionPending, Utterance,
-    UtteranceAudio, UtteranceGaps,
+    UtteranceAudio, UtteranceGaps, UtteranceSpeech,
 };
 
 pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
@@ -39,6 +40,8 @@ pub struct Job {
     pub audio: Arc<[f32]>,
     /// Pauses left out of `audio` (see [`UtteranceGaps`]).
     pub gaps: UtteranceGaps,
+    /// Where the VAD heard speech in `audio` (see [`UtteranceSpeech`]); empty when unknown.
+    pub speech: Vec<(u64, u64)>,
     pub prompt: Option<String>,
     /// A partial decode of the open utterance starting at this session sample (`utterance`
     /// is then its session, and `start` where the decoded audio starts).
@@ -96,7 +99,7 @@ pub struct Recognizer {
     /// Sessions with a partial decode in flight.
     partial_in_flight: HashMap<Entity, u64>,
     /// The newest speculative final of each session not sent yet, and the last one sent.
-    pending_speculative: HashMap<Entity, (u64, Arc<[f32]>)>,
+    pending_speculative: HashMap<Entity, OpenSpeech>,
     speculative: HashMap<Entity, Speculation>,
     /// Speculative finals decoded, and those that became an utterance's final text.
     pub speculative_decoded: u64,
@@ -152,7 +155,9 @@ impl Recognizer {
                     let result = if job.partial_of.is_some() {
                         engine.transcribe_partial(&job.audio, job.prompt.as_deref())
                     } else {
-                        engine.transcribe(&job.audio, job.prompt.as_deref())
+                        engine
+                            .transcribe(&job.audio, job.prompt.as_deref())
+                            .and_then(|out| coverage::complete(engine.as_mut(), &job.audio, &job.speech, out))
                     };
                     let done = JobDone {
                         id: job.id,
@@ -328,6 +333,7 @@ type WaitingUtterance = (
     &'static UtteranceAudio,
     Option<&'static UtteranceGaps>,
     Option<&'static SpeculativeFinal>,
+    Option<&'static UtteranceSpeech>,
 );
 
 /// Utterances cut and not yet sent to the recogniser.
@@ -352,7 +358,7 @@ fn submit(
             }
             // The one before (the speaker went on after it) is no longer wanted.
             rec.drop_speculation(o.session);
-            rec.pending_speculative.insert(o.session, (o.start, o.audio.clone()));
+            rec.pending_speculative.insert(o.session, o.clone());
             // It hears everything a waiting partial would, and more.
             if rec.pending_partials.remove(&o.session).is_some() {
                 rec.partials_skipped += 1;
@@ -383,7 +389,7 @@ fn submit(
             p.closed = true;
         }
     }
-    for (e, u, audio, gaps, spec) in &queue {
+    for (e, u, audio, gaps, spec, speech) in &queue {
         // With a prompt, an utterance waits for its predecessor's text.
         if settings.use_prompt && rec.busy_sessions.contains_key(&u.session) {
             continue;
@@ -405,7 +411,7 @@ fn submit(
             continue;
         }
         // Any other speculation about this utterance is wrong (speech went on) or late.
-        if rec.pending_speculative.get(&u.session).is_some_and(|p| p.0 <= u.start) {
+        if rec.pending_speculative.get(&u.session).is_some_and(|p| p.start <= u.start) {
             rec.pending_speculative.remove(&u.session);
         }
         if rec.speculative.get(&u.session).is_some_and(|p| p.start <= u.start) {
@@ -421,12 +427,14 @@ fn submit(
             None
         };
         let gaps = gaps.cloned().unwrap_or_default();
+        let speech = speech.map(|s| s.0.clone()).unwrap_or_default();
         let final_job = |id, cancel| Job {
             id,
             utterance: *e,
             start: u.start,
             audio: audio.0.clone(),
             gaps,
+            speech,
             prompt,
             partial_of: None,
             speculative: false,
@@ -454,7 +462,9 @@ fn submit(
             if rec.in_flight() >= rec.workers {
                 break;
             }
-            let Some((start, audio)) = rec.pending_speculative.remove(&session) else { continue };
+            let Some(OpenSpeech { start, audio, speech, .. }) = rec.pending_speculative.remove(&session) else {
+                continue;
+            };
             let end = start + audio.len() as u64;
             let speculation = |id, cancel| Job {
                 id,
@@ -462,6 +472,7 @@ fn submit(
                 start,
                 audio,
                 gaps: UtteranceGaps::default(),
+                speech,
                 prompt: None,
                 partial_of: None,
                 speculative: true,
@@ -487,6 +498,7 @@ fn submit(
                 start,
                 audio,
                 gaps: UtteranceGaps::default(),
+                speech: Vec::new(),
                 prompt: None,
                 partial_of: Some(start),
                 speculative: false,

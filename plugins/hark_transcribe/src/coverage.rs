@@ -1,0 +1,322 @@
+//! Speech the text does not reach is heard again.
+//!
+//! Whisper may end its transcript early: after a sentence that sounds like an ending ("… and
+//! that should be all. Thanks.") followed by a pause, it predicts that nothing more is said,
+//! and whisper.cpp (like OpenAI's decoder) then skips the rest of the window. In a file whose
+//! pauses were joined into one utterance, a second speaker's 9 s after that pause vanished
+//! without a trace. The VAD heard that speech, so the recogniser knows: when the decoded text
+//! ends well before speech the VAD found, the audio from where the text ends is decoded on its
+//! own and its text appended, until the text reaches the speech or a pass adds nothing.
+
+use hark_core::text::normalize_words;
+
+use crate::engine::{Engine, EngineError, EngineOutput, Token, output_text};
+
+/// Samples per whisper timestamp unit (10 ms at 16 kHz).
+const PER_CS: u64 = 160;
+/// How far whisper's last timestamp may fall before the end of the speech it transcribed (its
+/// segment ends are coarse, and the VAD's frames run on through a word's fading end).
+const SLACK: u64 = 16_000;
+/// Speech beyond the text's end (past the slack) that makes it worth hearing again: more than
+/// a word or two. Shorter stretches were mostly a breath or the sound of a voice fading under
+/// noise, where a pass added a word whisper made up ("… like this! us."); a lost sentence
+/// is longer (2.5-6 s in the recordings where whisper stopped early).
+const MIN_UNHEARD: u64 = 24_000;
+/// Passes after the first, at most.
+const MAX_PASSES: u32 = 3;
+
+/// Where the text of `out` ends, in samples of the audio it was decoded from.
+pub fn text_end(out: &EngineOutput) -> u64 {
+    tokens(out).map(|t| t.t1.max(0) as u64 * PER_CS).max().unwrap_or(0)
+}
+
+/// Where the last word of `out` starts. Whisper stretches a segment's last timestamp over the
+/// pause after it (and sometimes into the next speech), so a word's start is the firmer mark.
+fn last_word_start(out: &EngineOutput) -> u64 {
+    tokens(out)
+        .filter(|t| t.bytes.iter().any(|b| b.is_ascii_alphanumeric() || *b >= 0x80))
+        .map(|t| t.t0.max(0) as u64 * PER_CS)
+        .max()
+        .unwrap_or(0)
+}
+
+fn tokens(out: &EngineOutput) -> impl Iterator<Item = &Token> {
+    out.segments.iter().flat_map(|s| &s.tokens)
+}
+
+/// Samples of `speech` (sorted `(from, to)` spans) after `from`.
+fn speech_after(speech: &[(u64, u64)], from: u64) -> u64 {
+    speech.iter().map(|&(a, b)| b.saturating_sub(a.max(from))).sum()
+}
+
+/// The VAD's speech frames joined across pauses shorter than half a second (between words,
+/// a stop consonant, a breath): stretches of speech that a real pause separates.
+fn stretches(speech: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    const BRIDGE: u64 = 8_000;
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &(a, b) in speech {
+        match out.last_mut() {
+            Some(last) if a <= last.1 + BRIDGE => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Where speech the text of `out` does not reach starts, if there is enough of it: stretches
+/// of speech after the one its last word was said in, or speech running on past its end.
+fn unheard(out: &EngineOutput, speech: &[(u64, u64)], len: u64) -> Option<u64> {
+    const LEAD_IN: u64 = 4_800;
+    let anchor = last_word_start(out);
+    let end = text_end(out);
+    // The stretch the last word was said in (whisper's word starts can be early by most of a
+    // word: a stretch that starts within the slack after it is taken as the word's own), and
+    // the one after it.
+    let heard = speech.iter().rposition(|&(a, _)| a <= anchor + SLACK).unwrap_or(0);
+    let from = match speech.get(heard + 1) {
+        Some(&(a, _)) if speech_after(speech, a) >= MIN_UNHEARD => a.saturating_sub(LEAD_IN).max(anchor),
+        Some(_) => return None,
+        None if speech_after(speech, end + SLACK) >= MIN_UNHEARD => end,
+        None => return None,
+    };
+    (from + PER_CS < len).then_some(from)
+}
+
+/// The words of `tokens` (a token starting with a space starts a word), each with how many
+/// tokens it spans.
+fn words_of(tokens: &[Token]) -> Vec<(String, usize)> {
+    let mut words: Vec<(String, usize)> = Vec::new();
+    for t in tokens {
+        let text = String::from_utf8_lossy(&t.bytes);
+        match words.last_mut() {
+            Some(w) if !text.starts_with(' ') => {
+                w.0.push_str(&text);
+                w.1 += 1;
+            }
+            _ => words.push((text.into_owned(), 1)),
+        }
+    }
+    words
+}
+
+/// Drops the words at the start of `rest` that repeat the last words of `out` (a pass that
+/// started inside the last words heard), up to three, compared as the word error rate compares
+/// them ("3" is "three").
+fn drop_repeated_start(out: &EngineOutput, rest: &mut EngineOutput) {
+    let before = normalize_words(&output_text(out));
+    let Some(first) = rest.segments.first_mut() else { return };
+    let after = words_of(&first.tokens);
+    let Some(k) = (1..=3.min(after.len())).rev().find(|&k| {
+        let said: Vec<String> = after[..k].iter().flat_map(|w| normalize_words(&w.0)).collect();
+        !said.is_empty() && before.ends_with(&said)
+    }) else {
+        return;
+    };
+    let drop: usize = after[..k].iter().map(|w| w.1).sum();
+    first.tokens.drain(..drop);
+    first.text = first.tokens.iter().map(|t| String::from_utf8_lossy(&t.bytes)).collect();
+}
+
+/// Decodes the speech `out` (the engine's result for `audio`) does not reach, and appends it.
+/// `speech` is where the VAD heard speech in `audio`; empty means unknown (nothing is done).
+pub fn complete(
+    engine: &mut dyn Engine,
+    audio: &[f32],
+    speech: &[(u64, u64)],
+    mut out: EngineOutput,
+) -> Result<EngineOutput, EngineError> {
+    let len = audio.len() as u64;
+    // Nothing decoded at all is the engine's own concern (it hears silence again itself).
+    if speech.is_empty() || output_text(&out).trim().is_empty() {
+        return Ok(out);
+    }
+    let speech = stretches(speech);
+    for _ in 0..MAX_PASSES {
+        let Some(from) = unheard(&out, &speech, len) else { break };
+        let mut rest = engine.transcribe(&audio[from as usize..], None)?;
+        out.attempts += rest.attempts;
+        drop_repeated_start(&out, &mut rest);
+        let text = output_text(&rest);
+        if crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
+            break;
+        }
+        out.storm |= rest.storm;
+        let shift = (from / PER_CS) as i64;
+        let before = last_word_start(&out);
+        out.segments.extend(rest.segments.into_iter().map(|mut s| {
+            for t in &mut s.tokens {
+                t.t0 += shift;
+                t.t1 += shift;
+            }
+            s
+        }));
+        if last_word_start(&out) <= before {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Segment;
+
+    /// Transcribes like whisper stopping early: of the words it is given (each at a time in
+    /// the full audio), it reports those in the audio it is handed up to the first pause of
+    /// more than a second, then declares the rest silence.
+    struct StopsAtPauses {
+        words: Vec<(&'static str, u64, u64)>,
+        total: u64,
+        calls: Vec<u64>,
+    }
+
+    impl Engine for StopsAtPauses {
+        fn transcribe(&mut self, audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+            let from = self.total - audio.len() as u64;
+            self.calls.push(from);
+            let mut tokens = Vec::new();
+            let mut last_end: Option<u64> = None;
+            for &(w, a, b) in self.words.iter().filter(|w| w.1 >= from) {
+                if last_end.is_some_and(|e| a > e + 16_000) {
+                    break;
+                }
+                let cs = |x: u64| ((x - from) / PER_CS) as i64;
+                tokens.push(Token { bytes: format!(" {w}").into_bytes(), p: 0.9, t0: cs(a), t1: cs(b) });
+                last_end = Some(b);
+            }
+            let text = tokens.iter().map(|t| String::from_utf8_lossy(&t.bytes).into_owned()).collect::<String>();
+            Ok(EngineOutput { segments: vec![Segment { text, no_speech: 0.0, tokens }], attempts: 1, storm: false })
+        }
+    }
+
+    const S: u64 = 16_000;
+
+    fn run(words: Vec<(&'static str, u64, u64)>, speech: &[(u64, u64)], total: u64) -> (String, Vec<u64>, Vec<i64>) {
+        let mut e = StopsAtPauses { words, total, calls: Vec::new() };
+        let audio = vec![0.0; total as usize];
+        let first = e.transcribe(&audio, None).unwrap();
+        let out = complete(&mut e, &audio, speech, first).unwrap();
+        let starts = out.segments.iter().flat_map(|s| &s.tokens).map(|t| t.t0).collect();
+        (output_text(&out).split_whitespace().collect::<Vec<_>>().join(" "), e.calls, starts)
+    }
+
+    #[test]
+    fn speech_after_an_early_end_is_heard_again_with_its_times_in_the_whole_audio() {
+        // "that is all" at 0-2 s, a 2 s pause, then "had he married" at 4-6.5 s.
+        let words = vec![
+            ("that", 0, S / 2),
+            ("is", S / 2, S),
+            ("all", S, 2 * S),
+            ("had", 4 * S, 5 * S),
+            ("he", 5 * S, 6 * S),
+            ("married", 6 * S, 6 * S + S / 2),
+        ];
+        let (text, calls, starts) = run(words, &[(0, 2 * S), (4 * S, 6 * S + S / 2)], 7 * S);
+        assert_eq!(text, "that is all had he married");
+        // The second pass starts just before the speech it had not reached.
+        assert_eq!(calls, vec![0, 4 * S - 4_800]);
+        assert_eq!(starts, vec![0, 50, 100, 400, 500, 600]);
+    }
+
+    #[test]
+    fn several_early_ends_take_several_passes() {
+        let words = vec![("one", 0, S), ("two", 3 * S, 5 * S), ("three", 7 * S, 9 * S)];
+        let (text, calls, _) = run(words, &[(0, S), (3 * S, 5 * S), (7 * S, 9 * S)], 10 * S);
+        assert_eq!(text, "one two three");
+        assert_eq!(calls.len(), 3);
+    }
+
+    #[test]
+    fn text_that_reaches_the_speech_is_left_alone() {
+        // The text ends 0.9 s before the VAD's speech does (within the slack), and a short
+        // blip of speech later is not worth a pass.
+        let words = vec![("hello", 0, S), ("there", S, 2 * S)];
+        let speech = [(0, 2 * S + 14_000), (5 * S, 5 * S + 6_000)];
+        let (text, calls, _) = run(words, &speech, 6 * S);
+        assert_eq!(text, "hello there");
+        assert_eq!(calls, vec![0]);
+    }
+
+    #[test]
+    fn a_word_placed_before_its_speech_is_not_heard_again() {
+        // Whisper puts a lone word's start 0.04 s before the VAD's speech begins.
+        let (text, calls, _) = run(vec![("no", 2_240, 32_000)], &[(2_816, 32_768)], 39_168);
+        assert_eq!(text, "no");
+        assert_eq!(calls, vec![0]);
+    }
+
+    #[test]
+    fn without_speech_spans_nothing_is_done() {
+        let words = vec![("a", 0, S), ("b", 4 * S, 5 * S)];
+        let (text, calls, _) = run(words, &[], 6 * S);
+        assert_eq!(text, "a");
+        assert_eq!(calls, vec![0]);
+    }
+
+    #[test]
+    fn a_pass_that_hears_nothing_or_a_phantom_adds_nothing() {
+        // The VAD's "speech" after the text is noise the engine hears nothing in.
+        let words = vec![("fine", 0, S)];
+        let (text, calls, _) = run(words, &[(0, S), (3 * S, 6 * S)], 7 * S);
+        assert_eq!(text, "fine");
+        assert_eq!(calls.len(), 2);
+        let words = vec![("fine", 0, S), ("thank", 4 * S, 4 * S + 8_000), ("you", 4 * S + 8_000, 5 * S)];
+        let (text, calls, _) = run(words, &[(0, S), (3 * S, 6 * S)], 7 * S);
+        assert_eq!(text, "fine");
+        assert_eq!(calls.len(), 2);
+    }
+    #[test]
+    fn speech_running_on_past_the_text_is_heard_from_where_the_text_ends() {
+        // One stretch of speech (the VAD heard no pause), whisper stopped at 2 s.
+        let words = vec![("a", 0, S), ("b", S, 2 * S), ("c", 4 * S, 5 * S)];
+        let (text, calls, starts) = run(words, &[(0, 6 * S)], 6 * S);
+        assert_eq!(text, "a b c");
+        assert_eq!(calls, vec![0, 2 * S]);
+        assert_eq!(starts, vec![0, 100, 400]);
+    }
+
+    /// Gives its outputs in turn.
+    struct Scripted(Vec<EngineOutput>);
+
+    impl Engine for Scripted {
+        fn transcribe(&mut self, _audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+            Ok(self.0.remove(0))
+        }
+    }
+
+    fn said(words: &[(&str, i64, i64)]) -> EngineOutput {
+        let tokens: Vec<Token> =
+            words.iter().map(|&(w, t0, t1)| Token { bytes: w.as_bytes().to_vec(), p: 0.9, t0, t1 }).collect();
+        let text = words.iter().map(|w| w.0).collect();
+        EngineOutput { segments: vec![Segment { text, no_speech: 0.0, tokens }], attempts: 1, storm: false }
+    }
+
+    #[test]
+    fn words_the_next_pass_hears_again_are_not_repeated() {
+        let first = said(&[(" so", 0, 50), (" we", 50, 100), (" went", 100, 150), (" home", 150, 200)]);
+        let rest = said(&[
+            (" we", 0, 40),
+            (" went", 40, 80),
+            (" home", 80, 120),
+            (".", 120, 125),
+            (" Then", 300, 340),
+            (" it", 340, 380),
+            (" rained", 380, 450),
+        ]);
+        let mut e = Scripted(vec![rest]);
+        // Speech runs on past the text (one stretch): the next pass starts where it ended.
+        let out = complete(&mut e, &vec![0.0; 10 * S as usize], &[(0, 8 * S)], first).unwrap();
+        assert_eq!(output_text(&out), "so we went home Then it rained");
+        assert_eq!(out.attempts, 2);
+    }
+    #[test]
+    fn a_repeat_in_other_spelling_is_a_repeat() {
+        let first =
+            said(&[(" 1", 0, 50), (",", 50, 50), (" 2", 60, 100), (",", 100, 100), (" 3", 110, 150), (".", 150, 150)]);
+        let rest = said(&[(" two", 0, 40), (" three", 40, 80), (".", 80, 80), (" Four", 300, 340)]);
+        let mut e = Scripted(vec![rest]);
+        let out = complete(&mut e, &vec![0.0; 10 * S as usize], &[(0, 6 * S)], first).unwrap();
+        assert_eq!(output_text(&out), "1, 2, 3. Four");
+    }
+}
