@@ -63,21 +63,23 @@ fn stretches(speech: &[(u64, u64)]) -> Vec<(u64, u64)> {
     out
 }
 
-/// Where speech the text of `out` does not reach starts, if there is enough of it: stretches
-/// of speech after the one its last word was said in, or speech running on past its end.
+/// Where speech the text of `out` does not reach starts, if there is enough of it: speech
+/// running on past the text's end in the stretch its last word was said in, or stretches after
+/// that one.
 fn unheard(out: &EngineOutput, speech: &[(u64, u64)], len: u64) -> Option<u64> {
     const LEAD_IN: u64 = 4_800;
     let anchor = last_word_start(out);
     let end = text_end(out);
     // The stretch the last word was said in (whisper's word starts can be early by most of a
-    // word: a stretch that starts within the slack after it is taken as the word's own), and
-    // the one after it.
+    // word: a stretch that starts within the slack after it is taken as the word's own).
     let heard = speech.iter().rposition(|&(a, _)| a <= anchor + SLACK).unwrap_or(0);
-    let from = match speech.get(heard + 1) {
-        Some(&(a, _)) if speech_after(speech, a) >= MIN_UNHEARD => a.saturating_sub(LEAD_IN).max(anchor),
-        Some(_) => return None,
-        None if speech_after(speech, end + SLACK) >= MIN_UNHEARD => end,
-        None => return None,
+    let from = if speech_after(&speech[..=heard.min(speech.len() - 1)], end + SLACK) >= MIN_UNHEARD {
+        end
+    } else {
+        match speech.get(heard + 1) {
+            Some(&(a, _)) if speech_after(speech, a) >= MIN_UNHEARD => a.saturating_sub(LEAD_IN).max(anchor),
+            _ => return None,
+        }
     };
     (from + PER_CS < len).then_some(from)
 }
@@ -99,26 +101,37 @@ fn words_of(tokens: &[Token]) -> Vec<(String, usize)> {
     words
 }
 
-/// Drops the words at the start of `rest` that repeat the last words of `out` (a pass that
-/// started inside the last words heard), up to three, compared as the word error rate compares
+/// Drops the words at the start of `rest` (decoded from `shift` centiseconds on) that repeat
+/// the last words of `out` and start before its text ends, give or take the slack (a pass that
+/// started inside the last words heard): up to three, compared as the word error rate compares
 /// them ("3" is "three").
-fn drop_repeated_start(out: &EngineOutput, rest: &mut EngineOutput) {
+fn drop_repeated_start(out: &EngineOutput, rest: &mut EngineOutput, shift: i64) {
     let before = normalize_words(&output_text(out));
+    let until = ((text_end(out) + SLACK) / PER_CS) as i64;
     let Some(first) = rest.segments.first_mut() else { return };
     let after = words_of(&first.tokens);
+    let mut starts = Vec::with_capacity(after.len());
+    let mut i = 0;
+    for w in &after {
+        starts.push(first.tokens[i].t0 + shift);
+        i += w.1;
+    }
     let Some(k) = (1..=3.min(after.len())).rev().find(|&k| {
         let said: Vec<String> = after[..k].iter().flat_map(|w| normalize_words(&w.0)).collect();
-        !said.is_empty() && before.ends_with(&said)
+        !said.is_empty() && before.ends_with(&said) && starts[k - 1] < until
     }) else {
         return;
     };
     let drop: usize = after[..k].iter().map(|w| w.1).sum();
     first.tokens.drain(..drop);
-    first.text = first.tokens.iter().map(|t| String::from_utf8_lossy(&t.bytes)).collect();
+    // Decoded whole: a character can be split across tokens.
+    let bytes: Vec<u8> = first.tokens.iter().flat_map(|t| t.bytes.iter().copied()).collect();
+    first.text = String::from_utf8_lossy(&bytes).into_owned();
 }
 
 /// Decodes the speech `out` (the engine's result for `audio`) does not reach, and appends it.
 /// `speech` is where the VAD heard speech in `audio`; empty means unknown (nothing is done).
+/// A pass that fails, hears nothing, a phantom phrase or a storm ends it with what was heard.
 pub fn complete(
     engine: &mut dyn Engine,
     audio: &[f32],
@@ -133,26 +146,24 @@ pub fn complete(
     let speech = stretches(speech);
     for _ in 0..MAX_PASSES {
         let Some(from) = unheard(&out, &speech, len) else { break };
-        let mut rest = engine.transcribe(&audio[from as usize..], None)?;
+        // A failed pass (or one cancelled) leaves the text as it was.
+        let Ok(mut rest) = engine.transcribe(&audio[from as usize..], None) else { break };
         out.attempts += rest.attempts;
-        drop_repeated_start(&out, &mut rest);
-        let text = output_text(&rest);
-        if crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
-            break;
-        }
-        out.storm |= rest.storm;
         let shift = (from / PER_CS) as i64;
-        let before = last_word_start(&out);
-        out.segments.extend(rest.segments.into_iter().map(|mut s| {
-            for t in &mut s.tokens {
-                t.t0 += shift;
-                t.t1 += shift;
-            }
-            s
-        }));
-        if last_word_start(&out) <= before {
+        drop_repeated_start(&out, &mut rest, shift);
+        let text = output_text(&rest);
+        if rest.storm || crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
             break;
         }
+        for t in rest.segments.iter_mut().flat_map(|s| &mut s.tokens) {
+            t.t0 += shift;
+            t.t1 += shift;
+        }
+        // Only text that reaches further than what was heard.
+        if last_word_start(&rest) <= last_word_start(&out) {
+            break;
+        }
+        out.segments.extend(rest.segments);
     }
     Ok(out)
 }
@@ -228,22 +239,44 @@ mod tests {
     }
 
     #[test]
-    fn text_that_reaches_the_speech_is_left_alone() {
-        // The text ends 0.9 s before the VAD's speech does (within the slack), and a short
-        // blip of speech later is not worth a pass.
-        let words = vec![("hello", 0, S), ("there", S, 2 * S)];
-        let speech = [(0, 2 * S + 14_000), (5 * S, 5 * S + 6_000)];
-        let (text, calls, _) = run(words, &speech, 6 * S);
+    fn speech_beyond_the_text_counts_only_past_the_slack_and_over_the_threshold() {
+        // "hello there" ends at 2 s; the VAD's stretch runs on to 2 + 1 (slack) + 1.4 s: not
+        // enough to hear again, and a later blip of 0.4 s is not either.
+        let words = || vec![("hello", 0, S), ("there", S, 2 * S), ("again", 4 * S + S / 2, 5 * S)];
+        let speech = [(0, 4 * S + 6_400), (7 * S, 7 * S + 6_400)];
+        let (text, calls, _) = run(words(), &speech, 8 * S);
         assert_eq!(text, "hello there");
         assert_eq!(calls, vec![0]);
+        // 1.6 s past the slack is heard again, from where the text ends, though a later
+        // stretch exists.
+        let speech = [(0, 4 * S + 9_600), (7 * S, 7 * S + 6_400)];
+        let (text, calls, _) = run(words(), &speech, 8 * S);
+        assert_eq!(text, "hello there again");
+        assert_eq!(calls, vec![0, 2 * S]);
     }
 
     #[test]
     fn a_word_placed_before_its_speech_is_not_heard_again() {
-        // Whisper puts a lone word's start 0.04 s before the VAD's speech begins.
-        let (text, calls, _) = run(vec![("no", 2_240, 32_000)], &[(2_816, 32_768)], 39_168);
-        assert_eq!(text, "no");
+        // Whisper puts the start of "no" 0.7 s before the stretch it was said in: that stretch
+        // is the word's own, not speech after it.
+        let words = vec![("so", 0, S), ("no", S * 18 / 10, S * 35 / 10)];
+        let (text, calls, _) = run(words, &[(0, S), (S * 25 / 10, 4 * S)], 5 * S);
+        assert_eq!(text, "so no");
         assert_eq!(calls, vec![0]);
+    }
+
+    #[test]
+    fn a_failed_pass_keeps_the_text_heard() {
+        struct FailsSecond(u32);
+        impl Engine for FailsSecond {
+            fn transcribe(&mut self, _audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+                self.0 += 1;
+                Err(EngineError::Other("no".into()))
+            }
+        }
+        let first = said(&[(" fine", 0, 100)]);
+        let out = complete(&mut FailsSecond(0), &vec![0.0; 8 * S as usize], &[(0, S), (3 * S, 6 * S)], first).unwrap();
+        assert_eq!(output_text(&out), "fine");
     }
 
     #[test]
