@@ -90,11 +90,8 @@ fn spans(app: &mut App) -> Vec<(u64, u64)> {
 
 const S: u64 = 16_000;
 
-#[test]
-fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() {
-    let mut app = merging_app();
-    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
-    chunk(&mut app, s, 0, (0..10 * S).map(|i| i as f32).collect());
+/// Speech regions at 1-3 s and 4-6 s.
+fn two_regions_a_second_apart(app: &mut App, s: Entity) {
     for e in [
         SpeechEdge::Start { session: s, at: S },
         SpeechEdge::End { session: s, at: 3 * S },
@@ -103,6 +100,14 @@ fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() 
     ] {
         app.world_mut().write_message(e);
     }
+}
+
+#[test]
+fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, (0..10 * S).map(|i| i as f32).collect());
+    two_regions_a_second_apart(&mut app, s);
     app.update();
     let mut q = app.world_mut().query::<(&Utterance, &UtteranceAudio, &UtteranceGaps)>();
     let (u, a, g) = q.single(app.world()).unwrap();
@@ -306,14 +311,7 @@ fn an_utterance_knows_where_the_vad_heard_speech_in_its_audio() {
         let speech = (19_200..44_800).contains(&t) || (65_536..92_160).contains(&t);
         app.world_mut().write_message(VadFrame { session: s, start: t, probability: 0.9, speech });
     }
-    for e in [
-        SpeechEdge::Start { session: s, at: S },
-        SpeechEdge::End { session: s, at: 3 * S },
-        SpeechEdge::Start { session: s, at: 4 * S },
-        SpeechEdge::End { session: s, at: 6 * S },
-    ] {
-        app.world_mut().write_message(e);
-    }
+    two_regions_a_second_apart(&mut app, s);
     app.update();
     let mut q = app.world_mut().query::<(&Utterance, &UtteranceSpeech)>();
     let (u, sp) = q.single(app.world()).unwrap();
