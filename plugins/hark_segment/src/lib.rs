@@ -13,7 +13,9 @@
 //! recogniser times back to session time. A closed region waits, in sample time, until the
 //! audio has gone `merge_gap_secs + merge_lookahead_secs` past its end before it becomes an
 //! utterance: worth it for files, where latency does not matter; live capture keeps the gap
-//! at zero.
+//! at zero. A region whose speech is more than 20 dB quieter or louder than the utterance it
+//! joined is cut off into its own utterance: whisper skipped a whisper heard in one window with
+//! a talker, and hears it on its own.
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -25,6 +27,10 @@ use hark_core::{
     SpeechEnd, Utterance, UtteranceAudio, UtteranceGaps, UtteranceOf, UtteranceSpeech, UtteranceVad, VadFrame,
     secs_to_samples,
 };
+
+/// A joined region whose speech is this much quieter or louder than the utterance it joined
+/// is cut off into an utterance of its own (files).
+const LEVEL_JUMP_DB: f32 = 20.0;
 
 /// Segmenter settings.
 #[derive(Resource, Debug, Clone)]
@@ -219,6 +225,19 @@ impl SessionSegmenter {
         UtteranceVad { mean_probability: p / n as f32, speech_fraction: sp as f32 / n as f32 }
     }
 
+    /// Loudness of the speech the VAD heard in `from..to` (mean square of its speech frames,
+    /// in dB); `None` when it heard none there.
+    fn speech_level_db(&self, from: u64, to: u64) -> Option<f32> {
+        let (mut sum, mut n) = (0f64, 0u64);
+        for &(t, ..) in self.vad.iter().filter(|f| f.2 && f.0 >= from && f.0 + 256 <= to) {
+            for x in self.range(t, t + 256) {
+                sum += f64::from(x) * f64::from(x);
+                n += 1;
+            }
+        }
+        (n > 0).then(|| (10.0 * (sum / n as f64).max(1e-12).log10()) as f32)
+    }
+
     /// The VAD's speech frames over the kept spans, as offsets into the audio built from
     /// `pieces` (consecutive frames merged).
     fn speech_spans(&self, pieces: &[(u64, u64)]) -> UtteranceSpeech {
@@ -397,6 +416,21 @@ fn cut(
                     split(s, at, &mut commands);
                     if let Some(start) = s.open.take() {
                         if gap > 0 {
+                            // A voice far quieter or louder than what it was joined to (a
+                            // whisper after a talker, a distant speaker) gets a window of its
+                            // own: in one window with the loud voice whisper skipped it.
+                            let start = match s.joints.last().copied() {
+                                Some((end, next))
+                                    if next > start
+                                        && s.speech_level_db(start, end)
+                                            .zip(s.speech_level_db(next, at))
+                                            .is_some_and(|(a, b)| (a - b).abs() > LEVEL_JUMP_DB) =>
+                                {
+                                    close(s, start, end, &mut commands);
+                                    next
+                                }
+                                _ => start,
+                            };
                             s.pending = Some((start, at));
                         } else {
                             close(s, start, at, &mut commands);

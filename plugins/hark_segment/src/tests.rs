@@ -320,3 +320,31 @@ fn an_utterance_knows_where_the_vad_heard_speech_in_its_audio() {
     let h = S / 2;
     assert_eq!(sp.0, vec![(19_200 - S, 44_800 - S), (2 * S + h + 65_536 - 4 * S, 2 * S + h + 92_160 - 4 * S)]);
 }
+
+/// Two regions a second apart (1-3 s and 4-6 s, both heard as speech) at the given levels;
+/// returns the utterances' spans.
+fn two_voices(second_level: f32) -> Vec<(u64, u64)> {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    let audio =
+        (0..10 * S).map(|i| if i < 35 * S / 10 { 0.1 } else { second_level } * if i % 2 == 0 { 1.0 } else { -1.0 });
+    chunk(&mut app, s, 0, audio.collect());
+    for f in 0..10 * S / 256 {
+        let t = f * 256;
+        let speech = (S..3 * S).contains(&t) || (4 * S..6 * S).contains(&t);
+        app.world_mut().write_message(VadFrame { session: s, start: t, probability: 0.9, speech });
+    }
+    two_regions_a_second_apart(&mut app, s);
+    app.update();
+    spans(&mut app)
+}
+
+#[test]
+fn a_voice_far_quieter_than_the_one_before_gets_its_own_utterance() {
+    // 26 dB quieter (a whisper after a talker): in one window with the talker whisper skipped it.
+    assert_eq!(two_voices(0.005), vec![(S, 3 * S), (4 * S, 6 * S)]);
+    // 14 dB quieter is one speaker moving, or the next sentence: joined as before.
+    assert_eq!(two_voices(0.02), vec![(S, 6 * S)]);
+    // Far louder after quiet is cut the same way.
+    assert_eq!(two_voices(2.0), vec![(S, 3 * S), (4 * S, 6 * S)]);
+}
