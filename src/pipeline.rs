@@ -50,6 +50,21 @@ impl PipelineOptions {
     }
 }
 
+impl PipelineOptions {
+    /// Live capture (a microphone, the window): utterances close after a short pause
+    /// ([`hark_vad::GateSettings::LIVE_HANGOVER_MS`]), each final is decoded as the speaker
+    /// stops, and with `partials` the utterance being said is decoded as it grows. Pauses are
+    /// not joined (the caller may ask for it).
+    pub fn live(&mut self, partials: bool) {
+        self.segment.merge_gap_secs = 0.0;
+        if partials {
+            self.segment.partial_interval_secs = SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
+        }
+        self.segment.speculate_after_secs = Some(SegmentSettings::LIVE_SPECULATE_AFTER_SECS);
+        self.vad.gate.hangover_ms = hark_vad::GateSettings::LIVE_HANGOVER_MS;
+    }
+}
+
 /// A word in the output, times in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutWord {

@@ -87,9 +87,11 @@ pub fn rerun_session(
     }
     let mut opts = opts.clone();
     opts.database = None;
-    // A saved session is transcribed like a file: no partial decodes.
+    // A saved session is transcribed like a file: no partial decodes, and utterances close at
+    // a file's pause, not at live capture's shorter one.
     opts.segment.partial_interval_secs = 0.0;
     opts.segment.speculate_after_secs = None;
+    opts.vad.gate.hangover_ms = hark_vad::GateSettings::default().hangover_ms;
     let mut p = Pipeline::new(&opts)?;
     let (model, settings) = {
         let ctx = p.app.world().resource::<StoreContext>();

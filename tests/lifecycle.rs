@@ -285,3 +285,50 @@ fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
     let latency = row.latency.expect("latency figures stored");
     assert_eq!(latency.final_ms.map(|q| q.n), Some(5));
 }
+
+/// Live capture closes an utterance at a 0.3 s pause (its final can be shown that soon after
+/// the speaker stops); a file's 0.6 s hangover keeps a 0.45 s pause inside the utterance.
+#[test]
+fn live_capture_closes_an_utterance_at_a_shorter_pause_than_a_file() {
+    let one = long_utterance_audio(2.0);
+    let quiet = &one[..9_600];
+    let mut audio = one[..one.len() - 9_600].to_vec();
+    audio.extend_from_slice(&quiet[..7_200]);
+    audio.extend_from_slice(&one[9_600..]);
+    let audio: std::sync::Arc<[f32]> = audio.into();
+    let utterances = |live: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("hark.db");
+        let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+        opts.vad.detector = hark_vad::DetectorKind::Energy;
+        if live {
+            opts.live(false);
+        } else {
+            opts.segment.merge_gap_secs = 0.0;
+        }
+        opts.extend = Some(|app| {
+            app.add_plugins(ReleaseFinishedSessions);
+        });
+        let engine = StandIn { calls: 0, delay: Duration::ZERO, fail_every: None };
+        let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
+        p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
+        p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+        let s = p.start(
+            SourceKind::Memory,
+            Source::Samples { samples: audio.clone(), pos: 0 },
+            "pause".into(),
+            Pace::RealTime,
+        );
+        while p.app.world().get_entity(s).is_ok() {
+            p.app.update();
+            p.app.world_mut().resource_mut::<Recognizer>().wait();
+        }
+        p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+        let r = hark_store::Reader::open(&db).unwrap();
+        let row = &r.sessions().unwrap()[0];
+        assert_eq!(row.state, SessionState::Complete);
+        r.segments(row.id).unwrap().len()
+    };
+    assert_eq!(utterances(true), 2);
+    assert_eq!(utterances(false), 1);
+}

@@ -31,7 +31,8 @@ pub struct BenchLiveArgs {
     /// Silence after the last speech frame that starts the speculative final, in seconds.
     #[arg(long)]
     pub speculate_after: Option<f64>,
-    /// The VAD's hangover in milliseconds (how long a pause closes an utterance).
+    /// The VAD's hangover in milliseconds (how long a pause closes an utterance; live capture's
+    /// is 300).
     #[arg(long)]
     pub hangover_ms: Option<u32>,
     /// The VAD's end pad in milliseconds (audio kept after the last speech frame).
@@ -186,14 +187,13 @@ pub fn run(a: BenchLiveArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let src = FileSource::open(&a.file)?;
     let audio_s = src.duration_secs().unwrap_or(0.0);
     let mut opts = a.pipeline.options(models_dir, None)?;
+    opts.live(!a.no_partials);
     opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0);
-    if !a.no_partials {
-        opts.segment.partial_interval_secs = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
-    }
-    if !a.no_speculative {
-        opts.segment.speculate_after_secs =
-            Some(a.speculate_after.unwrap_or(hark_segment::SegmentSettings::LIVE_SPECULATE_AFTER_SECS));
-    }
+    opts.segment.speculate_after_secs = match a.speculate_after {
+        _ if a.no_speculative => None,
+        Some(after) => Some(after),
+        None => opts.segment.speculate_after_secs,
+    };
     if let Some(h) = a.hangover_ms {
         opts.vad.gate.hangover_ms = h;
     }

@@ -56,15 +56,12 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     let mut opts = a.pipeline.options(models_dir, None)?;
-    opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0);
-    // In a terminal the line being said is rewritten as it is decoded.
+    // In a terminal the line being said is rewritten as it is decoded; each final is decoded
+    // as the speaker stops, piped or not.
     let terminal = std::io::stdout().is_terminal();
     let partials = a.partials || (!a.no_partials && terminal);
-    if partials {
-        opts.segment.partial_interval_secs = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
-    }
-    // Each final is decoded as the speaker stops, piped or not.
-    opts.segment.speculate_after_secs = Some(hark_segment::SegmentSettings::LIVE_SPECULATE_AFTER_SECS);
+    opts.live(partials);
+    opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0);
     opts.handle_ctrl_c = true;
     if !a.no_save {
         opts.database = Some(db.to_path_buf());

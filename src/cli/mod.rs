@@ -250,8 +250,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut opts = args.options(&models_dir, None)?;
             opts.database = Some(db);
             // Live: the utterance being said is decoded as it grows, and its final as it ends.
-            opts.segment.partial_interval_secs = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS;
-            opts.segment.speculate_after_secs = Some(hark_segment::SegmentSettings::LIVE_SPECULATE_AFTER_SECS);
+            opts.live(true);
             let studio = hark::studio::StudioOptions {
                 demo: cli.demo,
                 replay: cli.replay,
