@@ -3,7 +3,7 @@
 //! per-session state than when it started, every session is saved complete, and a recogniser
 //! that fails on some utterances leaves those marked without stopping the rest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bevy::prelude::*;
@@ -191,6 +191,19 @@ fn long_utterance_audio(voiced: f32) -> Vec<f32> {
     out
 }
 
+/// A pipeline over `opts` with the stand-in recogniser (each decode taking `delay`), saving to
+/// `db`, whose virtual clock brings 50 ms of audio a frame.
+fn stand_in_pipeline(mut opts: PipelineOptions, db: &Path, delay: Duration) -> Pipeline {
+    opts.extend = Some(|app| {
+        app.add_plugins(ReleaseFinishedSessions);
+    });
+    let engine = StandIn { calls: 0, delay, fail_every: None };
+    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
+    p.app.insert_resource(hark_store::Writer::open(db).unwrap());
+    p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    p
+}
+
 #[test]
 fn a_slow_recogniser_thins_out_partials_and_never_drops_a_final() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,15 +212,9 @@ fn a_slow_recogniser_thins_out_partials_and_never_drops_a_final() {
     opts.vad.detector = hark_vad::DetectorKind::Energy;
     opts.segment.merge_gap_secs = 0.0;
     opts.segment.partial_interval_secs = 0.5;
-    opts.extend = Some(|app| {
-        app.add_plugins(ReleaseFinishedSessions);
-    });
     // Each decode takes 150 ms of real time, while virtual time brings 50 ms of audio a frame
     // and the frames come as fast as the machine runs them: the recogniser cannot keep up.
-    let engine = StandIn { calls: 0, delay: Duration::from_millis(150), fail_every: None };
-    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
-    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
-    p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    let mut p = stand_in_pipeline(opts, &db, Duration::from_millis(150));
     let one = long_utterance_audio(4.0);
     let audio: Vec<f32> = (0..5).flat_map(|_| one.iter().copied()).collect();
     let s =
@@ -242,13 +249,7 @@ fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
     opts.vad.detector = hark_vad::DetectorKind::Energy;
     opts.segment =
         hark_segment::SegmentSettings { partial_interval_secs: 0.0, ..hark_segment::SegmentSettings::live() };
-    opts.extend = Some(|app| {
-        app.add_plugins(ReleaseFinishedSessions);
-    });
-    let engine = StandIn { calls: 0, delay: Duration::ZERO, fail_every: None };
-    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
-    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
-    p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    let mut p = stand_in_pipeline(opts, &db, Duration::ZERO);
     // Five utterances; the third has a 0.3 s pause inside it (shorter than the hangover), so
     // its first speculation is wrong and dropped.
     let one = long_utterance_audio(2.0);
@@ -306,13 +307,7 @@ fn live_capture_closes_an_utterance_at_a_shorter_pause_than_a_file() {
         } else {
             opts.segment.merge_gap_secs = 0.0;
         }
-        opts.extend = Some(|app| {
-            app.add_plugins(ReleaseFinishedSessions);
-        });
-        let engine = StandIn { calls: 0, delay: Duration::ZERO, fail_every: None };
-        let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
-        p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
-        p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+        let mut p = stand_in_pipeline(opts, &db, Duration::ZERO);
         let s = p.start(
             SourceKind::Memory,
             Source::Samples { samples: audio.clone(), pos: 0 },
