@@ -35,6 +35,9 @@ pub struct BenchLiveArgs {
     /// is 300).
     #[arg(long)]
     pub hangover_ms: Option<u32>,
+    /// Seconds of new audio between partial decodes (live capture's is 0.48).
+    #[arg(long)]
+    pub partial_interval: Option<f64>,
     /// The VAD's end pad in milliseconds (audio kept after the last speech frame).
     #[arg(long)]
     pub end_pad_ms: Option<u32>,
@@ -196,6 +199,11 @@ pub fn run(a: BenchLiveArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     };
     if let Some(h) = a.hangover_ms {
         opts.vad.gate.hangover_ms = h;
+    }
+    if let Some(i) = a.partial_interval
+        && !a.no_partials
+    {
+        opts.segment.partial_interval_secs = i;
     }
     if let Some(e) = a.end_pad_ms {
         opts.vad.gate.end_pad_ms = e;

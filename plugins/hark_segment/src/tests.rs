@@ -348,3 +348,32 @@ fn a_voice_far_quieter_than_the_one_before_gets_its_own_utterance() {
     // Far louder after quiet is cut the same way.
     assert_eq!(two_voices(2.0), vec![(S, 3 * S), (4 * S, 6 * S)]);
 }
+
+#[test]
+fn partials_keep_to_their_interval_however_the_audio_arrives() {
+    let mut app = app();
+    app.insert_resource(SegmentSettings { speculate_after_secs: None, ..SegmentSettings::live() });
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+    // 6 s of speech in chunks of 0.192 s, which do not divide the 0.5 s interval.
+    let every = (SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS * S as f64) as u64;
+    let mut cursor = app.world().resource::<Messages<OpenSpeech>>().get_cursor();
+    let mut ends = Vec::new();
+    let mut t = 0;
+    while t < 6 * S {
+        chunk(&mut app, s, t, vec![0.1; 3_072]);
+        for f in 0..12 {
+            app.world_mut().write_message(VadFrame { session: s, start: t + f * 256, probability: 0.9, speech: true });
+        }
+        app.update();
+        ends.extend(cursor.read(app.world().resource::<Messages<OpenSpeech>>()).map(|o| o.audio.len() as u64));
+        t += 3_072;
+    }
+    // The n-th partial is sent with the first chunk that reaches n intervals: the wait for a
+    // chunk does not add up from one partial to the next.
+    assert_eq!(ends.len() as u64, 6 * S / every, "{ends:?}");
+    for (n, &end) in ends.iter().enumerate() {
+        let due = (n as u64 + 1) * every;
+        assert!((due..due + 3_072).contains(&end), "partial {n} sent at {end}, due at {due}: {ends:?}");
+    }
+}
