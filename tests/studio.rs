@@ -1035,19 +1035,25 @@ fn panels_are_dragged_and_hidden_kept_for_the_next_start_and_ctrl_q_quits_finish
     out.wait_for("window ready");
     let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
     // The 1024-wide window's controls end at 250 px: drag that edge to 330. (Again until the
-    // window has drawn its first frames: lavapipe is slow to start on a loaded machine.)
+    // window has drawn its first frames: lavapipe is slow to start on a loaded machine.) egui
+    // sees a drag only when the press, the moves and the release reach it in different frames;
+    // a press and release drawn in one frame are a click. Under load a frame can take longer
+    // than a few moves, so each attempt moves in more steps than the one before: the drag
+    // lasts longer until it spans frames, however slow they are.
     let mut dragged = None;
     // Up to about a minute: under CI's load lavapipe's first frames came after 30 s once.
-    for _ in 0..80 {
-        for a in
-            [&["mousemove", "--sync", "250", "300"][..], &["mousedown", "1"], &["mousemove", "--sync", "290", "300"]]
-        {
-            x.xdotool(a);
+    for attempt in 0..40 {
+        x.xdotool(&["mousemove", "--sync", "250", "300"]);
+        x.xdotool(&["mousedown", "1"]);
+        let steps = 4 + 2 * attempt;
+        for i in 1..=steps {
+            let to = (250 + 80 * i / steps).to_string();
+            x.xdotool(&["mousemove", "--sync", &to, "300"]);
         }
-        x.xdotool(&["mousemove", "--sync", "330", "300"]);
         x.xdotool(&["mouseup", "1"]);
         dragged = out.within("panel controls:", 0.7);
         if dragged.is_some() {
+            eprintln!("dragged on attempt {} ({steps} moves), {:.1} s after launch", attempt + 1, out.since_launch());
             break;
         }
     }
