@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    large_allocations_get_pages_of_their_own();
     let args = cli::Cli::parse();
     if args.command.is_some() {
         end_quietly_on_broken_pipe();
@@ -31,21 +30,34 @@ fn end_quietly_on_broken_pipe() {
     }
 }
 
-/// glibc serves allocations from 1 MB up with pages of their own, given back whole when freed.
-/// By default it raises that threshold to the size of each large block freed (up to 32 MB), so
-/// after a whisper state was replaced (a sampling retry needs a fresh one) its tens of MB of
-/// buffers came from the heap instead, and the resident level stayed ~20 MB higher each time:
-/// a 20 min file with one such retry went from 261 to 283 MB and stayed there; with the
-/// threshold fixed it stays at 254–262 MB (docs/PERFORMANCE.md, file-mode memory).
+/// Every allocation of the process, whisper.cpp's and the graphics driver's included, comes from
+/// jemalloc (its unprefixed `malloc`, `free`, … replace glibc's for the C and C++ code too). With
+/// glibc, whisper.cpp's buffers left the heap fragmented: two hours of audio through two workers
+/// rose +24 MB per hour of audio (median by tenth of the run 367 → 424 MB, peak 431 MB); with
+/// jemalloc, +7 MB per hour (+0.9 over the second half), 368 → 399 MB, peak 407 MB, the same
+/// text in the same time (docs/PERFORMANCE.md, file-mode memory).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[expect(unsafe_code, reason = "mallopt is glibc's only interface to its allocator's settings")]
-fn large_allocations_get_pages_of_their_own() {
-    // SAFETY: called first thing in main, before any other thread exists; M_MMAP_THRESHOLD
-    // takes any size up to 32 MB, and a refusal (0) leaves glibc's default in place.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn large_allocations_get_pages_of_their_own() {}
+/// jemalloc's settings, read once at its start: pages freed are given back to the system within
+/// a second, by a thread of its own (by default it keeps them ten seconds, then ten more as
+/// "muzzy", and only an allocating thread gives them back). Without the thread the same
+/// settings left the soak's level where the defaults had it (mean 413 against 389 MB). Giving
+/// pages back at once (`dirty_decay_ms:0`) lowers it further (373 MB) but costs 3 % of the
+/// time on a 20 min file, so a second it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "jemalloc reads its settings from this exported C symbol")]
+#[unsafe(no_mangle)]
+static malloc_conf: JemallocConf =
+    JemallocConf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr());
+
+/// A C string pointer jemalloc reads (`const char *malloc_conf`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[repr(transparent)]
+struct JemallocConf(*const std::ffi::c_char);
+
+// SAFETY: the pointer is to a string literal, never written.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "a static shared with C needs Sync")]
+unsafe impl Sync for JemallocConf {}
