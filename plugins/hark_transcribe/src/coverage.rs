@@ -11,6 +11,7 @@
 use hark_core::text::normalize_words;
 
 use crate::engine::{Engine, EngineError, EngineOutput, Token, output_text};
+use crate::words::{token_words, word_text};
 
 /// Samples per whisper timestamp unit (10 ms at 16 kHz).
 const PER_CS: u64 = 160;
@@ -84,23 +85,6 @@ fn unheard(out: &EngineOutput, speech: &[(u64, u64)], len: u64) -> Option<u64> {
     (from + PER_CS < len).then_some(from)
 }
 
-/// The words of `tokens` (a token starting with a space starts a word), each with how many
-/// tokens it spans.
-fn words_of(tokens: &[Token]) -> Vec<(String, usize)> {
-    let mut words: Vec<(String, usize)> = Vec::new();
-    for t in tokens {
-        let text = String::from_utf8_lossy(&t.bytes);
-        match words.last_mut() {
-            Some(w) if !text.starts_with(' ') => {
-                w.0.push_str(&text);
-                w.1 += 1;
-            }
-            _ => words.push((text.into_owned(), 1)),
-        }
-    }
-    words
-}
-
 /// Drops the words at the start of `rest` (decoded from `shift` centiseconds on) that repeat
 /// the last words of `out` and start before its text ends, give or take the slack (a pass that
 /// started inside the last words heard): up to three, compared as the word error rate compares
@@ -109,20 +93,16 @@ fn drop_repeated_start(out: &EngineOutput, rest: &mut EngineOutput, shift: i64) 
     let before = normalize_words(&output_text(out));
     let until = ((text_end(out) + SLACK) / PER_CS) as i64;
     let Some(first) = rest.segments.first_mut() else { return };
-    let after = words_of(&first.tokens);
-    let mut starts = Vec::with_capacity(after.len());
-    let mut i = 0;
-    for w in &after {
-        starts.push(first.tokens[i].t0 + shift);
-        i += w.1;
-    }
-    let Some(k) = (1..=3.min(after.len())).rev().find(|&k| {
-        let said: Vec<String> = after[..k].iter().flat_map(|w| normalize_words(&w.0)).collect();
-        !said.is_empty() && before.ends_with(&said) && starts[k - 1] < until
-    }) else {
-        return;
+    let drop = {
+        let after = token_words(&first.tokens);
+        let Some(k) = (1..=3.min(after.len())).rev().find(|&k| {
+            let said: Vec<String> = after[..k].iter().flat_map(|w| normalize_words(&word_text(w))).collect();
+            !said.is_empty() && before.ends_with(&said) && after[k - 1][0].t0 + shift < until
+        }) else {
+            return;
+        };
+        after[..k].iter().map(Vec::len).sum::<usize>()
     };
-    let drop: usize = after[..k].iter().map(|w| w.1).sum();
     first.tokens.drain(..drop);
     // Decoded whole: a character can be split across tokens.
     let bytes: Vec<u8> = first.tokens.iter().flat_map(|t| t.bytes.iter().copied()).collect();

@@ -2,7 +2,7 @@
 
 use hark_core::{Transcript, UtteranceGaps, Word};
 
-use crate::engine::EngineOutput;
+use crate::engine::{EngineOutput, Token};
 
 /// Phrases whisper is known to produce from silence, noise or music (normalised).
 pub const PHANTOM_PHRASES: &[&str] = &[
@@ -22,35 +22,43 @@ pub const PHANTOM_PHRASES: &[&str] = &[
     "applause",
 ];
 
+/// Tokens grouped into words: a token that starts with a space starts a word; any other joins
+/// the word before it (the rest of a word, its punctuation, or a character split across tokens).
+pub(crate) fn token_words<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Vec<Vec<&'a Token>> {
+    let mut words: Vec<Vec<&Token>> = Vec::new();
+    for t in tokens {
+        match words.last_mut() {
+            Some(w) if t.bytes.first() != Some(&b' ') => w.push(t),
+            _ => words.push(vec![t]),
+        }
+    }
+    words
+}
+
+/// A word's text: its tokens' bytes decoded together (a character can be split across tokens),
+/// with the leading space.
+pub(crate) fn word_text(word: &[&Token]) -> String {
+    let bytes: Vec<u8> = word.iter().flat_map(|t| t.bytes.iter().copied()).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// Builds the transcript of an utterance that starts at session sample `start`.
 /// `gaps` are the pauses left out of the audio, mapped back here.
 pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, gaps: &UtteranceGaps) -> Transcript {
-    let mut words: Vec<(Vec<u8>, i64, i64, Vec<f32>)> = Vec::new();
-    for seg in &out.segments {
-        for t in &seg.tokens {
-            let bytes = &t.bytes;
-            let starts_word = bytes.first() == Some(&b' ') || words.is_empty();
-            let only_punct = !bytes.iter().any(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
-            if starts_word && !(only_punct && !words.is_empty() && bytes.first() != Some(&b' ')) {
-                words.push((bytes.clone(), t.t0, t.t1, vec![t.p]));
-            } else if let Some(w) = words.last_mut() {
-                w.0.extend_from_slice(bytes);
-                w.2 = w.2.max(t.t1);
-                w.3.push(t.p);
-            }
-        }
-    }
+    let grouped = token_words(out.segments.iter().flat_map(|s| &s.tokens));
     let offset = |c: i64| -> u64 { (c.max(0) as u64 * 160).min(duration_samples) };
     let cs = |c: i64| -> u64 { gaps.to_session(start, offset(c)) };
     // An end that falls on a gap stays before it.
     let ce = |c: i64| -> u64 { offset(c).checked_sub(1).map_or(start, |o| gaps.to_session(start, o) + 1) };
-    let mut words: Vec<Word> = words
-        .into_iter()
-        .filter_map(|(b, t0, t1, ps)| {
-            let text = String::from_utf8_lossy(&b).trim().to_owned();
+    let mut words: Vec<Word> = grouped
+        .iter()
+        .filter_map(|w| {
+            let text = word_text(w).trim().to_owned();
             if text.is_empty() {
                 return None;
             }
+            let t0 = w[0].t0;
+            let t1 = w.iter().map(|t| t.t1).max().unwrap_or(t0);
             // A word over a left-out pause was said after it: whisper's first timestamp after
             // a pause tends to continue from the word before.
             let s = match gaps.inside(offset(t0), offset(t1)) {
@@ -58,7 +66,7 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, ga
                 None => cs(t0),
             };
             let e = ce(t1).max(s);
-            Some(Word { start: s, end: e, text, probability: ps.iter().sum::<f32>() / ps.len() as f32 })
+            Some(Word { start: s, end: e, text, probability: w.iter().map(|t| t.p).sum::<f32>() / w.len() as f32 })
         })
         .collect();
     let mut text = out.segments.iter().map(|s| s.text.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
@@ -99,6 +107,18 @@ mod tests {
 
     fn tok(s: &str, t0: i64, t1: i64, p: f32) -> Token {
         Token { bytes: s.as_bytes().to_vec(), p, t0, t1 }
+    }
+
+    #[test]
+    fn a_character_split_across_tokens_and_segments_stays_whole() {
+        // "café" with its "é" (0xC3 0xA9) split between two tokens in two segments.
+        let raw = |b: &[u8], t0, t1| Token { bytes: b.to_vec(), p: 0.5, t0, t1 };
+        let segments =
+            [vec![raw(b" caf", 0, 20), raw(&[0xC3], 20, 25)], vec![raw(&[0xA9], 25, 30), raw(b" ol\xC3\xA9", 40, 60)]];
+        let words = token_words(segments.iter().flatten());
+        let texts: Vec<String> = words.iter().map(|w| word_text(w)).collect();
+        assert_eq!(texts, [" café", " olé"]);
+        assert_eq!(words.iter().map(Vec::len).collect::<Vec<_>>(), [3, 1]);
     }
 
     #[test]
