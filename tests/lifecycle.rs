@@ -22,25 +22,31 @@ struct StandIn {
 }
 
 impl Engine for StandIn {
-    fn transcribe(&mut self, audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
         self.calls += 1;
         std::thread::sleep(self.delay); // the work a recogniser would do, on its own thread
         if self.fail_every.is_some_and(|n| self.calls.is_multiple_of(n)) {
             return Err(EngineError::Other(format!("stand-in failure on call {}", self.calls)));
         }
         let end = (audio.len() / 160) as i64; // centiseconds
-        let tokens = [" word", &format!(" {}", self.calls)]
+        // With a prompt, the text says which: "word 4 after 2" was prompted with "word 2 …".
+        let mut said = vec![" word".to_owned(), format!(" {}", self.calls)];
+        if let Some(before) = prompt.and_then(|p| p.split_whitespace().nth(1)) {
+            said.extend([" after".to_owned(), format!(" {before}")]);
+        }
+        let n = said.len() as i64;
+        let tokens = said
             .iter()
             .enumerate()
             .map(|(i, t)| Token {
                 bytes: t.as_bytes().to_vec(),
                 p: 0.9,
-                t0: end * i as i64 / 2,
-                t1: end * (i as i64 + 1) / 2,
+                t0: end * i as i64 / n,
+                t1: end * (i as i64 + 1) / n,
             })
             .collect();
         Ok(EngineOutput {
-            segments: vec![Segment { text: format!(" word {}", self.calls), no_speech: 0.0, tokens }],
+            segments: vec![Segment { text: said.concat(), no_speech: 0.0, tokens }],
             attempts: 1,
             storm: false,
         })
@@ -285,6 +291,35 @@ fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
     // What the person waited is stored with the session.
     let latency = row.latency.expect("latency figures stored");
     assert_eq!(latency.final_ms.map(|q| q.n), Some(5));
+}
+
+/// With prompts (`--prompt`), live finals are still decoded as the speaker stops: each waits
+/// for the text before it, which is then the prompt its final would get.
+#[test]
+fn with_prompts_a_final_decoded_as_the_speaker_stops_carries_the_text_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment =
+        hark_segment::SegmentSettings { partial_interval_secs: 0.0, ..hark_segment::SegmentSettings::live() };
+    opts.transcribe.use_prompt = true;
+    let mut p = stand_in_pipeline(opts, &db, Duration::ZERO);
+    let one = long_utterance_audio(2.0);
+    let audio: Vec<f32> = (0..4).flat_map(|_| one.iter().copied()).collect();
+    let s =
+        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
+    while p.app.world().get_entity(s).is_ok() {
+        p.app.update();
+        p.app.world_mut().resource_mut::<Recognizer>().wait();
+    }
+    let rec = p.app.world().resource::<Recognizer>();
+    assert_eq!((rec.speculative_decoded, rec.speculative_used), (4, 4), "each final is its speculation");
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let row = &r.sessions().unwrap()[0];
+    let texts: Vec<String> = r.segments(row.id).unwrap().into_iter().map(|g| g.text).collect();
+    assert_eq!(texts, ["word 1", "word 2 after 1", "word 3 after 2", "word 4 after 3"]);
 }
 
 /// Live capture closes an utterance at a 0.3 s pause (its final can be shown that soon after

@@ -352,10 +352,6 @@ fn submit(
 ) {
     for o in open_speech.read() {
         if o.speculative {
-            // A prompt would be the previous utterance's text, which may not be in yet.
-            if settings.use_prompt {
-                continue;
-            }
             // The one before (the speaker went on after it) is no longer wanted.
             rec.drop_speculation(o.session);
             rec.pending_speculative.insert(o.session, o.clone());
@@ -421,11 +417,7 @@ fn submit(
         if rec.in_flight() >= rec.workers {
             continue;
         }
-        let prompt = if settings.use_prompt {
-            ctx.get(u.session).ok().filter(|c| !c.0.is_empty()).map(|c| tail_chars(&c.0, settings.prompt_chars))
-        } else {
-            None
-        };
+        let prompt = prompt_for(&settings, &ctx, u.session);
         let gaps = gaps.cloned().unwrap_or_default();
         let speech = speech.map(|s| s.0.clone()).unwrap_or_default();
         let final_job = |id, cancel| Job {
@@ -462,10 +454,17 @@ fn submit(
             if rec.in_flight() >= rec.workers {
                 break;
             }
+            // With a prompt, it waits for the text of the utterance before (every one cut
+            // earlier is in flight or done here, as no final waits): then its prompt is the one
+            // its final would get.
+            if settings.use_prompt && rec.busy_sessions.contains_key(&session) {
+                continue;
+            }
             let Some(OpenSpeech { start, audio, speech, .. }) = rec.pending_speculative.remove(&session) else {
                 continue;
             };
             let end = start + audio.len() as u64;
+            let prompt = prompt_for(&settings, &ctx, session);
             let speculation = |id, cancel| Job {
                 id,
                 utterance: session,
@@ -473,7 +472,7 @@ fn submit(
                 audio,
                 gaps: UtteranceGaps::default(),
                 speech,
-                prompt: None,
+                prompt,
                 partial_of: None,
                 speculative: true,
                 cancel,
@@ -592,6 +591,14 @@ fn collect(
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });
     }
+}
+
+/// The prompt for `session`'s next decode: the end of its last text, when prompts are on.
+fn prompt_for(settings: &TranscribeSettings, ctx: &Query<&PromptContext>, session: Entity) -> Option<String> {
+    if !settings.use_prompt {
+        return None;
+    }
+    ctx.get(session).ok().filter(|c| !c.0.is_empty()).map(|c| tail_chars(&c.0, settings.prompt_chars))
 }
 
 fn tail_chars(s: &str, n: usize) -> String {
