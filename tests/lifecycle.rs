@@ -247,14 +247,20 @@ fn a_slow_recogniser_thins_out_partials_and_never_drops_a_final() {
     assert!(segs.iter().all(|g| !g.suspect && g.text.starts_with("word ")), "{segs:?}");
 }
 
-#[test]
-fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hark.db");
+/// Live segmenting (speculative finals) with no partials, the energy VAD and the stand-in.
+fn live_finals_only() -> PipelineOptions {
     let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
     opts.vad.detector = hark_vad::DetectorKind::Energy;
     opts.segment =
         hark_segment::SegmentSettings { partial_interval_secs: 0.0, ..hark_segment::SegmentSettings::live() };
+    opts
+}
+
+#[test]
+fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let opts = live_finals_only();
     let mut p = stand_in_pipeline(opts, &db, Duration::ZERO);
     // Five utterances; the third has a 0.3 s pause inside it (shorter than the hangover), so
     // its first speculation is wrong and dropped.
@@ -299,10 +305,7 @@ fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
 fn with_prompts_a_final_decoded_as_the_speaker_stops_carries_the_text_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hark.db");
-    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
-    opts.vad.detector = hark_vad::DetectorKind::Energy;
-    opts.segment =
-        hark_segment::SegmentSettings { partial_interval_secs: 0.0, ..hark_segment::SegmentSettings::live() };
+    let mut opts = live_finals_only();
     opts.transcribe.use_prompt = true;
     let mut p = stand_in_pipeline(opts, &db, Duration::ZERO);
     let one = long_utterance_audio(2.0);

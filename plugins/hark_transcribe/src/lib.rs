@@ -12,7 +12,11 @@ pub mod guard;
 pub mod loader;
 pub mod partial;
 mod priority;
+mod prompt;
 pub mod words;
+
+pub use prompt::PromptContext;
+use prompt::prompt_for;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -292,11 +296,6 @@ impl Default for TranscribeSettings {
         Self { use_prompt: false, prompt_chars: 200, max_queue: 3, block_when_idle: false }
     }
 }
-
-/// A session's last transcript text (the prompt for its next utterance). Every session gets
-/// one (a required component), and it leaves with the session.
-#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
-pub struct PromptContext(pub String);
 
 #[derive(Debug, Default)]
 pub struct TranscribePlugin;
@@ -591,17 +590,4 @@ fn collect(
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });
     }
-}
-
-/// The prompt for `session`'s next decode: the end of its last text, when prompts are on.
-fn prompt_for(settings: &TranscribeSettings, ctx: &Query<&PromptContext>, session: Entity) -> Option<String> {
-    if !settings.use_prompt {
-        return None;
-    }
-    ctx.get(session).ok().filter(|c| !c.0.is_empty()).map(|c| tail_chars(&c.0, settings.prompt_chars))
-}
-
-fn tail_chars(s: &str, n: usize) -> String {
-    let count = s.chars().count();
-    s.chars().skip(count.saturating_sub(n)).collect()
 }
