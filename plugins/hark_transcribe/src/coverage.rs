@@ -7,10 +7,13 @@
 //! without a trace. The VAD heard that speech, so the recogniser knows: when the decoded text
 //! ends well before speech the VAD found, the audio from where the text ends is decoded on its
 //! own and its text appended, until the text reaches the speech or a pass adds nothing.
+//! Whisper may also jump over speech in the middle (from "… ten meters" straight to the next
+//! speaker's "no", a falsetto between them gone): speech no word's time reaches between two
+//! words is heard on its own too, and put in its place.
 
 use hark_core::text::normalize_words;
 
-use crate::engine::{Engine, EngineError, EngineOutput, Token, output_text};
+use crate::engine::{Engine, EngineError, EngineOutput, Segment, Token, output_text};
 use crate::words::{token_words, word_text};
 
 /// Samples per whisper timestamp unit (10 ms at 16 kHz).
@@ -123,6 +126,7 @@ pub fn complete(
     if speech.is_empty() || output_text(&out).trim().is_empty() {
         return Ok(out);
     }
+    let frames = speech;
     let speech = stretches(speech);
     for _ in 0..MAX_PASSES {
         let Some(from) = unheard(&out, &speech, len) else { break };
@@ -145,13 +149,173 @@ pub fn complete(
         }
         out.segments.extend(rest.segments);
     }
+    fill_skipped(engine, audio, frames, &mut out);
     Ok(out)
+}
+
+/// How long a word is taken to last from its start: speech later than this before the next
+/// word starts was not transcribed (a slow "forward" lasts a second, and whisper may place a
+/// word's start early by part of it).
+const LONGEST_WORD: u64 = 24_000;
+/// How late whisper may place a word's start after its speech begins.
+const LATE_START: u64 = 8_000;
+
+/// A word of the decoded text: where its first token is and when it starts, in samples.
+struct WordAt {
+    segment: usize,
+    token: usize,
+    start: u64,
+    text: String,
+}
+
+/// The words of `out` that carry a letter or digit (not punctuation on its own).
+fn words_at(out: &EngineOutput) -> Vec<WordAt> {
+    let mut words = Vec::new();
+    for (si, s) in out.segments.iter().enumerate() {
+        let mut ti = 0;
+        for w in token_words(&s.tokens) {
+            let text = word_text(&w);
+            if text.bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80) {
+                words.push(WordAt { segment: si, token: ti, start: w[0].t0.max(0) as u64 * PER_CS, text });
+            }
+            ti += w.len();
+        }
+    }
+    words
+}
+
+/// Speech the text passes over between two of its words: whisper may jump from one sentence to
+/// a later one, stretching a word's time over what was said between them (a falsetto voice
+/// between two readers, in a joined utterance, vanished so). The first `MIN_UNHEARD` or more
+/// of the VAD's speech that lies after a word could have ended and before the next starts:
+/// `(index of the word after it, from, to)`, in samples of the audio, to hear again (from the
+/// start of the run of speech frames it begins in, but not within half a word of the word
+/// before).
+fn skipped_between(words: &[WordAt], speech: &[(u64, u64)], tried: &[u64]) -> Option<(usize, u64, u64)> {
+    const PAD: u64 = 4_800;
+    for (i, pair) in words.windows(2).enumerate() {
+        let (from, to) = (pair[0].start + LONGEST_WORD, pair[1].start.saturating_sub(LATE_START));
+        let inside: Vec<(u64, u64)> =
+            speech.iter().map(|&(a, b)| (a.max(from), b.min(to))).filter(|&(a, b)| b > a).collect();
+        let said: u64 = inside.iter().map(|&(a, b)| b - a).sum();
+        let (Some(first), Some(last)) = (inside.first(), inside.last()) else { continue };
+        let begins = speech.iter().find(|&&(a, b)| a <= first.0 && first.0 < b).map_or(first.0, |s| s.0);
+        let span =
+            (begins.saturating_sub(PAD).max(pair[0].start + LONGEST_WORD / 3), (last.1 + PAD).min(pair[1].start));
+        if said >= MIN_UNHEARD && !tried.contains(&span.0) {
+            return Some((i + 1, span.0, span.1));
+        }
+    }
+    None
+}
+
+/// Least mean token probability of what is heard between two words for it to be put there.
+const MIN_HEARD_P: f32 = 0.5;
+
+/// Mean probability of the tokens of `out` that carry a letter or digit.
+fn mean_p(out: &EngineOutput) -> f32 {
+    let ps: Vec<f32> =
+        tokens(out).filter(|t| t.bytes.iter().any(|b| b.is_ascii_alphanumeric() || *b >= 0x80)).map(|t| t.p).collect();
+    if ps.is_empty() { 0.0 } else { ps.iter().sum::<f32>() / ps.len() as f32 }
+}
+
+/// Drops from `heard` its first words when they are the words just before (`before`, last
+/// first) and its last when they are the words just after (`after`): up to two each, the edges
+/// of a word the pass started or ended inside.
+fn trim_edges(heard: &mut EngineOutput, before: &[String], after: &[String]) {
+    let mut tokens: Vec<Token> = heard.segments.iter().flat_map(|s| s.tokens.iter().cloned()).collect();
+    let words = token_words(&tokens);
+    let said: Vec<Vec<String>> = words.iter().map(|w| normalize_words(&word_text(w))).collect();
+    let lead = (0..=2.min(said.len()))
+        .rev()
+        .find(|&k| k > 0 && !said[..k].concat().is_empty() && before.ends_with(&said[..k].concat()))
+        .unwrap_or(0);
+    let trail = (0..=2.min(said.len() - lead))
+        .rev()
+        .find(|&k| {
+            k > 0 && !said[said.len() - k..].concat().is_empty() && after.starts_with(&said[said.len() - k..].concat())
+        })
+        .unwrap_or(0);
+    if lead == 0 && trail == 0 {
+        return;
+    }
+    let (from, to) = (
+        words[..lead].iter().map(Vec::len).sum::<usize>(),
+        tokens.len() - words[words.len() - trail..].iter().map(Vec::len).sum::<usize>(),
+    );
+    tokens = tokens[from..to].to_vec();
+    let no_speech = heard.segments.first().map_or(0.0, |s| s.no_speech);
+    heard.segments = vec![segment_of(tokens, no_speech)];
+}
+
+/// A segment of `tokens`, its text decoded from them whole.
+fn segment_of(tokens: Vec<Token>, no_speech: f32) -> Segment {
+    let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.bytes.iter().copied()).collect();
+    Segment { text: String::from_utf8_lossy(&bytes).into_owned(), no_speech, tokens }
+}
+
+/// Hears again the speech the text passed over between its words (see [`skipped_between`]),
+/// and puts what is heard there in its place. A pass that hears nothing new (a phantom, a
+/// storm, or words the text already has around that place: whisper had only misplaced them)
+/// changes nothing.
+fn fill_skipped(engine: &mut dyn Engine, audio: &[f32], speech: &[(u64, u64)], out: &mut EngineOutput) {
+    let mut tried = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let words = words_at(out);
+        let Some((next, from, to)) = skipped_between(&words, speech, &tried) else { return };
+        tried.push(from);
+        let Ok(mut heard) = engine.transcribe(&audio[from as usize..to as usize], None) else { return };
+        out.attempts += heard.attempts;
+        let norm = |ws: &[WordAt]| ws.iter().flat_map(|w| normalize_words(&w.text)).collect::<Vec<String>>();
+        trim_edges(
+            &mut heard,
+            &norm(&words[next.saturating_sub(2)..next]),
+            &norm(&words[next..(next + 2).min(words.len())]),
+        );
+        let text = output_text(&heard);
+        if heard.storm || crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
+            continue;
+        }
+        // Added on the strength of timestamps alone, what is heard must be heard clearly: a
+        // hesitant word there is more likely a misplaced word heard again, or noise.
+        if mean_p(&heard) < MIN_HEARD_P {
+            continue;
+        }
+        let new = normalize_words(&text);
+        let around = norm(&words[next.saturating_sub(new.len() + 3)..(next + new.len() + 3).min(words.len())]);
+        if new.iter().filter(|w| around.contains(w)).count() * 2 >= new.len() {
+            continue;
+        }
+        let shift = (from / PER_CS) as i64;
+        for t in heard.segments.iter_mut().flat_map(|s| &mut s.tokens) {
+            t.t0 += shift;
+            t.t1 += shift;
+        }
+        // The word before, stretched over what was heard, ends where that starts.
+        let begins = heard.segments.iter().flat_map(|s| &s.tokens).map(|t| t.t0).min().unwrap_or(shift);
+        let at = &words[next];
+        let (before, after) = out.segments.split_at_mut(at.segment);
+        let cut = after[0].tokens.iter_mut().take(at.token);
+        for t in before.iter_mut().flat_map(|s| &mut s.tokens).chain(cut) {
+            t.t1 = t.t1.min(begins);
+            t.t0 = t.t0.min(t.t1);
+        }
+        // The segment the next word is in is split there, and what was heard goes between.
+        let whole = out.segments.remove(at.segment);
+        let (head, tail) = whole.tokens.split_at(at.token);
+        let mut parts: Vec<Segment> = Vec::new();
+        if !head.is_empty() {
+            parts.push(segment_of(head.to_vec(), whole.no_speech));
+        }
+        parts.extend(heard.segments);
+        parts.push(segment_of(tail.to_vec(), whole.no_speech));
+        out.segments.splice(at.segment..at.segment, parts);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Segment;
 
     /// Transcribes like whisper stopping early: of the words it is given (each at a time in
     /// the full audio), it reports those in the audio it is handed up to the first pause of
@@ -222,7 +386,7 @@ mod tests {
     fn speech_beyond_the_text_counts_only_past_the_slack_and_over_the_threshold() {
         // "hello there" ends at 2 s; the VAD's stretch runs on to 2 + 1 (slack) + 0.7 s: not
         // enough to hear again, and a later blip of 0.4 s is not either.
-        let words = || vec![("hello", 0, S), ("there", S, 2 * S), ("again", 4 * S + S / 2, 5 * S)];
+        let words = || vec![("hello", 0, S), ("there", S, 2 * S), ("again", 3 * S + S / 10, 3 * S + S * 9 / 10)];
         let speech = [(0, 3 * S + 11_200), (7 * S, 7 * S + 6_400)];
         let (text, calls, _) = run(words(), &speech, 8 * S);
         assert_eq!(text, "hello there");
@@ -282,11 +446,11 @@ mod tests {
     #[test]
     fn speech_running_on_past_the_text_is_heard_from_where_the_text_ends() {
         // One stretch of speech (the VAD heard no pause), whisper stopped at 2 s.
-        let words = vec![("a", 0, S), ("b", S, 2 * S), ("c", 4 * S, 5 * S)];
-        let (text, calls, starts) = run(words, &[(0, 6 * S)], 6 * S);
+        let words = vec![("a", 0, S), ("b", S, 2 * S), ("c", 3 * S + S / 10, 4 * S)];
+        let (text, calls, starts) = run(words, &[(0, 5 * S)], 6 * S);
         assert_eq!(text, "a b c");
         assert_eq!(calls, vec![0, 2 * S]);
-        assert_eq!(starts, vec![0, 100, 400]);
+        assert_eq!(starts, vec![0, 100, 310]);
     }
 
     /// Gives its outputs in turn.
@@ -313,13 +477,13 @@ mod tests {
             (" went", 40, 80),
             (" home", 80, 120),
             (".", 120, 125),
-            (" Then", 300, 340),
-            (" it", 340, 380),
-            (" rained", 380, 450),
+            (" Then", 140, 180),
+            (" it", 180, 220),
+            (" rained", 220, 290),
         ]);
         let mut e = Scripted(vec![rest]);
         // Speech runs on past the text (one stretch): the next pass starts where it ended.
-        let out = complete(&mut e, &vec![0.0; 10 * S as usize], &[(0, 8 * S)], first).unwrap();
+        let out = complete(&mut e, &vec![0.0; 10 * S as usize], &[(0, 6 * S)], first).unwrap();
         assert_eq!(output_text(&out), "so we went home Then it rained");
         assert_eq!(out.attempts, 2);
     }
@@ -327,9 +491,96 @@ mod tests {
     fn a_repeat_in_other_spelling_is_a_repeat() {
         let first =
             said(&[(" 1", 0, 50), (",", 50, 50), (" 2", 60, 100), (",", 100, 100), (" 3", 110, 150), (".", 150, 150)]);
-        let rest = said(&[(" two", 0, 40), (" three", 40, 80), (".", 80, 80), (" Four", 300, 340)]);
+        let rest = said(&[(" two", 0, 40), (" three", 40, 80), (".", 80, 80), (" Four", 150, 190)]);
         let mut e = Scripted(vec![rest]);
-        let out = complete(&mut e, &vec![0.0; 10 * S as usize], &[(0, 6 * S)], first).unwrap();
+        let out = complete(&mut e, &vec![0.0; 10 * S as usize], &[(0, 4 * S + 6_000)], first).unwrap();
         assert_eq!(output_text(&out), "1, 2, 3. Four");
+    }
+
+    /// Gives its outputs in turn and notes the length of the audio each call was given.
+    struct Heard(Vec<EngineOutput>, Vec<usize>);
+
+    impl Engine for Heard {
+        fn transcribe(&mut self, audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+            self.1.push(audio.len());
+            Ok(self.0.remove(0))
+        }
+    }
+
+    /// "go forward ten meters", a voice whisper jumped over (2.5-5.5 s), then "no": "meters"
+    /// is stretched over the voice, as whisper did with a falsetto between two readers.
+    fn jumped_over() -> (EngineOutput, Vec<(u64, u64)>) {
+        let first = said(&[
+            (" go", 0, 40),
+            (" forward", 40, 100),
+            (" ten", 100, 130),
+            (" meters", 130, 620),
+            (".", 620, 620),
+            (" no", 750, 800),
+        ]);
+        (first, vec![(0, 2 * S), (S * 25 / 10, S * 55 / 10), (S * 75 / 10, 8 * S)])
+    }
+
+    #[test]
+    fn speech_passed_over_between_two_words_is_heard_and_put_in_its_place() {
+        let (first, speech) = jumped_over();
+        let mut e = Heard(
+            vec![said(&[(" I", 10, 40), (" really", 40, 100), (" don't", 100, 150), (" know", 150, 250)])],
+            Vec::new(),
+        );
+        let out = complete(&mut e, &vec![0.0; 9 * S as usize], &speech, first).unwrap();
+        assert_eq!(output_text(&out), "go forward ten meters. I really don't know no");
+        // Heard from just before the passed-over speech to just after it.
+        assert_eq!(e.1, vec![(S * 58 / 10 - S * 22 / 10) as usize]);
+        let times: Vec<(i64, i64)> = out.segments.iter().flat_map(|s| &s.tokens).map(|t| (t.t0, t.t1)).collect();
+        // Its words in their place; "meters" no longer runs over them.
+        assert_eq!(
+            times,
+            vec![
+                (0, 40),
+                (40, 100),
+                (100, 130),
+                (130, 230),
+                (230, 230),
+                (230, 260),
+                (260, 320),
+                (320, 370),
+                (370, 470),
+                (750, 800)
+            ]
+        );
+        assert_eq!(out.attempts, 2);
+    }
+
+    #[test]
+    fn a_word_stretched_over_silence_or_words_only_misplaced_are_left_as_they_are() {
+        // Over silence: nothing is heard again.
+        let (first, _) = jumped_over();
+        let mut e = Heard(Vec::new(), Vec::new());
+        let speech = [(0, 2 * S), (S * 75 / 10, 8 * S)];
+        let out = complete(&mut e, &vec![0.0; 9 * S as usize], &speech, first.clone()).unwrap();
+        assert_eq!(out, first);
+        assert!(e.1.is_empty());
+        // Heard again, the speech there is words the text already has (whisper had put them
+        // early): nothing is added.
+        let (first, speech) = jumped_over();
+        let mut e = Heard(vec![said(&[(" ten", 10, 40), (" meters", 40, 100)])], Vec::new());
+        let out = complete(&mut e, &vec![0.0; 9 * S as usize], &speech, first.clone()).unwrap();
+        assert_eq!(output_text(&out), output_text(&first));
+        assert_eq!(e.1.len(), 1);
+        // Heard again, a word whisper is unsure of: nothing is added.
+        let (first, speech) = jumped_over();
+        let mut unsure = said(&[(" Okay.", 10, 60)]);
+        unsure.segments[0].tokens[0].p = 0.37;
+        let out =
+            complete(&mut Heard(vec![unsure], Vec::new()), &vec![0.0; 9 * S as usize], &speech, first.clone()).unwrap();
+        assert_eq!(output_text(&out), output_text(&first));
+        // Heard again, nothing or a phantom: nothing is added.
+        for heard in [said(&[]), said(&[(" Thank", 0, 40), (" you.", 40, 80)])] {
+            let (first, speech) = jumped_over();
+            let out = complete(&mut Heard(vec![heard], Vec::new()), &vec![0.0; 9 * S as usize], &speech, first.clone())
+                .unwrap();
+            assert_eq!(output_text(&out), output_text(&first));
+        }
     }
 }
