@@ -264,7 +264,12 @@ fn fill_skipped(engine: &mut dyn Engine, audio: &[f32], speech: &[(u64, u64)], o
         let words = words_at(out);
         let Some((next, from, to)) = skipped_between(&words, speech, &tried) else { return };
         tried.push(from);
-        let Ok(mut heard) = engine.transcribe(&audio[from as usize..to as usize], None) else { return };
+        // Whisper's times (and so the next word's start) can run past the audio's end.
+        let to = (to as usize).min(audio.len());
+        if from as usize >= to {
+            return;
+        }
+        let Ok(mut heard) = engine.transcribe(&audio[from as usize..to], None) else { return };
         out.attempts += heard.attempts;
         let norm = |ws: &[WordAt]| ws.iter().flat_map(|w| normalize_words(&w.text)).collect::<Vec<String>>();
         trim_edges(
@@ -589,6 +594,12 @@ mod tests {
         let out =
             complete(&mut Heard(vec![again], Vec::new()), &vec![0.0; 9 * S as usize], &speech, first.clone()).unwrap();
         assert_eq!(output_text(&out), output_text(&first));
+        // The next word placed past the audio's end, the speech before it running to the end:
+        // heard up to the end, no further.
+        let first = said(&[(" go", 0, 40), (" forward", 40, 100), (" no", 900, 950)]);
+        let mut e = Heard(vec![said(&[])], Vec::new());
+        complete(&mut e, &vec![0.0; 8 * S as usize], &[(0, S), (6 * S, 8 * S)], first).unwrap();
+        assert_eq!(e.1, vec![(8 * S - 6 * S + 4_800) as usize]);
         // Heard again, a word whisper is unsure of: nothing is added.
         let (first, speech) = jumped_over();
         let mut unsure = said(&[(" Okay.", 10, 60)]);
