@@ -112,6 +112,25 @@ fn drop_repeated_start(out: &EngineOutput, rest: &mut EngineOutput, shift: i64) 
     first.text = String::from_utf8_lossy(&bytes).into_owned();
 }
 
+/// An utterance's text: the engine's decode of `audio`, then the second hearings below. Those
+/// only add to what was heard: should one fail in a way nobody foresaw (a panic), the first
+/// decode's text is kept rather than the worker, and every utterance after it, lost.
+pub fn transcribe(
+    engine: &mut dyn Engine,
+    audio: &[f32],
+    prompt: Option<&str>,
+    speech: &[(u64, u64)],
+) -> Result<EngineOutput, EngineError> {
+    let out = engine.transcribe(audio, prompt)?;
+    let first = out.clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| complete(engine, audio, speech, out))).unwrap_or_else(
+        |_| {
+            bevy::log::error!("hearing an utterance again failed; its first transcription is kept");
+            Ok(first)
+        },
+    )
+}
+
 /// Decodes the speech `out` (the engine's result for `audio`) does not reach, and appends it.
 /// `speech` is where the VAD heard speech in `audio`; empty means unknown (nothing is done).
 /// A pass that fails, hears nothing, a phantom phrase or a storm ends it with what was heard.
@@ -505,6 +524,23 @@ mod tests {
         let mut e = Scripted(vec![rest]);
         let out = complete(&mut e, &vec![0.0; 10 * S as usize], &[(0, 4 * S + 6_000)], first).unwrap();
         assert_eq!(output_text(&out), "1, 2, 3. Four");
+    }
+
+    #[test]
+    fn a_second_hearing_that_panics_keeps_the_first_text() {
+        struct PanicsSecond(u32);
+        impl Engine for PanicsSecond {
+            fn transcribe(&mut self, _audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+                self.0 += 1;
+                assert!(self.0 < 2, "a bug in the second hearing");
+                Ok(said(&[(" fine", 0, 100)]))
+            }
+        }
+        // Speech runs on well past the text: a second hearing is made, and panics.
+        let mut e = PanicsSecond(0);
+        let out = transcribe(&mut e, &vec![0.0; 8 * S as usize], None, &[(0, S), (3 * S, 6 * S)]).unwrap();
+        assert_eq!(output_text(&out), "fine");
+        assert_eq!(e.0, 2);
     }
 
     /// Gives its outputs in turn and notes the length of the audio each call was given.

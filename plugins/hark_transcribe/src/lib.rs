@@ -159,9 +159,7 @@ impl Recognizer {
                     let result = if job.partial_of.is_some() {
                         engine.transcribe_partial(&job.audio, job.prompt.as_deref())
                     } else {
-                        engine
-                            .transcribe(&job.audio, job.prompt.as_deref())
-                            .and_then(|out| coverage::complete(engine.as_mut(), &job.audio, &job.speech, out))
+                        coverage::transcribe(engine.as_mut(), &job.audio, job.prompt.as_deref(), &job.speech)
                     };
                     let done = JobDone {
                         id: job.id,
