@@ -34,16 +34,13 @@ impl Engine for StandIn {
         if let Some(before) = prompt.and_then(|p| p.split_whitespace().nth(1)) {
             said.extend([" after".to_owned(), format!(" {before}")]);
         }
+        // Words a second apart at most (as speech has them), the last running to the end.
         let n = said.len() as i64;
+        let start = |i: i64| if i == n { end } else { (end * i / n).min(100 * i) };
         let tokens = said
             .iter()
             .enumerate()
-            .map(|(i, t)| Token {
-                bytes: t.as_bytes().to_vec(),
-                p: 0.9,
-                t0: end * i as i64 / n,
-                t1: end * (i as i64 + 1) / n,
-            })
+            .map(|(i, t)| Token { bytes: t.as_bytes().to_vec(), p: 0.9, t0: start(i as i64), t1: start(i as i64 + 1) })
             .collect();
         Ok(EngineOutput {
             segments: vec![Segment { text: said.concat(), no_speech: 0.0, tokens }],
