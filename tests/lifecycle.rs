@@ -244,6 +244,16 @@ fn a_slow_recogniser_thins_out_partials_and_never_drops_a_final() {
     assert!(segs.iter().all(|g| !g.suspect && g.text.starts_with("word ")), "{segs:?}");
 }
 
+/// Plays `audio` through `p` as a live capture, in virtual real time, until its session ends.
+fn run_live(p: &mut Pipeline, audio: Vec<f32>) {
+    let s =
+        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
+    while p.app.world().get_entity(s).is_ok() {
+        p.app.update();
+        p.app.world_mut().resource_mut::<Recognizer>().wait();
+    }
+}
+
 /// Live segmenting (speculative finals) with no partials, the energy VAD and the stand-in.
 fn live_finals_only() -> PipelineOptions {
     let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
@@ -273,12 +283,7 @@ fn a_final_decoded_as_the_speaker_stops_is_the_final_unless_they_go_on() {
             audio.extend_from_slice(&one);
         }
     }
-    let s =
-        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
-    while p.app.world().get_entity(s).is_ok() {
-        p.app.update();
-        p.app.world_mut().resource_mut::<Recognizer>().wait();
-    }
+    run_live(&mut p, audio);
     let rec = p.app.world().resource::<Recognizer>();
     // Each utterance's final is its last speculation: no decode of its own.
     assert_eq!(rec.speculative_used, 5, "{} speculations decoded", rec.speculative_decoded);
@@ -307,12 +312,7 @@ fn with_prompts_a_final_decoded_as_the_speaker_stops_carries_the_text_before_it(
     let mut p = stand_in_pipeline(opts, &db, Duration::ZERO);
     let one = long_utterance_audio(2.0);
     let audio: Vec<f32> = (0..4).flat_map(|_| one.iter().copied()).collect();
-    let s =
-        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
-    while p.app.world().get_entity(s).is_ok() {
-        p.app.update();
-        p.app.world_mut().resource_mut::<Recognizer>().wait();
-    }
+    run_live(&mut p, audio);
     let rec = p.app.world().resource::<Recognizer>();
     assert_eq!((rec.speculative_decoded, rec.speculative_used), (4, 4), "each final is its speculation");
     p.app.world().resource::<hark_store::Writer>().flush().unwrap();
