@@ -8,6 +8,9 @@
 //! - a word or phrase of up to four words repeated five or more times back to back, or three
 //!   or more times when the repetition is most of what was heard (people do say "words words
 //!   words" in a sentence, but not as the whole of one), or
+//! - a passage of five words or more said twice, word for word, straight after itself (whisper
+//!   repeating a whole sentence into the silence after it; people repeat a phrase, rarely a
+//!   five-word passage verbatim), or
 //! - text that compresses too well (zlib ratio above 2.4, OpenAI's reference threshold, for
 //!   texts long enough to measure).
 
@@ -19,6 +22,8 @@ pub const MAX_WORDS_PER_SEC: f64 = 6.0;
 pub const MAX_REPEATS: usize = 3;
 /// Back-to-back occurrences at which a hypothesis fails whatever else it holds.
 pub const MAX_REPEATS_ANYWHERE: usize = 5;
+/// Words in the shortest passage that, said twice back to back word for word, is an echo.
+pub const MIN_ECHO_WORDS: usize = 5;
 /// zlib compression ratio above which a text is a loop.
 pub const MAX_COMPRESSION: f32 = 2.4;
 
@@ -32,13 +37,17 @@ pub struct Verdict {
     pub repeats: usize,
     /// Words in that repetition.
     pub repeat_words: usize,
+    /// Words in the longest passage of at least [`MIN_ECHO_WORDS`] said twice back to back (0: none).
+    pub echo: usize,
     pub compression: f32,
 }
 
 impl Verdict {
     /// Whether the repetition is a loop rather than speech.
     pub fn looping(&self) -> bool {
-        self.repeats >= MAX_REPEATS_ANYWHERE || (self.repeats >= MAX_REPEATS && 2 * self.repeat_words >= self.words)
+        self.repeats >= MAX_REPEATS_ANYWHERE
+            || (self.repeats >= MAX_REPEATS && 2 * self.repeat_words >= self.words)
+            || self.echo >= MIN_ECHO_WORDS
     }
 
     pub fn ok(&self) -> bool {
@@ -48,7 +57,11 @@ impl Verdict {
     /// How bad a failing hypothesis is (0 when it passes); attempts are ranked by it.
     pub fn badness(&self) -> f32 {
         let over = self.words.saturating_sub(self.bound) as f32;
-        let rep = if self.looping() { self.repeats.saturating_sub(MAX_REPEATS - 1) as f32 } else { 0.0 };
+        let rep = if self.looping() {
+            (self.repeats.saturating_sub(MAX_REPEATS - 1) + usize::from(self.echo > 0)) as f32
+        } else {
+            0.0
+        };
         let comp = (self.compression - MAX_COMPRESSION).max(0.0);
         over + 2.0 * rep + 10.0 * comp
     }
@@ -96,6 +109,15 @@ fn repeat_run(words: &[String]) -> (usize, usize) {
     best
 }
 
+/// Words in the longest passage of at least [`MIN_ECHO_WORDS`] words that `words` has twice back
+/// to back (0 when there is none).
+fn echo(words: &[String]) -> usize {
+    (MIN_ECHO_WORDS..=words.len() / 2)
+        .rev()
+        .find(|&n| (0..=words.len() - 2 * n).any(|i| words[i..i + n] == words[i + n..i + 2 * n]))
+        .unwrap_or(0)
+}
+
 /// zlib compression ratio of `text` (1 for texts under 60 bytes, too short to measure).
 pub fn compression_ratio(text: &str) -> f32 {
     if text.len() < 60 {
@@ -115,7 +137,14 @@ pub fn compression_ratio(text: &str) -> f32 {
 pub fn judge(text: &str, secs: f64) -> Verdict {
     let words = plain_words(text);
     let (repeats, repeat_words) = repeat_run(&words);
-    Verdict { words: words.len(), bound: word_bound(secs), repeats, repeat_words, compression: compression_ratio(text) }
+    Verdict {
+        words: words.len(),
+        bound: word_bound(secs),
+        repeats,
+        repeat_words,
+        echo: echo(&words),
+        compression: compression_ratio(text),
+    }
 }
 
 /// Which of `words` to keep so that no n-gram (n ≤ 4) occurs more than twice back to back and
@@ -181,6 +210,22 @@ mod tests {
         // Too many words for the time, without any repeat.
         assert!(!judge("one two three four five six seven eight nine ten", 1.0).ok());
         assert!(judge("Six.", 1.2).badness() < judge("Six, six, six.", 1.2).badness());
+    }
+
+    #[test]
+    fn a_sentence_said_again_straight_after_itself_is_an_echo() {
+        // Whisper repeated the last sentence of a 9.4 s utterance (clipped audio), the copy's
+        // times running on past the audio's end.
+        let once = "The expression goes 6 times 10 equals 60, not 600,000. That gives us a 12% chance.";
+        let v = judge(&format!("{once} {once}"), 9.4);
+        assert_eq!(v.echo, 17);
+        assert!(!v.ok() && v.badness() > 0.0);
+        assert!(judge(once, 9.4).ok());
+        // People repeat a short question, and a passage with something between.
+        assert!(judge("Can you hear me? Can you hear me? Good.", 4.0).ok());
+        assert!(judge("we went to the shop and then we went to the shop again", 5.0).ok());
+        assert_eq!(echo(&w("one two three four five one two three four five")), 5);
+        assert_eq!(echo(&w("one two three four one two three four")), 0);
     }
 
     #[test]
