@@ -8,6 +8,8 @@
 //! - a word or phrase of up to four words repeated five or more times back to back, or three
 //!   or more times when the repetition is most of what was heard (people do say "words words
 //!   words" in a sentence, but not as the whole of one), or
+//! - a phrase of up to four words going round two and a half times or more over ten words or
+//!   more, whole copies or not ("the one who was the one who was the one who"), or
 //! - a passage of five words or more said twice, word for word, straight after itself (whisper
 //!   repeating a whole sentence into the silence after it; people repeat a phrase, rarely a
 //!   five-word passage verbatim), or
@@ -22,6 +24,9 @@ pub const MAX_WORDS_PER_SEC: f64 = 6.0;
 pub const MAX_REPEATS: usize = 3;
 /// Back-to-back occurrences at which a hypothesis fails whatever else it holds.
 pub const MAX_REPEATS_ANYWHERE: usize = 5;
+/// Words of a run in which every word repeats the word one to four places before it (a phrase
+/// going round) at which the run is a loop, if it also goes round at least two and a half times.
+pub const MIN_CYCLING_WORDS: usize = 10;
 /// Words in the shortest passage that, said twice back to back word for word, is an echo.
 pub const MIN_ECHO_WORDS: usize = 5;
 /// zlib compression ratio above which a text is a loop.
@@ -39,6 +44,9 @@ pub struct Verdict {
     pub repeat_words: usize,
     /// Words in the longest passage of at least [`MIN_ECHO_WORDS`] said twice back to back (0: none).
     pub echo: usize,
+    /// Words in the longest run of a phrase of up to four words going round at least two and a
+    /// half times ("the one who was the one who was the one who"), cut or not at either end.
+    pub cycling: usize,
     pub compression: f32,
 }
 
@@ -48,6 +56,7 @@ impl Verdict {
         self.repeats >= MAX_REPEATS_ANYWHERE
             || (self.repeats >= MAX_REPEATS && 2 * self.repeat_words >= self.words)
             || self.echo >= MIN_ECHO_WORDS
+            || self.cycling >= MIN_CYCLING_WORDS
     }
 
     pub fn ok(&self) -> bool {
@@ -58,7 +67,9 @@ impl Verdict {
     pub fn badness(&self) -> f32 {
         let over = self.words.saturating_sub(self.bound) as f32;
         let rep = if self.looping() {
-            (self.repeats.saturating_sub(MAX_REPEATS - 1) + usize::from(self.echo > 0)) as f32
+            (self.repeats.saturating_sub(MAX_REPEATS - 1)
+                + usize::from(self.echo >= MIN_ECHO_WORDS)
+                + usize::from(self.cycling >= MIN_CYCLING_WORDS)) as f32
         } else {
             0.0
         };
@@ -118,6 +129,24 @@ fn echo(words: &[String]) -> usize {
         .unwrap_or(0)
 }
 
+/// Words in the longest run of `words` where each word repeats the one `p` places before it
+/// (p = 1..=4), the run counted with its first cycle, when it spans at least two and a half
+/// cycles (0 when there is none).
+fn cycling(words: &[String]) -> usize {
+    let mut best = 0;
+    for p in 1..=4 {
+        let mut run = 0;
+        for i in p..words.len() {
+            run = if words[i] == words[i - p] { run + 1 } else { 0 };
+            let span = run + p;
+            if run > 0 && 2 * span >= 5 * p {
+                best = best.max(span);
+            }
+        }
+    }
+    best
+}
+
 /// zlib compression ratio of `text` (1 for texts under 60 bytes, too short to measure).
 pub fn compression_ratio(text: &str) -> f32 {
     if text.len() < 60 {
@@ -143,6 +172,7 @@ pub fn judge(text: &str, secs: f64) -> Verdict {
         repeats,
         repeat_words,
         echo: echo(&words),
+        cycling: cycling(&words),
         compression: compression_ratio(text),
     }
 }
@@ -226,6 +256,20 @@ mod tests {
         assert!(judge("we went to the shop and then we went to the shop again", 5.0).ok());
         assert_eq!(echo(&w("one two three four five one two three four five")), 5);
         assert_eq!(echo(&w("one two three four one two three four")), 0);
+    }
+
+    #[test]
+    fn a_phrase_going_round_is_a_loop_wherever_it_starts_and_stops() {
+        // Reverberant JFK: the end of the sentence gave way to a loop that never completes
+        // three whole copies.
+        let looped = "And so my fellow Americans asked not to be the one who was the one who was the one who";
+        assert_eq!(cycling(&w(looped)), 11);
+        assert!(!judge(looped, 11.0).ok());
+        // Speech that repeats itself a little is speech.
+        assert!(judge("I don't know, I don't know. I don't think so.", 4.0).ok());
+        assert!(judge("here's some more words words words words um and that should be all", 8.0).ok());
+        assert_eq!(cycling(&w("a b a b a")), 5);
+        assert_eq!(cycling(&w("a b c a b c")), 0, "two cycles are not two and a half");
     }
 
     #[test]
