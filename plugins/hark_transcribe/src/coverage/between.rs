@@ -7,14 +7,10 @@
 
 use hark_core::text::normalize_words;
 
-use super::{MAX_PASSES, MIN_UNHEARD, PER_CS, segment_of, tokens};
+use super::{LONGEST_WORD, MAX_PASSES, MIN_UNHEARD, PER_CS, segment_of, tokens};
 use crate::engine::{Engine, EngineOutput, Segment, Token, output_text};
 use crate::words::{token_words, word_text};
 
-/// How long a word is taken to last from its start: speech later than this before the next
-/// word starts was not transcribed (a slow "forward" lasts a second, and whisper may place a
-/// word's start early by part of it).
-const LONGEST_WORD: u64 = 24_000;
 /// How late whisper may place a word's start after its speech begins.
 const LATE_START: u64 = 8_000;
 
