@@ -34,9 +34,11 @@ impl Engine for StandIn {
         if let Some(before) = prompt.and_then(|p| p.split_whitespace().nth(1)) {
             said.extend([" after".to_owned(), format!(" {before}")]);
         }
-        // Words a second apart at most (as speech has them), the last running to the end.
+        // Words spread over the audio but at most 2.5 s apart, the last running to the end: as
+        // whisper places them, so the second hearings see no speech passed over (between two
+        // words 3 s apart, or more than 1.5 s after the last word starts).
         let n = said.len() as i64;
-        let start = |i: i64| if i == n { end } else { (end * i / n).min(100 * i) };
+        let start = |i: i64| if i == n { end } else { (end * i / n).min(250 * i) };
         let tokens = said
             .iter()
             .enumerate()
