@@ -7,7 +7,8 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use hark_capture::{CapturePlugin, FileSource, Pace, Source};
 use hark_core::{
-    CaptureFailed, HarkCorePlugin, SessionClock, SessionState, SourceKind, Transcript, Utterance, Word, samples_to_secs,
+    CaptureFailed, HarkCorePlugin, SessionClock, SessionState, SourceKind, Transcript, Utterance, UtteranceVad, Word,
+    samples_to_secs,
 };
 use hark_segment::{SegmentPlugin, SegmentSettings};
 use hark_store::{Reader, SessionRow, StoreContext, StoreError, StorePlugin, StoredSession, Writer};
@@ -86,6 +87,46 @@ pub struct OutSegment {
     pub suspect: bool,
 }
 
+/// An utterance with speech and no text ([`hark_core::unrecognised_speech`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Unrecognised {
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Seconds of it the VAD called speech.
+    pub speech_s: f64,
+}
+
+impl Unrecognised {
+    /// An utterance's speech without text: the whole of it when it has none to show, else the
+    /// stretches of it heard again without words (`unheard`, session samples).
+    fn in_utterance(
+        text: &str,
+        suspect: bool,
+        speech_fraction: f32,
+        (start, end): (u64, u64),
+        unheard: &[(u64, u64)],
+    ) -> Vec<Self> {
+        let at = |a: u64, b: u64, speech_s: f64| Self {
+            start_s: round_ms(samples_to_secs(a)),
+            end_s: round_ms(samples_to_secs(b)),
+            speech_s: round_ms(speech_s),
+        };
+        if suspect || text.trim().is_empty() {
+            let whole = samples_to_secs(end.saturating_sub(start));
+            return hark_core::unrecognised_speech(text, suspect, speech_fraction, whole)
+                .map(|s| at(start, end, s))
+                .into_iter()
+                .collect();
+        }
+        unheard
+            .iter()
+            .map(|&(a, b)| (a, b, samples_to_secs(b.saturating_sub(a))))
+            .filter(|&(.., s)| s >= hark_core::UNRECOGNISED_MIN_SPEECH_S)
+            .map(|(a, b, s)| at(a, b, s))
+            .collect()
+    }
+}
+
 /// A transcribed session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionTranscript {
@@ -93,6 +134,10 @@ pub struct SessionTranscript {
     pub segments: Vec<OutSegment>,
     /// The VAD's speech regions, `[start_s, end_s]`.
     pub speech: Vec<[f64; 2]>,
+    /// Utterances the VAD heard someone speak in that came out without text (or only with text
+    /// judged made up): what a reader would otherwise never know was said.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unrecognised: Vec<Unrecognised>,
     /// The stored session's id, when it was saved (not part of the JSON output).
     #[serde(skip)]
     pub session_id: Option<i64>,
@@ -104,12 +149,38 @@ pub struct SessionTranscript {
 impl SessionTranscript {
     /// A stored session's latest transcripts in the output shape.
     pub fn from_store(segments: &[hark_store::SegmentRow], audio_s: f64) -> Self {
+        let unrecognised = segments
+            .iter()
+            .flat_map(|g| {
+                Unrecognised::in_utterance(&g.text, g.suspect, g.vad_speech, (g.start_sample, g.end_sample), &g.unheard)
+            })
+            .collect();
         let segments = segments
             .iter()
             .filter(|g| !g.text.is_empty())
             .map(|g| OutSegment::new(&g.words, (g.start_sample, g.end_sample), &g.text, g.suspect))
             .collect();
-        Self { audio_s: round_ms(audio_s), segments, speech: Vec::new(), session_id: None, save_error: None }
+        Self {
+            audio_s: round_ms(audio_s),
+            segments,
+            speech: Vec::new(),
+            unrecognised,
+            session_id: None,
+            save_error: None,
+        }
+    }
+
+    /// What to tell a reader of the text about speech that has none, or `None`.
+    pub fn unrecognised_note(&self) -> Option<String> {
+        let total: f64 = self.unrecognised.iter().map(|u| u.speech_s).sum();
+        let at: Vec<String> =
+            self.unrecognised.iter().take(5).map(|u| format!("{:.1}–{:.1} s", u.start_s, u.end_s)).collect();
+        let more = if self.unrecognised.len() > at.len() { ", …" } else { "" };
+        match self.unrecognised.len() {
+            0 => None,
+            1 => Some(format!("{total:.1} s of speech was not recognised, at {}{more}", at.join(", "))),
+            n => Some(format!("{total:.1} s of speech in {n} places was not recognised, at {}{more}", at.join(", "))),
+        }
     }
 
     /// The text of all trusted segments, space-separated.
@@ -230,13 +301,24 @@ impl Pipeline {
             None => None,
         };
         let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
-        let mut q = world.query::<(Entity, &Utterance, Option<&Transcript>)>();
-        let mut items: Vec<(Entity, Utterance, Option<Transcript>)> =
-            q.iter(world).filter(|(_, u, _)| u.session == session).map(|(e, u, t)| (e, *u, t.cloned())).collect();
-        items.sort_by_key(|(_, u, _)| u.index);
+        let mut q = world.query::<(&Utterance, Option<&Transcript>, Option<&UtteranceVad>)>();
+        let mut items: Vec<(Utterance, Option<Transcript>, Option<UtteranceVad>)> = q
+            .iter(world)
+            .filter(|(u, ..)| u.session == session)
+            .map(|(u, t, v)| (*u, t.cloned(), v.copied()))
+            .collect();
+        items.sort_by_key(|(u, ..)| u.index);
+        let unrecognised = items
+            .iter()
+            .filter_map(|(u, t, v)| Some((u, t.as_ref()?, v)))
+            .flat_map(|(u, t, v)| {
+                let fraction = v.map_or(0.0, |v| v.speech_fraction);
+                Unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard)
+            })
+            .collect();
         let segments = items
             .iter()
-            .filter_map(|(_, u, t)| {
+            .filter_map(|(u, t, _)| {
                 let t = t.as_ref()?;
                 if t.text.is_empty() {
                     return None;
@@ -257,6 +339,7 @@ impl Pipeline {
             audio_s: round_ms(samples_to_secs(captured)),
             segments,
             speech,
+            unrecognised,
             session_id: stored,
             save_error,
         }

@@ -131,6 +131,7 @@ pub fn rerun_session(
                     words: t.words.clone(),
                     no_speech: t.no_speech,
                     suspect: t.suspect,
+                    unheard: t.unheard.clone(),
                 },
             )
         })

@@ -48,6 +48,7 @@ impl Engine for StandIn {
             segments: vec![Segment { text: said.concat(), no_speech: 0.0, tokens }],
             attempts: 1,
             storm: false,
+            unheard: Vec::new(),
         })
     }
 }
@@ -140,6 +141,15 @@ fn a_recogniser_that_fails_on_some_utterances_marks_them_and_goes_on() {
     let got: Vec<(&str, bool)> = segs.iter().map(|g| (g.text.as_str(), g.suspect)).collect();
     assert_eq!(got, vec![("word 1", false), ("", true), ("word 3", false), ("", true)]);
     assert_eq!(r.audio(rows[0].id).unwrap().len(), audio.len(), "every sample is kept");
+    // The two without text are shown (window, `sessions show`, JSON) as speech not recognised,
+    // where they were said, with the 1.2 s of voice in each.
+    let t = hark::pipeline::SessionTranscript::from_store(&segs, rows[0].duration_s);
+    assert_eq!(t.unrecognised.len(), 2, "{:?}", t.unrecognised);
+    for (u, g) in t.unrecognised.iter().zip([&segs[1], &segs[3]]) {
+        assert!((u.start_s - hark_core::samples_to_secs(g.start_sample)).abs() < 1e-3, "{u:?} {g:?}");
+        assert!((1.0..=1.4).contains(&u.speech_s), "the buzz is 1.2 s: {u:?}");
+    }
+    assert!(t.unrecognised_note().is_some_and(|n| n.contains("in 2 places")), "{:?}", t.unrecognised_note());
 }
 
 #[test]

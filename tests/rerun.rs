@@ -160,6 +160,7 @@ fn a_replayed_session_is_renamed_exported_and_deleted_from_the_window() {
             words,
             no_speech: 0.0,
             suspect: false,
+            unheard: Vec::new(),
             model: "tiny.en".into(),
             settings: "{}".into(),
         });

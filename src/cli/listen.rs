@@ -183,6 +183,9 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
             if let Some(losses) = health.losses() {
                 eprintln!("warning: microphone audio lost: {losses}");
             }
+            if let Some(note) = t.unrecognised_note() {
+                eprintln!("note: {note}");
+            }
             match (&t.save_error, t.session_id) {
                 (Some(e), _) => {
                     eprintln!("error: {what} was not saved completely: {e}");

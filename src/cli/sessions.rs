@@ -157,8 +157,22 @@ pub fn run(cmd: SessionsCommand, models_dir: &Path, db: &Path) -> anyhow::Result
                 );
             }
             let t = SessionTranscript::from_store(&r.segments(id)?, s.duration_s);
-            for seg in t.segments.iter().filter(|g| !g.suspect) {
-                println!("[{:>8.2} – {:>8.2}] {}", seg.start_s, seg.end_s, seg.text);
+            // Text in order, with the speech that came out without any where it was said.
+            let mut lines: Vec<(f64, String)> = t
+                .segments
+                .iter()
+                .filter(|g| !g.suspect)
+                .map(|g| (g.start_s, format!("[{:>8.2} – {:>8.2}] {}", g.start_s, g.end_s, g.text)))
+                .chain(t.unrecognised.iter().map(|u| {
+                    (
+                        u.start_s,
+                        format!("[{:>8.2} – {:>8.2}] (speech not recognised, {:.1} s)", u.start_s, u.end_s, u.speech_s),
+                    )
+                }))
+                .collect();
+            lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (_, line) in lines {
+                println!("{line}");
             }
         }
         SessionsCommand::Search { query, limit } => {

@@ -47,6 +47,12 @@ pub fn run(a: TranscribeArgs, models_dir: &Path, db: &Path) -> anyhow::Result<Ex
     }
     let t = t?;
     print!("{}", render(&t, a.format));
+    if let Some(note) = t.unrecognised_note() {
+        let hear = t
+            .session_id
+            .map_or(String::new(), |id| format!(" (its audio is in session {id}: replay it in the window)"));
+        eprintln!("note: {note}{hear}");
+    }
     match (&t.save_error, t.session_id) {
         (Some(e), id) => {
             let what = id.map_or("the session".to_owned(), |id| format!("session {id}"));

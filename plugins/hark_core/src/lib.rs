@@ -353,6 +353,24 @@ pub struct UtteranceVad {
     pub speech_fraction: f32,
 }
 
+/// The least speech, in seconds, an utterance without text must hold to count as someone not
+/// recognised: a word or two. A click, a breath or a cough holds less, and so did the 0.8 s
+/// the VAD took for speech in the quiet after a clip in held-out monologues (six of the eight
+/// marks there at 0.5 s; no word of the reference was missing at any of them).
+pub const UNRECOGNISED_MIN_SPEECH_S: f64 = 1.0;
+
+/// Seconds of speech the VAD heard in an utterance that has no text to show (`text` empty, or
+/// `suspect`: judged made up), when that is enough to be someone speaking whom the recogniser
+/// did not follow; `None` for an utterance with text. `speech_fraction` of `duration_s` was
+/// speech.
+pub fn unrecognised_speech(text: &str, suspect: bool, speech_fraction: f32, duration_s: f64) -> Option<f64> {
+    if !suspect && !text.trim().is_empty() {
+        return None;
+    }
+    let speech = f64::from(speech_fraction.clamp(0.0, 1.0)) * duration_s.max(0.0);
+    (speech >= UNRECOGNISED_MIN_SPEECH_S).then_some(speech)
+}
+
 /// Where the VAD heard speech in an utterance's audio: `(from, to)` sample offsets into its
 /// [`UtteranceAudio`] (after left-out pauses), in order. The recogniser checks its text against
 /// it: speech the text does not reach is heard again.
@@ -406,6 +424,9 @@ pub struct Transcript {
     pub no_speech: f32,
     /// Set when the text looks like a hallucination (a known phantom phrase on weak audio).
     pub suspect: bool,
+    /// Stretches of the utterance, in session samples, where the VAD heard speech that the
+    /// recogniser, asked again, found no words in: someone it could not follow.
+    pub unheard: Vec<(u64, u64)>,
 }
 
 /// Sent when an utterance's transcript is ready.

@@ -42,6 +42,7 @@ fn store(db: &Path, audio: &[f32], skip: &[u64], state: SessionState) -> i64 {
             words,
             no_speech: 0.0,
             suspect: false,
+            unheard: Vec::new(),
             model: "tiny.en".into(),
             settings: "{}".into(),
         });

@@ -40,6 +40,8 @@ pub enum Command {
         words: Vec<Word>,
         no_speech: f32,
         suspect: bool,
+        /// Speech heard again without words (session samples).
+        unheard: Vec<(u64, u64)>,
         model: String,
         settings: String,
     },
@@ -107,6 +109,8 @@ pub struct NewSegment {
     pub words: Vec<Word>,
     pub no_speech: f32,
     pub suspect: bool,
+    /// Speech heard again without words (session samples).
+    pub unheard: Vec<(u64, u64)>,
 }
 
 impl Command {
@@ -119,6 +123,7 @@ impl Command {
             words: Vec::new(),
             no_speech: 0.0,
             suspect: false,
+            unheard: Vec::new(),
             model: model.into(),
             settings: "{}".into(),
         }
@@ -207,7 +212,7 @@ pub(crate) fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Resu
                 params![session, idx, *start as i64, *end as i64, vad_mean, vad_speech],
             )?;
         }
-        Command::Transcript { session, idx, text, words, no_speech, suspect, model, settings } => {
+        Command::Transcript { session, idx, text, words, no_speech, suspect, unheard, model, settings } => {
             let seg: i64 = tx.query_row(
                 "SELECT id FROM segments WHERE session_id = ?1 AND idx = ?2",
                 params![session, idx],
@@ -219,8 +224,8 @@ pub(crate) fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Resu
                 |r| r.get(0),
             )?;
             tx.execute(
-                "INSERT INTO transcripts (segment_id, version, text, words, no_speech, suspect, model, settings, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO transcripts (segment_id, version, text, words, no_speech, suspect, model, settings, created_at, unheard)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     seg,
                     version,
@@ -230,7 +235,8 @@ pub(crate) fn apply(tx: &rusqlite::Savepoint<'_>, c: &Command) -> rusqlite::Resu
                     suspect,
                     model,
                     settings,
-                    now_rfc3339()
+                    now_rfc3339(),
+                    serde_json::to_string(&unheard).unwrap_or_else(|_| "[]".into())
                 ],
             )?;
         }
@@ -304,6 +310,7 @@ struct StoredSegment {
     words: String,
     no_speech: f64,
     suspect: bool,
+    unheard: String,
 }
 
 fn add_version(
@@ -345,12 +352,14 @@ fn add_version(
             words: serde_json::to_string(&g.words).unwrap_or_else(|_| "[]".into()),
             no_speech: f64::from(g.no_speech),
             suspect: g.suspect,
+            unheard: serde_json::to_string(&g.unheard).unwrap_or_else(|_| "[]".into()),
         })
         .collect();
     if let Some((from, to)) = span {
         // What was not re-run stays as the current version has it.
         let mut st = tx.prepare(
-            "SELECT g.start_sample, g.end_sample, g.vad_mean, g.vad_speech, t.text, t.words, t.no_speech, t.suspect
+            "SELECT g.start_sample, g.end_sample, g.vad_mean, g.vad_speech, t.text, t.words, t.no_speech, t.suspect,
+                    t.unheard
              FROM segments g JOIN transcripts t ON t.segment_id = g.id
              WHERE g.session_id = ?1 AND g.version = ?2 AND (g.end_sample <= ?3 OR g.start_sample >= ?4)
                AND t.version = (SELECT max(version) FROM transcripts WHERE segment_id = g.id)",
@@ -365,6 +374,7 @@ fn add_version(
                 words: r.get(5)?,
                 no_speech: r.get(6)?,
                 suspect: r.get(7)?,
+                unheard: r.get(8)?,
             })
         })?;
         for g in kept {
@@ -380,9 +390,9 @@ fn add_version(
             params![session, next_idx + i as i64, g.start, g.end, g.vad_mean, g.vad_speech, version],
         )?;
         tx.execute(
-            "INSERT INTO transcripts (segment_id, version, text, words, no_speech, suspect, model, settings, created_at)
-             VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![tx.last_insert_rowid(), g.text, g.words, g.no_speech, g.suspect, model, settings, created],
+            "INSERT INTO transcripts (segment_id, version, text, words, no_speech, suspect, model, settings, created_at, unheard)
+             VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![tx.last_insert_rowid(), g.text, g.words, g.no_speech, g.suspect, model, settings, created, g.unheard],
         )?;
     }
     Ok(Ok(version))

@@ -141,12 +141,15 @@ fn migrations() -> Migrations<'static> {
                  PRIMARY KEY (session_id, start_sample)
              ) WITHOUT ROWID;",
         ),
+        // Schema 7: where, in a transcribed segment, the VAD heard speech that the recogniser,
+        // asked again, found no words in (JSON `[[from, to], …]` in session samples).
+        M::up("ALTER TABLE transcripts ADD COLUMN unheard TEXT NOT NULL DEFAULT '[]';"),
     ])
 }
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {
-    6
+    7
 }
 
 /// Where the database lives by default: `$XDG_DATA_HOME/hark/hark.db`.
@@ -338,6 +341,11 @@ pub struct SegmentRow {
     pub text: String,
     pub words: Vec<Word>,
     pub suspect: bool,
+    /// Fraction of the segment the VAD called speech: with no text (or suspect text), how much
+    /// of a person was not recognised.
+    pub vad_speech: f32,
+    /// Where in it (session samples) speech was heard again without words being found.
+    pub unheard: Vec<(u64, u64)>,
 }
 
 /// A search hit: the best-matching transcript of a session.
@@ -409,6 +417,15 @@ impl Reader {
     }
 
     /// The segments of the session's current transcript version, in order.
+    /// Whether `table` has `column` (an archive read as it is may be of an older schema).
+    pub(crate) fn has_column(&self, table: &str, column: &str) -> bool {
+        self.conn
+            .query_row("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_ok_and(|n| n > 0)
+    }
+
     pub fn segments(&self, id: i64) -> Result<Vec<SegmentRow>, StoreError> {
         let version = self.current_version(id)?;
         self.segments_of(id, version)

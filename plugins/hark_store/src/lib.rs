@@ -151,6 +151,7 @@ fn store_transcripts(
             words: t.words.clone(),
             no_speech: t.no_speech,
             suspect: t.suspect,
+            unheard: t.unheard.clone(),
             model: ctx.model.clone(),
             settings: ctx.settings.clone(),
         });

@@ -64,6 +64,40 @@ fn speech_after(speech: &[(u64, u64)], from: u64) -> u64 {
     speech.iter().map(|&(a, b)| b.saturating_sub(a.max(from))).sum()
 }
 
+/// The speech of `speech` (sorted `(from, to)` spans) between `from` and `to`: from where it
+/// first starts to where it last ends, if there is any.
+pub(crate) fn speech_span(speech: &[(u64, u64)], from: u64, to: u64) -> Option<(u64, u64)> {
+    let mut inside = speech.iter().filter(|&&(a, b)| b > from && a < to);
+    let first = inside.next()?;
+    let last = inside.next_back().unwrap_or(first);
+    Some((first.0.max(from), last.1.min(to)))
+}
+
+/// Whether `out` holds no words at all (nothing, a phrase whisper invents for silence, or a
+/// storm).
+pub(crate) fn no_words(out: &EngineOutput) -> bool {
+    let text = output_text(out);
+    out.storm || crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text)
+}
+
+/// Marks `span` of `audio` (speech the VAD heard, decoded again without a word in it) as
+/// speech not recognised in `out`, once a decode in the whole window hears no word in it
+/// either: short stretches decoded alone often come out empty where the text has their
+/// words, only placed elsewhere, and a row saying "not recognised" there would be false.
+pub(crate) fn mark_unheard(engine: &mut dyn Engine, audio: &[f32], span: Option<(u64, u64)>, out: &mut EngineOutput) {
+    let Some((a, b)) = span else { return };
+    if hark_core::samples_to_secs(b.saturating_sub(a)) < hark_core::UNRECOGNISED_MIN_SPEECH_S {
+        return;
+    }
+    let end = (b as usize).min(audio.len());
+    if let Ok(heard) = engine.transcribe_whole_window(&audio[a as usize..end]) {
+        out.attempts += heard.attempts;
+        if no_words(&heard) {
+            out.unheard.push((a, b));
+        }
+    }
+}
+
 /// The VAD's speech frames joined across pauses shorter than half a second (between words,
 /// a stop consonant, a breath): stretches of speech that a real pause separates.
 fn stretches(speech: &[(u64, u64)]) -> Vec<(u64, u64)> {
@@ -167,10 +201,17 @@ pub fn complete(
         // A failed pass (or one cancelled) leaves the text as it was.
         let Ok(mut rest) = engine.transcribe(&audio[from as usize..], None) else { break };
         out.attempts += rest.attempts;
+        // No words in it at all: someone the recogniser cannot follow, if the whole window
+        // hears none either. (Only words the text already ends with are not that: the pass
+        // started inside them.)
+        if no_words(&rest) {
+            mark_unheard(engine, audio, speech_span(frames, from, len), &mut out);
+            break;
+        }
         let shift = (from / PER_CS) as i64;
         drop_repeated_start(&out, &mut rest, shift);
         let text = output_text(&rest);
-        if rest.storm || crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
+        if crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
             break;
         }
         for t in rest.segments.iter_mut().flat_map(|s| &mut s.tokens) {
@@ -215,7 +256,12 @@ pub(super) mod tests {
                 last_end = Some(b);
             }
             let text = tokens.iter().map(|t| String::from_utf8_lossy(&t.bytes).into_owned()).collect::<String>();
-            Ok(EngineOutput { segments: vec![Segment { text, no_speech: 0.0, tokens }], attempts: 1, storm: false })
+            Ok(EngineOutput {
+                segments: vec![Segment { text, no_speech: 0.0, tokens }],
+                attempts: 1,
+                storm: false,
+                unheard: Vec::new(),
+            })
         }
     }
 
@@ -311,11 +357,19 @@ pub(super) mod tests {
         let words = vec![("fine", 0, S)];
         let (text, calls, _) = run(words, &[(0, S), (3 * S, 6 * S)], 7 * S);
         assert_eq!(text, "fine");
-        assert_eq!(calls.len(), 2);
+        // The pass from just before that speech, then its 3 s alone in the whole window (this
+        // engine notes a call as the audio's length short of the total), before it is marked.
+        assert_eq!(calls, vec![0, 3 * S - 4_800, 7 * S - 3 * S]);
         let words = vec![("fine", 0, S), ("thank", 4 * S, 4 * S + 8_000), ("you", 4 * S + 8_000, 5 * S)];
         let (text, calls, _) = run(words, &[(0, S), (3 * S, 6 * S)], 7 * S);
         assert_eq!(text, "fine");
-        assert_eq!(calls.len(), 2);
+        assert_eq!(calls.len(), 3);
+        // What was heard twice without words is marked: where the VAD's speech is (3-6 s).
+        let mut e = StopsAtPauses { words: vec![("fine", 0, S)], total: 7 * S, calls: Vec::new() };
+        let audio = vec![0.0; 7 * S as usize];
+        let first = e.transcribe(&audio, None).unwrap();
+        let out = complete(&mut e, &audio, &[(0, S), (3 * S, 6 * S)], first).unwrap();
+        assert_eq!(out.unheard, vec![(3 * S, 6 * S)]);
     }
     #[test]
     fn speech_running_on_past_the_text_is_heard_from_where_the_text_ends() {
@@ -334,13 +388,23 @@ pub(super) mod tests {
         fn transcribe(&mut self, _audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
             Ok(self.0.remove(0))
         }
+
+        /// The whole window hears nothing either.
+        fn transcribe_whole_window(&mut self, _audio: &[f32]) -> Result<EngineOutput, EngineError> {
+            Ok(EngineOutput::default())
+        }
     }
 
     pub(super) fn said(words: &[(&str, i64, i64)]) -> EngineOutput {
         let tokens: Vec<Token> =
             words.iter().map(|&(w, t0, t1)| Token { bytes: w.as_bytes().to_vec(), p: 0.9, t0, t1 }).collect();
         let text = words.iter().map(|w| w.0).collect();
-        EngineOutput { segments: vec![Segment { text, no_speech: 0.0, tokens }], attempts: 1, storm: false }
+        EngineOutput {
+            segments: vec![Segment { text, no_speech: 0.0, tokens }],
+            attempts: 1,
+            storm: false,
+            unheard: Vec::new(),
+        }
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct EngineOutput {
     /// No attempt passed the storm guard: this is the least bad one, to be cut back to what
     /// the audio can hold (see [`crate::guard::keep_after_collapse`]).
     pub storm: bool,
+    /// Where the VAD heard speech that was decoded again and found to hold no words (`(from,
+    /// to)` in samples of the audio given): someone the recogniser could not follow.
+    pub unheard: Vec<(u64, u64)>,
 }
 
 /// What went wrong loading a model or recognising audio.
@@ -71,6 +74,13 @@ pub trait Engine: Send + 'static {
     /// retries; a storm is reported, not repaired. Engines without a cheaper way transcribe.
     fn transcribe_partial(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
         self.transcribe(audio, prompt)
+    }
+
+    /// One decode in the model's whole window (what whisper was trained on; slower than a
+    /// window fitted to short audio), for a last word on audio that came out without any.
+    /// Engines without windows transcribe.
+    fn transcribe_whole_window(&mut self, audio: &[f32]) -> Result<EngineOutput, EngineError> {
+        self.transcribe(audio, None)
     }
 }
 
@@ -357,6 +367,13 @@ impl WhisperEngine {
 impl Engine for WhisperEngine {
     fn transcribe_partial(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
         let mut out = self.decode(audio, prompt, Attempt::Partial)?;
+        let secs = hark_core::samples_to_secs(audio.len() as u64);
+        out.storm = !crate::guard::judge(&output_text(&out), secs).ok();
+        Ok(out)
+    }
+
+    fn transcribe_whole_window(&mut self, audio: &[f32]) -> Result<EngineOutput, EngineError> {
+        let mut out = self.decode(audio, None, Attempt::FullWindow)?;
         let secs = hark_core::samples_to_secs(audio.len() as u64);
         out.storm = !crate::guard::judge(&output_text(&out), secs).ok();
         Ok(out)

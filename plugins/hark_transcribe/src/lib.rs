@@ -573,7 +573,13 @@ fn collect(
             Ok(out) => words::transcript_from(&out, done.start, done.duration_samples, &done.gaps),
             Err(e) => {
                 error!("utterance {} of a session could not be transcribed: {e}", u.index);
-                Transcript { text: String::new(), words: Vec::new(), no_speech: 1.0, suspect: true }
+                Transcript {
+                    text: String::new(),
+                    words: Vec::new(),
+                    no_speech: 1.0,
+                    suspect: true,
+                    unheard: Vec::new(),
+                }
             }
         };
         if !transcript.suspect

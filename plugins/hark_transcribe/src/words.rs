@@ -84,7 +84,15 @@ pub fn transcript_from(out: &EngineOutput, start: u64, duration_samples: u64, ga
         if words.is_empty() { 0.0 } else { words.iter().map(|w| w.probability).sum::<f32>() / words.len() as f32 };
     // A storm cut back to what the audio holds stays visible: hiding it would hide what was said.
     let suspect = is_phantom(&text) && (no_speech > 0.2 || mean_p < 0.6 || duration_samples < 32_000);
-    Transcript { text, words, no_speech, suspect }
+    // Speech heard again without words, in session time (an end on a gap stays before it).
+    let at = |o: u64| gaps.to_session(start, o.min(duration_samples));
+    let unheard = out
+        .unheard
+        .iter()
+        .filter(|&&(a, b)| b > a)
+        .map(|&(a, b)| (at(a), b.min(duration_samples).checked_sub(1).map_or(start, |o| gaps.to_session(start, o) + 1)))
+        .collect();
+    Transcript { text, words, no_speech, suspect, unheard }
 }
 
 /// Whether `text` is one of the [`PHANTOM_PHRASES`] (ignoring case and punctuation).
@@ -183,12 +191,21 @@ mod tests {
     }
 
     #[test]
+    fn speech_heard_again_without_words_is_placed_in_session_time() {
+        let out = EngineOutput { unheard: vec![(16_000, 40_000), (50_000, 90_000)], ..Default::default() };
+        // An utterance 10 s into the session, 4 s long: the second stretch ends with it.
+        let t = transcript_from(&out, 160_000, 64_000, &UtteranceGaps::default());
+        assert_eq!(t.unheard, vec![(176_000, 200_000), (210_000, 224_000)]);
+    }
+
+    #[test]
     fn a_storm_keeps_two_copies_and_stays_visible() {
         let tokens: Vec<Token> = (0..40).map(|i| tok(" six,", i * 3, i * 3 + 3, 0.5)).collect();
         let out = EngineOutput {
             segments: vec![Segment { text: " six,".repeat(40), no_speech: 0.01, tokens }],
             attempts: 3,
             storm: true,
+            unheard: Vec::new(),
         };
         let t = transcript_from(&out, 0, 19_200, &UtteranceGaps::default());
         assert_eq!(t.text, "six, six,");

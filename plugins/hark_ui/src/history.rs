@@ -110,7 +110,7 @@ mod tests {
             .world_mut()
             .spawn((
                 Utterance { session, start, end: start + 16_000, index: 0 },
-                Transcript { text: text.into(), words: vec![], no_speech: 0.0, suspect: false },
+                Transcript { text: text.into(), words: vec![], no_speech: 0.0, suspect: false, unheard: vec![] },
             ))
             .id();
         app.world_mut().write_message(TranscriptReady { utterance: u });
@@ -151,7 +151,7 @@ mod tests {
             .world_mut()
             .spawn((
                 Utterance { session: a, start: 80_000, end: 90_000, index: 2 },
-                Transcript { text: "Thank you.".into(), words: vec![], no_speech: 0.9, suspect: true },
+                Transcript { text: "Thank you.".into(), words: vec![], no_speech: 0.9, suspect: true, unheard: vec![] },
             ))
             .id();
         app.world_mut().write_message(TranscriptReady { utterance: u });

@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use bevy::platform::hash::FixedHasher;
 use bevy_egui::egui;
+use hark_core::samples_to_secs;
 
 /// What a row shows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,6 +31,61 @@ pub enum RowText<'a> {
     Partial { committed: Cow<'a, str>, tentative: Cow<'a, str> },
     /// An utterance of an earlier capture of this run, under the clock time it was said.
     Earlier { time: Cow<'a, str>, text: Cow<'a, str> },
+    /// Speech the VAD heard that came out without text (or only with text judged made up, or
+    /// heard again inside an utterance without words being found): shown, so a person the
+    /// recogniser could not follow is not silently left out. Its seconds of speech in tenths;
+    /// in a replay where it starts (session samples), and a click plays it from there.
+    Unheard { at: Option<u64>, tenths: u32 },
+}
+
+/// What a click in the transcript asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Click {
+    /// A replayed word, as (segment, word).
+    Word(usize, usize),
+    /// A replayed row of speech not recognised: the session sample it starts at.
+    At(u64),
+}
+
+/// The rows of speech not recognised in an utterance from `start` to `end` (session samples):
+/// the whole of it when it has no text to show (`text` empty or `suspect`) and someone was
+/// heard speaking in it ([`hark_core::unrecognised_speech`]), else each stretch heard again
+/// without words (`unheard`) long enough to be a word. `replay`: rows a click plays.
+pub fn unheard_rows(
+    text: &str,
+    suspect: bool,
+    speech_fraction: f32,
+    (start, end): (u64, u64),
+    unheard: &[(u64, u64)],
+    replay: bool,
+) -> Vec<Row<'static>> {
+    let row = |at: u64, speech: f64| Row {
+        start_s: samples_to_secs(at),
+        text: RowText::Unheard { at: replay.then_some(at), tenths: (speech * 10.0).round() as u32 },
+    };
+    if suspect || text.trim().is_empty() {
+        let whole = samples_to_secs(end.saturating_sub(start));
+        return hark_core::unrecognised_speech(text, suspect, speech_fraction, whole)
+            .map(|speech| row(start, speech))
+            .into_iter()
+            .collect();
+    }
+    unheard
+        .iter()
+        .map(|&(a, b)| (a, samples_to_secs(b.saturating_sub(a))))
+        .filter(|&(_, speech)| speech >= hark_core::UNRECOGNISED_MIN_SPEECH_S)
+        .map(|(a, speech)| row(a, speech))
+        .collect()
+}
+
+/// What an [`RowText::Unheard`] row says.
+pub fn unheard_label(replay: bool, tenths: u32) -> String {
+    let secs = f64::from(tenths) / 10.0;
+    if replay {
+        format!("speech not recognised ({secs:.1} s): click to hear it")
+    } else {
+        format!("speech not recognised ({secs:.1} s)")
+    }
 }
 
 /// One row of the transcript.
@@ -64,6 +120,10 @@ impl Row<'_> {
                 egui::RichText::new(text.as_ref()).weak().into(),
             ],
             RowText::Note(t) => vec![egui::RichText::new(*t).italics().weak().into()],
+            RowText::Unheard { at, tenths } => vec![
+                egui::RichText::new(time()).small().weak().into(),
+                egui::RichText::new(unheard_label(at.is_some(), *tenths)).italics().weak().into(),
+            ],
             RowText::Spoken { words, current, .. } => {
                 vec![egui::RichText::new(time()).small().weak().into(), spoken_job(ui, words, *current).0.into()]
             }
@@ -80,11 +140,24 @@ impl Row<'_> {
         h.finish()
     }
 
-    /// Draws the row; returns the word clicked, as (segment, word), for a spoken row.
-    fn draw(&self, ui: &mut egui::Ui, origin: Option<&jiff::Zoned>) -> Option<(usize, usize)> {
+    /// Draws the row; returns what was clicked: a spoken row's word, or a replayed row of
+    /// speech not recognised.
+    fn draw(&self, ui: &mut egui::Ui, origin: Option<&jiff::Zoned>) -> Option<Click> {
         // The clock time's label tells the offset into the session on hover.
-        let timed = matches!(self.text, RowText::Said(_) | RowText::Partial { .. });
+        let timed = matches!(self.text, RowText::Said(_) | RowText::Partial { .. } | RowText::Unheard { .. });
         let offset = || format!("{:.1} s into the session", self.start_s);
+        if let RowText::Unheard { at: Some(at), tenths } = &self.text {
+            let r = ui.label(egui::RichText::new(row_time(self.start_s, origin)).small().weak());
+            if origin.is_some() {
+                r.on_hover_text(offset());
+            }
+            let text = egui::RichText::new(unheard_label(true, *tenths)).italics().weak();
+            let clicked = ui
+                .add(egui::Label::new(text).sense(egui::Sense::click()).selectable(false))
+                .on_hover_cursor(egui::CursorIcon::PointingHand)
+                .clicked();
+            return clicked.then_some(Click::At(*at));
+        }
         let RowText::Spoken { segment, words, current } = &self.text else {
             for (i, label) in self.labels(ui, origin).into_iter().enumerate() {
                 let r = ui.label(label);
@@ -109,7 +182,7 @@ impl Row<'_> {
         {
             let index = galley.cursor_from_pos(at - pos).index.0;
             let word = starts.partition_point(|&s| s <= index).saturating_sub(1);
-            return Some((*segment, word));
+            return Some(Click::Word(*segment, word));
         }
         None
     }
@@ -178,8 +251,8 @@ pub struct TranscriptView {
     pixels_per_point: f32,
     /// Per row: its content key and height with spacing.
     heights: Vec<(u64, f32)>,
-    /// The word clicked in the last frame shown, as (segment, word).
-    pub clicked: Option<(usize, usize)>,
+    /// What was clicked in the last frame shown.
+    pub clicked: Option<Click>,
     /// The row [`TranscriptView::show_following`] last followed, and whether the view has yet
     /// to reach it (a scroll is clamped to the content size egui knew from the frame before).
     followed: Option<usize>,
@@ -441,6 +514,83 @@ mod tests {
             shown = run(&ctx, &mut view, &spoken(201), Some(201));
         }
         assert!(shown.contains(&201), "{shown:?}");
+    }
+
+    #[test]
+    fn speech_without_text_is_shown_as_not_recognised_when_it_is_someone_speaking() {
+        let texts = |rows: Vec<Row<'static>>| rows.into_iter().map(|r| (r.start_s, r.text)).collect::<Vec<_>>();
+        let sr = 16_000;
+        // 2.6 s of a 3.8 s utterance (from 10 s) was speech and whisper gave nothing: shown.
+        assert_eq!(
+            texts(unheard_rows("", false, 0.69, (10 * sr, 10 * sr + 60_800), &[], false)),
+            [(10.0, RowText::Unheard { at: None, tenths: 26 })]
+        );
+        // Text judged made up ("Thank you." over noise) is not shown as text, but the speech is;
+        // in a replay the row plays from where the utterance starts.
+        assert_eq!(
+            texts(unheard_rows("Thank you.", true, 1.0, (0, 19_200), &[], true)),
+            [(0.0, RowText::Unheard { at: Some(0), tenths: 12 })]
+        );
+        // Recognised text is a row of its own; a voice inside it heard again without words is
+        // a row of its own too, from where that voice starts (a stretch shorter than a word is not).
+        assert!(unheard_rows("She must be made to stay.", false, 0.69, (0, 60_800), &[], false).is_empty());
+        assert_eq!(
+            texts(unheard_rows(
+                "Go forward.",
+                false,
+                0.8,
+                (0, 200_000),
+                &[(68_640, 109_440), (150_000, 155_000)],
+                true
+            )),
+            [(4.29, RowText::Unheard { at: Some(68_640), tenths: 26 })]
+        );
+        // A click or a breath the VAD let through is not someone speaking.
+        assert!(unheard_rows("", false, 0.2, (0, 24_000), &[], false).is_empty());
+        assert!(unheard_rows(" ", true, 1.0, (0, 6_400), &[], false).is_empty());
+        assert_eq!(unheard_label(true, 26), "speech not recognised (2.6 s): click to hear it");
+        assert_eq!(unheard_label(false, 5), "speech not recognised (0.5 s)");
+    }
+
+    #[test]
+    fn clicking_a_replayed_row_of_speech_not_recognised_plays_it_from_its_start() {
+        let ctx = egui::Context::default();
+        let mut view = TranscriptView::default();
+        let all = vec![
+            Row { start_s: 0.0, text: RowText::Said("before it".into()) },
+            Row { start_s: 4.0, text: RowText::Unheard { at: Some(64_000), tenths: 26 } },
+            Row { start_s: 9.0, text: RowText::Said("after it".into()) },
+        ];
+        let click = |ctx: &egui::Context, view: &mut TranscriptView, y: f32| {
+            let at = egui::pos2(760.0, y);
+            let mut got = None;
+            for pressed in [true, false] {
+                let input = egui::RawInput {
+                    screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1024.0, 640.0))),
+                    time: Some(ctx.input(|i| i.time) + 0.05),
+                    events: vec![
+                        egui::Event::PointerMoved(at),
+                        egui::Event::PointerButton {
+                            pos: at,
+                            button: egui::PointerButton::Primary,
+                            pressed,
+                            modifiers: egui::Modifiers::NONE,
+                        },
+                    ],
+                    ..Default::default()
+                };
+                let _ = ctx.run_ui(input, |root| {
+                    egui::Panel::right("panel").exact_size(320.0).show(root, |ui| {
+                        view.show_following(ui, &all, None);
+                    });
+                });
+                got = got.or(view.clicked);
+            }
+            got
+        };
+        let clicks: Vec<Click> = (0..60).filter_map(|i| click(&ctx, &mut view, 2.0 + i as f32 * 3.0)).collect();
+        assert!(!clicks.is_empty(), "the row can be clicked");
+        assert!(clicks.iter().all(|&c| c == Click::At(64_000)), "only that row answers, with its start: {clicks:?}");
     }
 
     #[test]

@@ -87,10 +87,27 @@ mod tests {
                 [],
             )
             .unwrap();
+            c.execute(
+                "INSERT INTO versions (session_id, version, model, settings, created_at) VALUES (1, 1, 'tiny.en', '{}', 'x')",
+                [],
+            )
+            .unwrap();
+            c.execute("INSERT INTO segments (session_id, idx, start_sample, end_sample) VALUES (1, 0, 0, 16000)", [])
+                .unwrap();
+            c.execute(
+                "INSERT INTO transcripts (segment_id, version, text, words, no_speech, suspect, model, settings, created_at)
+                 VALUES (1, 1, 'hello', '[]', 0, 0, 'tiny.en', '{}', 'x')",
+                [],
+            )
+            .unwrap();
         }
         let mut perms = std::fs::metadata(&old).unwrap().permissions();
         perms.set_readonly(true);
         std::fs::set_permissions(&old, perms).unwrap();
-        assert!(Reader::open(&old).unwrap().gaps(1).unwrap().is_empty());
+        let r = Reader::open(&old).unwrap();
+        assert!(r.gaps(1).unwrap().is_empty());
+        // Nor its transcripts a column for speech not recognised (schema 7): read as none.
+        let segs = r.segments(1).unwrap();
+        assert_eq!(segs.iter().map(|g| (g.text.as_str(), g.unheard.len())).collect::<Vec<_>>(), [("hello", 0)]);
     }
 }

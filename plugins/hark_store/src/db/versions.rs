@@ -85,15 +85,17 @@ impl Reader {
             self.session(id)?;
             return Err(StoreError::NoVersion { session: id, version });
         }
+        // An archive read as it is (read-only, from before schema 7) has no `unheard`.
+        let unheard = if self.has_column("transcripts", "unheard") { "t.unheard" } else { "'[]'" };
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT g.idx, g.start_sample, g.end_sample, t.version, t.text, t.words, t.suspect
+            .prepare_cached(&format!(
+                "SELECT g.idx, g.start_sample, g.end_sample, t.version, t.text, t.words, t.suspect, g.vad_speech, {unheard}
                  FROM segments g JOIN transcripts t ON t.segment_id = g.id
                  WHERE g.session_id = ?1 AND g.version = ?2
                    AND t.version = (SELECT max(version) FROM transcripts WHERE segment_id = g.id)
-                 ORDER BY g.start_sample, g.idx",
-            )
+                 ORDER BY g.start_sample, g.idx"
+            ))
             .map_err(|e| sql(&self.path, e))?;
         st.query_map(params![id, version], |r| {
             let words: String = r.get(5)?;
@@ -105,6 +107,8 @@ impl Reader {
                 text: r.get(4)?,
                 words: serde_json::from_str(&words).unwrap_or_default(),
                 suspect: r.get(6)?,
+                vad_speech: r.get::<_, f64>(7)? as f32,
+                unheard: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
             })
         })
         .and_then(|r| r.collect())
@@ -166,6 +170,7 @@ mod tests {
             words,
             no_speech: 0.01,
             suspect: false,
+            unheard: Vec::new(),
         }
     }
 
@@ -189,6 +194,8 @@ mod tests {
                 words: g.words,
                 no_speech: 0.0,
                 suspect: false,
+                // The first utterance has a voice in it that was heard again without words.
+                unheard: if idx == 0 { vec![(g.start + 500, g.start + 9_000)] } else { Vec::new() },
                 model: "tiny.en".into(),
                 settings: "{}".into(),
             });
@@ -242,6 +249,9 @@ mod tests {
 
         w.use_version(id, 2).unwrap();
         assert_eq!(texts(&r, id), ["the quick brown fox", "jumps over a lazy cat"]);
+        // The utterance carried over keeps its speech not recognised.
+        let unheard: Vec<Vec<(u64, u64)>> = r.segments(id).unwrap().into_iter().map(|g| g.unheard).collect();
+        assert_eq!(unheard, [vec![(500, 9_000)], vec![]]);
         assert_eq!(r.search("dog", 5).unwrap().len(), 0);
         assert_eq!(r.search("cat", 5).unwrap()[0].session_id, id);
         assert_eq!(r.sessions().unwrap()[0].segments, 2);

@@ -119,6 +119,13 @@ pub(super) fn fill_skipped(engine: &mut dyn Engine, audio: &[f32], speech: &[(u6
         }
         let Ok(mut heard) = engine.transcribe(&audio[from as usize..to], None) else { return };
         out.attempts += heard.attempts;
+        // No words in it at all: someone the recogniser cannot follow, if the whole window
+        // hears none either. (Words the text already has around there are not that: whisper
+        // had misplaced them.)
+        if crate::coverage::no_words(&heard) {
+            crate::coverage::mark_unheard(engine, audio, crate::coverage::speech_span(speech, from, to as u64), out);
+            continue;
+        }
         let norm = |ws: &[WordAt]| ws.iter().flat_map(|w| normalize_words(&w.text)).collect::<Vec<String>>();
         trim_edges(
             &mut heard,
@@ -126,7 +133,7 @@ pub(super) fn fill_skipped(engine: &mut dyn Engine, audio: &[f32], speech: &[(u6
             &norm(&words[next..(next + 2).min(words.len())]),
         );
         let text = output_text(&heard);
-        if heard.storm || crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
+        if crate::guard::plain_words(&text).is_empty() || crate::words::is_phantom(&text) {
             continue;
         }
         // Added on the strength of timestamps alone, what is heard must be heard clearly: a
@@ -185,6 +192,11 @@ mod tests {
         fn transcribe(&mut self, audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
             self.1.push(audio.len());
             Ok(self.0.remove(0))
+        }
+
+        /// The whole window hears nothing either.
+        fn transcribe_whole_window(&mut self, _audio: &[f32]) -> Result<EngineOutput, EngineError> {
+            Ok(EngineOutput::default())
         }
     }
 
@@ -278,12 +290,15 @@ mod tests {
         let out =
             complete(&mut Heard(vec![unsure], Vec::new()), &vec![0.0; 9 * S as usize], &speech, first.clone()).unwrap();
         assert_eq!(output_text(&out), output_text(&first));
-        // Heard again, nothing or a phantom: nothing is added.
+        assert!(out.unheard.is_empty(), "a word was heard there: {:?}", out.unheard);
+        // Heard again, nothing or a phantom: nothing is added, and the voice there (2.5-5.5 s)
+        // is marked as speech not recognised.
         for heard in [said(&[]), said(&[(" Thank", 0, 40), (" you.", 40, 80)])] {
             let (first, speech) = jumped_over();
             let out = complete(&mut Heard(vec![heard], Vec::new()), &vec![0.0; 9 * S as usize], &speech, first.clone())
                 .unwrap();
             assert_eq!(output_text(&out), output_text(&first));
+            assert_eq!(out.unheard, vec![(S * 25 / 10, S * 55 / 10)]);
         }
     }
 }

@@ -13,7 +13,7 @@ use hark_store::Browsing;
 
 use super::UtteranceRow;
 use crate::layout::{Contents, PanelLayout, Side};
-use crate::transcript::{Row, RowText, TranscriptView};
+use crate::transcript::{Click, Row, RowText, TranscriptView, unheard_rows};
 use crate::{Notice, Shown, UiSettings};
 
 #[derive(SystemParam)]
@@ -67,10 +67,23 @@ fn rows<'a>(
                 .filter(|&i| replay.position < s.segments[i].end_sample);
             let followed = current.map(|c| c.0).or(around);
             for (i, seg) in s.segments.iter().enumerate() {
+                let start_s = samples_to_secs(seg.start_sample);
+                // Speech without text: the utterance's own row when it has none, else rows after it.
+                let unheard = unheard_rows(
+                    &seg.text,
+                    seg.suspect,
+                    seg.vad_speech,
+                    (seg.start_sample, seg.end_sample),
+                    &seg.unheard,
+                    true,
+                );
                 if seg.suspect || seg.text.trim().is_empty() {
+                    if followed == Some(i) && !unheard.is_empty() {
+                        current_row = Some(rows.len());
+                    }
+                    rows.extend(unheard);
                     continue;
                 }
-                let start_s = samples_to_secs(seg.start_sample);
                 if followed == Some(i) {
                     current_row = Some(rows.len());
                 }
@@ -84,6 +97,7 @@ fn rows<'a>(
                     }
                 };
                 rows.push(Row { start_s, text });
+                rows.extend(unheard);
             }
         }
         Shown::Saved(id) => {
@@ -107,10 +121,22 @@ fn rows<'a>(
                 tentative: p.tentative.as_str().into(),
             };
             let mut shown_partial = false;
-            for (u, t, pending, _) in items {
+            for (u, t, pending, _, vad) in items {
                 let text = match t {
-                    Some(t) if t.suspect || t.text.is_empty() => continue,
-                    Some(t) => RowText::Said(t.text.as_str().into()),
+                    Some(t) => {
+                        // Speech without text: the utterance's own row when it has none, else
+                        // rows after its text.
+                        let fraction = vad.map_or(0.0, |v| v.speech_fraction);
+                        let unheard = unheard_rows(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard, false);
+                        if !t.suspect && !t.text.is_empty() {
+                            rows.push(Row {
+                                start_s: samples_to_secs(u.start),
+                                text: RowText::Said(t.text.as_str().into()),
+                            });
+                        }
+                        rows.extend(unheard);
+                        continue;
+                    }
                     None if partial.is_some_and(|p| p.start == u.start) => {
                         shown_partial = true;
                         as_partial(partial.expect("checked"))
@@ -251,10 +277,16 @@ pub(crate) fn draw(
                 super::versions::section(ui, &replay, s, &status, available, &mut form, &mut ask, &mut versions);
                 ui.separator();
                 view.show_following(ui, &rows, current_row);
-                if let Some((seg, word)) = view.clicked
-                    && let Some(w) = s.segments.get(seg).and_then(|g| g.words.get(word))
-                {
-                    ask.write(ReplayRequest::Seek(w.start));
+                match view.clicked {
+                    Some(Click::Word(seg, word)) => {
+                        if let Some(w) = s.segments.get(seg).and_then(|g| g.words.get(word)) {
+                            ask.write(ReplayRequest::Seek(w.start));
+                        }
+                    }
+                    Some(Click::At(at)) => {
+                        ask.write(ReplayRequest::Seek(at));
+                    }
+                    None => {}
                 }
             }
             None => {
