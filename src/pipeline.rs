@@ -87,7 +87,7 @@ pub struct OutSegment {
     pub suspect: bool,
 }
 
-/// An utterance with speech and no text ([`hark_core::unrecognised_speech`]).
+/// Speech without text ([`hark_core::unrecognised::in_utterance`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Unrecognised {
     pub start_s: f64,
@@ -97,32 +97,21 @@ pub struct Unrecognised {
 }
 
 impl Unrecognised {
-    /// An utterance's speech without text: the whole of it when it has none to show, else the
-    /// stretches of it heard again without words (`unheard`, session samples).
+    /// An utterance's speech without text, in seconds.
     fn in_utterance(
         text: &str,
         suspect: bool,
         speech_fraction: f32,
-        (start, end): (u64, u64),
+        span: (u64, u64),
         unheard: &[(u64, u64)],
     ) -> Vec<Self> {
-        let at = |a: u64, b: u64, speech_s: f64| Self {
-            start_s: round_ms(samples_to_secs(a)),
-            end_s: round_ms(samples_to_secs(b)),
-            speech_s: round_ms(speech_s),
-        };
-        if suspect || text.trim().is_empty() {
-            let whole = samples_to_secs(end.saturating_sub(start));
-            return hark_core::unrecognised_speech(text, suspect, speech_fraction, whole)
-                .map(|s| at(start, end, s))
-                .into_iter()
-                .collect();
-        }
-        unheard
-            .iter()
-            .map(|&(a, b)| (a, b, samples_to_secs(b.saturating_sub(a))))
-            .filter(|&(.., s)| s >= hark_core::UNRECOGNISED_MIN_SPEECH_S)
-            .map(|(a, b, s)| at(a, b, s))
+        hark_core::unrecognised::in_utterance(text, suspect, speech_fraction, span, unheard)
+            .into_iter()
+            .map(|(a, b, speech)| Self {
+                start_s: round_ms(samples_to_secs(a)),
+                end_s: round_ms(samples_to_secs(b)),
+                speech_s: round_ms(speech),
+            })
             .collect()
     }
 }

@@ -10,8 +10,12 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 pub mod diff;
+pub mod latency;
 pub mod paths;
 pub mod text;
+pub mod unrecognised;
+
+pub use latency::{Arrivals, EngineTime, LatencySummary, LiveLatency, Quantiles};
 
 /// The pipeline's one sample rate.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -353,24 +357,6 @@ pub struct UtteranceVad {
     pub speech_fraction: f32,
 }
 
-/// The least speech, in seconds, an utterance without text must hold to count as someone not
-/// recognised: a word or two. A click, a breath or a cough holds less, and so did the 0.8 s
-/// the VAD took for speech in the quiet after a clip in held-out monologues (six of the eight
-/// marks there at 0.5 s; no word of the reference was missing at any of them).
-pub const UNRECOGNISED_MIN_SPEECH_S: f64 = 1.0;
-
-/// Seconds of speech the VAD heard in an utterance that has no text to show (`text` empty, or
-/// `suspect`: judged made up), when that is enough to be someone speaking whom the recogniser
-/// did not follow; `None` for an utterance with text. `speech_fraction` of `duration_s` was
-/// speech.
-pub fn unrecognised_speech(text: &str, suspect: bool, speech_fraction: f32, duration_s: f64) -> Option<f64> {
-    if !suspect && !text.trim().is_empty() {
-        return None;
-    }
-    let speech = f64::from(speech_fraction.clamp(0.0, 1.0)) * duration_s.max(0.0);
-    (speech >= UNRECOGNISED_MIN_SPEECH_S).then_some(speech)
-}
-
 /// Where the VAD heard speech in an utterance's audio: `(from, to)` sample offsets into its
 /// [`UtteranceAudio`] (after left-out pauses), in order. The recogniser checks its text against
 /// it: speech the text does not reach is heard again.
@@ -460,85 +446,6 @@ pub struct OpenSpeech {
 /// its last speech frame, before the hangover and end pad. Live latency counts from here.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpeechEnd(pub u64);
-
-/// When each part of a live session's audio entered the pipeline (wall clock), so latency can
-/// be counted from the moment a sample was heard. On the session entity; the last minute kept.
-#[derive(Component, Debug, Clone, Default)]
-pub struct Arrivals(std::collections::VecDeque<(u64, std::time::Instant)>);
-
-impl Arrivals {
-    /// Notes that the session's audio reached `captured` samples now.
-    pub fn record(&mut self, captured: u64, now: std::time::Instant) {
-        if self.0.back().is_some_and(|l| l.0 >= captured) {
-            return;
-        }
-        self.0.push_back((captured, now));
-        while self.0.front().is_some_and(|f| f.0 + 60 * SAMPLE_RATE as u64 <= captured) {
-            self.0.pop_front();
-        }
-    }
-
-    /// When sample `at` had entered (the first moment the audio reached past it).
-    pub fn when(&self, at: u64) -> Option<std::time::Instant> {
-        let i = self.0.partition_point(|e| e.0 <= at);
-        self.0.get(i).map(|e| e.1)
-    }
-}
-
-/// The recogniser's time spent on a session (finals, partials and speculations), for its
-/// real-time factor. On the session entity.
-#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineTime(pub std::time::Duration);
-
-/// p50 / p95 of a set of figures.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct Quantiles {
-    pub p50: f32,
-    pub p95: f32,
-    pub n: usize,
-}
-
-impl Quantiles {
-    /// Nearest-rank quantiles of `v` (`None` when empty).
-    pub fn of(v: &[f32]) -> Option<Self> {
-        if v.is_empty() {
-            return None;
-        }
-        let mut v = v.to_vec();
-        v.sort_by(f32::total_cmp);
-        let at = |q: f32| v[((v.len() - 1) as f32 * q).round() as usize];
-        Some(Self { p50: at(0.5), p95: at(0.95), n: v.len() })
-    }
-}
-
-/// What a person watching a live session waited, measured as it happens (on the session
-/// entity): from the end of each utterance's speech to its final text, and between updates of
-/// the text being said.
-#[derive(Component, Debug, Clone, Default, PartialEq)]
-pub struct LiveLatency {
-    pub finals_ms: Vec<f32>,
-    pub partial_intervals_ms: Vec<f32>,
-    /// When the last partial text of the open utterance was shown, and that utterance's start.
-    pub last_partial: Option<(u64, std::time::Instant)>,
-}
-
-impl LiveLatency {
-    pub fn summary(&self) -> LatencySummary {
-        LatencySummary {
-            final_ms: Quantiles::of(&self.finals_ms),
-            partial_interval_ms: Quantiles::of(&self.partial_intervals_ms),
-        }
-    }
-}
-
-/// A session's live latency figures, as stored with it.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct LatencySummary {
-    /// End of speech to final text.
-    pub final_ms: Option<Quantiles>,
-    /// Between updates of the partial text.
-    pub partial_interval_ms: Option<Quantiles>,
-}
 
 /// On an utterance: the speculative final decode of its audio up to this session sample
 /// (sent as [`OpenSpeech`] with `speculative`) heard all of its speech, so its result can be

@@ -86,7 +86,7 @@ pub(crate) fn no_words(out: &EngineOutput) -> bool {
 /// words, only placed elsewhere, and a row saying "not recognised" there would be false.
 pub(crate) fn mark_unheard(engine: &mut dyn Engine, audio: &[f32], span: Option<(u64, u64)>, out: &mut EngineOutput) {
     let Some((a, b)) = span else { return };
-    if hark_core::samples_to_secs(b.saturating_sub(a)) < hark_core::UNRECOGNISED_MIN_SPEECH_S {
+    if hark_core::samples_to_secs(b.saturating_sub(a)) < hark_core::unrecognised::MIN_SPEECH_S {
         return;
     }
     let end = (b as usize).min(audio.len());

@@ -47,34 +47,23 @@ pub enum Click {
     At(u64),
 }
 
-/// The rows of speech not recognised in an utterance from `start` to `end` (session samples):
-/// the whole of it when it has no text to show (`text` empty or `suspect`) and someone was
-/// heard speaking in it ([`hark_core::unrecognised_speech`]), else each stretch heard again
-/// without words (`unheard`) long enough to be a word. `replay`: rows a click plays.
+/// The rows of speech not recognised in an utterance spanning `span` (session samples), by
+/// [`hark_core::unrecognised::in_utterance`]: its whole when it has no text to show, else its
+/// stretches heard again without words. `replay`: rows a click plays.
 pub fn unheard_rows(
     text: &str,
     suspect: bool,
     speech_fraction: f32,
-    (start, end): (u64, u64),
+    span: (u64, u64),
     unheard: &[(u64, u64)],
     replay: bool,
 ) -> Vec<Row<'static>> {
-    let row = |at: u64, speech: f64| Row {
-        start_s: samples_to_secs(at),
-        text: RowText::Unheard { at: replay.then_some(at), tenths: (speech * 10.0).round() as u32 },
-    };
-    if suspect || text.trim().is_empty() {
-        let whole = samples_to_secs(end.saturating_sub(start));
-        return hark_core::unrecognised_speech(text, suspect, speech_fraction, whole)
-            .map(|speech| row(start, speech))
-            .into_iter()
-            .collect();
-    }
-    unheard
-        .iter()
-        .map(|&(a, b)| (a, samples_to_secs(b.saturating_sub(a))))
-        .filter(|&(_, speech)| speech >= hark_core::UNRECOGNISED_MIN_SPEECH_S)
-        .map(|(a, speech)| row(a, speech))
+    hark_core::unrecognised::in_utterance(text, suspect, speech_fraction, span, unheard)
+        .into_iter()
+        .map(|(at, _, speech)| Row {
+            start_s: samples_to_secs(at),
+            text: RowText::Unheard { at: replay.then_some(at), tenths: (speech * 10.0).round() as u32 },
+        })
         .collect()
 }
 
@@ -517,37 +506,19 @@ mod tests {
     }
 
     #[test]
-    fn speech_without_text_is_shown_as_not_recognised_when_it_is_someone_speaking() {
+    fn speech_without_text_is_a_row_where_it_was_said_that_a_replay_can_play() {
+        // Which speech counts is `hark_core::unrecognised`'s rule (tested there); the rows are
+        // placed where it starts, say how much there was, and in a replay play from there.
         let texts = |rows: Vec<Row<'static>>| rows.into_iter().map(|r| (r.start_s, r.text)).collect::<Vec<_>>();
-        let sr = 16_000;
-        // 2.6 s of a 3.8 s utterance (from 10 s) was speech and whisper gave nothing: shown.
         assert_eq!(
-            texts(unheard_rows("", false, 0.69, (10 * sr, 10 * sr + 60_800), &[], false)),
+            texts(unheard_rows("", false, 0.69, (160_000, 220_800), &[], false)),
             [(10.0, RowText::Unheard { at: None, tenths: 26 })]
         );
-        // Text judged made up ("Thank you." over noise) is not shown as text, but the speech is;
-        // in a replay the row plays from where the utterance starts.
+        let inside = [(68_640, 109_440), (150_000, 155_000)];
         assert_eq!(
-            texts(unheard_rows("Thank you.", true, 1.0, (0, 19_200), &[], true)),
-            [(0.0, RowText::Unheard { at: Some(0), tenths: 12 })]
-        );
-        // Recognised text is a row of its own; a voice inside it heard again without words is
-        // a row of its own too, from where that voice starts (a stretch shorter than a word is not).
-        assert!(unheard_rows("She must be made to stay.", false, 0.69, (0, 60_800), &[], false).is_empty());
-        assert_eq!(
-            texts(unheard_rows(
-                "Go forward.",
-                false,
-                0.8,
-                (0, 200_000),
-                &[(68_640, 109_440), (150_000, 155_000)],
-                true
-            )),
+            texts(unheard_rows("Go forward.", false, 0.8, (0, 200_000), &inside, true)),
             [(4.29, RowText::Unheard { at: Some(68_640), tenths: 26 })]
         );
-        // A click or a breath the VAD let through is not someone speaking.
-        assert!(unheard_rows("", false, 0.2, (0, 24_000), &[], false).is_empty());
-        assert!(unheard_rows(" ", true, 1.0, (0, 6_400), &[], false).is_empty());
         assert_eq!(unheard_label(true, 26), "speech not recognised (2.6 s): click to hear it");
         assert_eq!(unheard_label(false, 5), "speech not recognised (0.5 s)");
     }
