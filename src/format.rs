@@ -72,12 +72,38 @@ pub fn cues(s: &OutSegment) -> Vec<Cue> {
     kept
 }
 
+/// What a text export says where someone spoke and no text came out: a reader of the text
+/// alone would otherwise never know something was said there.
+pub const UNRECOGNISED: &str = "[speech not recognised]";
+
+/// The cues of `t`'s trusted text and of its speech not recognised, in order of time.
+fn all_cues(t: &SessionTranscript) -> Vec<Cue> {
+    let mut out: Vec<Cue> = t.segments.iter().filter(|s| !s.suspect).flat_map(cues).collect();
+    out.extend(t.unrecognised.iter().map(|u| Cue { start: u.start_s, end: u.end_s, text: UNRECOGNISED.to_owned() }));
+    out.sort_by(|a, b| a.start.total_cmp(&b.start));
+    out
+}
+
 pub fn render(t: &SessionTranscript, format: Format) -> String {
-    let trusted = || t.segments.iter().filter(|s| !s.suspect);
     match format {
-        Format::Txt => trusted().map(|s| format!("{}\n", s.text)).collect(),
-        Format::Srt => trusted()
-            .flat_map(cues)
+        Format::Txt => {
+            // One line an utterance, and one for each stretch of speech without text, with
+            // where it is so that it can be listened to.
+            let mut lines: Vec<(f64, String)> = t
+                .segments
+                .iter()
+                .filter(|s| !s.suspect)
+                .map(|s| (s.start_s, s.text.clone()))
+                .chain(t.unrecognised.iter().map(|u| {
+                    let mark = UNRECOGNISED.trim_end_matches(']');
+                    (u.start_s, format!("{mark}, {:.1} s at {}]", u.speech_s, timestamp(u.start_s, '.')))
+                }))
+                .collect();
+            lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+            lines.into_iter().map(|(_, l)| l + "\n").collect()
+        }
+        Format::Srt => all_cues(t)
+            .into_iter()
             .enumerate()
             .map(|(i, c)| {
                 format!("{}\n{} --> {}\n{}\n\n", i + 1, timestamp(c.start, ','), timestamp(c.end, ','), c.text)
@@ -85,7 +111,7 @@ pub fn render(t: &SessionTranscript, format: Format) -> String {
             .collect(),
         Format::Vtt => {
             let mut out = String::from("WEBVTT\n\n");
-            for c in trusted().flat_map(cues) {
+            for c in all_cues(t) {
                 out.push_str(&format!("{} --> {}\n{}\n\n", timestamp(c.start, '.'), timestamp(c.end, '.'), c.text));
             }
             out
@@ -156,5 +182,38 @@ mod tests {
         s.text = "text only".into();
         s.end_s = 3.0;
         assert_eq!(cues(&s), vec![Cue { start: 0.0, end: 3.0, text: "text only".into() }]);
+    }
+
+    #[test]
+    fn speech_not_recognised_is_in_every_text_export_where_it_was_said() {
+        let mut said = segment(&[(1.0, 1.5, "Good"), (1.5, 2.0, "morning.")]);
+        said.end_s = 2.2;
+        let mut made_up = segment(&[(9.0, 9.5, "Thank"), (9.5, 10.0, "you.")]);
+        made_up.suspect = true;
+        let t = SessionTranscript {
+            audio_s: 12.0,
+            segments: vec![said, made_up],
+            speech: Vec::new(),
+            unrecognised: vec![
+                crate::pipeline::Unrecognised { start_s: 0.2, end_s: 0.9, speech_s: 1.1 },
+                crate::pipeline::Unrecognised { start_s: 4.0, end_s: 7.5, speech_s: 2.6 },
+            ],
+            session_id: None,
+            save_error: None,
+        };
+        assert_eq!(
+            render(&t, Format::Txt),
+            "[speech not recognised, 1.1 s at 00:00:00.200]\nGood morning.\n[speech not recognised, 2.6 s at 00:00:04.000]\n"
+        );
+        assert_eq!(
+            render(&t, Format::Srt),
+            "1\n00:00:00,200 --> 00:00:00,900\n[speech not recognised]\n\n\
+             2\n00:00:01,000 --> 00:00:02,000\nGood morning.\n\n\
+             3\n00:00:04,000 --> 00:00:07,500\n[speech not recognised]\n\n"
+        );
+        let vtt = render(&t, Format::Vtt);
+        assert!(vtt.ends_with("00:00:04.000 --> 00:00:07.500\n[speech not recognised]\n\n"), "{vtt}");
+        // The marker is not a word to a scorer.
+        assert_eq!(hark_core::text::normalize_words(&render(&t, Format::Txt)), ["good", "morning"]);
     }
 }

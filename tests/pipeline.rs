@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bevy::time::TimeUpdateStrategy;
 use common::{corpus, hark, test_model};
+use hark::format::{Format, render};
 use hark::longform::{self, LongForm};
 use hark::pipeline::{Pipeline, PipelineOptions, SessionTranscript};
 use hark_capture::{FileSource, Pace, Source};
@@ -211,6 +212,12 @@ fn a_speaker_the_recogniser_cannot_follow_is_reported_not_silently_lost() {
         );
         assert_eq!(reported.len(), t.unrecognised.len(), "reported elsewhere: {:?}", t.unrecognised);
         assert_eq!(t.unrecognised_note().is_some(), !reported.is_empty(), "the note says it when there is any");
+        // The text exports say it where it was, and a scorer does not count it as words.
+        for format in [Format::Txt, Format::Srt, Format::Vtt] {
+            let out = render(t, format);
+            assert_eq!(out.matches("[speech not recognised").count(), reported.len(), "{format:?}: {out}");
+        }
+        assert_eq!(normalize_words(&render(t, Format::Txt)), normalize_words(&t.text()));
     };
     let mut p = Pipeline::new(&options(&m, false)).unwrap();
     let t = transcribe_samples(&mut p, &kid);

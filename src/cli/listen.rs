@@ -12,7 +12,7 @@ use hark::pipeline::Pipeline;
 use hark_capture::{CaptureHealth, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
     CaptureFinished, LatencySummary, LiveLatency, PartialReady, PartialTranscript, SessionClock, SourceKind,
-    StopCapture, Transcript, TranscriptReady, Utterance, samples_to_secs, secs_to_samples,
+    StopCapture, Transcript, TranscriptReady, Utterance, UtteranceVad, samples_to_secs, secs_to_samples,
 };
 use hark_transcribe::Recognizer;
 
@@ -144,14 +144,28 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         let ready: Vec<Entity> =
             cursor.read(world.resource::<Messages<TranscriptReady>>()).map(|r| r.utterance).collect();
         for e in ready {
-            if let (Some(u), Some(t)) = (world.get::<Utterance>(e), world.get::<Transcript>(e))
-                && !t.suspect
-                && !t.text.is_empty()
-            {
-                if std::mem::take(&mut line_open) {
-                    print!("\r\x1b[K");
-                }
-                println!("[{:>7.2} – {:>7.2}] {}", u.start as f64 / 16e3, u.end as f64 / 16e3, t.text);
+            let (Some(u), Some(t)) = (world.get::<Utterance>(e), world.get::<Transcript>(e)) else { continue };
+            let fraction = world.get::<UtteranceVad>(e).map_or(0.0, |v| v.speech_fraction);
+            let unheard =
+                hark_core::unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard);
+            let text = (!t.suspect && !t.text.is_empty()).then_some(t.text.as_str());
+            if text.is_none() && unheard.is_empty() {
+                continue;
+            }
+            if std::mem::take(&mut line_open) {
+                print!("\r\x1b[K");
+            }
+            if let Some(text) = text {
+                println!("[{:>7.2} – {:>7.2}] {text}", samples_to_secs(u.start), samples_to_secs(u.end));
+            }
+            // Someone spoke here and no text came out: said where, as it happens.
+            for (from, to, speech) in unheard {
+                println!(
+                    "[{:>7.2} – {:>7.2}] {} ({speech:.1} s)",
+                    samples_to_secs(from),
+                    samples_to_secs(to),
+                    hark::format::UNRECOGNISED
+                );
             }
         }
         let changed = cursor_has_news(&mut partial_cursor, world.resource::<Messages<PartialReady>>(), session);

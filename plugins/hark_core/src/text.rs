@@ -8,12 +8,14 @@
 //!    "yknow" → "you know"; "ok" → "okay"; informal contractions are expanded
 //!    ("gonna" → "going to", "wanna" → "want to", "gotta" → "got to");
 //! 4. punctuation is removed (apostrophes inside words are kept, hyphens split words);
-//! 5. hesitation fillers are dropped: um, uh, umm, uhm, hmm, mm, mmm, mhm, er, erm.
+//! 5. hesitation fillers are dropped: um, uh, umm, uhm, hmm, mm, mmm, mhm, er, erm;
+//! 6. annotations in square brackets or parentheses are dropped ("[speech not recognised]",
+//!    "(music)"), as the shared scorer and whisper's own normaliser do.
 
 /// Normalises `text` into words (see the module documentation).
 pub fn normalize_words(text: &str) -> Vec<String> {
     let mut s = String::with_capacity(text.len() + 16);
-    let lower = text.to_lowercase();
+    let lower = without_annotations(&text.to_lowercase());
     let chars: Vec<char> = lower.chars().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -88,6 +90,22 @@ pub fn normalize_words(text: &str) -> Vec<String> {
             w => out.push(w.to_owned()),
         }
     }
+    out
+}
+
+/// `text` without what it has in square brackets or parentheses (an unclosed bracket is kept as
+/// punctuation).
+fn without_annotations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['[', '(']) {
+        let close = if rest[at..].starts_with('[') { ']' } else { ')' };
+        let Some(len) = rest[at..].find(close) else { break };
+        out.push_str(&rest[..at]);
+        out.push(' ');
+        rest = &rest[at + len + 1..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -263,6 +281,14 @@ mod tests {
         assert_eq!(n("Mr. John Dashwood's 'quoted' cold-hearted"), "mister john dashwood's quoted cold hearted");
         assert_eq!(number_words("0"), "zero");
         assert_eq!(number_words("1000001"), "one million one");
+    }
+
+    #[test]
+    fn annotations_are_not_words() {
+        assert_eq!(n("She said. [speech not recognised, 12.3–15.1 s] Then (music) he left."), "she said then he left");
+        // An unclosed bracket is only punctuation.
+        assert_eq!(n("a [b c"), "a b c");
+        assert_eq!(n("(a) b (c"), "b c");
     }
 
     #[test]

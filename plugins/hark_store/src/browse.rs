@@ -34,6 +34,9 @@ pub struct OpenedSession {
     pub title: String,
     /// (start in seconds, text) of each utterance that has text.
     pub lines: Vec<(f64, String)>,
+    /// (start in seconds, seconds of speech) of each stretch of speech that came out without
+    /// text ([`hark_core::unrecognised::in_utterance`]).
+    pub unrecognised: Vec<(f64, f64)>,
 }
 
 /// What the reader thread answered last.
@@ -144,13 +147,26 @@ fn list_and_search(r: &Reader, query: &str) -> Result<(Vec<SessionRow>, Vec<Sear
 
 fn open_session(r: &Reader, id: i64) -> Result<OpenedSession, crate::StoreError> {
     let s = r.session(id)?;
-    let lines = r
-        .segments(id)?
+    let segments = r.segments(id)?;
+    let unrecognised = segments
+        .iter()
+        .flat_map(|g| {
+            hark_core::unrecognised::in_utterance(
+                &g.text,
+                g.suspect,
+                g.vad_speech,
+                (g.start_sample, g.end_sample),
+                &g.unheard,
+            )
+        })
+        .map(|(from, _, speech)| (samples_to_secs(from), speech))
+        .collect();
+    let lines = segments
         .into_iter()
         .filter(|g| !g.suspect && !g.text.is_empty())
         .map(|g| (samples_to_secs(g.start_sample), g.text))
         .collect();
-    Ok(OpenedSession { id, title: s.title, lines })
+    Ok(OpenedSession { id, title: s.title, lines, unrecognised })
 }
 
 impl Browser {
@@ -319,10 +335,11 @@ mod tests {
 
         let w = Writer::open(&db).unwrap();
         let id = w.create_session("standup", hark_core::SourceKind::Microphone, "mic", "tiny.en", "{}").unwrap();
-        for (i, text) in ["first point", "second point"].iter().enumerate() {
+        // The third utterance, 1.5 s of speech, came out without text.
+        for (i, text) in ["first point", "second point", ""].iter().enumerate() {
             let idx = i as u32;
             let start = idx as u64 * 32_000;
-            w.send(Command::Segment { session: id, idx, start, end: start + 16_000, vad_mean: 0.9, vad_speech: 1.0 });
+            w.send(Command::Segment { session: id, idx, start, end: start + 24_000, vad_mean: 0.9, vad_speech: 1.0 });
             w.send(Command::text_transcript(id, idx, (*text).into(), "tiny.en"));
         }
         w.close().unwrap();
@@ -345,6 +362,7 @@ mod tests {
         let opened = app.world().resource::<Browsing>().opened.clone().unwrap();
         assert_eq!((opened.id, opened.title.as_str()), (id, "standup"));
         assert_eq!(opened.lines, vec![(0.0, "first point".to_owned()), (2.0, "second point".to_owned())]);
+        assert_eq!(opened.unrecognised, vec![(4.0, 1.5)]);
         app.world_mut().write_message(BrowseRequest::Open(999));
         wait(&mut app);
         let b = app.world().resource::<Browsing>();

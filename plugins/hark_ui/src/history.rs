@@ -6,7 +6,7 @@
 
 use bevy::prelude::*;
 use hark_capture::CaptureStarted;
-use hark_core::{StartedAt, Transcript, TranscriptReady, Utterance};
+use hark_core::{StartedAt, Transcript, TranscriptReady, Utterance, UtteranceVad};
 
 use crate::transcript::{Row, RowText};
 
@@ -68,7 +68,7 @@ pub(crate) fn remember_captures(
     mut started: MessageReader<CaptureStarted>,
     mut ready: MessageReader<TranscriptReady>,
     at: Query<&StartedAt>,
-    utterances: Query<(&Utterance, &Transcript)>,
+    utterances: Query<(&Utterance, &Transcript, Option<&UtteranceVad>)>,
     mut history: ResMut<RunHistory>,
 ) {
     for s in started.read() {
@@ -85,17 +85,28 @@ pub(crate) fn remember_captures(
         });
     }
     for r in ready.read() {
-        let Ok((u, t)) = utterances.get(r.utterance) else { continue };
-        if t.suspect || t.text.trim().is_empty() {
-            continue;
+        let Ok((u, t, vad)) = utterances.get(r.utterance) else { continue };
+        let fraction = vad.map_or(0.0, |v| v.speech_fraction);
+        // Its text, and where someone spoke without any (as the live rows showed it).
+        let mut lines: Vec<(u64, String)> =
+            hark_core::unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard)
+                .into_iter()
+                .map(|(from, _, speech)| {
+                    (from, crate::transcript::unheard_label(false, (speech * 10.0).round() as u32))
+                })
+                .collect();
+        if !t.suspect && !t.text.trim().is_empty() {
+            lines.insert(0, (u.start, t.text.clone()));
         }
         let Some(c) = history.captures.iter_mut().rev().find(|c| c.session == u.session) else { continue };
-        // In order of where they were said (finals of one capture can arrive out of order).
-        let at = c.lines.partition_point(|(start, _)| *start < u.start);
-        if c.lines.get(at).is_some_and(|(start, _)| *start == u.start) {
-            c.lines[at].1 = t.text.clone();
-        } else {
-            c.lines.insert(at, (u.start, t.text.clone()));
+        for (start, text) in lines {
+            // In order of where they were said (finals of one capture can arrive out of order).
+            let at = c.lines.partition_point(|(s, _)| *s < start);
+            if c.lines.get(at).is_some_and(|(s, _)| *s == start) {
+                c.lines[at].1 = text;
+            } else {
+                c.lines.insert(at, (start, text));
+            }
         }
     }
 }
@@ -155,6 +166,16 @@ mod tests {
             ))
             .id();
         app.world_mut().write_message(TranscriptReady { utterance: u });
+        // And 2 s of speech that came out without text: it stays said.
+        let u = app
+            .world_mut()
+            .spawn((
+                Utterance { session: a, start: 100_000, end: 132_000, index: 3 },
+                Transcript { text: String::new(), words: vec![], no_speech: 0.8, suspect: false, unheard: vec![] },
+                UtteranceVad { mean_probability: 0.7, speech_fraction: 1.0 },
+            ))
+            .id();
+        app.world_mut().write_message(TranscriptReady { utterance: u });
         app.update();
         let h = app.world().resource::<RunHistory>();
         assert!(h.rows_before(a).is_empty(), "nothing earlier than the first capture");
@@ -165,9 +186,15 @@ mod tests {
         said(&mut app, b, 0, "third");
         app.update();
         let h = app.world().resource::<RunHistory>();
-        assert_eq!(texts(&h.rows_before(b)), ["# Earlier", "first", "second", "# Now"]);
+        assert_eq!(
+            texts(&h.rows_before(b)),
+            ["# Earlier", "first", "second", "speech not recognised (2.0 s)", "# Now"]
+        );
         let c = start(&mut app);
         let h = app.world().resource::<RunHistory>();
-        assert_eq!(texts(&h.rows_before(c)), ["# Earlier", "first", "second", "# Earlier", "third", "# Now"]);
+        assert_eq!(
+            texts(&h.rows_before(c)),
+            ["# Earlier", "first", "second", "speech not recognised (2.0 s)", "# Earlier", "third", "# Now"]
+        );
     }
 }

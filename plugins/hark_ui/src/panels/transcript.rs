@@ -106,7 +106,15 @@ fn rows<'a>(
             }
             if let Some(o) = browsing.opened.as_ref().filter(|o| o.id == id) {
                 rows.push(Row { start_s: 0.0, text: RowText::Heading(format!("Session #{id}: {}", o.title).into()) });
-                rows.extend(o.lines.iter().map(|(s, t)| Row { start_s: *s, text: RowText::Said(t.into()) }));
+                let mut said: Vec<Row> =
+                    o.lines.iter().map(|(s, t)| Row { start_s: *s, text: RowText::Said(t.into()) }).collect();
+                said.extend(o.unrecognised.iter().map(|&(s, speech)| Row {
+                    start_s: s,
+                    text: RowText::Unheard { at: None, tenths: (speech * 10.0).round() as u32 },
+                }));
+                // Stable: a stretch inside an utterance stays after its text.
+                said.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+                rows.extend(said);
             }
         }
         Shown::Live(session) => {
