@@ -177,8 +177,9 @@ pub fn judge(text: &str, secs: f64) -> Verdict {
     }
 }
 
-/// Which of `words` to keep so that no n-gram (n ≤ 4) occurs more than twice back to back and
-/// at most `bound` words remain (the first occurrences are kept).
+/// Which of `words` to keep so that no n-gram (n ≤ 4) occurs more than twice back to back, no
+/// passage of [`MIN_ECHO_WORDS`] or more twice, and at most `bound` words remain (the first
+/// occurrences are kept).
 pub fn keep_after_collapse(words: &[String], bound: usize) -> Vec<bool> {
     let mut keep = vec![true; words.len()];
     let mut kept: Vec<(usize, &String)> = Vec::new();
@@ -200,6 +201,18 @@ pub fn keep_after_collapse(words: &[String], bound: usize) -> Vec<bool> {
                     break;
                 }
             }
+        }
+        // ... and when it completes a second copy of a passage of MIN_ECHO_WORDS or more, which
+        // the guard takes for an echo ("Do you want to make this?" four times over a toddler's
+        // babble).
+        let l = kept.len();
+        if let Some(n) = (MIN_ECHO_WORDS..=l / 2)
+            .find(|&n| kept[l - n..].iter().zip(&kept[l - 2 * n..l - n]).all(|(p, q)| p.1 == q.1))
+        {
+            for &(j, _) in &kept[l - n..] {
+                keep[j] = false;
+            }
+            kept.truncate(l - n);
         }
     }
     let mut count = 0;
@@ -290,5 +303,13 @@ mod tests {
             words.iter().zip(keep_after_collapse(&words, 9)).filter(|(_, k)| *k).map(|(x, _)| x.as_str()).collect();
         assert_eq!(kept, vec!["we", "are", "we", "are", "here"]);
         assert_eq!(keep_after_collapse(&w("a b c d e"), 3), vec![true, true, true, false, false]);
+        // A passage of five words or more: one copy, whatever came before it.
+        let words = w(
+            "Do you want your paper? You want to make this? Do you want to make this? Do you want to make this? Do you want to make this? Mmm nice.",
+        );
+        let kept: Vec<&str> =
+            words.iter().zip(keep_after_collapse(&words, 40)).filter(|(_, k)| *k).map(|(x, _)| x.as_str()).collect();
+        assert_eq!(kept.join(" "), "do you want your paper you want to make this do you want to make this mmm nice");
+        assert_eq!(echo(&kept.iter().map(|s| s.to_string()).collect::<Vec<_>>()), 0);
     }
 }
