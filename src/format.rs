@@ -95,8 +95,10 @@ pub fn render(t: &SessionTranscript, format: Format) -> String {
                 .filter(|s| !s.suspect)
                 .map(|s| (s.start_s, s.text.clone()))
                 .chain(t.unrecognised.iter().map(|u| {
-                    let mark = UNRECOGNISED.trim_end_matches(']');
-                    (u.start_s, format!("{mark}, {:.1} s at {}]", u.speech_s, timestamp(u.start_s, '.')))
+                    (
+                        u.start_s,
+                        format!("[speech not recognised, {:.1} s at {}]", u.speech_s, timestamp(u.start_s, '.')),
+                    )
                 }))
                 .collect();
             lines.sort_by(|a, b| a.0.total_cmp(&b.0));

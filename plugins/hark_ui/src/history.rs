@@ -92,7 +92,7 @@ pub(crate) fn remember_captures(
             hark_core::unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard)
                 .into_iter()
                 .map(|(from, _, speech)| {
-                    (from, crate::transcript::unheard_label(false, (speech * 10.0).round() as u32))
+                    (from, crate::transcript::unheard_label(false, crate::transcript::tenths(speech)))
                 })
                 .collect();
         if !t.suspect && !t.text.trim().is_empty() {

@@ -62,9 +62,14 @@ pub fn unheard_rows(
         .into_iter()
         .map(|(at, _, speech)| Row {
             start_s: samples_to_secs(at),
-            text: RowText::Unheard { at: replay.then_some(at), tenths: (speech * 10.0).round() as u32 },
+            text: RowText::Unheard { at: replay.then_some(at), tenths: tenths(speech) },
         })
         .collect()
+}
+
+/// Seconds of speech as an [`RowText::Unheard`] row holds them.
+pub fn tenths(secs: f64) -> u32 {
+    (secs * 10.0).round() as u32
 }
 
 /// What an [`RowText::Unheard`] row says.

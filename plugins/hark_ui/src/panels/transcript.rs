@@ -13,7 +13,7 @@ use hark_store::Browsing;
 
 use super::UtteranceRow;
 use crate::layout::{Contents, PanelLayout, Side};
-use crate::transcript::{Click, Row, RowText, TranscriptView, unheard_rows};
+use crate::transcript::{Click, Row, RowText, TranscriptView, tenths, unheard_rows};
 use crate::{Notice, Shown, UiSettings};
 
 #[derive(SystemParam)]
@@ -110,7 +110,7 @@ fn rows<'a>(
                     o.lines.iter().map(|(s, t)| Row { start_s: *s, text: RowText::Said(t.into()) }).collect();
                 said.extend(o.unrecognised.iter().map(|&(s, speech)| Row {
                     start_s: s,
-                    text: RowText::Unheard { at: None, tenths: (speech * 10.0).round() as u32 },
+                    text: RowText::Unheard { at: None, tenths: tenths(speech) },
                 }));
                 // Stable: a stretch inside an utterance stays after its text.
                 said.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
