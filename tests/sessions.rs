@@ -83,7 +83,8 @@ fn transcribe_saves_and_export_returns_the_same_text_words_and_samples() {
         .conn
         .query_row("SELECT vad_mean, vad_speech FROM segments WHERE session_id = 1", [], |x| Ok((x.get(0)?, x.get(1)?)))
         .unwrap();
-    assert!(vad_mean > 0.5 && vad_speech > 0.8, "vad mean {vad_mean}, speech {vad_speech}");
+    // Most of the utterance is speech; his pauses (0.8 s after "ask not") are not.
+    assert!(vad_mean > 0.5 && (0.7..0.95).contains(&vad_speech), "vad mean {vad_mean}, speech {vad_speech}");
     // Rename and delete from the command line.
     let (ok, _, err) = run(&[os("sessions"), os("rename"), os("1"), os("Inaugural address"), os("--data-dir"), dd]);
     assert!(ok, "{err}");

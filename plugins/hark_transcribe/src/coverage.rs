@@ -16,6 +16,7 @@ use hark_core::text::normalize_words;
 use crate::engine::{Engine, EngineError, EngineOutput, Segment, Token, output_text};
 
 mod between;
+mod sparse;
 use crate::words::{token_words, word_text};
 
 /// Samples per whisper timestamp unit (10 ms at 16 kHz).
@@ -196,8 +197,11 @@ pub fn complete(
     }
     let frames = speech;
     let speech = stretches(speech);
+    // What was heard again, `(from, to)`: speech the text was weighed against already.
+    let mut heard = Vec::new();
     for _ in 0..MAX_PASSES {
         let Some(from) = unheard(&out, &speech, len) else { break };
+        heard.push((from, len));
         // A failed pass (or one cancelled) leaves the text as it was.
         let Ok(mut rest) = engine.transcribe(&audio[from as usize..], None) else { break };
         out.attempts += rest.attempts;
@@ -224,7 +228,8 @@ pub fn complete(
         }
         out.segments.extend(rest.segments);
     }
-    between::fill_skipped(engine, audio, frames, &mut out);
+    between::fill_skipped(engine, audio, frames, &mut out, &mut heard);
+    sparse::mark_sparse(engine, audio, frames, &heard, &mut out);
     Ok(out)
 }
 
@@ -304,18 +309,26 @@ pub(super) mod tests {
 
     #[test]
     fn speech_beyond_the_text_counts_only_past_the_slack_and_over_the_threshold() {
-        // "hello there" ends at 2 s; the VAD's stretch runs on to 2 + 1 (slack) + 0.7 s: not
-        // enough to hear again, and a later blip of 0.4 s is not either.
-        let words = || vec![("hello", 0, S), ("there", S, 2 * S), ("again", 3 * S + S / 10, 3 * S + S * 9 / 10)];
+        // "hello my dear old friend Tom" ends at 2 s; the VAD's stretch runs on to 2 + 1 (slack)
+        // + 0.7 s: not enough to hear again, and a later blip of 0.4 s is not either.
+        let words = || {
+            let mut w: Vec<_> = ["hello", "my", "dear", "old", "friend", "Tom"]
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| (w, i as u64 * S / 3, (i as u64 + 1) * S / 3))
+                .collect();
+            w.push(("again", 3 * S + S / 10, 3 * S + S * 9 / 10));
+            w
+        };
         let speech = [(0, 3 * S + 11_200), (7 * S, 7 * S + 6_400)];
         let (text, calls, _) = run(words(), &speech, 8 * S);
-        assert_eq!(text, "hello there");
+        assert_eq!(text, "hello my dear old friend Tom");
         assert_eq!(calls, vec![0]);
         // 0.9 s past the slack is heard again, from where the text ends, though a later
         // stretch exists.
         let speech = [(0, 3 * S + 14_400), (7 * S, 7 * S + 6_400)];
         let (text, calls, _) = run(words(), &speech, 8 * S);
-        assert_eq!(text, "hello there again");
+        assert_eq!(text, "hello my dear old friend Tom again");
         assert_eq!(calls, vec![0, 2 * S]);
     }
 

@@ -19,6 +19,12 @@
 //!   cold got probabilities near zero) still stands out of the noise in the bands voices use. A
 //!   frame whose speech-band SNR ([`crate::spectral`]) reaches `band_enter_db` is speech-like;
 //!   inside a region, `band_stay_db` keeps it so. Steady noise of any colour sits near 0–3 dB.
+//! - **Steady sound is not a voice**: the three weaker kinds of evidence above (the energy
+//!   assist, the quiet-floor release and the speech-band SNR) count only while the level in the
+//!   speech bands moves by [`MOD_DB`] within [`LEVEL_WINDOW`] frames (192 ms), as syllables make
+//!   it. Hiss that starts as a voice stops stands far above the floor learnt in the voice's
+//!   pauses, and its bands above their noise, for the seconds those trackers take to learn it:
+//!   it held regions open to its end. A probability at the network's threshold counts always.
 
 use hark_core::SAMPLE_RATE;
 
@@ -103,6 +109,38 @@ pub struct Frame {
     pub energy_db: f32,
     /// Speech-band SNR, dB.
     pub band_snr_db: f32,
+    /// The level in the speech bands, dB ([`crate::spectral::BandSnr::level_db`]); `None` when
+    /// unknown (the weaker evidence then counts whether the level moves or not).
+    pub band_db: Option<f32>,
+}
+
+/// How far the speech-band level must move within [`LEVEL_WINDOW`] frames for the weaker
+/// evidence to count. Over 192 ms windows, white noise moves that level by 0.9 dB (median) and
+/// 1.5 dB (99th percentile), pink noise by 1.9 and 3.5 dB (`spectral`'s test); 3 dB let pink
+/// hiss hold a region for 2 s, 5–6 dB lost part of a breathy voice at 5 dB SNR
+/// (docs/PERFORMANCE.md).
+pub const MOD_DB: f32 = 4.0;
+/// Frames (16 ms) over which the level's movement is measured: 192 ms.
+pub const LEVEL_WINDOW: usize = 12;
+
+/// The speech-band level of the last [`LEVEL_WINDOW`] frames.
+#[derive(Debug, Clone, Default)]
+struct LevelMotion {
+    ring: [f32; LEVEL_WINDOW],
+    pos: usize,
+    filled: usize,
+}
+
+impl LevelMotion {
+    /// Adds a frame's level; returns whether the level moved by [`MOD_DB`] over the window.
+    fn push(&mut self, db: f32) -> bool {
+        self.ring[self.pos] = db;
+        self.pos = (self.pos + 1) % LEVEL_WINDOW;
+        self.filled = (self.filled + 1).min(LEVEL_WINDOW);
+        let seen = &self.ring[..self.filled];
+        let (lo, hi) = seen.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        hi - lo >= MOD_DB
+    }
 }
 
 /// The smoothing state machine for one stream.
@@ -118,6 +156,7 @@ pub struct SpeechGate {
     last_end: u64,
     floor_db: Option<f32>,
     prob_floor: ProbFloor,
+    motion: LevelMotion,
 }
 
 /// The 10th percentile of the last 10 s of frame probabilities, kept in a histogram so each
@@ -182,6 +221,7 @@ impl SpeechGate {
             last_end: 0,
             floor_db: None,
             prob_floor: ProbFloor::new(),
+            motion: LevelMotion::default(),
         }
     }
 
@@ -210,27 +250,29 @@ impl SpeechGate {
     /// region (a pause held open by the hangover is not speech, nor is an onset not yet
     /// confirmed).
     pub fn push(&mut self, start: u64, len: u64, p: f32, energy_db: f32, emit: impl FnMut(Edge)) -> bool {
-        self.push_frame(start, len, Frame { p, energy_db, band_snr_db: 0.0 }, emit)
+        self.push_frame(start, len, Frame { p, energy_db, band_snr_db: 0.0, band_db: None }, emit)
     }
 
     /// [`Self::push`] with every feature of the frame.
     pub fn push_frame(&mut self, start: u64, len: u64, f: Frame, mut emit: impl FnMut(Edge)) -> bool {
-        let Frame { p, energy_db, band_snr_db } = f;
+        let Frame { p, energy_db, band_snr_db, band_db } = f;
         let floor = self.track_floor(energy_db);
+        // The weaker evidence below counts only while the level moves as a voice makes it.
+        let moving = band_db.is_none_or(|db| self.motion.push(db));
         self.prob_floor.push(p);
         let pf = self.prob_floor.floor();
         let s = &self.settings;
         let threshold = s.threshold.max(pf + s.floor_margin);
         let release = s.release.max(pf + s.floor_margin / 2.0);
-        let loud = energy_db >= floor + s.assist_db;
+        let loud = moving && energy_db >= floor + s.assist_db;
         let end = start + len;
         if self.in_speech {
             // A middling probability at the noise floor's energy is noise, not a word.
-            let above_floor = energy_db >= floor + s.quiet_db;
+            let above_floor = moving && energy_db >= floor + s.quiet_db;
             let speechy = p >= threshold
                 || (p >= release && above_floor)
                 || (p >= s.assist_probability && loud)
-                || band_snr_db >= s.band_stay_db;
+                || (moving && band_snr_db >= s.band_stay_db);
             if speechy {
                 self.last_speech_end = end;
                 self.quiet_samples = 0;
@@ -246,8 +288,9 @@ impl SpeechGate {
             }
             speechy
         } else {
-            let speechy =
-                p >= threshold || (p >= s.assist_probability && loud && p >= release) || band_snr_db >= s.band_enter_db;
+            let speechy = p >= threshold
+                || (p >= s.assist_probability && loud && p >= release)
+                || (moving && band_snr_db >= s.band_enter_db);
             if speechy {
                 if self.onset_count == 0 {
                     self.onset_start = start;
@@ -387,5 +430,79 @@ mod tests {
             g.push(i * F, F, 0.35, -60.0, |e| edges.push(e));
         }
         assert!(edges.is_empty());
+    }
+
+    /// A voice whose pauses fall to -80 dBFS, then steady hiss at -60 dBFS that the network
+    /// gives a middling 0.27 and whose bands stand far above the noise learnt so far: every
+    /// weaker kind of evidence says speech, but the level does not move as a voice's does.
+    #[test]
+    fn steady_hiss_after_a_voice_is_not_speech_however_far_above_the_old_floor() {
+        let s = GateSettings::default();
+        let mut g = SpeechGate::new(s.clone());
+        let mut edges = Vec::new();
+        let mut speech = Vec::new();
+        let mut i = 0u64;
+        let mut feed = |g: &mut SpeechGate, n: u64, f: &dyn Fn(u64) -> Frame, speech: &mut Vec<bool>| {
+            for _ in 0..n {
+                speech.push(g.push_frame(i * F, F, f(i), |e| edges.push(e)));
+                i += 1;
+            }
+        };
+        // Room noise, then a voice: syllables of 0.2 s at -20 dBFS with 0.1 s dips.
+        feed(
+            &mut g,
+            125,
+            &|_| Frame { p: 0.02, energy_db: -80.0, band_snr_db: 0.0, band_db: Some(-90.0) },
+            &mut speech,
+        );
+        let syllable = |i: u64| {
+            let up = i % 19 < 12;
+            Frame {
+                p: if up { 0.9 } else { 0.4 },
+                energy_db: if up { -20.0 } else { -45.0 },
+                band_snr_db: if up { 25.0 } else { 10.0 },
+                band_db: Some(if up { -30.0 } else { -55.0 }),
+            }
+        };
+        feed(&mut g, 190, &syllable, &mut speech);
+        // A second speaker 15 dB quieter whom the network barely knows: the level still moves.
+        let quiet = |i: u64| {
+            let up = i % 19 < 12;
+            Frame {
+                p: 0.3,
+                energy_db: if up { -35.0 } else { -60.0 },
+                band_snr_db: if up { 15.0 } else { 6.0 },
+                band_db: Some(if up { -45.0 } else { -70.0 }),
+            }
+        };
+        let from = speech.len();
+        feed(&mut g, 125, &quiet, &mut speech);
+        assert!(speech[from..].iter().filter(|&&x| x).count() * 10 >= (speech.len() - from) * 9, "the quiet speaker");
+        // Hiss: level within a dB of -60.
+        let hiss_at = speech.len();
+        let hiss = |i: u64| Frame {
+            p: 0.27,
+            energy_db: -60.0 + (i % 3) as f32 * 0.4,
+            band_snr_db: 12.0,
+            band_db: Some(-62.0 + (i % 5) as f32 * 0.3),
+        };
+        feed(&mut g, 300, &hiss, &mut speech);
+        let last = speech.iter().rposition(|&x| x).unwrap();
+        assert!(last < hiss_at + 13, "speech {} frames into the hiss", last as i64 - hiss_at as i64);
+        assert_eq!(edges.len(), 2, "one region, closed by the hangover: {edges:?}");
+        let Edge::End { speech: end, .. } = edges[1] else { panic!("{edges:?}") };
+        assert!(end <= (hiss_at as u64 + 13) * F);
+        // Without the level (unknown), the same hiss would have held the region open.
+        let mut g = SpeechGate::new(s);
+        let mut open = true;
+        for j in 0..300u64 {
+            let mut f = syllable(j);
+            if j >= 190 {
+                f = hiss(j);
+                f.band_db = None;
+            }
+            g.push_frame(j * F, F, f, |e| open = matches!(e, Edge::Start { .. }));
+        }
+        assert!(open, "the hiss alone is taken for speech by the weaker evidence");
     }
 }

@@ -134,6 +134,7 @@ impl Stream {
                 p,
                 energy_db: detector::frame_db(&s.raw[used..used + fl]),
                 band_snr_db: s.bands.push(frame),
+                band_db: Some(s.bands.level_db()),
             };
             let speech = s.gate.push_frame(start, fl as u64, f, |e| {
                 regions.record(e);
@@ -250,7 +251,8 @@ pub fn analyse_regions(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Ve
     for (i, (frame, raw)) in filtered.chunks_exact(fl).zip(samples.chunks_exact(fl)).enumerate() {
         let p = det.probability(raw);
         probs.push(p);
-        let f = gate::Frame { p, energy_db: detector::frame_db(raw), band_snr_db: bands.push(frame) };
+        let band_snr_db = bands.push(frame);
+        let f = gate::Frame { p, energy_db: detector::frame_db(raw), band_snr_db, band_db: Some(bands.level_db()) };
         gate.push_frame((i * fl) as u64, fl as u64, f, &mut on_edge);
     }
     gate.finish(samples.len() as u64, &mut on_edge);

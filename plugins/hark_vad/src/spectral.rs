@@ -45,7 +45,12 @@ pub struct BandSnr {
     /// Each band's level over the last `WINDOW` frames (a ring).
     levels: Vec<[f32; BANDS]>,
     pos: usize,
+    /// The last frame's level over all the bands, dB (see [`Self::level_db`]).
+    level: f32,
 }
+
+/// The level given to digital silence.
+const SILENT_DB: f32 = -120.0;
 
 /// Frames over which a band's minimum bounds its noise estimate from below (0.8 s).
 const WINDOW: usize = 50;
@@ -77,6 +82,7 @@ impl Default for BandSnr {
             recent: [0.0; 3],
             levels: Vec::with_capacity(WINDOW),
             pos: 0,
+            level: SILENT_DB,
         }
     }
 }
@@ -88,6 +94,14 @@ impl std::fmt::Debug for BandSnr {
 }
 
 impl BandSnr {
+    /// The level of the last frame pushed, over all the speech bands together (each band's
+    /// mean power per bin, smoothed over two frames, summed), in dB. Syllables move it by
+    /// several dB within a fifth of a second; steady noise of any colour does not (see
+    /// [`crate::gate`]). Digital silence is -120 dB.
+    pub fn level_db(&self) -> f32 {
+        self.level
+    }
+
     /// Feeds one frame (any length up to `N`) and returns its speech-band SNR in dB.
     pub fn push(&mut self, frame: &[f32]) -> f32 {
         // Digital silence (files that start or pause with exact zeros) says nothing about the
@@ -101,6 +115,7 @@ impl BandSnr {
             *x = h * w;
         }
         if silent || self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch).is_err() {
+            self.level = SILENT_DB;
             self.recent = [self.recent[1], self.recent[2], 0.0];
             return self.recent.iter().sum::<f32>() / 3.0;
         }
@@ -111,6 +126,7 @@ impl BandSnr {
             self.smooth[b] = if self.started { 0.5 * self.smooth[b] + 0.5 * p } else { p };
             levels[b] = 10.0 * self.smooth[b].max(1e-14).log10();
         }
+        self.level = 10.0 * self.smooth.iter().sum::<f32>().max(1e-14).log10();
         if self.levels.len() < WINDOW {
             self.levels.push(levels);
         } else {
@@ -196,5 +212,69 @@ mod tests {
             .collect();
         let mean = inside.iter().sum::<f32>() / inside.len() as f32;
         assert!(mean > 8.0, "voice in noise scores {mean}");
+    }
+
+    /// The largest movement of the speech-band level within each window of
+    /// [`crate::gate::LEVEL_WINDOW`] frames, sorted.
+    fn movements(x: &[f32]) -> Vec<f32> {
+        let mut b = BandSnr::default();
+        let levels: Vec<f32> = x
+            .chunks(256)
+            .map(|f| {
+                b.push(f);
+                b.level_db()
+            })
+            .collect();
+        let mut m: Vec<f32> = levels[4..]
+            .windows(crate::gate::LEVEL_WINDOW)
+            .map(|w| {
+                w.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x)) - w.iter().fold(f32::INFINITY, |a, &x| a.min(x))
+            })
+            .collect();
+        m.sort_by(f32::total_cmp);
+        m
+    }
+
+    /// Steady white and pink noise move the speech-band level by less than the gate's
+    /// [`crate::gate::MOD_DB`] over its window, in at least 99.5 % of windows; syllables do.
+    #[test]
+    fn steady_noise_does_not_move_the_level_as_syllables_do() {
+        let white = noise(16_000 * 20, 3);
+        // Pink: white noise through Paul Kellet's economy filter.
+        let (mut b0, mut b1, mut b2) = (0f32, 0f32, 0f32);
+        let pink: Vec<f32> = white
+            .iter()
+            .map(|&w| {
+                b0 = 0.99765 * b0 + w * 0.0990460;
+                b1 = 0.96300 * b1 + w * 0.2965164;
+                b2 = 0.57000 * b2 + w * 1.0526913;
+                (b0 + b1 + b2 + w * 0.1848) * 0.1
+            })
+            .collect();
+        for (name, x) in [("white", &white), ("pink", &pink)] {
+            let m = movements(x);
+            let at = |q: f64| m[((m.len() - 1) as f64 * q) as usize];
+            eprintln!(
+                "{name}: median {:.2} dB, 99th {:.2} dB, 99.5th {:.2} dB, max {:.2} dB",
+                at(0.5),
+                at(0.99),
+                at(0.995),
+                at(1.0)
+            );
+            assert!(at(0.995) < crate::gate::MOD_DB, "{name} moves the level by {:.2} dB", at(0.995));
+        }
+        // Syllables 15 dB over white noise: 200 ms of a harmonic complex, 100 ms off.
+        let voiced: Vec<f32> = (0..16_000 * 3)
+            .map(|i| {
+                let t = i as f32 / 16_000.0;
+                let on = (t * 1000.0) as u32 % 300 < 200;
+                let v: f32 = (1..=20).map(|k| (2.0 * std::f32::consts::PI * 150.0 * k as f32 * t).sin()).sum();
+                white[i] * 0.05 + if on { v * 0.05 } else { 0.0 }
+            })
+            .collect();
+        let m = movements(&voiced);
+        // Most windows take in a syllable's start or end (those that fall inside one do not).
+        let median = m[m.len() / 2];
+        assert!(median >= 2.0 * crate::gate::MOD_DB, "syllables move the level by {median:.2} dB (median)");
     }
 }

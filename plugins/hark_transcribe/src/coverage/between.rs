@@ -105,8 +105,14 @@ fn trim_edges(heard: &mut EngineOutput, before: &[String], after: &[String]) {
 /// Hears again the speech the text passed over between its words (see [`skipped_between`]),
 /// and puts what is heard there in its place. A pass that hears nothing new (a phantom, a
 /// storm, or words the text already has around that place: whisper had only misplaced them)
-/// changes nothing.
-pub(super) fn fill_skipped(engine: &mut dyn Engine, audio: &[f32], speech: &[(u64, u64)], out: &mut EngineOutput) {
+/// changes nothing. Each span heard is added to `heard`.
+pub(super) fn fill_skipped(
+    engine: &mut dyn Engine,
+    audio: &[f32],
+    speech: &[(u64, u64)],
+    out: &mut EngineOutput,
+    heard_again: &mut Vec<(u64, u64)>,
+) {
     let mut tried = Vec::new();
     for _ in 0..MAX_PASSES {
         let words = words_at(out);
@@ -117,6 +123,7 @@ pub(super) fn fill_skipped(engine: &mut dyn Engine, audio: &[f32], speech: &[(u6
         if from as usize >= to {
             return;
         }
+        heard_again.push((from, to as u64));
         let Ok(mut heard) = engine.transcribe(&audio[from as usize..to], None) else { return };
         out.attempts += heard.attempts;
         // No words in it at all: someone the recogniser cannot follow, if the whole window
