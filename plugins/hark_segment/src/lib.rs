@@ -15,7 +15,8 @@
 //! utterance: worth it for files, where latency does not matter; live capture keeps the gap
 //! at zero. A region whose speech is more than 20 dB quieter or louder than the utterance it
 //! joined is cut off into its own utterance: whisper skipped a whisper heard in one window with
-//! a talker, and hears it on its own.
+//! a talker, and hears it on its own (when each side holds a second of speech or more: a click
+//! or breath next to a voice is not worth a window).
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -31,6 +32,10 @@ use hark_core::{
 /// A joined region whose speech is this much quieter or louder than the utterance it joined
 /// is cut off into an utterance of its own (files).
 const LEVEL_JUMP_DB: f32 = 20.0;
+/// Least speech on each side of such a jump for the cut: a click or a breath before or after a
+/// voice (a fraction of a second the VAD took for speech, 20 dB under the voice) holds nothing
+/// worth a window of its own, and alone it costs a decode that hears nothing.
+const LEVEL_JUMP_MIN_SPEECH: u64 = 16_000;
 
 /// Segmenter settings.
 #[derive(Resource, Debug, Clone)]
@@ -241,6 +246,11 @@ impl SessionSegmenter {
         (n > 0).then(|| (10.0 * (sum / n as f64).max(1e-12).log10()) as f32)
     }
 
+    /// Samples of the frames the VAD heard as speech in `from..to`.
+    fn speech_samples(&self, from: u64, to: u64) -> u64 {
+        self.vad.iter().filter(|f| f.2 && f.0 >= from && f.0 + 256 <= to).count() as u64 * 256
+    }
+
     /// The VAD's speech frames over the kept spans, as offsets into the audio built from
     /// `pieces` (consecutive frames merged).
     fn speech_spans(&self, pieces: &[(u64, u64)]) -> UtteranceSpeech {
@@ -425,6 +435,8 @@ fn cut(
                             let start = match s.joints.last().copied() {
                                 Some((end, next))
                                     if next > start
+                                        && s.speech_samples(start, end) >= LEVEL_JUMP_MIN_SPEECH
+                                        && s.speech_samples(next, at) >= LEVEL_JUMP_MIN_SPEECH
                                         && s.speech_level_db(start, end)
                                             .zip(s.speech_level_db(next, at))
                                             .is_some_and(|(a, b)| (a - b).abs() > LEVEL_JUMP_DB) =>

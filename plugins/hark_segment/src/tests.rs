@@ -324,6 +324,12 @@ fn an_utterance_knows_where_the_vad_heard_speech_in_its_audio() {
 /// Two regions a second apart (1-3 s and 4-6 s, both heard as speech) at the given levels;
 /// returns the utterances' spans.
 fn two_voices(second_level: f32) -> Vec<(u64, u64)> {
+    two_voices_heard(second_level, 2 * S)
+}
+
+/// [`two_voices`] with only the first `first_speech` samples of the first region heard as
+/// speech.
+fn two_voices_heard(second_level: f32, first_speech: u64) -> Vec<(u64, u64)> {
     let mut app = merging_app();
     let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
     let audio =
@@ -331,7 +337,7 @@ fn two_voices(second_level: f32) -> Vec<(u64, u64)> {
     chunk(&mut app, s, 0, audio.collect());
     for f in 0..10 * S / 256 {
         let t = f * 256;
-        let speech = (S..3 * S).contains(&t) || (4 * S..6 * S).contains(&t);
+        let speech = (S..S + first_speech).contains(&t) || (4 * S..6 * S).contains(&t);
         app.world_mut().write_message(VadFrame { session: s, start: t, probability: 0.9, speech });
     }
     two_regions_a_second_apart(&mut app, s);
@@ -347,6 +353,10 @@ fn a_voice_far_quieter_than_the_one_before_gets_its_own_utterance() {
     assert_eq!(two_voices(0.02), vec![(S, 6 * S)]);
     // Far louder after quiet is cut the same way.
     assert_eq!(two_voices(2.0), vec![(S, 3 * S), (4 * S, 6 * S)]);
+    // But 0.3 s taken for speech before a voice 26 dB louder (a click, a breath at the start
+    // of a recording) stays with it: alone it would cost a decode that hears nothing.
+    assert_eq!(two_voices_heard(2.0, S * 3 / 10), vec![(S, 6 * S)]);
+    assert_eq!(two_voices_heard(2.0, S * 11 / 10), vec![(S, 3 * S), (4 * S, 6 * S)]);
 }
 
 #[test]
