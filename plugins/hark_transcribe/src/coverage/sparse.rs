@@ -6,6 +6,7 @@
 //! over the VAD's speech frames a voice says about three words a second, so a stretch of speech
 //! (those frames joined across pauses under half a second) of two seconds or more holding
 //! fewer than half that, [`MIN_WORDS_PER_S`], and not heard again already, is heard alone.
+//! Only in an utterance of two stretches or more: words are misplaced from one onto another.
 //! When no word is heard in it, nor in the whole window, it is marked as speech not
 //! recognised. The text is not changed: the words whisper hears there alone may be the ones it
 //! had misplaced, and a slow speaker's stretch costs one decode and is left as it was.
@@ -39,8 +40,14 @@ fn word_starts(out: &EngineOutput) -> Vec<u64> {
 /// (`heard`) nor marked.
 fn sparse(out: &EngineOutput, frames: &[(u64, u64)], heard: &[(u64, u64)]) -> Vec<(u64, u64)> {
     let starts = word_starts(out);
-    stretches(frames)
-        .into_iter()
+    let all = stretches(frames);
+    // Words are misplaced from one stretch onto another: with one stretch there is no other,
+    // and speech the words do not reach in it is the other hearings' (after the text, between
+    // two words).
+    if all.len() < 2 {
+        return Vec::new();
+    }
+    all.into_iter()
         .filter(|&(a, b)| {
             let said: u64 = frames.iter().map(|&(x, y)| y.min(b).saturating_sub(x.max(a))).sum();
             let words = starts.iter().filter(|&&s| s + EARLY_START >= a && s < b).count() as u64;
@@ -133,6 +140,9 @@ mod tests {
         assert_eq!(crate::engine::output_text(&out), text, "the text is not changed");
         // Marked once: weighed again, it is not heard again.
         assert!(sparse(&out, &frames, &[]).is_empty());
+        // Nor is an utterance's only stretch (two words in its 2.75 s).
+        let (frames, out) = readers();
+        assert!(sparse(&out, &frames[1..3], &[]).is_empty());
         // Nor is a stretch an earlier hearing took in.
         let (frames, out) = readers();
         assert!(sparse(&out, &frames, &[(90_000, 150_000)]).is_empty());
