@@ -15,15 +15,15 @@ use crate::words::{token_words, word_text};
 const LATE_START: u64 = 8_000;
 
 /// A word of the decoded text: where its first token is and when it starts, in samples.
-struct WordAt {
+pub(super) struct WordAt {
     segment: usize,
     token: usize,
-    start: u64,
+    pub(super) start: u64,
     text: String,
 }
 
 /// The words of `out` that carry a letter or digit (not punctuation on its own).
-fn words_at(out: &EngineOutput) -> Vec<WordAt> {
+pub(super) fn words_at(out: &EngineOutput) -> Vec<WordAt> {
     let mut words = Vec::new();
     for (si, s) in out.segments.iter().enumerate() {
         let mut ti = 0;

@@ -11,9 +11,8 @@
 //! recognised. The text is not changed: the words whisper hears there alone may be the ones it
 //! had misplaced, and a slow speaker's stretch costs one decode and is left as it was.
 
-use super::{MAX_PASSES, PER_CS, SLACK, mark_unheard, no_words, speech_span, stretches};
+use super::{MAX_PASSES, SLACK, mark_unheard, no_words, speech_span, stretches};
 use crate::engine::{Engine, EngineOutput};
-use crate::words::{token_words, word_text};
 
 /// Least speech in a stretch for it to be weighed (2 s: a second and a half of one drawn-out
 /// word, or of a word and the VAD's trailing frames, is common).
@@ -25,21 +24,11 @@ const MIN_WORDS_PER_S: f64 = 1.5;
 /// Audio heard around the stretch (its pauses are at least twice as long).
 const PAD: u64 = 3_200;
 
-/// Where each word of `out` that carries a letter or digit starts, in samples.
-fn word_starts(out: &EngineOutput) -> Vec<u64> {
-    out.segments
-        .iter()
-        .flat_map(|s| token_words(&s.tokens))
-        .filter(|w| word_text(w).bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80))
-        .map(|w| w[0].t0.max(0) as u64 * PER_CS)
-        .collect()
-}
-
 /// The stretches of `frames` (speech `(from, to)`, sorted) that hold at least [`MIN_SPEECH`] of
 /// speech and fewer word starts of `out` than [`MIN_WORDS_PER_S`] for it, neither heard again already
 /// (`heard`) nor marked.
 fn sparse(out: &EngineOutput, frames: &[(u64, u64)], heard: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let starts = word_starts(out);
+    let starts: Vec<u64> = super::between::words_at(out).iter().map(|w| w.start).collect();
     let all = stretches(frames);
     // Words are misplaced from one stretch onto another: with one stretch there is no other,
     // and speech the words do not reach in it is the other hearings' (after the text, between
@@ -83,16 +72,13 @@ pub(super) fn mark_sparse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EngineError, Segment, Token};
+    use crate::coverage::tests::said;
+    use crate::engine::EngineError;
 
-    fn word(text: &str, t0: i64, t1: i64) -> Token {
-        Token { bytes: format!(" {text}").into_bytes(), t0, t1, p: 0.9 }
-    }
-
+    /// `said` with a space before each word, as whisper's tokens have.
     fn output(words: &[(&str, i64, i64)]) -> EngineOutput {
-        let tokens: Vec<Token> = words.iter().map(|&(w, a, b)| word(w, a, b)).collect();
-        let text = words.iter().map(|w| format!(" {}", w.0)).collect();
-        EngineOutput { segments: vec![Segment { text, tokens, no_speech: 0.0 }], ..Default::default() }
+        let spaced: Vec<String> = words.iter().map(|w| format!(" {}", w.0)).collect();
+        said(&words.iter().zip(&spaced).map(|(w, t)| (t.as_str(), w.1, w.2)).collect::<Vec<_>>())
     }
 
     /// Hears what it is told for each call, and nothing in the whole window.
