@@ -76,10 +76,15 @@ struct Report {
     audio_s: f64,
     partials: bool,
     final_latency_ms: Quantiles,
+    /// Of the final latency, what came after the VAD could confirm the end (the hangover's
+    /// last sample entered): waiting for the decode and for the ECS to publish it.
+    after_hangover_ms: Quantiles,
     partial_interval_ms: Quantiles,
     first_partial_ms: Quantiles,
     cpu_percent_of_a_core: f64,
     rtf: f64,
+    /// Each final: its utterance's span and latencies.
+    utterances: Vec<UtteranceTiming>,
     partials_decoded: u64,
     partials_skipped: u64,
     speculative_decoded: u64,
@@ -89,6 +94,14 @@ struct Report {
     wer: Option<f64>,
     text: String,
     baseline: Option<Baseline>,
+}
+
+#[derive(Debug, Serialize)]
+struct UtteranceTiming {
+    start_s: f64,
+    end_of_speech_s: f64,
+    final_ms: f64,
+    after_hangover_ms: f64,
 }
 
 /// The whisper.cpp `stream` example's loop on the same audio, for comparison.
@@ -275,15 +288,27 @@ pub fn run(a: BenchLiveArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let _ = p.take_transcript(s);
     // When sample `at` entered the pipeline (the first update that had captured it).
     let wall_of = |at: u64| entered.iter().find(|e| e.0 >= at).map(|e| e.1);
+    let hangover = hark_core::secs_to_samples(f64::from(opts.vad.gate.hangover_ms) / 1e3);
     let mut final_ms = Vec::new();
+    let mut after_ms = Vec::new();
+    let mut utterances = Vec::new();
     let mut first_ms = Vec::new();
     let mut interval_ms = Vec::new();
     for &(start, end, published) in &finals {
         // End of speech: the VAD's decision, not the padded cut.
         let inside: Vec<&(u64, u64)> = regions.iter().filter(|r| r.0 < end && r.1 > start).collect();
         let (Some(first), Some(last)) = (inside.first(), inside.last()) else { continue };
-        if let Some(t) = wall_of(last.1.min(end)) {
-            final_ms.push(published.saturating_duration_since(t).as_secs_f64() * 1e3);
+        let speech_end = last.1.min(end);
+        if let (Some(t), Some(confirmed)) = (wall_of(speech_end), wall_of(speech_end + hangover)) {
+            let ms = |from: Instant| published.saturating_duration_since(from).as_secs_f64() * 1e3;
+            final_ms.push(ms(t));
+            after_ms.push(ms(confirmed));
+            utterances.push(UtteranceTiming {
+                start_s: hark_core::samples_to_secs(start),
+                end_of_speech_s: hark_core::samples_to_secs(speech_end),
+                final_ms: ms(t),
+                after_hangover_ms: ms(confirmed),
+            });
         }
         let mine: Vec<Instant> = partial_times.iter().filter(|p| p.0 == start).map(|p| p.1).collect();
         if let (Some(p0), Some(t0)) = (mine.first(), wall_of(first.0)) {
@@ -331,10 +356,12 @@ pub fn run(a: BenchLiveArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
         audio_s,
         partials: !a.no_partials,
         final_latency_ms: quantiles(final_ms),
+        after_hangover_ms: quantiles(after_ms),
         partial_interval_ms: quantiles(interval_ms),
         first_partial_ms: quantiles(first_ms),
         cpu_percent_of_a_core: cpu / audio_s.max(1e-9) * 100.0,
         rtf: busy / audio_s.max(1e-9),
+        utterances,
         partials_decoded: decoded,
         partials_skipped: skipped,
         speculative_decoded: spec_decoded,
@@ -350,6 +377,7 @@ pub fn run(a: BenchLiveArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
         let q = |q: &Quantiles| format!("p50 {:.0} ms, p95 {:.0} ms (n {})", q.p50, q.p95, q.n);
         println!("{} ({:.1} s), partials {}", report.file, audio_s, if report.partials { "on" } else { "off" });
         println!("  end of speech → final text: {}", q(&report.final_latency_ms));
+        println!("    of which after the hangover: {}", q(&report.after_hangover_ms));
         println!("  partial update interval:    {}", q(&report.partial_interval_ms));
         println!("  speech start → first text:  {}", q(&report.first_partial_ms));
         println!(
