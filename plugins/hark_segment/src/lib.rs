@@ -79,8 +79,11 @@ impl SegmentSettings {
     /// the one before, so text reaches the person that much further apart (0.5 gave updates
     /// every 505-512 ms, p50; 0.48 gives 486 ms, docs/PERFORMANCE.md).
     pub const LIVE_PARTIAL_INTERVAL_SECS: f64 = 0.48;
-    /// How much silence after the last speech frame starts the speculative final (live).
-    pub const LIVE_SPECULATE_AFTER_SECS: f64 = 0.1;
+    /// How much silence after the last speech frame starts the speculative final (live). The
+    /// final is published once the 300 ms hangover confirms the end, and its decode takes about
+    /// 0.2-0.3 s here: started at 0.1 s it was ready ~50 ms after the hangover (p50), at 0.05 s
+    /// ~6 ms, for a few more speculations the speaker talks past (docs/PERFORMANCE.md).
+    pub const LIVE_SPECULATE_AFTER_SECS: f64 = 0.05;
 
     /// Live capture: partials while someone speaks, and the final decoded as they stop.
     pub fn live() -> Self {
@@ -481,7 +484,8 @@ fn cut(
                 let heard = s.vad.back().map_or(0, |f| f.0 + 256).min(s.end());
                 match s.last_speech(start) {
                     Some(last) if s.speculated.is_some_and(|p| p.0 == start && p.1 == last) => true,
-                    Some(last) if heard >= last + after => {
+                    // At least one frame of silence, however short the delay.
+                    Some(last) if heard > last && heard >= last + after => {
                         let audio: Vec<f32> = s.range(start, heard).collect();
                         let speech = s.speech_spans(&[(start, heard)]).0;
                         open_speech.write(OpenSpeech {

@@ -269,23 +269,38 @@ fn a_final_is_decoded_speculatively_at_the_first_silence_and_kept_only_if_nothin
     let speaking = |t: u64| t < 16_384 || (21_248..32_768).contains(&t);
     let sent = feed_live(&mut app, s, 0, 40_960, speaking);
     let spec: Vec<(u64, usize)> = sent.iter().filter(|o| o.speculative).map(|o| (o.start, o.audio.len())).collect();
-    // One at each pause, 0.1 s (to the frame) after its last speech frame: the first one is
-    // wrong (the speaker went on).
-    assert_eq!(spec, vec![(0, 16_384 + 1_792), (0, 32_768 + 1_792)], "{spec:?}");
+    // One at each pause, live's delay (to the frame) after its last speech frame: the first one
+    // is wrong (the speaker went on).
+    let after = (SegmentSettings::LIVE_SPECULATE_AFTER_SECS * 16_000.0 / 256.0).ceil() as usize * 256;
+    assert_eq!(spec, vec![(0, 16_384 + after), (0, 32_768 + after)], "{spec:?}");
     // The VAD closes the utterance after its hangover: it carries the second speculation.
     app.world_mut().write_message(SpeechEdge::End { session: s, at: 32_768 + 6_400 });
     app.update();
     let mut q = app.world_mut().query::<(&Utterance, Option<&SpeculativeFinal>, Option<&SpeechEnd>)>();
     let (u, spec, end) = q.single(app.world()).unwrap();
     assert_eq!((u.start, u.end), (0, 32_768 + 6_400));
-    assert_eq!(spec, Some(&SpeculativeFinal { end: 32_768 + 1_792 }));
+    assert_eq!(spec, Some(&SpeculativeFinal { end: 32_768 + after as u64 }));
     assert_eq!(end, Some(&SpeechEnd(32_768)));
+}
+
+#[test]
+fn with_no_delay_the_speculation_waits_for_the_first_silence_frame() {
+    let mut app = app();
+    let live = SegmentSettings::live();
+    app.insert_resource(SegmentSettings { partial_interval_secs: 0.0, speculate_after_secs: Some(0.0), ..live });
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+    // One second of speech frames, then four of silence: nothing while the speaker speaks.
+    let sent = feed_live(&mut app, s, 0, 16_384 + 1_024, |t| t < 16_384);
+    let spec: Vec<usize> = sent.iter().filter(|o| o.speculative).map(|o| o.audio.len()).collect();
+    assert_eq!(spec, vec![16_384 + 256], "one speculation, at the first silence frame");
 }
 
 #[test]
 fn speech_after_the_speculation_leaves_the_utterance_without_it() {
     let mut app = app();
-    app.insert_resource(SegmentSettings { partial_interval_secs: 0.0, ..SegmentSettings::live() });
+    let live = SegmentSettings::live();
+    app.insert_resource(SegmentSettings { partial_interval_secs: 0.0, speculate_after_secs: Some(0.1), ..live });
     let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
     app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
     // Speech, a pause long enough to speculate, then one more speech frame just before the
