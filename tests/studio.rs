@@ -792,8 +792,9 @@ fn what_is_being_said_shows_in_the_window_before_its_utterance_ends() {
     let state = dir.path().join("state.json");
     let shot = dir.path().join("partial.png");
     write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
-    // jfk.wav is one 11 s utterance to a live capture: its text can only be partial until the
-    // clip has played (the window keeps the longest partial seen while capturing). Beside
+    // Each of jfk.wav's sentences is an utterance to a live capture (it closes at a 0.3 s
+    // pause): its text can only be partial until the speaker stops (the window keeps the
+    // longest partial seen while capturing). Beside
     // another window test on 2 cores, partial decodes come slowly: the whole clip is given.
     let o = window_without_sound(&x, dir.path(), rt.path())
         .arg("--demo")
