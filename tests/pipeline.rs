@@ -86,6 +86,47 @@ fn jfk_is_transcribed_with_words_in_session_time() {
     }
 }
 
+/// A 16 kHz, 16-bit stereo WAV of two channels.
+fn stereo_wav(l: &[f32], r: &[f32]) -> Vec<u8> {
+    let data_len = (l.len() * 4) as u32;
+    let mut b = Vec::new();
+    for part in [&b"RIFF"[..], &(36 + data_len).to_le_bytes(), b"WAVEfmt ", &16u32.to_le_bytes(), &1u16.to_le_bytes()] {
+        b.extend_from_slice(part);
+    }
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16_000u32.to_le_bytes());
+    b.extend_from_slice(&64_000u32.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for (a, c) in l.iter().zip(r) {
+        for s in [a, c] {
+            b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
+        }
+    }
+    b
+}
+
+#[test]
+fn a_stereo_recording_with_one_side_inverted_is_heard_whole() {
+    // A miswired microphone or a "widened" stereo file: the right channel is the left one
+    // upside down. Averaged as they came, the two made silence and the file an empty transcript.
+    let (Some(c), Some(m)) = (corpus(), test_model()) else {
+        return;
+    };
+    let jfk = hark_capture::read_16k_mono(&c.join("jfk.wav")).unwrap();
+    let inverted: Vec<f32> = jfk.iter().map(|s| -s).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("antiphase.wav");
+    std::fs::write(&path, stereo_wav(&jfk, &inverted)).unwrap();
+    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    let t = p.transcribe_file(&path, Pace::Fast, |_| {}).unwrap();
+    let want =
+        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+    assert_eq!(normalize_words(&t.text()), normalize_words(want), "{}", t.text());
+}
+
 fn per_clip_wer(p: &mut Pipeline, lf: &LongForm, samples_of: impl Fn(&str) -> Vec<f32>) -> WerCount {
     let mut total = WerCount::default();
     for (file, reference, _, _) in &lf.clips {

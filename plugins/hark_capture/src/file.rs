@@ -13,7 +13,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use crate::CaptureError;
-use crate::resample::{RateConverter, downmix_into};
+use crate::resample::{Downmix, RateConverter};
 
 /// A decoder that yields the file's audio as 16 kHz mono, a piece at a time.
 pub struct FileSource {
@@ -25,6 +25,7 @@ pub struct FileSource {
     rate: u32,
     resampler: RateConverter,
     sample_buf: Option<SampleBuffer<f32>>,
+    downmix: Downmix,
     mono: Vec<f32>,
     /// Decoded 16 kHz samples not yet handed out.
     ready: Vec<f32>,
@@ -91,6 +92,7 @@ impl FileSource {
             rate,
             resampler,
             sample_buf: None,
+            downmix: Downmix::new(channels, f64::from(rate)),
             mono: Vec::new(),
             ready: Vec::new(),
             ended: false,
@@ -155,7 +157,10 @@ impl FileSource {
                 };
                 buf.copy_interleaved_ref(decoded);
                 self.mono.clear();
-                downmix_into(buf.samples(), ch, &mut self.mono);
+                if self.downmix.channels() != ch {
+                    self.downmix = Downmix::new(ch, f64::from(self.rate));
+                }
+                self.downmix.push(buf.samples(), &mut self.mono);
                 self.channels = ch;
                 self.resampler.push(&self.mono, &mut self.ready);
             }

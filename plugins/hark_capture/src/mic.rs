@@ -366,8 +366,9 @@ where
     f32: FromSample<T>,
 {
     let ch = cfg.channels.max(1) as usize;
-    let inv = 1.0 / ch as f32;
     let rate = cfg.sample_rate as f64;
+    // Made here: the callback must not allocate.
+    let mut mix = crate::resample::Downmix::new(ch, rate);
     let on_data = shared.clone();
     let on_error = shared.clone();
     let mut timeline = Timeline::new(rate);
@@ -392,9 +393,7 @@ where
                 on_data.overruns.fetch_add((frames - n) as u64, Ordering::Relaxed);
             }
             if let Ok(chunk) = tx.write_chunk_uninit(n) {
-                chunk.fill_from_iter(
-                    data.chunks_exact(ch).take(n).map(|f| f.iter().map(|&s| s.to_sample::<f32>()).sum::<f32>() * inv),
-                );
+                chunk.fill_from_iter(data.chunks_exact(ch).take(n).map(|f| mix.frame(|c| f[c].to_sample::<f32>())));
             }
         },
         move |err: cpal::Error| {
