@@ -436,7 +436,12 @@ fn print_transcripts(mut ready: MessageReader<TranscriptReady>, q: Query<(&Utter
 /// 20 frames a second while someone speaks or text is on its way; 10 while capturing silence
 /// (the views scroll a noise floor, and half the frames halve the window's CPU) or while a
 /// model loads (its thread is polled each frame); otherwise
-/// frames only on input (global hotkeys wake the loop themselves).
+/// frames only on input (global hotkeys wake the loop themselves). Drawn by the CPU (no GPU:
+/// a virtual machine, Mesa's lavapipe), a frame of the views costs ~0.17 s of CPU across the
+/// rasterizer threads, and 20 of them a second took both cores of a 2-core machine: the
+/// recogniser (at a lower priority, so that capture never waits) got so little that no partial
+/// text came while someone spoke. There every wait is three times as long.
+#[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or query it uses")]
 fn update_mode(
     control: Res<CaptureControl>,
     models: Res<hark_transcribe::Models>,
@@ -445,7 +450,19 @@ fn update_mode(
     pending: Query<(), With<TranscriptionPending>>,
     replay: Res<hark_replay::Replay>,
     sessions: Query<(Entity, &hark_core::SessionState), With<hark_core::Session>>,
+    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
+    mut software: Local<Option<bool>>,
 ) {
+    if software.is_none()
+        && let Some(a) = &adapter
+    {
+        let cpu = format!("{:?}", a.device_type) == "Cpu";
+        if cpu {
+            info!("the window is drawn by the CPU ({}): fewer frames, to leave it to transcription", a.name);
+        }
+        *software = Some(cpu);
+    }
+    let slow = if *software == Some(true) { 3 } else { 1 };
     let speaking = control.active.and_then(|s| regions.get(s).ok()).is_some_and(SpeechRegions::speaking);
     // A capture that has stopped but is not complete still has text on its way: its last
     // utterance may be waiting to be cut, or queued behind a partial for a free worker (not
@@ -459,11 +476,11 @@ fn update_mode(
     });
     let want = if replay.playing {
         // The playhead, the highlighted word and the views move at 30 frames a second.
-        UpdateMode::reactive(Duration::from_millis(33))
+        UpdateMode::reactive(Duration::from_millis(33) * slow)
     } else if speaking || finishing || !pending.is_empty() || replay.opening.is_some() {
-        UpdateMode::reactive(Duration::from_millis(50))
+        UpdateMode::reactive(Duration::from_millis(50) * slow)
     } else if control.active.is_some() || models.loading().is_some() {
-        UpdateMode::reactive(Duration::from_millis(100))
+        UpdateMode::reactive(Duration::from_millis(100) * slow)
     } else {
         UpdateMode::reactive_low_power(Duration::from_secs(60))
     };
