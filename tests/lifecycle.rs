@@ -28,28 +28,63 @@ impl Engine for StandIn {
         if self.fail_every.is_some_and(|n| self.calls.is_multiple_of(n)) {
             return Err(EngineError::Other(format!("stand-in failure on call {}", self.calls)));
         }
-        let end = (audio.len() / 160) as i64; // centiseconds
-        // With a prompt, the text says which: "word 4 after 2" was prompted with "word 2 …".
-        let mut said = vec![" word".to_owned(), format!(" {}", self.calls)];
-        if let Some(before) = prompt.and_then(|p| p.split_whitespace().nth(1)) {
-            said.extend([" after".to_owned(), format!(" {before}")]);
+        Ok(said_by_call(self.calls, audio, prompt))
+    }
+}
+
+/// What the stand-ins say on their `call`-th decode of `audio`: "word N", the words spread over
+/// the audio.
+fn said_by_call(call: u32, audio: &[f32], prompt: Option<&str>) -> EngineOutput {
+    let end = (audio.len() / 160) as i64; // centiseconds
+    // With a prompt, the text says which: "word 4 after 2" was prompted with "word 2 …".
+    let mut said = vec![" word".to_owned(), format!(" {call}")];
+    if let Some(before) = prompt.and_then(|p| p.split_whitespace().nth(1)) {
+        said.extend([" after".to_owned(), format!(" {before}")]);
+    }
+    // Words spread over the audio but at most 2.5 s apart, the last running to the end: as
+    // whisper places them, so the second hearings see no speech passed over (between two
+    // words 3 s apart, or more than 1.5 s after the last word starts).
+    let n = said.len() as i64;
+    let start = |i: i64| if i == n { end } else { (end * i / n).min(250 * i) };
+    let tokens = said
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Token { bytes: t.as_bytes().to_vec(), p: 0.9, t0: start(i as i64), t1: start(i as i64 + 1) })
+        .collect();
+    EngineOutput {
+        segments: vec![Segment { text: said.concat(), no_speech: 0.0, tokens }],
+        attempts: 1,
+        storm: false,
+        unheard: Vec::new(),
+    }
+}
+
+/// A recogniser whose every decode lasts until the test lets it go (one message on `go`): a
+/// decode's length counted in frames of virtual time, the same on any machine.
+struct Gated {
+    calls: u32,
+    go: std::sync::mpsc::Receiver<()>,
+}
+
+impl Engine for Gated {
+    fn transcribe(&mut self, audio: &[f32], prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+        self.calls += 1;
+        // Bounded, so that a decode the test does not expect (a second hearing) cannot hang it.
+        let _ = self.go.recv_timeout(Duration::from_secs(5));
+        // A word every 0.4 s, so that no second hearing looks for speech passed over.
+        let mut out = said_by_call(self.calls, audio, prompt);
+        let end = (audio.len() / 160) as i64;
+        let s = &mut out.segments[0];
+        s.tokens.truncate(1);
+        s.tokens[0].t1 = 40.min(end);
+        let mut t = s.tokens[0].t1;
+        while t < end {
+            s.tokens.push(Token { bytes: b" and".to_vec(), p: 0.9, t0: t, t1: (t + 40).min(end) });
+            t += 40;
         }
-        // Words spread over the audio but at most 2.5 s apart, the last running to the end: as
-        // whisper places them, so the second hearings see no speech passed over (between two
-        // words 3 s apart, or more than 1.5 s after the last word starts).
-        let n = said.len() as i64;
-        let start = |i: i64| if i == n { end } else { (end * i / n).min(250 * i) };
-        let tokens = said
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Token { bytes: t.as_bytes().to_vec(), p: 0.9, t0: start(i as i64), t1: start(i as i64 + 1) })
-            .collect();
-        Ok(EngineOutput {
-            segments: vec![Segment { text: said.concat(), no_speech: 0.0, tokens }],
-            attempts: 1,
-            storm: false,
-            unheard: Vec::new(),
-        })
+        s.tokens[0].bytes = format!(" word{}", self.calls).into_bytes();
+        s.text = s.tokens.iter().map(|t| String::from_utf8_lossy(&t.bytes).into_owned()).collect();
+        Ok(out)
     }
 }
 
@@ -373,4 +408,86 @@ fn live_capture_closes_an_utterance_at_a_shorter_pause_than_a_file() {
     };
     assert_eq!(utterances(true), 2);
     assert_eq!(utterances(false), 1);
+}
+
+/// Speech like quick talk: `words` bursts of the buzz (0.35 s) each followed by a 0.27 s pause
+/// (shorter than the live hangover), then 1.2 s of faint noise.
+fn quick_talk(words: usize) -> Vec<f32> {
+    let one = utterance_audio();
+    let sr = 16_000.0;
+    let at = |s: f32| (s * sr) as usize;
+    let (buzz, quiet) = (&one[at(0.6)..at(0.95)], &one[..at(0.6)]);
+    let mut out = quiet.to_vec();
+    for _ in 0..words {
+        out.extend_from_slice(buzz);
+        out.extend_from_slice(&quiet[..at(0.27)]);
+    }
+    out.extend_from_slice(quiet);
+    out.extend_from_slice(quiet);
+    out
+}
+
+#[test]
+fn text_being_said_keeps_coming_when_every_decode_takes_most_of_a_words_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.live(true);
+    opts.extend = Some(|app| {
+        app.add_plugins(ReleaseFinishedSessions);
+    });
+    let (go, gate) = std::sync::mpsc::channel();
+    let mut p = Pipeline::with_engines(&opts, vec![Box::new(Gated { calls: 0, go: gate })]);
+    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
+    p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    // Two utterances of 16 quick words (about 10 s each); every decode takes 0.4 s of audio
+    // time (8 frames), longer than the pause after each word: a slower machine than ours.
+    let audio: Vec<f32> = (0..2).flat_map(|_| quick_talk(16)).collect();
+    let s =
+        p.start(SourceKind::Memory, Source::Samples { samples: audio.into(), pos: 0 }, "live".into(), Pace::RealTime);
+    const DECODE_FRAMES: u32 = 8;
+    let (mut frames, mut cancelled) = (0, 0);
+    // Partial texts shown, by utterance start, and the session sample each appeared at.
+    let mut shown: Vec<(u64, u64, String)> = Vec::new();
+    while p.app.world().get_entity(s).is_ok() {
+        p.app.update();
+        let world = p.app.world();
+        if let (Some(pt), Some(clock)) =
+            (world.get::<hark_core::PartialTranscript>(s), world.get::<hark_core::SessionClock>(s))
+        {
+            let text = format!("{} {}", pt.committed, pt.tentative);
+            if shown.last().is_none_or(|l| l.2 != text) {
+                shown.push((pt.start, clock.captured, text));
+            }
+        }
+        let mut rec = p.app.world_mut().resource_mut::<Recognizer>();
+        if rec.decoding() > 0 {
+            frames += 1;
+            // A cancelled decode stops at once (whisper.cpp checks between tokens).
+            if frames >= DECODE_FRAMES || rec.cancelled > cancelled {
+                go.send(()).unwrap();
+                rec.wait();
+                frames = 0;
+            }
+        } else {
+            frames = 0;
+        }
+        cancelled = rec.cancelled;
+    }
+    // Each utterance's text grew while it was said: a new text at least every 1.5 s of it
+    // (a decode every 0.48 s of audio asked for, each taking 0.4 s).
+    let mut starts: Vec<u64> = shown.iter().map(|s| s.0).collect();
+    starts.dedup();
+    assert_eq!(starts.len(), 2, "{shown:?}");
+    for start in starts {
+        let at: Vec<u64> = shown.iter().filter(|s| s.0 == start).map(|s| s.1).collect();
+        assert!(at.len() >= 6, "{} texts of the utterance at {start}: {shown:?}", at.len());
+        let gaps = at.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(gaps <= 24_000, "{gaps} samples without new text: {shown:?}");
+    }
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let segs = r.segments(r.sessions().unwrap()[0].id).unwrap();
+    assert_eq!(segs.len(), 2, "{segs:?}");
 }

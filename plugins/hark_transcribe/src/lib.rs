@@ -72,6 +72,21 @@ pub struct JobDone {
     pub speculative: bool,
 }
 
+/// How far a session's partial text lags the open utterance (session samples).
+#[derive(Debug, Clone, Copy)]
+struct PartialProgress {
+    start: u64,
+    heard: u64,
+    shown: u64,
+}
+
+/// Audio heard past the last partial text at which partials are starved: from here a
+/// speculative final no longer stops the partial decode in flight, and one the speaker talks
+/// past goes on and is shown as partial text. Each pause in speech starts a speculation, each
+/// word after it stops it; where a decode outlasts the pauses between words (a slower machine,
+/// a loaded one) nothing finished and no partial text came at all.
+const STARVED_SAMPLES: u64 = hark_core::SAMPLE_RATE as u64;
+
 /// A session's latest speculative final: sent, or decoded and waiting for its utterance.
 #[derive(Debug)]
 struct Speculation {
@@ -116,6 +131,14 @@ pub struct Recognizer {
     /// Partial decodes sent, and open-utterance audio skipped because newer audio overtook it.
     pub partials_decoded: u64,
     pub partials_skipped: u64,
+    /// Of each session's open utterance: its start, the end of the newest audio of it sent for
+    /// a partial or speculation, and the end of the audio its last partial text heard.
+    progress: HashMap<Entity, PartialProgress>,
+    /// Speculations the speaker talked past whose decode goes on, to be shown as partial text
+    /// (by job id: the open utterance's start).
+    as_partial: HashMap<u64, u64>,
+    /// Speculative finals the speaker talked past that were shown as partial text.
+    pub speculations_shown: u64,
     /// Results taken by [`Recognizer::wait`] and not handed out yet.
     held: Vec<JobDone>,
     /// The worker threads, joined when the recogniser goes.
@@ -196,6 +219,9 @@ impl Recognizer {
             partial_in_flight: HashMap::new(),
             partials_decoded: 0,
             partials_skipped: 0,
+            progress: HashMap::new(),
+            as_partial: HashMap::new(),
+            speculations_shown: 0,
             pending_speculative: HashMap::new(),
             speculative: HashMap::new(),
             speculative_decoded: 0,
@@ -210,6 +236,12 @@ impl Recognizer {
     /// Utterances being transcribed now (partial decodes included).
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Jobs sent whose result this thread has not received yet (still decoding, or finished and
+    /// not read from the channel).
+    pub fn decoding(&self) -> usize {
+        self.in_flight.len().saturating_sub(self.held.len())
     }
 
     /// Blocks until every job sent so far has finished (tests step the app deterministically
@@ -252,6 +284,46 @@ impl Recognizer {
             && !f.swap(true, Ordering::Relaxed)
         {
             self.cancelled += 1;
+        }
+    }
+
+    /// The open utterance starting at `start` has been heard up to `end`.
+    fn heard(&mut self, session: Entity, start: u64, end: u64) {
+        let p = self.progress.entry(session).or_insert(PartialProgress { start, heard: end, shown: start });
+        if p.start != start {
+            *p = PartialProgress { start, heard: end, shown: start };
+        }
+        p.heard = p.heard.max(end);
+    }
+
+    /// Whether the session's partial text lags its open utterance by a starving margin.
+    fn starving(&self, session: Entity) -> bool {
+        self.progress.get(&session).is_some_and(|p| p.heard.saturating_sub(p.shown) >= STARVED_SAMPLES)
+    }
+
+    /// The speaker went on after the session's speculation: its decode is stopped, unless the
+    /// partials are starved (then it goes on, and is shown as partial text); one already
+    /// decoded is shown as partial text if it heard more than the text shown.
+    fn talked_past(&mut self, session: Entity) {
+        let Some(p) = self.speculative.remove(&session) else { return };
+        let newer = self.progress.get(&session).is_some_and(|g| g.start == p.start && g.shown < p.end);
+        match p.done {
+            Some(mut d) if newer && d.result.is_ok() => {
+                // Its engine time was counted when it came back.
+                d.busy = Duration::ZERO;
+                self.as_partial.insert(d.id, p.start);
+                self.in_flight.insert(d.id, (session, session));
+                self.partial_in_flight.insert(session, d.id);
+                self.held.push(d);
+                self.speculations_shown += 1;
+            }
+            Some(_) => {}
+            None if newer && self.starving(session) && !self.partial_in_flight.contains_key(&session) => {
+                self.as_partial.insert(p.job, p.start);
+                self.partial_in_flight.insert(session, p.job);
+                self.speculations_shown += 1;
+            }
+            None => self.cancel(p.job),
         }
     }
 
@@ -348,9 +420,10 @@ fn submit(
     mut partials: Query<&mut partial::PartialState>,
 ) {
     for o in open_speech.read() {
+        rec.heard(o.session, o.start, o.start + o.audio.len() as u64);
         if o.speculative {
-            // The one before (the speaker went on after it) is no longer wanted.
-            rec.drop_speculation(o.session);
+            // The one before (the speaker went on after it) is no longer wanted as a final.
+            rec.talked_past(o.session);
             rec.pending_speculative.insert(o.session, o.clone());
             // It hears everything a waiting partial would, and more.
             if rec.pending_partials.remove(&o.session).is_some() {
@@ -359,7 +432,7 @@ fn submit(
         } else {
             // Partials come again only once the speaker has gone on: the speculation was wrong.
             if rec.speculative.get(&o.session).is_some_and(|p| p.start == o.start) {
-                rec.drop_speculation(o.session);
+                rec.talked_past(o.session);
             }
             rec.pending_speculative.remove(&o.session);
             if rec.pending_partials.insert(o.session, (o.start, o.audio.clone())).is_some() {
@@ -435,12 +508,15 @@ fn submit(
         commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<UtteranceAudio>();
     }
     // Partials only when no final waits and a worker is free: finals always go first, and a
-    // partial decode in their way is stopped.
+    // partial decode in their way is stopped; a speculation stops it too unless that session's
+    // partials are starved.
     let finals_waiting = queue.iter().any(|(e, ..)| !rec.in_flight.values().any(|(u, _)| u == e));
     if (finals_waiting || !rec.pending_speculative.is_empty()) && rec.in_flight() >= rec.workers {
-        let partials: Vec<u64> = rec.partial_in_flight.values().copied().collect();
-        for id in partials {
-            rec.cancel(id);
+        let partials: Vec<(Entity, u64)> = rec.partial_in_flight.iter().map(|(s, id)| (*s, *id)).collect();
+        for (session, id) in partials {
+            if finals_waiting || !rec.starving(session) {
+                rec.cancel(id);
+            }
         }
     }
     if !finals_waiting {
@@ -538,8 +614,14 @@ fn collect(
         if let Some((_, session)) = entry {
             partials.spent(session, done.busy);
         }
-        if let Some(start) = done.partial_of {
+        if let Some(start) = done.partial_of.or_else(|| rec.as_partial.remove(&done.id)) {
             rec.partial_in_flight.remove(&done.utterance);
+            if done.result.is_ok()
+                && let Some(p) = rec.progress.get_mut(&done.utterance)
+                && p.start == start
+            {
+                p.shown = p.shown.max(done.start + done.duration_samples);
+            }
             partials.apply(&done, start);
             continue;
         }
@@ -590,6 +672,9 @@ fn collect(
         }
         // The final text replaces what was shown of the utterance while it was said.
         partials.finish(u.session, u.start);
+        if rec.progress.get(&u.session).is_some_and(|p| p.start <= u.start) {
+            rec.progress.remove(&u.session);
+        }
         partials.final_published(u.session, speech_end.map(|s| s.0));
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });
