@@ -247,8 +247,13 @@ fn stand_in_pipeline(mut opts: PipelineOptions, db: &Path, delay: Duration) -> P
     opts.extend = Some(|app| {
         app.add_plugins(ReleaseFinishedSessions);
     });
-    let engine = StandIn { calls: 0, delay, fail_every: None };
-    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
+    virtual_time_pipeline(&opts, db, Box::new(StandIn { calls: 0, delay, fail_every: None }))
+}
+
+/// A pipeline over `opts` with `engine`, saving to `db`, whose virtual clock brings 50 ms of
+/// audio a frame.
+fn virtual_time_pipeline(opts: &PipelineOptions, db: &Path, engine: Box<dyn Engine>) -> Pipeline {
+    let mut p = Pipeline::with_engines(opts, vec![engine]);
     p.app.insert_resource(hark_store::Writer::open(db).unwrap());
     p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
     p
@@ -438,9 +443,7 @@ fn text_being_said_keeps_coming_when_every_decode_takes_most_of_a_words_length()
         app.add_plugins(ReleaseFinishedSessions);
     });
     let (go, gate) = std::sync::mpsc::channel();
-    let mut p = Pipeline::with_engines(&opts, vec![Box::new(Gated { calls: 0, go: gate })]);
-    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
-    p.app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
+    let mut p = virtual_time_pipeline(&opts, &db, Box::new(Gated { calls: 0, go: gate }));
     // Two utterances of 16 quick words (about 10 s each); every decode takes 0.4 s of audio
     // time (8 frames), longer than the pause after each word: a slower machine than ours.
     let audio: Vec<f32> = (0..2).flat_map(|_| quick_talk(16)).collect();

@@ -312,8 +312,8 @@ impl Recognizer {
                 // Its engine time was counted when it came back.
                 d.busy = Duration::ZERO;
                 self.as_partial.insert(d.id, p.start);
+                // Handed to the next `collect`; not in flight (a partial that is stays cancellable).
                 self.in_flight.insert(d.id, (session, session));
-                self.partial_in_flight.insert(session, d.id);
                 self.held.push(d);
                 self.speculations_shown += 1;
             }
@@ -615,7 +615,9 @@ fn collect(
             partials.spent(session, done.busy);
         }
         if let Some(start) = done.partial_of.or_else(|| rec.as_partial.remove(&done.id)) {
-            rec.partial_in_flight.remove(&done.utterance);
+            if rec.partial_in_flight.get(&done.utterance) == Some(&done.id) {
+                rec.partial_in_flight.remove(&done.utterance);
+            }
             if done.result.is_ok()
                 && let Some(p) = rec.progress.get_mut(&done.utterance)
                 && p.start == start

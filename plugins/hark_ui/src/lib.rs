@@ -456,6 +456,7 @@ fn update_mode(
     if software.is_none()
         && let Some(a) = &adapter
     {
+        // bevy does not re-export wgpu's `DeviceType`; its name is stable.
         let cpu = format!("{:?}", a.device_type) == "Cpu";
         if cpu {
             info!("the window is drawn by the CPU ({}): fewer frames, to leave it to transcription", a.name);
