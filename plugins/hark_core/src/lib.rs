@@ -353,7 +353,8 @@ impl Utterance {
 pub struct UtteranceVad {
     /// Mean speech probability of its frames.
     pub mean_probability: f32,
-    /// Fraction of its frames the smoothed VAD called speech.
+    /// Fraction of its frames in the VAD's speech: those from a region's first speech frame to
+    /// its last (what the window's green band shows).
     pub speech_fraction: f32,
 }
 

@@ -221,14 +221,30 @@ impl SessionSegmenter {
             .then_some(sent)
     }
 
-    /// VAD statistics over the kept spans.
+    /// VAD statistics over the kept spans. Its speech is what the VAD's regions (the window's
+    /// green band, `--format json`'s `speech`) say: from a region's first speech frame to its
+    /// last, so the short pauses between a voice's words within a region are in it and a
+    /// click or a weak frame inside a word does not take from it. Joined regions are apart at
+    /// their joints.
     fn vad_stats(&self, pieces: &[(u64, u64)]) -> UtteranceVad {
         let (mut n, mut p, mut sp) = (0u32, 0f32, 0u32);
         let kept = |t: u64| pieces.iter().any(|&(a, b)| t >= a && t < b);
-        for &(_, prob, speech) in self.vad.iter().filter(|f| kept(f.0)) {
+        // The frames since the last speech frame of the region, not yet counted.
+        let mut since: Option<(u64, u32)> = None;
+        for &(t, prob, speech) in self.vad.iter().filter(|f| kept(f.0)) {
             n += 1;
             p += prob;
-            sp += u32::from(speech);
+            if speech {
+                sp += 1;
+                if let Some((last, between)) = since
+                    && !self.joints.iter().any(|j| j.0 > last && j.0 <= t)
+                {
+                    sp += between;
+                }
+                since = Some((t, 0));
+            } else if let Some((_, between)) = since.as_mut() {
+                *between += 1;
+            }
         }
         if n == 0 {
             return UtteranceVad::default();

@@ -336,6 +336,32 @@ fn an_utterance_knows_where_the_vad_heard_speech_in_its_audio() {
     assert_eq!(sp.0, vec![(19_200 - S, 44_800 - S), (2 * S + h + 65_536 - 4 * S, 2 * S + h + 92_160 - 4 * S)]);
 }
 
+#[test]
+fn an_utterances_speech_runs_from_each_regions_first_speech_frame_to_its_last() {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    chunk(&mut app, s, 0, vec![0.1; 10 * S as usize]);
+    // Regions at 1-3 s and 4-6 s (joined, 0.5 s of the pause kept). Speech frames at 1.2-1.6 s
+    // and 2.4-2.8 s, with a word's pause and a click between them that the VAD did not call
+    // speech, and at 4.096-4.608 s.
+    let frames: Vec<u64> = (0..10 * S / 256).map(|f| f * 256).collect();
+    for &t in &frames {
+        let speech = (19_200..25_600).contains(&t) || (38_400..44_800).contains(&t) || (65_536..73_728).contains(&t);
+        app.world_mut().write_message(VadFrame { session: s, start: t, probability: 0.9, speech });
+    }
+    two_regions_a_second_apart(&mut app, s);
+    app.update();
+    let mut q = app.world_mut().query::<(&Utterance, &UtteranceVad)>();
+    let (u, vad) = q.single(app.world()).unwrap();
+    assert_eq!((u.start, u.end), (S, 6 * S));
+    // Kept frames: 1-3.5 s and 4-6 s. Speech: 1.2-2.8 s of the first region (its pause and
+    // click in it) and 4.096-4.608 s of the second; the kept pause between the regions is not.
+    let kept = |t: u64| (S..3 * S + S / 2).contains(&t) || (4 * S..6 * S).contains(&t);
+    let n = frames.iter().filter(|&&t| kept(t)).count();
+    let speech = frames.iter().filter(|&&t| (19_200..44_800).contains(&t) || (65_536..73_728).contains(&t)).count();
+    assert_eq!(vad.speech_fraction, speech as f32 / n as f32);
+}
+
 /// Two regions a second apart (1-3 s and 4-6 s, both heard as speech) at the given levels;
 /// returns the utterances' spans.
 fn two_voices(second_level: f32) -> Vec<(u64, u64)> {

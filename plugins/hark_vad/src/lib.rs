@@ -129,12 +129,15 @@ impl Stream {
         while s.pending.len() - used >= fl {
             let frame = &s.pending[used..used + fl];
             let start = s.pending_start + used as u64;
-            let p = s.detector.probability(&s.raw[used..used + fl]);
+            let raw = &s.raw[used..used + fl];
+            let p = s.detector.probability(raw);
+            let energy_db = detector::frame_db(raw);
             let f = gate::Frame {
                 p,
-                energy_db: detector::frame_db(&s.raw[used..used + fl]),
+                energy_db,
                 band_snr_db: s.bands.push(frame),
                 band_db: Some(s.bands.level_db()),
+                impulsive: gate::is_click(raw),
             };
             let speech = s.gate.push_frame(start, fl as u64, f, |e| {
                 regions.record(e);
@@ -252,7 +255,9 @@ pub fn analyse_regions(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Ve
         let p = det.probability(raw);
         probs.push(p);
         let band_snr_db = bands.push(frame);
-        let f = gate::Frame { p, energy_db: detector::frame_db(raw), band_snr_db, band_db: Some(bands.level_db()) };
+        let energy_db = detector::frame_db(raw);
+        let impulsive = gate::is_click(raw);
+        let f = gate::Frame { p, energy_db, band_snr_db, band_db: Some(bands.level_db()), impulsive };
         gate.push_frame((i * fl) as u64, fl as u64, f, &mut on_edge);
     }
     gate.finish(samples.len() as u64, &mut on_edge);
