@@ -345,7 +345,6 @@ impl SpeechGate {
         let threshold = (s.threshold.max(pf + s.floor_margin) + if impulsive { IMPULSE_MARGIN } else { 0.0 }).min(0.95);
         let release = s.release.max(pf + s.floor_margin / 2.0);
         let loud = moving && energy_db >= floor + s.assist_db;
-
         let end = start + len;
         if self.in_speech {
             // A middling probability at the noise floor's energy is noise, not a word.
@@ -513,9 +512,7 @@ mod tests {
         assert!(edges.is_empty());
     }
 
-    /// A voice whose pauses fall to -80 dBFS, then steady hiss at -60 dBFS that the network
-    /// gives a middling 0.27 and whose bands stand far above the noise learnt so far: every
-    /// weaker kind of evidence says speech, but the level does not move as a voice's does.
+    /// A click's energy sits in 8 ms of its frame; a vowel's and a voice's spreads over it.
     #[test]
     fn a_click_is_impulsive_a_voice_is_not() {
         // A 3 ms click in the second quarter of a frame.
@@ -538,6 +535,7 @@ mod tests {
         assert!(voice.chunks(256).all(|f| !is_click(f)));
     }
 
+    /// Key presses the network is unsure of, with the bands' smoothed SNR held up after each.
     #[test]
     fn typing_the_network_does_not_hear_opens_no_region() {
         // Key presses: frames far above the floor in the speech bands (the band SNR held two
@@ -569,6 +567,9 @@ mod tests {
         assert!(edges.is_empty(), "typing opened a region: {edges:?}");
     }
 
+    /// A voice whose pauses fall to -80 dBFS, then steady hiss at -60 dBFS that the network
+    /// gives a middling 0.27 and whose bands stand far above the noise learnt so far: every
+    /// weaker kind of evidence says speech, but the level does not move as a voice's does.
     #[test]
     fn steady_hiss_after_a_voice_is_not_speech_however_far_above_the_old_floor() {
         let s = GateSettings::default();
