@@ -133,6 +133,9 @@ pub struct PipelineArgs {
     /// live, where it would delay the text).
     #[arg(long, value_name = "SECS", value_parser = pause_secs)]
     pub merge_pauses: Option<f64>,
+    /// Cut speech longer than this many seconds, 5 to 28, at its quietest moment (default 25).
+    #[arg(long, value_name = "SECS", value_parser = utterance_secs)]
+    pub max_utterance: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -174,6 +177,12 @@ fn pause_secs(s: &str) -> Result<f64, String> {
     if (0.0..=25.0).contains(&v) { Ok(v) } else { Err("use a number of seconds from 0 to 25".into()) }
 }
 
+/// The longest utterance whisper's 30 s window takes with room to spare, from 5 s.
+fn utterance_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (5.0..=28.0).contains(&v) { Ok(v) } else { Err("use a number of seconds from 5 to 28".into()) }
+}
+
 impl PipelineArgs {
     /// Options for audio of `audio_secs` (when known): a long file is split across one worker
     /// per core, a short one gets every core for its single utterance.
@@ -200,6 +209,9 @@ impl PipelineArgs {
         o.whisper.temperature_inc = self.temperature_inc;
         if let Some(gap) = self.merge_pauses {
             o.segment.merge_gap_secs = gap;
+        }
+        if let Some(max) = self.max_utterance {
+            o.segment.max_secs = max;
         }
         o.vad.gate.threshold = self.vad_threshold;
         o.vad.gate.band_enter_db = self.band_enter;
@@ -246,6 +258,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 band_enter: hark_vad::GateSettings::default().band_enter_db,
                 band_stay: hark_vad::GateSettings::default().band_stay_db,
                 merge_pauses: Some(0.0),
+                max_utterance: None,
             };
             let mut opts = args.options(&models_dir, None)?;
             opts.database = Some(db);
