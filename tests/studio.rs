@@ -135,6 +135,27 @@ fn window_without_sound(x: &Xvfb, data: &std::path::Path, rt: &std::path::Path) 
     c
 }
 
+/// The window on `x` with no sound server and the recall buffer off, capturing `clip` as a
+/// demo in real time (stdout piped for [`Output`]); its database and settings under `data`.
+fn demo_window(
+    x: &Xvfb,
+    data: &std::path::Path,
+    rt: &std::path::Path,
+    clip: &std::path::Path,
+    m: &std::path::Path,
+) -> Child {
+    write_settings(data, "(version: 1, recall_seconds: 0, recall_asked: true)");
+    window_without_sound(x, data, rt)
+        .arg("--demo")
+        .arg(clip)
+        .args(["--exit-after", "120", "--model"])
+        .arg(m)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// `hark` on the display `x` with the test sound server `pulse` (its virtual microphone), its
 /// database in `data` and its settings under `data/hark/`; stdout piped for [`Output`].
 fn window_with_sound(x: &Xvfb, pulse: &Pulse, data: &std::path::Path) -> Command {
@@ -829,18 +850,9 @@ fn a_termination_signal_finishes_the_capture_before_the_window_exits() {
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
-    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     // 26.7 s of someone speaking almost without a pause: when the first utterance's text is
     // out, the capture is in the middle of the next one.
-    let mut app = window_without_sound(&x, dir.path(), rt.path())
-        .arg("--demo")
-        .arg(c.join("mfa_acoustic_corpus.wav"))
-        .args(["--exit-after", "120", "--model"])
-        .arg(&m)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut app = demo_window(&x, dir.path(), rt.path(), &c.join("mfa_acoustic_corpus.wav"), &m);
     let out = Output::follow(&mut app);
     let first = out.wait_for("[");
     let first_end: f64 = first.split('–').nth(1).unwrap().split(']').next().unwrap().trim().parse().unwrap();
@@ -887,17 +899,8 @@ fn a_window_killed_mid_capture_keeps_its_audio_and_the_session_is_recovered() {
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
-    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     let clip = c.join("mfa_acoustic_corpus.wav");
-    let mut app = window_without_sound(&x, dir.path(), rt.path())
-        .arg("--demo")
-        .arg(&clip)
-        .args(["--exit-after", "120", "--model"])
-        .arg(&m)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut app = demo_window(&x, dir.path(), rt.path(), &clip, &m);
     let out = Output::follow(&mut app);
     out.wait_for("capture started");
     let started = std::time::Instant::now();
