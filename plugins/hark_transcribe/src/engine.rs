@@ -232,26 +232,18 @@ impl WhisperEngine {
         self.window(need)
     }
 
-    /// A window of at least `need` positions that whisper.cpp encodes correctly and fast: at
-    /// most the model's; with flash attention a whole number of its 256-position blocks, else a
-    /// multiple of [`GEMM_POSITIONS`].
+    /// A window of at least `need` positions that whisper.cpp encodes correctly: at most the
+    /// model's, and with flash attention a whole number of its 256-position blocks.
+    ///
+    /// Not rounded otherwise, though ggml's tiled matrix product (`.cargo/config.toml`) takes
+    /// the encoder's attention only when the window is a multiple of 16: rounding up made
+    /// decoding another 1.2x faster but changed what whisper hears at noise level, three words
+    /// worse on the noisy long-form test (docs/PERFORMANCE.md, 2026-12-03).
     fn window(&self, need: usize) -> i32 {
-        window_positions(need, self.ctx.n_audio_ctx(), self.settings.flash_attn)
+        let full = self.ctx.n_audio_ctx();
+        let need = if self.settings.flash_attn { need.next_multiple_of(256) } else { need };
+        (need as i32).min(full)
     }
-}
-
-/// Fitted windows are rounded up to this many encoder positions (0.32 s). The encoder's
-/// attention multiplies by a matrix whose inner dimension is the window: ggml's tiled matrix
-/// product (llamafile's, built in by `.cargo/config.toml`) takes it only in whole 16-element
-/// steps and otherwise falls back to one dot product per element, which made the encoder of an
-/// 806-position window 1.5× slower than that of an 816-position one.
-pub const GEMM_POSITIONS: usize = 16;
-
-/// `need` positions rounded up to what the encoder runs fast (see [`WhisperEngine::window`]),
-/// at most the model's `full` window.
-fn window_positions(need: usize, full: i32, flash_attn: bool) -> i32 {
-    let step = if flash_attn { 256 } else { GEMM_POSITIONS };
-    i32::try_from(need.next_multiple_of(step)).unwrap_or(i32::MAX).min(full)
 }
 
 /// Utterances at least this long that come out empty are decoded again in the full window
@@ -443,26 +435,4 @@ impl Engine for WhisperEngine {
 /// The text of all segments, as the guard judges it.
 pub fn output_text(o: &EngineOutput) -> String {
     o.segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>().join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fitted_windows_are_whole_gemm_steps_and_never_beyond_the_model() {
-        // JFK (11 s = 550 positions) with the default margin of 256: 806 becomes 816.
-        assert_eq!(window_positions(806, 1500, false), 816);
-        assert_eq!(window_positions(800, 1500, false), 800);
-        assert_eq!(window_positions(500, 1500, false), 512);
-        for need in 1..=1600 {
-            let w = window_positions(need, 1500, false);
-            assert!(w as usize >= need.min(1500), "{need} positions got a window of {w}");
-            assert!(w == 1500 || (w as usize).is_multiple_of(GEMM_POSITIONS), "{need} → {w}");
-            assert!((w as usize) < need + GEMM_POSITIONS, "{need} → {w}: more padding than one step");
-        }
-        // Flash attention keeps its 256-position blocks.
-        assert_eq!(window_positions(806, 1500, true), 1024);
-        assert_eq!(window_positions(1300, 1500, true), 1500);
-    }
 }
