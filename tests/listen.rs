@@ -502,12 +502,12 @@ fn a_slower_model_live_thins_the_text_being_said_and_keeps_every_final() {
     assert!(status.success(), "{log}");
     assert!(!log.contains("audio lost"), "{log}");
 
-    // Text appeared, and grew, while the clip was being said. How often depends on the
-    // machine: 5 or more updates on earlier machines, 3 on 2026-12-03's (each decode of the
-    // growing 8 s first utterance there took over 2 s, and a speculative final talked past
-    // takes a decode's turn too).
+    // Text appeared, and grew, while the clip was being said: 5 or more updates on earlier
+    // machines; 3 on 2026-12-03's before whisper.cpp was built with ggml's tiled matrix
+    // product (each decode of the growing 8 s first utterance took over 2 s), 12 in 2 runs of
+    // 2 after.
     let updates = stdout.lines().filter(|l| l.contains('…')).count();
-    assert!(updates >= 3, "{updates} updates of the text being said:\n{stdout}");
+    assert!(updates >= 5, "{updates} updates of the text being said:\n{stdout}");
     // Finals: in order, and together the whole clip.
     let finals: Vec<&str> = stdout.lines().filter(|l| !l.contains('…')).collect();
     let starts: Vec<f64> =
@@ -518,7 +518,8 @@ fn a_slower_model_live_thins_the_text_being_said_and_keeps_every_final() {
     let reference = reference.split('\t').nth(2).unwrap();
     // 8.8 % on earlier machines; 17.5 and 21.1 % on slower ones, where the clip's "uh" and
     // cough, cut live as utterances of their own, were heard as "We're going to be doing
-    // this." and "Ha ha." (what whisper hears of such a fragment depends on whether its
+    // this." and "Ha ha." (15.8 and 10.5 % there with the tiled matrix product: still above
+    // the earlier bound of 15 %) (what whisper hears of such a fragment depends on whether its
     // speculative final, decoded on the audio to 50 ms after the last speech frame, finished
     // in time: docs/PERFORMANCE.md, "Live partials starve on a slower machine").
     let w = wer(reference, &heard(&finals.join("\n")));
