@@ -518,10 +518,10 @@ fn a_slower_model_live_thins_the_text_being_said_and_keeps_every_final() {
     let reference = reference.split('\t').nth(2).unwrap();
     // 8.8 % on earlier machines; 17.5 and 21.1 % on slower ones, where the clip's "uh" and
     // cough, cut live as utterances of their own, were heard as "We're going to be doing
-    // this." and "Ha ha." (15.8 and 10.5 % there with the tiled matrix product: still above
-    // the earlier bound of 15 %) (what whisper hears of such a fragment depends on whether its
+    // this." and "Ha ha." (what whisper hears of such a fragment depends on whether its
     // speculative final, decoded on the audio to 50 ms after the last speech frame, finished
-    // in time: docs/PERFORMANCE.md, "Live partials starve on a slower machine").
+    // in time: docs/PERFORMANCE.md, "Live partials starve on a slower machine"). With the
+    // tiled matrix product 15.8 and 10.5 % there: still above the earlier bound of 15 %.
     let w = wer(reference, &heard(&finals.join("\n")));
     assert!(w.rate() <= 0.25, "WER {:.1} %: {stdout}", w.rate() * 100.0);
     if let Err(e) = check_lossless(&clip, &stored_audio(data.path())) {

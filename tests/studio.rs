@@ -136,24 +136,23 @@ fn window_without_sound(x: &Xvfb, data: &std::path::Path, rt: &std::path::Path) 
 }
 
 /// The window on `x` with no sound server and the recall buffer off, capturing `clip` as a
-/// demo in real time (stdout piped for [`Output`]); its database and settings under `data`.
+/// demo in real time and told to stay 150 s, writing `state` if given (stdout piped for
+/// [`Output`]); its database and settings under `data`. For the ways of ending a capture.
 fn demo_window(
     x: &Xvfb,
     data: &std::path::Path,
     rt: &std::path::Path,
     clip: &std::path::Path,
     m: &std::path::Path,
+    state: Option<&std::path::Path>,
 ) -> Child {
     write_settings(data, "(version: 1, recall_seconds: 0, recall_asked: true)");
-    window_without_sound(x, data, rt)
-        .arg("--demo")
-        .arg(clip)
-        .args(["--exit-after", "120", "--model"])
-        .arg(m)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let mut c = window_without_sound(x, data, rt);
+    c.arg("--demo").arg(clip).args(["--exit-after", "150", "--model"]).arg(m);
+    if let Some(state) = state {
+        c.arg("--state-json").arg(state);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap()
 }
 
 /// `hark` on the display `x` with the test sound server `pulse` (its virtual microphone), its
@@ -852,10 +851,10 @@ fn a_termination_signal_finishes_the_capture_before_the_window_exits() {
     let rt = tempfile::tempdir().unwrap();
     // 26.7 s of someone speaking almost without a pause: when the first utterance's text is
     // out, the capture is in the middle of the next one.
-    let mut app = demo_window(&x, dir.path(), rt.path(), &c.join("mfa_acoustic_corpus.wav"), &m);
+    let mut app = demo_window(&x, dir.path(), rt.path(), &c.join("mfa_acoustic_corpus.wav"), &m, None);
     let out = Output::follow(&mut app);
     let first = out.wait_for("[");
-    let first_end: f64 = first.split('–').nth(1).unwrap().split(']').next().unwrap().trim().parse().unwrap();
+    let first_end = end_of(&first);
     // What `kill`, a service manager or logout sends.
     let killed = Command::new("kill").args(["-TERM", &app.id().to_string()]).status().unwrap();
     assert!(killed.success());
@@ -900,7 +899,7 @@ fn a_window_killed_mid_capture_keeps_its_audio_and_the_session_is_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
     let clip = c.join("mfa_acoustic_corpus.wav");
-    let mut app = demo_window(&x, dir.path(), rt.path(), &clip, &m);
+    let mut app = demo_window(&x, dir.path(), rt.path(), &clip, &m, None);
     let out = Output::follow(&mut app);
     out.wait_for("capture started");
     let started = std::time::Instant::now();
@@ -1082,29 +1081,6 @@ fn end_of(line: &str) -> f64 {
     line.split('–').nth(1).unwrap().split(']').next().unwrap().trim().parse().unwrap()
 }
 
-/// The window capturing a 26.7 s recording, told to stay 150 s (writing `state` only if it
-/// does): for the ways of quitting mid-capture.
-fn capturing_for_long(
-    x: &Xvfb,
-    dir: &std::path::Path,
-    rt: &std::path::Path,
-    c: &std::path::Path,
-    m: &std::path::Path,
-    state: &std::path::Path,
-) -> Child {
-    window_without_sound(x, dir, rt)
-        .arg("--demo")
-        .arg(c.join("mfa_acoustic_corpus.wav"))
-        .args(["--exit-after", "150", "--model"])
-        .arg(m)
-        .arg("--state-json")
-        .arg(state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn panels_are_dragged_and_hidden_kept_for_the_next_start_and_ctrl_q_quits_finishing_the_capture() {
     let _one = one_window_at_a_time();
@@ -1112,9 +1088,8 @@ fn panels_are_dragged_and_hidden_kept_for_the_next_start_and_ctrl_q_quits_finish
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
-    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     let state = dir.path().join("state.json");
-    let mut app = capturing_for_long(&x, dir.path(), rt.path(), &c, &m, &state);
+    let mut app = demo_window(&x, dir.path(), rt.path(), &c.join("mfa_acoustic_corpus.wav"), &m, Some(&state));
     let out = Output::follow(&mut app);
     out.wait_for("window ready");
     let id = x.xdotool(&["search", "--sync", "--name", "^Hark$"]);
@@ -1192,9 +1167,8 @@ fn closing_the_window_mid_capture_finishes_the_session_before_it_goes() {
     let Some(x) = Xvfb::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let rt = tempfile::tempdir().unwrap();
-    write_settings(dir.path(), "(version: 1, recall_seconds: 0, recall_asked: true)");
     let state = dir.path().join("state.json");
-    let mut app = capturing_for_long(&x, dir.path(), rt.path(), &c, &m, &state);
+    let mut app = demo_window(&x, dir.path(), rt.path(), &c.join("mfa_acoustic_corpus.wav"), &m, Some(&state));
     let out = Output::follow(&mut app);
     let first_end = end_of(&out.wait_for("["));
     let id: u32 = x.xdotool(&["search", "--sync", "--name", "^Hark$"]).lines().next().unwrap().parse().unwrap();
