@@ -1,6 +1,6 @@
 //! Transcript output formats: plain text, SRT, WebVTT, JSON.
 
-use crate::pipeline::{OutSegment, SessionTranscript};
+use crate::pipeline::{OutSegment, SessionEnd, SessionTranscript, Unrecognised, UtteranceOut};
 
 /// An output format of `hark transcribe`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,50 +76,127 @@ pub fn cues(s: &OutSegment) -> Vec<Cue> {
 /// alone would otherwise never know something was said there.
 pub const UNRECOGNISED: &str = "[speech not recognised]";
 
-/// The cues of `t`'s trusted text and of its speech not recognised, in order of time.
-fn all_cues(t: &SessionTranscript) -> Vec<Cue> {
-    let mut out: Vec<Cue> = t.segments.iter().filter(|s| !s.suspect).flat_map(cues).collect();
-    out.extend(t.unrecognised.iter().map(|u| Cue { start: u.start_s, end: u.end_s, text: UNRECOGNISED.to_owned() }));
+/// The cues of trusted text and of speech not recognised, in order of time.
+fn all_cues(segments: &[OutSegment], unrecognised: &[Unrecognised]) -> Vec<Cue> {
+    let mut out: Vec<Cue> = segments.iter().filter(|s| !s.suspect).flat_map(cues).collect();
+    out.extend(unrecognised.iter().map(|u| Cue { start: u.start_s, end: u.end_s, text: UNRECOGNISED.to_owned() }));
     out.sort_by(|a, b| a.start.total_cmp(&b.start));
     out
 }
 
-pub fn render(t: &SessionTranscript, format: Format) -> String {
-    match format {
-        Format::Txt => {
-            // One line an utterance, and one for each stretch of speech without text, with
-            // where it is so that it can be listened to.
-            let mut lines: Vec<(f64, String)> = t
-                .segments
-                .iter()
-                .filter(|s| !s.suspect)
-                .map(|s| (s.start_s, s.text.clone()))
-                .chain(t.unrecognised.iter().map(|u| {
-                    (
-                        u.start_s,
-                        format!("[speech not recognised, {:.1} s at {}]", u.speech_s, timestamp(u.start_s, '.')),
-                    )
-                }))
-                .collect();
-            lines.sort_by(|a, b| a.0.total_cmp(&b.0));
-            lines.into_iter().map(|(_, l)| l + "\n").collect()
-        }
-        Format::Srt => all_cues(t)
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                format!("{}\n{} --> {}\n{}\n\n", i + 1, timestamp(c.start, ','), timestamp(c.end, ','), c.text)
-            })
-            .collect(),
-        Format::Vtt => {
-            let mut out = String::from("WEBVTT\n\n");
-            for c in all_cues(t) {
-                out.push_str(&format!("{} --> {}\n{}\n\n", timestamp(c.start, '.'), timestamp(c.end, '.'), c.text));
-            }
-            out
-        }
-        Format::Json => serde_json::to_string_pretty(t).unwrap_or_default() + "\n",
+/// Pretty JSON of `v`, its lines after the first indented by `indent`.
+fn json_at<T: serde::Serialize + ?Sized>(v: &T, indent: &str) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default().replace('\n', &format!("\n{indent}"))
+}
+
+/// Writes a transcript in `format` piece by piece, as its utterances are transcribed: a long
+/// file's text is out while the rest is still being heard, and nothing of it has to be kept.
+/// [`render`] is the same writer given a whole transcript at once.
+#[derive(Debug)]
+pub struct Streamer {
+    format: Format,
+    /// Cues written so far (SRT numbers them).
+    cues: usize,
+    /// JSON segments written so far.
+    segments: usize,
+    /// JSON lists speech without text after the segments (it is rare: kept until the end).
+    unrecognised: Vec<Unrecognised>,
+}
+
+impl Streamer {
+    /// A writer and what comes before the first utterance.
+    pub fn start(format: Format) -> (Self, String) {
+        let head = match format {
+            Format::Txt | Format::Srt => "",
+            Format::Vtt => "WEBVTT\n\n",
+            Format::Json => "{\n  \"segments\": [",
+        };
+        (Self { format, cues: 0, segments: 0, unrecognised: Vec::new() }, head.to_owned())
     }
+
+    /// The text of one utterance (or of several, in order).
+    pub fn push(&mut self, segments: &[OutSegment], unrecognised: &[Unrecognised]) -> String {
+        let mut out = String::new();
+        match self.format {
+            Format::Txt => {
+                // One line an utterance, and one for each stretch of speech without text, with
+                // where it is so that it can be listened to.
+                let mut lines: Vec<(f64, String)> = segments
+                    .iter()
+                    .filter(|s| !s.suspect)
+                    .map(|s| (s.start_s, s.text.clone()))
+                    .chain(unrecognised.iter().map(|u| {
+                        (
+                            u.start_s,
+                            format!("[speech not recognised, {:.1} s at {}]", u.speech_s, timestamp(u.start_s, '.')),
+                        )
+                    }))
+                    .collect();
+                lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+                for (_, l) in lines {
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+            }
+            Format::Srt => {
+                for c in all_cues(segments, unrecognised) {
+                    self.cues += 1;
+                    out.push_str(&format!(
+                        "{}\n{} --> {}\n{}\n\n",
+                        self.cues,
+                        timestamp(c.start, ','),
+                        timestamp(c.end, ','),
+                        c.text
+                    ));
+                }
+            }
+            Format::Vtt => {
+                for c in all_cues(segments, unrecognised) {
+                    self.cues += 1;
+                    out.push_str(&format!("{} --> {}\n{}\n\n", timestamp(c.start, '.'), timestamp(c.end, '.'), c.text));
+                }
+            }
+            Format::Json => {
+                for s in segments {
+                    out.push_str(if self.segments == 0 { "\n    " } else { ",\n    " });
+                    out.push_str(&json_at(s, "    "));
+                    self.segments += 1;
+                }
+                self.unrecognised.extend_from_slice(unrecognised);
+            }
+        }
+        out
+    }
+
+    /// The text of one utterance handed over by the pipeline.
+    pub fn push_utterance(&mut self, u: &UtteranceOut) -> String {
+        self.push(u.segment.as_slice(), &u.unrecognised)
+    }
+
+    /// What comes after the last utterance.
+    pub fn finish(self, end: &SessionEnd) -> String {
+        match self.format {
+            Format::Txt | Format::Srt | Format::Vtt => String::new(),
+            Format::Json => {
+                let mut out = String::from(if self.segments == 0 { "],\n" } else { "\n  ],\n" });
+                out.push_str(&format!("  \"speech\": {},\n", json_at(&end.speech, "  ")));
+                if !self.unrecognised.is_empty() {
+                    out.push_str(&format!("  \"unrecognised\": {},\n", json_at(&self.unrecognised, "  ")));
+                }
+                out.push_str(&format!("  \"audio_s\": {}\n}}\n", json_at(&end.audio_s, "")));
+                out
+            }
+        }
+    }
+}
+
+/// A whole transcript in `format`.
+pub fn render(t: &SessionTranscript, format: Format) -> String {
+    let (mut w, mut out) = Streamer::start(format);
+    out.push_str(&w.push(&t.segments, &t.unrecognised));
+    let end = SessionEnd { audio_s: t.audio_s, speech: t.speech.clone(), ..Default::default() };
+    out.push_str(&w.finish(&end));
+    out
 }
 
 #[cfg(test)]
@@ -217,5 +294,61 @@ mod tests {
         assert!(vtt.ends_with("00:00:04.000 --> 00:00:07.500\n[speech not recognised]\n\n"), "{vtt}");
         // The marker is not a word to a scorer.
         assert_eq!(hark_core::text::normalize_words(&render(&t, Format::Txt)), ["good", "morning"]);
+    }
+
+    fn transcript() -> SessionTranscript {
+        let mut said = segment(&[(1.0, 1.5, "Good"), (1.5, 2.0, "morning.")]);
+        said.end_s = 2.2;
+        let mut made_up = segment(&[(9.0, 9.5, "Thank"), (9.5, 10.0, "you.")]);
+        made_up.suspect = true;
+        let later = segment(&[(12.0, 12.4, "See"), (12.4, 12.9, "you.")]);
+        SessionTranscript {
+            audio_s: 14.25,
+            segments: vec![said, made_up, later],
+            speech: vec![[0.2, 2.1], [4.0, 7.5], [9.0, 10.0], [12.0, 12.9]],
+            unrecognised: vec![crate::pipeline::Unrecognised { start_s: 4.0, end_s: 7.5, speech_s: 2.6 }],
+            session_id: None,
+            save_error: None,
+        }
+    }
+
+    #[test]
+    fn json_output_is_the_transcript_with_all_its_fields() {
+        for t in [
+            transcript(),
+            SessionTranscript { segments: Vec::new(), speech: Vec::new(), unrecognised: Vec::new(), ..transcript() },
+        ] {
+            let out = render(&t, Format::Json);
+            let parsed: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+            assert_eq!(parsed, serde_json::to_value(&t).unwrap(), "{out}");
+            assert!(out.ends_with("}\n"));
+        }
+    }
+
+    #[test]
+    fn written_an_utterance_at_a_time_the_output_is_the_same_as_all_at_once() {
+        let t = transcript();
+        // The utterances as the pipeline hands them over: the speech without text at 4 s is
+        // the second one's.
+        let pieces: Vec<UtteranceOut> = vec![
+            UtteranceOut { span: (0, 0), segment: Some(t.segments[0].clone()), unrecognised: Vec::new() },
+            UtteranceOut { span: (0, 0), segment: None, unrecognised: t.unrecognised.clone() },
+            UtteranceOut { span: (0, 0), segment: Some(t.segments[1].clone()), unrecognised: Vec::new() },
+            UtteranceOut { span: (0, 0), segment: Some(t.segments[2].clone()), unrecognised: Vec::new() },
+        ];
+        let end = SessionEnd { audio_s: t.audio_s, speech: t.speech.clone(), ..Default::default() };
+        for format in [Format::Txt, Format::Srt, Format::Vtt, Format::Json] {
+            let (mut w, mut out) = Streamer::start(format);
+            for p in &pieces {
+                out.push_str(&w.push_utterance(p));
+            }
+            out.push_str(&w.finish(&end));
+            assert_eq!(out, render(&t, format), "{format:?}");
+        }
+        assert_eq!(
+            render(&t, Format::Srt).lines().filter(|l| l.contains(" --> ")).count(),
+            3,
+            "made-up text is left out of subtitles"
+        );
     }
 }

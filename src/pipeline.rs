@@ -135,7 +135,86 @@ pub struct SessionTranscript {
     pub save_error: Option<String>,
 }
 
+/// One utterance's part of a transcript: its text, unless it has none, and the speech in it
+/// that came out without text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UtteranceOut {
+    /// Where the utterance is in the session, in samples.
+    pub span: (u64, u64),
+    pub segment: Option<OutSegment>,
+    pub unrecognised: Vec<Unrecognised>,
+}
+
+impl UtteranceOut {
+    fn new(u: &Utterance, t: &Transcript, vad: Option<&UtteranceVad>) -> Self {
+        let fraction = vad.map_or(0.0, |v| v.speech_fraction);
+        Self {
+            span: (u.start, u.end),
+            segment: (!t.text.is_empty()).then(|| OutSegment::new(&t.words, (u.start, u.end), &t.text, t.suspect)),
+            unrecognised: Unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard),
+        }
+    }
+}
+
+/// What is known of a session once its capture ended, beside its utterances.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionEnd {
+    pub audio_s: f64,
+    /// The VAD's speech regions, `[start_s, end_s]`.
+    pub speech: Vec<[f64; 2]>,
+    /// The stored session's id, when it was saved.
+    pub session_id: Option<i64>,
+    /// Why the session is not (completely) saved, when a database was asked for.
+    pub save_error: Option<String>,
+    /// Why the source stopped before its end.
+    pub failure: Option<String>,
+}
+
+/// The transcribed utterances of `session` leave the world, in order, with what the output
+/// needs of them: all of them, or (`all == false`) those before its first utterance still
+/// waiting for its text. Their rows were sent to the store in the update that gave them
+/// their text.
+fn take_utterances(world: &mut World, session: Entity, all: bool) -> Vec<UtteranceOut> {
+    let Some(list) = world.get::<hark_core::SessionUtterances>(session) else { return Vec::new() };
+    let mut items: Vec<(u32, Entity, bool)> = list
+        .iter()
+        .filter_map(|e| Some((world.get::<Utterance>(e)?.index, e, world.get::<Transcript>(e).is_some())))
+        .collect();
+    items.sort_unstable_by_key(|&(index, ..)| index);
+    let waiting = items.iter().position(|&(_, _, done)| !done).unwrap_or(items.len());
+    let take = if all { items.len() } else { waiting };
+    items
+        .drain(..take)
+        .filter_map(|(_, e, _)| {
+            let out = match (world.get::<Utterance>(e), world.get::<Transcript>(e)) {
+                (Some(u), Some(t)) => Some(UtteranceOut::new(u, t, world.get::<UtteranceVad>(e))),
+                _ => None,
+            };
+            world.despawn(e);
+            out
+        })
+        .collect()
+}
+
 impl SessionTranscript {
+    /// A whole transcript from its utterances, in order, and the session's end.
+    pub fn from_parts(utterances: Vec<UtteranceOut>, end: SessionEnd) -> Self {
+        let mut segments = Vec::new();
+        let mut unrecognised = Vec::new();
+        for u in utterances {
+            segments.extend(u.segment);
+            unrecognised.extend(u.unrecognised);
+        }
+        Self {
+            audio_s: end.audio_s,
+            segments,
+            speech: end.speech,
+            unrecognised,
+            session_id: end.session_id,
+            save_error: end.save_error,
+        }
+    }
+
     /// A stored session's latest transcripts in the output shape.
     pub fn from_store(segments: &[hark_store::SegmentRow], audio_s: f64) -> Self {
         let unrecognised = segments
@@ -161,15 +240,7 @@ impl SessionTranscript {
 
     /// What to tell a reader of the text about speech that has none, or `None`.
     pub fn unrecognised_note(&self) -> Option<String> {
-        let total: f64 = self.unrecognised.iter().map(|u| u.speech_s).sum();
-        let at: Vec<String> =
-            self.unrecognised.iter().take(5).map(|u| format!("{:.1}–{:.1} s", u.start_s, u.end_s)).collect();
-        let more = if self.unrecognised.len() > at.len() { ", …" } else { "" };
-        match self.unrecognised.len() {
-            0 => None,
-            1 => Some(format!("{total:.1} s of speech was not recognised, at {}{more}", at.join(", "))),
-            n => Some(format!("{total:.1} s of speech in {n} places was not recognised, at {}{more}", at.join(", "))),
-        }
+        unrecognised_note(&self.unrecognised)
     }
 
     /// The text of all trusted segments, space-separated.
@@ -180,6 +251,18 @@ impl SessionTranscript {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+/// What to tell a reader of the text about speech that has none (`list`), or `None`.
+pub fn unrecognised_note(list: &[Unrecognised]) -> Option<String> {
+    let total: f64 = list.iter().map(|u| u.speech_s).sum();
+    let at: Vec<String> = list.iter().take(5).map(|u| format!("{:.1}–{:.1} s", u.start_s, u.end_s)).collect();
+    let more = if list.len() > at.len() { ", …" } else { "" };
+    match list.len() {
+        0 => None,
+        1 => Some(format!("{total:.1} s of speech was not recognised, at {}{more}", at.join(", "))),
+        n => Some(format!("{total:.1} s of speech in {n} places was not recognised, at {}{more}", at.join(", "))),
     }
 }
 
@@ -276,6 +359,21 @@ impl Pipeline {
     /// The session's transcript. The session entity is despawned with its utterances; what the
     /// store was sent is committed first.
     pub fn take_transcript(&mut self, session: Entity) -> SessionTranscript {
+        let utterances = take_utterances(self.app.world_mut(), session, true);
+        let end = self.end_session(session);
+        SessionTranscript::from_parts(utterances, end)
+    }
+
+    /// The session's utterances that have their text, in order, up to the first one still
+    /// waiting for it: they leave the world (the store has their rows), so a long capture
+    /// holds no more of its text than what is still being transcribed.
+    pub fn take_transcribed(&mut self, session: Entity) -> Vec<UtteranceOut> {
+        take_utterances(self.app.world_mut(), session, false)
+    }
+
+    /// Ends a session whose utterances have been taken: commits what the store was sent and
+    /// despawns the session.
+    fn end_session(&mut self, session: Entity) -> SessionEnd {
         let world = self.app.world_mut();
         let stored = world.get::<StoredSession>(session).map(|s| s.0);
         let save_error = match world.get_resource::<Writer>() {
@@ -289,32 +387,7 @@ impl Pipeline {
             },
             None => None,
         };
-        let captured = world.get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
-        let mut q = world.query::<(&Utterance, Option<&Transcript>, Option<&UtteranceVad>)>();
-        let mut items: Vec<(Utterance, Option<Transcript>, Option<UtteranceVad>)> = q
-            .iter(world)
-            .filter(|(u, ..)| u.session == session)
-            .map(|(u, t, v)| (*u, t.cloned(), v.copied()))
-            .collect();
-        items.sort_by_key(|(u, ..)| u.index);
-        let unrecognised = items
-            .iter()
-            .filter_map(|(u, t, v)| Some((u, t.as_ref()?, v)))
-            .flat_map(|(u, t, v)| {
-                let fraction = v.map_or(0.0, |v| v.speech_fraction);
-                Unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard)
-            })
-            .collect();
-        let segments = items
-            .iter()
-            .filter_map(|(u, t, _)| {
-                let t = t.as_ref()?;
-                if t.text.is_empty() {
-                    return None;
-                }
-                Some(OutSegment::new(&t.words, (u.start, u.end), &t.text, t.suspect))
-            })
-            .collect();
+        let captured = captured_so_far(world, session);
         let speech = world
             .get::<SpeechRegions>(session)
             .map(SpeechRegions::secs)
@@ -322,15 +395,17 @@ impl Pipeline {
             .into_iter()
             .map(|[a, b]| [round_ms(a), round_ms(b)])
             .collect();
-        // The session leaves the world with its utterances (and its per-session state).
-        world.despawn(session);
-        SessionTranscript {
+        // The session leaves the world with what is left of its utterances (and its
+        // per-session state).
+        if let Ok(e) = world.get_entity_mut(session) {
+            e.despawn();
+        }
+        SessionEnd {
             audio_s: round_ms(samples_to_secs(captured)),
-            segments,
             speech,
-            unrecognised,
             session_id: stored,
             save_error,
+            failure: None,
         }
     }
 
@@ -339,24 +414,44 @@ impl Pipeline {
         &mut self,
         path: &Path,
         pace: Pace,
-        mut progress: impl FnMut(f64),
+        progress: impl FnMut(f64),
     ) -> anyhow::Result<SessionTranscript> {
+        let mut utterances = Vec::new();
+        let mut end = self.transcribe_file_as_it_goes(path, pace, progress, |u| utterances.push(u))?;
+        if let Some(failure) = end.failure.take() {
+            anyhow::bail!(failure);
+        }
+        Ok(SessionTranscript::from_parts(utterances, end))
+    }
+
+    /// Transcribes a file from start to end, handing each utterance to `each` (in order) as
+    /// soon as it and every one before it have their text, and letting it go: memory does not
+    /// grow with the file's length (the store keeps the session). A source that fails part of
+    /// the way is in [`SessionEnd::failure`], after what was heard before it was handed over.
+    pub fn transcribe_file_as_it_goes(
+        &mut self,
+        path: &Path,
+        pace: Pace,
+        mut progress: impl FnMut(f64),
+        mut each: impl FnMut(UtteranceOut),
+    ) -> anyhow::Result<SessionEnd> {
         let src = FileSource::open(path)?;
         if pace == Pace::RealTime {
             self.app.insert_resource(TimeUpdateStrategy::Automatic);
         }
         let session = self.start(SourceKind::File, Source::File(src), path.display().to_string(), pace);
         let r = self.run_until_done(session, |app| {
+            take_utterances(app.world_mut(), session, false).into_iter().for_each(&mut each);
             let captured = app.world().get::<SessionClock>(session).map(|c| c.captured).unwrap_or(0);
             progress(samples_to_secs(captured));
             if pace == Pace::RealTime {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
-        let t = self.take_transcript(session);
-        self.app.world_mut().despawn(session);
-        r.map_err(anyhow::Error::msg)?;
-        Ok(t)
+        take_utterances(self.app.world_mut(), session, true).into_iter().for_each(each);
+        let mut end = self.end_session(session);
+        end.failure = r.err();
+        Ok(end)
     }
 
     /// Inference time spent by the recognisers so far.

@@ -227,6 +227,57 @@ fn a_slow_recogniser_holds_a_fast_file_back_and_every_utterance_gets_its_text() 
     assert_eq!(r.audio(r.sessions().unwrap()[0].id).unwrap().len(), audio.len());
 }
 
+/// The most utterances the world held at the end of a frame.
+#[derive(Resource, Default)]
+struct MostUtterances(usize);
+
+fn count_utterances(q: Query<(), With<hark_core::Utterance>>, mut most: ResMut<MostUtterances>) {
+    most.0 = most.0.max(q.iter().count());
+}
+
+#[test]
+fn a_long_file_hands_over_each_utterance_in_order_as_it_is_transcribed_and_lets_it_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment.merge_gap_secs = 0.0;
+    opts.extend = Some(|app| {
+        app.init_resource::<MostUtterances>().add_systems(Last, count_utterances);
+    });
+    let engine = StandIn { calls: 0, delay: Duration::from_millis(5), fail_every: None };
+    let mut p = Pipeline::with_engines(&opts, vec![Box::new(engine)]);
+    p.app.insert_resource(hark_store::Writer::open(&db).unwrap());
+    let max_queue = p.app.world().resource::<hark_transcribe::TranscribeSettings>().max_queue;
+    let one = utterance_audio();
+    let per_read = p.app.world().resource::<hark_capture::CaptureSettings>().fast_chunk.div_ceil(one.len());
+    // Sixty utterances (2.4 min) in a file.
+    let audio: Vec<f32> = (0..60).flat_map(|_| one.iter().copied()).collect();
+    let file = dir.path().join("sixty.wav");
+    std::fs::write(&file, hark_capture::wav_16k(&audio, hark_capture::WavFormat::Float32)).unwrap();
+    let mut handed = Vec::new();
+    let end = p.transcribe_file_as_it_goes(&file, Pace::Fast, |_| {}, |u| handed.push(u)).unwrap();
+    assert_eq!(end.failure, None);
+    assert_eq!(end.save_error, None);
+    // Every utterance, in order ("word N" counts the recogniser's calls), each once.
+    let texts: Vec<String> =
+        handed.iter().map(|u| u.segment.as_ref().map_or(String::new(), |s| s.text.clone())).collect();
+    let expected: Vec<String> = (1..=60).map(|n| format!("word {n}")).collect();
+    assert_eq!(texts, expected);
+    assert!(handed.windows(2).all(|w| w[0].segment.as_ref().unwrap().end_s <= w[1].segment.as_ref().unwrap().start_s));
+    // They left the world as they were handed over: it never held more than the queue's
+    // worth, not the whole file's.
+    let most = p.app.world().resource::<MostUtterances>().0;
+    assert!(most <= max_queue + per_read + 2, "{most} utterances in the world at once");
+    assert_eq!(p.app.world_mut().query::<&hark_core::Utterance>().iter(p.app.world()).count(), 0);
+    // And the store has all of them.
+    let r = hark_store::Reader::open(&db).unwrap();
+    let id = end.session_id.unwrap();
+    let segs = r.segments(id).unwrap();
+    assert_eq!(segs.iter().map(|g| g.text.trim().to_owned()).collect::<Vec<_>>(), expected);
+    assert_eq!(r.audio(id).unwrap().len(), audio.len());
+}
+
 /// 0.6 s of faint noise, `voiced` s of the buzz, 0.6 s of faint noise.
 fn long_utterance_audio(voiced: f32) -> Vec<f32> {
     let one = utterance_audio();

@@ -3,9 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::io::Write;
+
 use clap::Args;
-use hark::format::{Format, render};
+use hark::format::{Format, Streamer};
 use hark::pipeline::Pipeline;
+use hark::pipeline::unrecognised_note;
 use hark_capture::{FileSource, Pace};
 
 use super::{PipelineArgs, progress_bar};
@@ -36,22 +39,58 @@ pub fn run(a: TranscribeArgs, models_dir: &Path, db: &Path) -> anyhow::Result<Ex
     let mut p = Pipeline::new(&opts)?;
     let bar = progress_bar(duration);
     let pace = if a.paced { Pace::RealTime } else { Pace::Fast };
-    let t = p.transcribe_file(&a.file, pace, |secs| {
-        if let Some(b) = &bar {
-            b.set_position((secs * 10.0) as u64);
-            b.set_message(format!("{secs:.0} s"));
+    // Each utterance is written as soon as it and those before it have their text: a long
+    // file reads as it goes, and its text is not held until the end.
+    let (mut writer, head) = Streamer::start(a.format);
+    let mut unrecognised = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let mut write = |text: &str| {
+        let mut put = || out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        match &bar {
+            Some(b) => b.suspend(put),
+            None => put(),
         }
-    });
-    if let Some(b) = bar {
+    };
+    write(&head)?;
+    let mut failed_write = None;
+    let t = p.transcribe_file_as_it_goes(
+        &a.file,
+        pace,
+        |secs| {
+            if let Some(b) = &bar {
+                b.set_position((secs * 10.0) as u64);
+                b.set_message(format!("{secs:.0} s"));
+            }
+        },
+        |u| {
+            unrecognised.extend_from_slice(&u.unrecognised);
+            if failed_write.is_none()
+                && let Err(e) = write(&writer.push_utterance(&u))
+            {
+                failed_write = Some(e);
+            }
+        },
+    );
+    if let Some(b) = &bar {
         b.finish_and_clear();
     }
     let t = t?;
-    print!("{}", render(&t, a.format));
-    if let Some(note) = t.unrecognised_note() {
+    write(&writer.finish(&t))?;
+    if let Some(e) = failed_write {
+        return Err(e.into());
+    }
+    if let Some(note) = unrecognised_note(&unrecognised) {
         let hear = t
             .session_id
             .map_or(String::new(), |id| format!(" (its audio is in session {id}: replay it in the window)"));
         eprintln!("note: {note}{hear}");
+    }
+    if let Some(failure) = &t.failure {
+        let kept = t
+            .session_id
+            .filter(|_| t.save_error.is_none())
+            .map_or(String::new(), |id| format!("; what was heard before it is above and in session {id}"));
+        eprintln!("error: {failure}{kept}");
     }
     match (&t.save_error, t.session_id) {
         (Some(e), id) => {
@@ -61,8 +100,8 @@ pub fn run(a: TranscribeArgs, models_dir: &Path, db: &Path) -> anyhow::Result<Ex
             );
             return Ok(ExitCode::FAILURE);
         }
-        (None, Some(id)) => eprintln!("saved as session {id} (`hark sessions show {id}`)"),
-        (None, None) => {}
+        (None, Some(id)) if t.failure.is_none() => eprintln!("saved as session {id} (`hark sessions show {id}`)"),
+        (None, _) => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if t.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
