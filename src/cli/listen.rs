@@ -12,7 +12,7 @@ use hark::pipeline::Pipeline;
 use hark_capture::{CaptureHealth, MicSource, Pace, Source, list_input_devices};
 use hark_core::{
     CaptureFinished, LatencySummary, LiveLatency, PartialReady, PartialTranscript, SessionClock, SourceKind,
-    StopCapture, Transcript, TranscriptReady, Utterance, UtteranceVad, samples_to_secs, secs_to_samples,
+    StopCapture, Transcript, Utterance, samples_to_secs, secs_to_samples,
 };
 use hark_transcribe::Recognizer;
 
@@ -74,7 +74,8 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
     let description = mic.description.clone();
     let session = p.start(SourceKind::Microphone, Source::Mic(mic), description, Pace::RealTime);
     let limit = a.duration.map(secs_to_samples);
-    let mut cursor = p.app.world().resource::<Messages<TranscriptReady>>().get_cursor();
+    // Speech without text so far, for the summary at the end.
+    let mut unrecognised = Vec::new();
     let mut partial_cursor = p.app.world().resource::<Messages<PartialReady>>().get_cursor();
     // Whether the terminal's current line holds a partial (to be overwritten).
     let mut line_open = false;
@@ -141,33 +142,32 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
             }
             _ => {}
         }
-        let ready: Vec<Entity> =
-            cursor.read(world.resource::<Messages<TranscriptReady>>()).map(|r| r.utterance).collect();
-        for e in ready {
-            let (Some(u), Some(t)) = (world.get::<Utterance>(e), world.get::<Transcript>(e)) else { continue };
-            let fraction = world.get::<UtteranceVad>(e).map_or(0.0, |v| v.speech_fraction);
-            let unheard =
-                hark_core::unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard);
-            let text = (!t.suspect && !t.text.is_empty()).then_some(t.text.as_str());
-            if text.is_none() && unheard.is_empty() {
+        // Each utterance's text, in order, as soon as it has it; it then leaves the world (the
+        // store has it), so a capture of hours holds only what is still being transcribed.
+        for u in p.take_transcribed(session) {
+            unrecognised.extend_from_slice(&u.unrecognised);
+            let text = u.segment.as_ref().filter(|s| !s.suspect).map(|s| s.text.as_str());
+            if text.is_none() && u.unrecognised.is_empty() {
                 continue;
             }
             if std::mem::take(&mut line_open) {
                 print!("\r\x1b[K");
             }
             if let Some(text) = text {
-                println!("[{:>7.2} – {:>7.2}] {text}", samples_to_secs(u.start), samples_to_secs(u.end));
+                println!("[{:>7.2} – {:>7.2}] {text}", samples_to_secs(u.span.0), samples_to_secs(u.span.1));
             }
             // Someone spoke here and no text came out: said where, as it happens.
-            for (from, to, speech) in unheard {
+            for r in &u.unrecognised {
                 println!(
-                    "[{:>7.2} – {:>7.2}] {} ({speech:.1} s)",
-                    samples_to_secs(from),
-                    samples_to_secs(to),
-                    hark::format::UNRECOGNISED
+                    "[{:>7.2} – {:>7.2}] {} ({:.1} s)",
+                    r.start_s,
+                    r.end_s,
+                    hark::format::UNRECOGNISED,
+                    r.speech_s
                 );
             }
         }
+        let world = p.app.world_mut();
         let changed = cursor_has_news(&mut partial_cursor, world.resource::<Messages<PartialReady>>(), session);
         if partials
             && changed
@@ -197,7 +197,8 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
             if let Some(losses) = health.losses() {
                 eprintln!("warning: microphone audio lost: {losses}");
             }
-            if let Some(note) = t.unrecognised_note() {
+            unrecognised.extend(t.unrecognised);
+            if let Some(note) = hark::pipeline::unrecognised_note(&unrecognised) {
                 eprintln!("note: {note}");
             }
             match (&t.save_error, t.session_id) {
