@@ -37,6 +37,11 @@ const LEVEL_JUMP_DB: f32 = 20.0;
 /// worth a window of its own, and alone it costs a decode that hears nothing.
 const LEVEL_JUMP_MIN_SPEECH: u64 = 16_000;
 
+/// A session cut with settings of its own instead of the app's [`SegmentSettings`] (a file
+/// transcribed in the window, where live capture cuts at every pause).
+#[derive(Component, Debug, Clone)]
+pub struct SessionSegmentSettings(pub SegmentSettings);
+
 /// Segmenter settings.
 #[derive(Resource, Debug, Clone)]
 pub struct SegmentSettings {
@@ -315,8 +320,8 @@ enum Event {
 #[expect(clippy::too_many_arguments, reason = "a Bevy system: each parameter is a resource or message it uses")]
 fn cut(
     mut commands: Commands,
-    settings: Res<SegmentSettings>,
-    mut segs: Query<&mut SessionSegmenter>,
+    app_settings: Res<SegmentSettings>,
+    mut segs: Query<(&mut SessionSegmenter, Option<&SessionSegmentSettings>)>,
     mut chunks: MessageReader<AudioChunk>,
     mut edges: MessageReader<SpeechEdge>,
     mut ended: MessageReader<CaptureEnded>,
@@ -324,7 +329,7 @@ fn cut(
     mut open_speech: MessageWriter<OpenSpeech>,
 ) {
     for f in frames.read() {
-        if let Ok(mut s) = segs.get_mut(f.session) {
+        if let Ok((mut s, _)) = segs.get_mut(f.session) {
             s.vad.push_back((f.start, f.probability, f.speech));
         }
     }
@@ -344,17 +349,18 @@ fn cut(
     // Sessions in a stable order, so entity ids are assigned deterministically.
     let mut sessions: Vec<Entity> = events.keys().copied().collect();
     sessions.sort();
-    let max = secs_to_samples(settings.max_secs);
-    let search = secs_to_samples(settings.split_search_secs);
-    let min = secs_to_samples(settings.min_speech_secs);
-    let gap = secs_to_samples(settings.merge_gap_secs);
-    let lookahead = secs_to_samples(settings.merge_lookahead_secs);
-    let wait = gap.saturating_add(lookahead);
-    let keep = secs_to_samples(settings.merge_keep_secs);
-    let partial_every = secs_to_samples(settings.partial_interval_secs);
-    let speculate_after = settings.speculate_after_secs.map(secs_to_samples);
     for session in sessions {
-        let Ok(mut s) = segs.get_mut(session) else { continue };
+        let Ok((mut s, own)) = segs.get_mut(session) else { continue };
+        let settings = own.map_or(&*app_settings, |o| &o.0);
+        let max = secs_to_samples(settings.max_secs);
+        let search = secs_to_samples(settings.split_search_secs);
+        let min = secs_to_samples(settings.min_speech_secs);
+        let gap = secs_to_samples(settings.merge_gap_secs);
+        let lookahead = secs_to_samples(settings.merge_lookahead_secs);
+        let wait = gap.saturating_add(lookahead);
+        let keep = secs_to_samples(settings.merge_keep_secs);
+        let partial_every = secs_to_samples(settings.partial_interval_secs);
+        let speculate_after = settings.speculate_after_secs.map(secs_to_samples);
         let s = &mut *s;
         // Audio first (edges never lie beyond the audio that produced them), then edges.
         let evs = events.remove(&session).unwrap_or_default();

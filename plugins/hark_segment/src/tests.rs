@@ -121,6 +121,32 @@ fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() 
 }
 
 #[test]
+fn a_session_with_settings_of_its_own_is_cut_by_them_and_the_others_by_the_apps() {
+    // The app cuts at every pause (live); one session joins pauses (a file in the window).
+    let mut app = app();
+    app.insert_resource(SegmentSettings { merge_gap_secs: 0.0, ..Default::default() });
+    let session = |app: &mut App| {
+        app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id()
+    };
+    let live = session(&mut app);
+    let file = session(&mut app);
+    app.world_mut()
+        .entity_mut(file)
+        .insert(SessionSegmentSettings(SegmentSettings { merge_gap_secs: 1.6, ..Default::default() }));
+    for s in [live, file] {
+        chunk(&mut app, s, 0, vec![0.1; (10 * S) as usize]);
+        two_regions_a_second_apart(&mut app, s);
+    }
+    app.update();
+    let mut q = app.world_mut().query::<&Utterance>();
+    let mut cut: Vec<(Entity, u64, u64)> = q.iter(app.world()).map(|u| (u.session, u.start, u.end)).collect();
+    cut.sort_unstable();
+    let mut expected = vec![(live, S, 3 * S), (live, 4 * S, 6 * S), (file, S, 6 * S)];
+    expected.sort_unstable();
+    assert_eq!(cut, expected);
+}
+
+#[test]
 fn regions_a_long_pause_apart_stay_apart() {
     let mut app = merging_app();
     let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();

@@ -36,6 +36,11 @@ impl DetectorKind {
     }
 }
 
+/// A session heard with VAD settings of its own instead of the app's [`VadSettings`] (a file
+/// transcribed in the window, whose regions close after a file's hangover, not a live one's).
+#[derive(Component, Debug, Clone)]
+pub struct SessionVadSettings(pub VadSettings);
+
 /// VAD settings; changes apply to the next frame (sensitivity is live-adjustable).
 #[derive(Resource, Debug, Clone, Default)]
 pub struct VadSettings {
@@ -178,20 +183,21 @@ impl Plugin for VadPlugin {
 }
 
 fn analyse(
-    settings: Res<VadSettings>,
-    mut sessions: Query<(&mut VadStream, &mut SpeechRegions)>,
+    app_settings: Res<VadSettings>,
+    mut sessions: Query<(&mut VadStream, &mut SpeechRegions, Option<&SessionVadSettings>)>,
     mut chunks: MessageReader<AudioChunk>,
     mut ended: MessageReader<CaptureEnded>,
     mut frames: MessageWriter<VadFrame>,
     mut edges: MessageWriter<SpeechEdge>,
 ) {
     for chunk in chunks.read() {
-        let Ok((mut stream, mut regions)) = sessions.get_mut(chunk.session) else { continue };
-        let s = stream.0.get_or_insert_with(|| Stream::new(&settings, chunk.start));
-        s.push(&settings, chunk, &mut regions, &mut frames, &mut edges);
+        let Ok((mut stream, mut regions, own)) = sessions.get_mut(chunk.session) else { continue };
+        let settings = own.map_or(&*app_settings, |o| &o.0);
+        let s = stream.0.get_or_insert_with(|| Stream::new(settings, chunk.start));
+        s.push(settings, chunk, &mut regions, &mut frames, &mut edges);
     }
     for e in ended.read() {
-        if let Ok((mut stream, mut regions)) = sessions.get_mut(e.session)
+        if let Ok((mut stream, mut regions, _)) = sessions.get_mut(e.session)
             && let Some(mut s) = stream.0.take()
         {
             s.finish(e.session, e.samples, &mut regions, &mut edges);
@@ -306,11 +312,10 @@ mod tests {
         (frames, edges.collect(), regions)
     }
 
-    #[test]
-    fn vad_output_does_not_depend_on_how_the_audio_was_chunked() {
-        // Faint noise, two bursts of a voice-like buzz, faint noise.
+    /// Faint noise, two bursts of a voice-like buzz a second apart, faint noise (6 s).
+    fn two_bursts() -> Vec<f32> {
         let mut seed = 11u32;
-        let signal: Vec<f32> = (0..16_000 * 6)
+        (0..16_000 * 6)
             .map(|i| {
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 let t = i as f32 / 16_000.0;
@@ -318,7 +323,39 @@ mod tests {
                 let buzz: f32 = (1..10).map(|h| (std::f32::consts::TAU * 130.0 * h as f32 * t).sin() / h as f32).sum();
                 0.003 * ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) + if voiced { 0.3 * buzz } else { 0.0 }
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_session_with_vad_settings_of_its_own_is_heard_by_them_and_the_others_by_the_apps() {
+        let signal = two_bursts();
+        let mut app = App::new();
+        app.add_plugins((HarkCorePlugin, VadPlugin));
+        let session =
+            |app: &mut App| app.world_mut().spawn(Session { kind: SourceKind::Memory, source: "t".into() }).id();
+        let app_default = session(&mut app);
+        // A hangover longer than the second between the bursts joins them.
+        let own = session(&mut app);
+        let long =
+            VadSettings { gate: GateSettings { hangover_ms: 1_500, ..Default::default() }, ..Default::default() };
+        app.world_mut().entity_mut(own).insert(SessionVadSettings(long));
+        for (i, c) in signal.chunks(1_600).enumerate() {
+            for s in [app_default, own] {
+                app.world_mut().write_message(AudioChunk { session: s, start: (i * 1_600) as u64, samples: c.into() });
+            }
+            app.update();
+        }
+        for s in [app_default, own] {
+            app.world_mut().write_message(CaptureEnded { session: s, samples: signal.len() as u64 });
+        }
+        app.update();
+        let closed = |s: Entity| app.world().get::<SpeechRegions>(s).unwrap().secs().len();
+        assert_eq!((closed(app_default), closed(own)), (2, 1));
+    }
+
+    #[test]
+    fn vad_output_does_not_depend_on_how_the_audio_was_chunked() {
+        let signal = two_bursts();
         let reference = run(&signal, 16_000);
         assert!(reference.1.len() >= 2, "the bursts are found: {:?}", reference.1);
         assert_eq!(reference.2.iter().filter(|r| r.1.is_some()).count(), reference.1.len() / 2);
