@@ -21,6 +21,8 @@ use crate::pipeline::{PipelineOptions, add_pipeline};
 pub struct StudioOptions {
     /// Play this file as the microphone, starting at once.
     pub demo: Option<PathBuf>,
+    /// Transcribe this file at start (as dropping it on the window does).
+    pub open: Option<PathBuf>,
     /// Open this saved session and play it.
     pub replay: Option<i64>,
     /// At this speed.
@@ -33,6 +35,30 @@ pub struct StudioOptions {
     pub state_json: Option<PathBuf>,
     /// The window's size (logical pixels); 1024 × 640 when not given.
     pub window_size: Option<(u32, u32)>,
+}
+
+/// A file transcribed in the window is cut as `hark transcribe` cuts it, not as the live
+/// capture is (at every pause, for latency): pauses joined into sentences, a file's VAD
+/// hangover, no text-being-said decodes. The rest (the speech threshold, the model) is the
+/// window's.
+fn hear_files_as_files(
+    mut commands: Commands,
+    mut started: MessageReader<hark_capture::CaptureStarted>,
+    vad: Res<hark_vad::VadSettings>,
+    segment: Res<hark_segment::SegmentSettings>,
+) {
+    for s in started.read().filter(|s| s.kind == hark_core::SourceKind::File) {
+        let mut v = vad.clone();
+        v.gate.hangover_ms = hark_vad::GateSettings::default().hangover_ms;
+        let defaults = hark_segment::SegmentSettings::default();
+        let seg = hark_segment::SegmentSettings {
+            merge_gap_secs: hark_segment::SegmentSettings::FILE_MERGE_GAP_SECS,
+            partial_interval_secs: defaults.partial_interval_secs,
+            speculate_after_secs: defaults.speculate_after_secs,
+            ..segment.clone()
+        };
+        commands.entity(s.session).insert((hark_vad::SessionVadSettings(v), hark_segment::SessionSegmentSettings(seg)));
+    }
 }
 
 /// Main-thread CPU time of each frame while capturing (`HARK_FRAME_STATS=FILE` writes a summary
@@ -172,6 +198,15 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     if opts.demo.is_some() {
         app.add_systems(PostStartup, |mut req: MessageWriter<CaptureRequest>| {
             req.write(CaptureRequest::Start);
+        });
+    }
+    app.add_systems(
+        Update,
+        hear_files_as_files.after(hark_core::PipelineSystems::Control).before(hark_core::PipelineSystems::Capture),
+    );
+    if let Some(file) = opts.open.clone() {
+        app.add_systems(PostStartup, move |mut files: MessageWriter<hark_capture::TranscribeFile>| {
+            files.write(hark_capture::TranscribeFile(file.clone()));
         });
     }
     if let Some(id) = opts.replay {

@@ -581,6 +581,75 @@ fn a_saved_session_replays_in_the_window_following_its_words() {
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-replay.png"));
 }
 
+/// An audio file dropped on the window is transcribed as a session of its own, as fast as the
+/// recogniser goes and cut as `hark transcribe` cuts it, shown in the views and the transcript
+/// and saved whole. `--open FILE` makes
+/// the same request the drop does (a drop cannot be made under Xvfb without a file manager).
+#[test]
+fn a_file_dropped_on_the_window_is_transcribed_shown_and_saved() {
+    let _one = one_window_at_a_time();
+    let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
+    let Some(x) = Xvfb::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let shot = dir.path().join("file.png");
+    let jfk = c.join("jfk.wav");
+    let mut app = window_without_sound(&x, dir.path(), rt.path())
+        .arg("--open")
+        .arg(&jfk)
+        .args(["--exit-after", "25", "--model"])
+        .arg(&m)
+        .arg("--state-json")
+        .arg(&state)
+        .arg("--screenshot")
+        .arg(&shot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Output::follow(&mut app);
+    let started = out.wait_for("transcribing a file: ");
+    assert_eq!(started, format!("transcribing a file: {}", jfk.display()));
+    let first = out.wait_for("[");
+    let opened = out.since_launch();
+    assert!(app.wait().unwrap().success());
+    let words =
+        "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
+    // Cut as a file is (pauses joined), not at every pause as the microphone is: one sentence.
+    let text = first.split_once("] ").map_or("", |(_, t)| t);
+    assert!(first.starts_with("[   0.00 –") && wer(words, text).rate() <= 0.1, "{first}");
+    // Its text came well before the window's 25 s were up: the 11 s file was not played at a
+    // microphone's pace after a start of several seconds.
+    assert!(opened < 25.0, "{opened:.1} s");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let shown: Vec<&str> = s["transcript"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
+    assert!(wer(words, &shown.join(" ")).rate() <= 0.1, "the transcript panel shows it: {s}");
+    assert!(s["columns"].as_array().is_some_and(|c| !c.is_empty()), "the views show it");
+    // Saved: one complete session of the whole file, its source the file.
+    let o = hark().arg("--data-dir").arg(dir.path()).args(["sessions", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(list.lines().filter(|l| l.contains("jfk.wav")).count(), 1, "{list}");
+    let o =
+        hark().arg("--data-dir").arg(dir.path()).args(["sessions", "export", "1", "--format", "txt"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(wer(words, &String::from_utf8_lossy(&o.stdout)).rate() <= 0.1);
+    let o = hark()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["sessions", "export", "1", "--format", "wav", "-o"])
+        .arg(dir.path().join("back.wav"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back = hark_capture::read_16k_mono(&dir.path().join("back.wav")).unwrap();
+    let original = hark_capture::read_16k_mono(&jfk).unwrap();
+    assert_eq!(back.len(), original.len(), "every sample of the file is stored");
+    assert!(shot.exists());
+    eprintln!("screenshot (look at it): {}", shot.display());
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-file.png"));
+}
+
 /// 10 ms RMS envelope.
 fn envelope(x: &[f32]) -> Vec<f32> {
     x.chunks(160).map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt()).collect()

@@ -31,6 +31,9 @@ pub struct Cli {
     /// Studio: play this audio file as the microphone (for demos and screenshots).
     #[arg(long)]
     pub demo: Option<PathBuf>,
+    /// Studio: transcribe this audio file in the window at start (as dropping it on the window does).
+    #[arg(long, value_name = "FILE")]
+    pub open: Option<PathBuf>,
     /// Studio: save a screenshot of the window to this PNG before exiting.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -266,6 +269,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.live(true);
             let studio = hark::studio::StudioOptions {
                 demo: cli.demo,
+                open: cli.open,
                 replay: cli.replay,
                 replay_speed: cli.replay_speed,
                 screenshot: cli.screenshot,

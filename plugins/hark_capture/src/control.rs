@@ -24,6 +24,12 @@ pub enum CaptureRequest {
     Recall,
 }
 
+/// Transcribe this audio file as a session of its own, as fast as the recogniser goes (a file
+/// dropped on the window, `hark --open FILE`). It runs beside a live capture; a file that
+/// cannot be read is said in a [`CaptureNotice`] naming it, and leaves no session.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct TranscribeFile(pub PathBuf);
+
 /// Capture from this input device from now on (`None`: the system default). The recall buffer
 /// moves there too; a running capture stays where it is.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
@@ -84,9 +90,13 @@ impl Plugin for CaptureControlPlugin {
             .add_message::<SelectInput>()
             .add_message::<RefreshInputs>()
             .add_message::<SetRecall>()
+            .add_message::<TranscribeFile>()
             .add_message::<CaptureStarted>()
             .add_message::<CaptureNotice>()
-            .add_systems(Update, (select_input, handle_requests).chain().in_set(PipelineSystems::Control))
+            .add_systems(
+                Update,
+                (select_input, handle_requests, transcribe_files).chain().in_set(PipelineSystems::Control),
+            )
             .add_systems(Update, follow_ends.in_set(PipelineSystems::Output));
     }
 }
@@ -230,6 +240,33 @@ pub fn handle_requests(
     }
 }
 
+/// Starts a session for each file asked for.
+fn transcribe_files(
+    mut commands: Commands,
+    control: Res<CaptureControl>,
+    mut files: MessageReader<TranscribeFile>,
+    mut started: MessageWriter<CaptureStarted>,
+    mut notice: MessageWriter<CaptureNotice>,
+) {
+    for TranscribeFile(path) in files.read() {
+        if control.closed {
+            continue;
+        }
+        match FileSource::open(path) {
+            Ok(f) => {
+                let label = path.display().to_string();
+                println!("transcribing a file: {label}");
+                let session =
+                    commands.spawn(session_bundle(SourceKind::File, label.clone(), Source::File(f), Pace::Fast)).id();
+                started.write(CaptureStarted { session, kind: SourceKind::File, description: label });
+            }
+            Err(e) => {
+                notice.write(CaptureNotice(format!("{e}; nothing was transcribed")));
+            }
+        }
+    }
+}
+
 /// A capture that ended by itself (device lost, demo file over) leaves control ready for the
 /// next one.
 fn follow_ends(mut control: ResMut<CaptureControl>, mut ended: MessageReader<CaptureEnded>) {
@@ -289,6 +326,47 @@ mod tests {
         // Closing: nothing new starts.
         app.world_mut().resource_mut::<CaptureControl>().closed = true;
         app.world_mut().write_message(CaptureRequest::Start);
+        app.update();
+        assert!(sent::<CaptureStarted>(&app).is_empty());
+    }
+
+    #[test]
+    fn a_file_asked_for_is_transcribed_fast_beside_a_live_capture_or_said_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = dir.path().join("demo.wav");
+        let talk = dir.path().join("talk.wav");
+        crate::write_wav_16k(&demo, &vec![0.1; 16_000 * 3]).unwrap();
+        crate::write_wav_16k(&talk, &vec![0.1; 16_000 * 40]).unwrap();
+        let mut app = app(Some(demo));
+        app.world_mut().write_message(CaptureRequest::Start);
+        app.update();
+        let live = app.world().resource::<CaptureControl>().active;
+        assert!(live.is_some());
+        app.world_mut().write_message(TranscribeFile(talk.clone()));
+        app.world_mut().write_message(TranscribeFile(dir.path().join("missing.wav")));
+        app.update();
+        let started = sent::<CaptureStarted>(&app);
+        assert_eq!(started.len(), 1, "{started:?}");
+        assert_eq!((started[0].kind, started[0].description.as_str()), (SourceKind::File, talk.to_str().unwrap()));
+        let file = started[0].session;
+        assert_eq!(app.world().get::<Session>(file).unwrap().kind, SourceKind::File);
+        // The live capture goes on, still the one a stop request ends.
+        assert_eq!(app.world().resource::<CaptureControl>().active, live);
+        let notices = sent::<CaptureNotice>(&app);
+        assert!(
+            notices.iter().any(|n| n.0.contains("missing.wav") && n.0.contains("nothing was transcribed")),
+            "{notices:?}"
+        );
+        assert_eq!(app.world_mut().query::<&Session>().iter(app.world()).count(), 2, "no session for the missing file");
+        // Read as fast as it goes: the whole 40 s in a few frames, not in 40 s.
+        for _ in 0..20 {
+            app.update();
+        }
+        assert!(app.world().get::<CaptureFinished>(file).is_some(), "the file was read to its end");
+        assert_eq!(app.world().get::<SessionClock>(file).unwrap().captured, 16_000 * 40);
+        // Closing: no new file starts.
+        app.world_mut().resource_mut::<CaptureControl>().closed = true;
+        app.world_mut().write_message(TranscribeFile(talk));
         app.update();
         assert!(sent::<CaptureStarted>(&app).is_empty());
     }

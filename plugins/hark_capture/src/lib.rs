@@ -23,7 +23,7 @@ use hark_core::{
 
 pub use control::{
     CaptureControl, CaptureControlPlugin, CaptureNotice, CaptureRequest, CaptureStarted, RefreshInputs, SelectInput,
-    SetRecall, session_bundle,
+    SetRecall, TranscribeFile, session_bundle,
 };
 pub use file::{FileSource, WavFormat, read_16k_mono, wav_16k, write_wav_16k};
 pub use mic::{InputDevice, MicSource, list_input_devices};

@@ -185,6 +185,7 @@ pub fn empty_hint(shown: Shown, empty: bool) -> Option<&'static str> {
         _ if !empty => None,
         Shown::Nothing => Some(
             "Press Record (or F9) and speak: the text appears here as it is said. \
+             Drop an audio file on the window to transcribe it. \
              A saved session opened on the left shows here too.",
         ),
         // While it captures, a "listening…" row is there: empty, it has ended without speech.
