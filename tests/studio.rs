@@ -626,6 +626,8 @@ fn a_file_dropped_on_the_window_is_transcribed_shown_and_saved() {
     let shown: Vec<&str> = s["transcript"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
     assert!(wer(words, &shown.join(" ")).rate() <= 0.1, "the transcript panel shows it: {s}");
     assert!(s["columns"].as_array().is_some_and(|c| !c.is_empty()), "the views show it");
+    let status = s["status"].as_str().unwrap_or("");
+    assert!(status.starts_with("file jfk.wav, 11 s read") && !status.contains("speech end to text"), "{status}");
     // Saved: one complete session of the whole file, its source the file.
     let o = hark().arg("--data-dir").arg(dir.path()).args(["sessions", "list"]).output().unwrap();
     let list = String::from_utf8_lossy(&o.stdout);

@@ -23,6 +23,7 @@ pub struct Status<'w, 's> {
     engine_time: Query<'w, 's, &'static EngineTime>,
     health: Query<'w, 's, &'static CaptureHealth>,
     utterances: Query<'w, 's, UtteranceRow>,
+    sessions: Query<'w, 's, &'static hark_core::Session>,
 }
 
 const LOST: egui::Color32 = egui::Color32::from_rgb(240, 110, 60);
@@ -61,6 +62,20 @@ impl Status<'_, '_> {
             Some(p) => format!("loading {}…", hark_transcribe::loader::file_name(p)),
             None => self.models.current_name(),
         };
+        // A file being transcribed (dropped on the window): how much of it has been read; the
+        // time from speech to text means nothing for audio read faster than it was said.
+        if let Some(file) =
+            shown.and_then(|s| self.sessions.get(s).ok()).filter(|s| s.kind == hark_core::SourceKind::File)
+        {
+            let name = std::path::Path::new(&file.source)
+                .file_name()
+                .map_or(file.source.clone(), |n| n.to_string_lossy().into_owned());
+            return file_status_line(
+                &source_line(&format!("file {name}, {audio:.0} s read"), &model),
+                rtf,
+                untranscribed.len(),
+            );
+        }
         status_line(&source_line(source, &model), rtf, untranscribed.len(), &latency, behind(captured, oldest))
     }
 
@@ -105,6 +120,11 @@ pub fn status_line(source: &str, rtf: f64, queue: usize, latency: &str, behind: 
         line.push_str(&format!("  ·  {b:.0} s behind"));
     }
     line
+}
+
+/// The status line of a file being transcribed.
+pub fn file_status_line(source: &str, rtf: f64, queue: usize) -> String {
+    format!("{source}  ·  RTF {rtf:.2}  ·  queue {queue}")
 }
 
 pub(crate) fn draw(mut contexts: EguiContexts, status: Status) -> Result {
@@ -156,6 +176,10 @@ mod tests {
         assert_eq!(
             status_line("mic  ·  model tiny.en", 0.0, 0, "–", None),
             "mic  ·  model tiny.en  ·  RTF 0.00  ·  queue 0  ·  speech end to text –"
+        );
+        assert_eq!(
+            file_status_line("file talk.wav, 42 s read  ·  model tiny.en", 0.31, 2),
+            "file talk.wav, 42 s read  ·  model tiny.en  ·  RTF 0.31  ·  queue 2"
         );
     }
 }

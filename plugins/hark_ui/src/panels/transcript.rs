@@ -25,7 +25,7 @@ pub struct TranscriptPanel<'w, 's> {
     ask: MessageWriter<'w, ReplayRequest>,
     utterances: Query<'w, 's, UtteranceRow>,
     partials: Query<'w, 's, &'static PartialTranscript>,
-    started: Query<'w, 's, &'static hark_core::StartedAt>,
+    started: Query<'w, 's, (&'static hark_core::StartedAt, &'static hark_core::Session)>,
     view: Local<'s, TranscriptView>,
     status: Res<'w, RerunStatus>,
     models: Option<Res<'w, hark_transcribe::Models>>,
@@ -235,12 +235,18 @@ pub(crate) fn draw(
     } = panel;
     let (rows, current_row) = rows(*shown, &history, &control, &browsing, &replay, &utterances, &partials);
     // Rows show the clock time they were said: from the live session's start, or the saved
-    // session's.
+    // session's. A file's rows show where they are in it (it was not said when it was read).
     let began = match *shown {
-        Shown::Live(e) => started.get(e).ok().and_then(|s| jiff::Timestamp::try_from(s.0).ok()),
-        Shown::Saved(id) => {
-            browsing.sessions.iter().find(|s| s.id == id).and_then(|s| s.created_at.parse::<jiff::Timestamp>().ok())
-        }
+        Shown::Live(e) => started
+            .get(e)
+            .ok()
+            .filter(|(_, s)| s.kind != hark_core::SourceKind::File)
+            .and_then(|(t, _)| jiff::Timestamp::try_from(t.0).ok()),
+        Shown::Saved(id) => browsing
+            .sessions
+            .iter()
+            .find(|s| s.id == id && s.kind != hark_core::SourceKind::File)
+            .and_then(|s| s.created_at.parse::<jiff::Timestamp>().ok()),
         Shown::Nothing => None,
     };
     if view.origin.as_ref().map(jiff::Zoned::timestamp) != began {
