@@ -1331,7 +1331,8 @@ fn final_text_is_typed_into_the_focused_application_when_asked() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let window = x.xdotool(&["search", "--sync", "--class", "xterm"]);
+    // Only once it is mapped can it take the focus (before, X answers BadMatch: seen once in CI).
+    let window = x.xdotool(&["search", "--sync", "--onlyvisible", "--class", "xterm"]);
     let window = window.lines().next().unwrap().to_owned();
     x.xdotool(&["windowfocus", "--sync", &window]);
     let o = window_without_sound(&x, dir.path(), rt.path())
