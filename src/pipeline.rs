@@ -64,6 +64,22 @@ impl PipelineOptions {
         self.segment.speculate_after_secs = Some(SegmentSettings::LIVE_SPECULATE_AFTER_SECS);
         self.vad.gate.hangover_ms = hark_vad::GateSettings::LIVE_HANGOVER_MS;
     }
+
+    /// What [`Self::live`] changes, back as a file has it: pauses joined into sentences, a
+    /// file's VAD hangover, no text-being-said decodes; the rest of `vad` and `segment` kept (a
+    /// file transcribed in the window, whose app settings are live).
+    pub fn file_settings(vad: &VadSettings, segment: &SegmentSettings) -> (VadSettings, SegmentSettings) {
+        let mut v = vad.clone();
+        v.gate.hangover_ms = hark_vad::GateSettings::default().hangover_ms;
+        let defaults = SegmentSettings::default();
+        let s = SegmentSettings {
+            merge_gap_secs: SegmentSettings::FILE_MERGE_GAP_SECS,
+            partial_interval_secs: defaults.partial_interval_secs,
+            speculate_after_secs: defaults.speculate_after_secs,
+            ..segment.clone()
+        };
+        (v, s)
+    }
 }
 
 /// A word in the output, times in seconds.
@@ -582,5 +598,25 @@ fn out_word(w: &Word) -> OutWord {
         end_s: round_ms(samples_to_secs(w.end)),
         word: w.text.clone(),
         p: (w.probability * 1000.0).round() / 1000.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_settings_undo_what_live_changes_and_keep_the_rest() {
+        let file = PipelineOptions::new(PathBuf::from("m"));
+        let mut live = file.clone();
+        live.vad.gate.threshold = 0.7; // a choice of the window's, kept
+        live.live(true);
+        let (v, s) = PipelineOptions::file_settings(&live.vad, &live.segment);
+        assert_eq!(v.gate.hangover_ms, file.vad.gate.hangover_ms);
+        assert_eq!(v.gate.threshold, 0.7);
+        assert_eq!(s.merge_gap_secs, file.segment.merge_gap_secs);
+        assert_eq!(s.partial_interval_secs, file.segment.partial_interval_secs);
+        assert_eq!(s.speculate_after_secs, file.segment.speculate_after_secs);
+        assert_eq!(s.max_secs, file.segment.max_secs);
     }
 }

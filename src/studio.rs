@@ -48,15 +48,7 @@ fn hear_files_as_files(
     segment: Res<hark_segment::SegmentSettings>,
 ) {
     for s in started.read().filter(|s| s.kind == hark_core::SourceKind::File) {
-        let mut v = vad.clone();
-        v.gate.hangover_ms = hark_vad::GateSettings::default().hangover_ms;
-        let defaults = hark_segment::SegmentSettings::default();
-        let seg = hark_segment::SegmentSettings {
-            merge_gap_secs: hark_segment::SegmentSettings::FILE_MERGE_GAP_SECS,
-            partial_interval_secs: defaults.partial_interval_secs,
-            speculate_after_secs: defaults.speculate_after_secs,
-            ..segment.clone()
-        };
+        let (v, seg) = PipelineOptions::file_settings(&vad, &segment);
         commands.entity(s.session).insert((hark_vad::SessionVadSettings(v), hark_segment::SessionSegmentSettings(seg)));
     }
 }

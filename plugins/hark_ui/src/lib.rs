@@ -16,6 +16,7 @@
 //! resources of `hark_capture` (capture control, devices, recall), `hark_transcribe` (models)
 //! and `hark_store` (browsing).
 
+pub mod files;
 pub mod history;
 pub mod hotkeys;
 pub mod layout;
@@ -179,7 +180,7 @@ impl Plugin for UiPlugin {
                     .chain()
                     .in_set(PipelineSystems::Output),
             )
-            .add_systems(Update, transcribe_dropped_files.before(PipelineSystems::Control))
+            .add_systems(Update, files::transcribe_dropped_files.before(PipelineSystems::Control))
             .add_systems(
                 PreUpdate,
                 drop_unchanged_modifiers
@@ -190,18 +191,6 @@ impl Plugin for UiPlugin {
                 EguiPrimaryContextPass,
                 (panels::status::draw, panels::controls::draw, panels::transcript::draw, views::draw_words).chain(),
             );
-    }
-}
-
-/// A file dropped on the window is transcribed as a session of its own.
-fn transcribe_dropped_files(
-    mut drops: MessageReader<bevy::window::FileDragAndDrop>,
-    mut files: MessageWriter<hark_capture::TranscribeFile>,
-) {
-    for d in drops.read() {
-        if let bevy::window::FileDragAndDrop::DroppedFile { path_buf, .. } = d {
-            files.write(hark_capture::TranscribeFile(path_buf.clone()));
-        }
     }
 }
 
@@ -550,29 +539,6 @@ mod tests {
         *app.world_mut().get_mut::<SessionState>(s).unwrap() = SessionState::Recording;
         app.world_mut().resource_mut::<CaptureControl>().active = Some(s);
         assert_eq!(mode(&mut app), UpdateMode::reactive(Duration::from_millis(100)));
-    }
-
-    #[test]
-    fn a_file_dropped_on_the_window_is_asked_to_be_transcribed_and_nothing_else_is() {
-        let mut app = App::new();
-        app.add_message::<bevy::window::FileDragAndDrop>()
-            .add_message::<hark_capture::TranscribeFile>()
-            .add_systems(Update, transcribe_dropped_files);
-        let window = Entity::PLACEHOLDER;
-        let path = PathBuf::from("/home/me/talk.mp3");
-        app.world_mut().write_message_batch([
-            bevy::window::FileDragAndDrop::HoveredFile { window, path_buf: path.clone() },
-            bevy::window::FileDragAndDrop::HoveredFileCanceled { window },
-            bevy::window::FileDragAndDrop::DroppedFile { window, path_buf: path.clone() },
-        ]);
-        app.update();
-        let asked: Vec<_> = app
-            .world()
-            .resource::<Messages<hark_capture::TranscribeFile>>()
-            .iter_current_update_messages()
-            .cloned()
-            .collect();
-        assert_eq!(asked, vec![hark_capture::TranscribeFile(path)]);
     }
 
     #[test]
