@@ -15,7 +15,7 @@ pub mod paths;
 pub mod text;
 pub mod unrecognised;
 
-pub use latency::{Arrivals, EngineTime, LatencySummary, LiveLatency, Quantiles};
+pub use latency::{Arrivals, EngineTime, LatencySummary, LiveLatency, Quantiles, Waits};
 
 /// The pipeline's one sample rate.
 pub const SAMPLE_RATE: u32 = 16_000;
