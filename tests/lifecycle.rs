@@ -227,6 +227,88 @@ fn a_slow_recogniser_holds_a_fast_file_back_and_every_utterance_gets_its_text() 
     assert_eq!(r.audio(r.sessions().unwrap()[0].id).unwrap().len(), audio.len());
 }
 
+/// A file transcribed beside a live capture (dropped on the window while it captures) always
+/// has an utterance waiting for the recogniser; the capture's utterances go first, so its text
+/// waits at most for the file's decode already under way, and the file still gets all of its.
+#[test]
+fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment.merge_gap_secs = 0.0;
+    // Sessions stay in the world when complete, so the last text of each is seen.
+    let engine = StandIn { calls: 0, delay: Duration::from_millis(30), fail_every: None };
+    let mut p = virtual_time_pipeline(&opts, &db, Box::new(engine));
+    let complete = |p: &Pipeline, s: Entity| p.app.world().get::<SessionState>(s) == Some(&SessionState::Complete);
+    let one = utterance_audio();
+    // The capture first and the file after it, as a file dropped on the window while it
+    // captures (the newer session comes first in entity order, which the recogniser went by).
+    let live_audio: Vec<f32> = (0..4).flat_map(|_| one.iter().copied()).collect();
+    let live = p.start(
+        SourceKind::Microphone,
+        Source::Samples { samples: live_audio.into(), pos: 0 },
+        "mic".into(),
+        Pace::RealTime,
+    );
+    let file_audio: Vec<f32> = (0..100).flat_map(|_| one.iter().copied()).collect();
+    let file = p.start(
+        SourceKind::File,
+        Source::Samples { samples: file_audio.into(), pos: 0 },
+        "long.wav".into(),
+        Pace::Fast,
+    );
+    // For each utterance of the capture: how many of the file's texts had come when it was cut,
+    // and how many more came before its own.
+    let mut cut: Vec<(Entity, usize)> = Vec::new();
+    let mut waited: Vec<usize> = Vec::new();
+    while !complete(&p, live) {
+        p.app.update();
+        let done = file_texts(&mut p, file);
+        let world = p.app.world_mut();
+        let mut q = world.query::<(Entity, &hark_core::Utterance, Has<hark_core::Transcript>)>();
+        for (e, u, has_text) in q.iter(world) {
+            if u.session != live {
+                continue;
+            }
+            match cut.iter().position(|(c, _)| *c == e) {
+                None => cut.push((e, done)),
+                Some(i) if has_text && waited.len() == i => waited.push(done - cut[i].1),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(cut.len(), 4, "the capture's four utterances were cut");
+    assert_eq!(waited.len(), 4, "each got its text, in order");
+    assert!(waited.iter().all(|&n| n <= 1), "file texts that came before each of the capture's: {waited:?}");
+    assert!(file_texts_left(&mut p, file) > 0, "the file was still being read when the capture ended");
+    while !complete(&p, file) {
+        p.app.update();
+    }
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    for (row, n) in r.sessions().unwrap().iter().map(|row| (row, if row.source.contains("long") { 100 } else { 4 })) {
+        let segs = r.segments(row.id).unwrap();
+        assert_eq!((row.state, segs.len()), (SessionState::Complete, n), "{row:?}");
+        assert!(segs.iter().all(|g| g.text.starts_with("word ")), "{segs:?}");
+    }
+}
+
+/// Utterances of `session` with their text.
+fn file_texts(p: &mut Pipeline, session: Entity) -> usize {
+    let world = p.app.world_mut();
+    let mut q = world.query_filtered::<&hark_core::Utterance, With<hark_core::Transcript>>();
+    q.iter(world).filter(|u| u.session == session).count()
+}
+
+/// Utterances of `session` still without their text, or its audio still being read.
+fn file_texts_left(p: &mut Pipeline, session: Entity) -> usize {
+    let world = p.app.world_mut();
+    let mut q = world.query_filtered::<&hark_core::Utterance, Without<hark_core::Transcript>>();
+    let waiting = q.iter(world).filter(|u| u.session == session).count();
+    waiting + usize::from(world.get::<hark_core::CaptureFinished>(session).is_none())
+}
+
 /// The most utterances the world held at the end of a frame.
 #[derive(Resource, Default)]
 struct MostUtterances(usize);

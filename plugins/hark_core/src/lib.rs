@@ -151,6 +151,13 @@ impl SourceKind {
     pub const fn is_file(self) -> bool {
         matches!(self, Self::File | Self::Demo)
     }
+
+    /// Whether someone waits on the session's text as it is said (a device, the recall buffer,
+    /// a demo played as a microphone), as against audio read as fast as it goes (a file,
+    /// samples handed over): the recogniser takes such a session's utterances first.
+    pub const fn is_live(self) -> bool {
+        matches!(self, Self::Microphone | Self::Recall | Self::Demo)
+    }
 }
 
 impl std::fmt::Display for SourceKind {

@@ -418,6 +418,7 @@ fn submit(
     mut backpressure: ResMut<PipelineBackpressure>,
     mut open_speech: MessageReader<OpenSpeech>,
     mut partials: Query<&mut partial::PartialState>,
+    kinds: Query<&Session>,
 ) {
     for o in open_speech.read() {
         rec.heard(o.session, o.start, o.start + o.audio.len() as u64);
@@ -441,7 +442,11 @@ fn submit(
         }
     }
     let mut queue: Vec<_> = waiting.iter().collect();
-    queue.sort_by_key(|(_, u, ..)| (u.session, u.index));
+    // Live sessions first: a file read beside a live capture (one dropped on the window while
+    // it captures) always has an utterance waiting, and taken in entity order it could keep
+    // the capture's text back until the whole file was done.
+    let background = |session: Entity| kinds.get(session).map_or(true, |s| !s.kind.is_live());
+    queue.sort_by_key(|(_, u, ..)| (background(u.session), u.session, u.index));
     // An utterance cut ends its partials: audio of it still waiting is no longer wanted, and
     // what is shown of it stays as it is until its final text replaces it.
     for (_, u, ..) in &queue {

@@ -9,7 +9,7 @@
 
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use hark_core::{Session, SourceKind, Transcript, TranscriptReady, Utterance};
+use hark_core::{Session, Transcript, TranscriptReady, Utterance};
 use x11rb::connection::{Connection, RequestConnection as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, Keycode, Keysym};
 use x11rb::protocol::xtest::{self, ConnectionExt as _};
@@ -90,9 +90,7 @@ pub fn type_finals(
         let Ok((u, t)) = utterances.get(r.utterance) else {
             continue;
         };
-        let live = sessions
-            .get(u.session)
-            .is_ok_and(|s| matches!(s.kind, SourceKind::Microphone | SourceKind::Recall | SourceKind::Demo));
+        let live = sessions.get(u.session).is_ok_and(|s| s.kind.is_live());
         if !on || !live || t.suspect || t.text.trim().is_empty() {
             continue;
         }
