@@ -156,6 +156,10 @@ pub fn run(pipeline: &PipelineOptions, opts: StudioOptions) -> anyhow::Result<()
     .add_plugins(EguiPlugin::default())
     .insert_resource(WinitSettings::desktop_app())
     .insert_resource(ClearColor(Color::srgb(0.06, 0.06, 0.08)))
+    // The window asks the VAD only whether someone is speaking: a session left capturing all
+    // day keeps its last speech region, not every one (the store keeps each utterance's VAD
+    // figures).
+    .insert_resource(hark_vad::KeepSpeechRegions(false))
     .add_plugins(VizPlugin);
     let engines: Vec<Box<dyn Engine>> = vec![Box::new(engine)];
     add_pipeline(&mut app, pipeline, engines);
@@ -339,11 +343,30 @@ fn exit_after(
                     .rev()
                     .skip(1)
                     .rev()
-                    .flat_map(|c| c.lines.iter().map(|(_, t)| t.clone()))
+                    .flat_map(|c| c.lines.iter().map(|(_, l)| l.label().into_owned()))
                     .collect();
-                let extra =
-                    Extra { replay: &replay, partial: &partial, status: status.summary(), earlier, panels: *panels };
-                write_state(p, &ring, &utterances, &control, &notice, sessions.iter().count(), extra);
+                // What the panel shows of the captures still in the world: their text is in the
+                // history (their transcribed utterances leave the world as it goes); any other
+                // session's (a recovery's) from its utterances.
+                let mut items: Vec<_> = utterances.iter().filter(|(u, _)| history.of(u.session).is_none()).collect();
+                items.sort_by_key(|(u, _)| (u.session, u.index));
+                let transcript = history
+                    .captures
+                    .iter()
+                    .filter(|c| sessions.contains(c.session))
+                    .flat_map(|c| history.said(c.session).map(str::to_owned))
+                    .chain(items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()))
+                    .collect();
+                let extra = Extra {
+                    replay: &replay,
+                    partial: &partial,
+                    status: status.summary(),
+                    earlier,
+                    transcript,
+                    utterances_in_world: utterances.iter().count(),
+                    panels: *panels,
+                };
+                write_state(p, &ring, &control, &notice, sessions.iter().count(), extra);
             }
             if let Some(s) = &stats {
                 write_frame_stats(s);
@@ -363,6 +386,10 @@ struct Extra<'a> {
     status: String,
     /// The text of this run's captures before the last one.
     earlier: Vec<String>,
+    /// The text the transcript panel shows of the sessions in the world, a line per utterance.
+    transcript: Vec<String>,
+    /// Utterances still in the world (a capture's transcribed ones leave it as it goes).
+    utterances_in_world: usize,
     /// The side panels' widths as drawn.
     panels: hark_ui::PanelLayout,
 }
@@ -370,15 +397,12 @@ struct Extra<'a> {
 fn write_state(
     path: &Path,
     ring: &VizRing,
-    utterances: &Query<(&Utterance, &Transcript)>,
     control: &CaptureControl,
     notice: &Notice,
     sessions_in_world: usize,
     extra: Extra,
 ) {
-    let Extra { replay, partial, status, earlier, panels } = extra;
-    let mut items: Vec<_> = utterances.iter().collect();
-    items.sort_by_key(|(u, _)| (u.session, u.index));
+    let Extra { replay, partial, status, earlier, transcript, utterances_in_world, panels } = extra;
     // Sessions numbered in the order their columns appear.
     let mut order: Vec<Entity> = Vec::new();
     let columns: Vec<serde_json::Value> = ring
@@ -393,7 +417,8 @@ fn write_state(
         })
         .collect();
     let state = serde_json::json!({
-        "transcript": items.iter().filter(|(_, t)| !t.suspect).map(|(_, t)| t.text.clone()).collect::<Vec<_>>(),
+        "transcript": transcript,
+        "utterances_in_world": utterances_in_world,
         "earlier_captures": earlier,
         "columns": columns,
         "devices": control.devices.iter().map(|d| format!("{} ({})", d.name, d.host)).collect::<Vec<_>>(),

@@ -583,8 +583,10 @@ fn a_saved_session_replays_in_the_window_following_its_words() {
 
 /// An audio file dropped on the window is transcribed as a session of its own, as fast as the
 /// recogniser goes and cut as `hark transcribe` cuts it, shown in the views and the transcript
-/// and saved whole. `--open FILE` makes
-/// the same request the drop does (a drop cannot be made under Xvfb without a file manager).
+/// and saved whole. `--open FILE` makes the same request the drop does (a drop cannot be made
+/// under Xvfb without a file manager). The file is four sentences with pauses between them:
+/// those transcribed and scrolled off the views leave the world, and the panel still shows
+/// every one of them.
 #[test]
 fn a_file_dropped_on_the_window_is_transcribed_shown_and_saved() {
     let _one = one_window_at_a_time();
@@ -594,11 +596,19 @@ fn a_file_dropped_on_the_window_is_transcribed_shown_and_saved() {
     let rt = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let shot = dir.path().join("file.png");
-    let jfk = c.join("jfk.wav");
+    // The JFK sentence four times, 3 s apart (longer than a file's pauses that are joined).
+    let jfk = hark_capture::read_16k_mono(&c.join("jfk.wav")).unwrap();
+    let mut four = Vec::new();
+    for _ in 0..4 {
+        four.extend_from_slice(&jfk);
+        four.extend(std::iter::repeat_n(0.0f32, 48_000));
+    }
+    let file = dir.path().join("jfk4.wav");
+    hark_capture::write_wav_16k(&file, &four).unwrap();
     let mut app = window_without_sound(&x, dir.path(), rt.path())
         .arg("--open")
-        .arg(&jfk)
-        .args(["--exit-after", "25", "--model"])
+        .arg(&file)
+        .args(["--exit-after", "30", "--model"])
         .arg(&m)
         .arg("--state-json")
         .arg(&state)
@@ -610,32 +620,44 @@ fn a_file_dropped_on_the_window_is_transcribed_shown_and_saved() {
         .unwrap();
     let out = Output::follow(&mut app);
     let started = out.wait_for("transcribing a file: ");
-    assert_eq!(started, format!("transcribing a file: {}", jfk.display()));
+    assert_eq!(started, format!("transcribing a file: {}", file.display()));
     let first = out.wait_for("[");
     let opened = out.since_launch();
+    let last = (1..4).map(|_| out.wait_for("[")).last().unwrap();
+    let done = out.since_launch();
     assert!(app.wait().unwrap().success());
     let words =
         "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
     // Cut as a file is (pauses joined), not at every pause as the microphone is: one sentence.
     let text = first.split_once("] ").map_or("", |(_, t)| t);
     assert!(first.starts_with("[   0.00 –") && wer(words, text).rate() <= 0.1, "{first}");
-    // Its text came well before the window's 25 s were up: the 11 s file was not played at a
+    // The fourth, 42 s in (where its speech starts, less the little kept before it).
+    let at: f64 = last[1..].split('–').next().unwrap().trim().parse().unwrap();
+    assert!((41.0..43.5).contains(&at) && wer(words, last.split_once("] ").unwrap().1).rate() <= 0.1, "{last}");
+    // Its text came well before the window's 30 s were up: the 56 s file was not played at a
     // microphone's pace after a start of several seconds.
-    assert!(opened < 25.0, "{opened:.1} s");
+    assert!(opened < 25.0 && done < 30.0, "{opened:.1} s, {done:.1} s");
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let shown: Vec<&str> = s["transcript"].as_array().unwrap().iter().filter_map(|t| t.as_str()).collect();
-    assert!(wer(words, &shown.join(" ")).rate() <= 0.1, "the transcript panel shows it: {s}");
+    assert_eq!(shown.len(), 4, "the transcript panel shows every sentence: {s}");
+    assert!(shown.iter().all(|t| wer(words, t).rate() <= 0.1), "{shown:?}");
+    // The first three were let go of the world (their text is in the run's history); the last
+    // is still on the spectrogram, whose words are drawn from it.
+    assert!(s["utterances_in_world"].as_u64().unwrap() <= 1, "{s}");
     assert!(s["columns"].as_array().is_some_and(|c| !c.is_empty()), "the views show it");
     let status = s["status"].as_str().unwrap_or("");
-    assert!(status.starts_with("file jfk.wav, 11 s read") && !status.contains("speech end to text"), "{status}");
+    assert!(status.starts_with("file jfk4.wav, 56 s read") && !status.contains("speech end to text"), "{status}");
     // Saved: one complete session of the whole file, its source the file.
     let o = hark().arg("--data-dir").arg(dir.path()).args(["sessions", "list"]).output().unwrap();
     let list = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(list.lines().filter(|l| l.contains("jfk.wav")).count(), 1, "{list}");
+    assert_eq!(list.lines().filter(|l| l.contains("jfk4.wav") && l.contains("complete")).count(), 1, "{list}");
     let o =
         hark().arg("--data-dir").arg(dir.path()).args(["sessions", "export", "1", "--format", "txt"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(wer(words, &String::from_utf8_lossy(&o.stdout)).rate() <= 0.1);
+    let saved = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(saved.lines().count(), 4, "{saved}");
+    let trimmed = |l: &[&str]| l.iter().map(|t| t.trim().to_owned()).collect::<Vec<_>>();
+    assert_eq!(trimmed(&saved.lines().collect::<Vec<_>>()), trimmed(&shown), "the panel shows what was saved");
     let o = hark()
         .arg("--data-dir")
         .arg(dir.path())
@@ -645,8 +667,7 @@ fn a_file_dropped_on_the_window_is_transcribed_shown_and_saved() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let back = hark_capture::read_16k_mono(&dir.path().join("back.wav")).unwrap();
-    let original = hark_capture::read_16k_mono(&jfk).unwrap();
-    assert_eq!(back.len(), original.len(), "every sample of the file is stored");
+    assert_eq!(back.len(), four.len(), "every sample of the file is stored");
     assert!(shot.exists());
     eprintln!("screenshot (look at it): {}", shot.display());
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("hark-file.png"));

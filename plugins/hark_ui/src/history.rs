@@ -3,12 +3,38 @@
 //! stays after its session and utterances leave the world (`ReleaseFinishedSessions`). Only
 //! the window's own captures are kept (not replays or recoveries); the saved sessions hold
 //! everything else.
+//!
+//! With its text here (and in the store), a capture's utterance need not stay in the world
+//! either: [`let_go_of_transcribed`] despawns it once it and every one before it have their
+//! text and it has scrolled off the views. A capture left running for hours then holds its
+//! text (some 100 bytes an utterance) and the few utterances still being transcribed or drawn,
+//! not every utterance's words, VAD figures and components since it began.
 
+use bevy::ecs::entity::EntityHashSet;
 use bevy::prelude::*;
 use hark_capture::CaptureStarted;
-use hark_core::{StartedAt, Transcript, TranscriptReady, Utterance, UtteranceVad};
+use hark_core::{SessionUtterances, StartedAt, Transcript, TranscriptReady, Utterance, UtteranceVad};
+use hark_viz::{RING, VizRing};
 
 use crate::transcript::{Row, RowText};
+
+/// One line of a capture: recognised text, or speech that came out without any (its seconds
+/// in tenths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Said(String),
+    Unheard { tenths: u32 },
+}
+
+impl Line {
+    /// What the line says in the panel.
+    pub fn label(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Line::Said(t) => t.as_str().into(),
+            Line::Unheard { tenths } => crate::transcript::unheard_label(false, *tenths).into(),
+        }
+    }
+}
 
 /// One capture of this run and its final text.
 #[derive(Debug, Clone)]
@@ -19,7 +45,7 @@ pub struct PastCapture {
     /// What it captured from (the device or file).
     pub source: String,
     /// Its utterances' start (session samples) and text, in order.
-    pub lines: Vec<(u64, String)>,
+    pub lines: Vec<(u64, Line)>,
 }
 
 /// This run's captures, oldest first.
@@ -36,13 +62,13 @@ impl RunHistory {
         let mut rows = Vec::new();
         for c in self.captures.iter().filter(|c| c.session != current && !c.lines.is_empty()) {
             rows.push(Row { start_s: -1.0, text: RowText::Heading(heading("Earlier", c).into()) });
-            for (start, text) in &c.lines {
+            for (start, line) in &c.lines {
                 let secs = hark_core::samples_to_secs(*start);
                 rows.push(Row {
                     start_s: -1.0,
                     text: RowText::Earlier {
                         time: crate::transcript::row_time(secs, c.began.as_ref()).into(),
-                        text: text.into(),
+                        text: line.label(),
                     },
                 });
             }
@@ -53,6 +79,37 @@ impl RunHistory {
             rows.push(Row { start_s: -1.0, text: RowText::Heading(heading("Now", c).into()) });
         }
         rows
+    }
+
+    /// The rows of `session`'s own lines that start before session sample `before` (where its
+    /// first utterance still in the world starts): those let go of by [`let_go_of_transcribed`],
+    /// as the panel showed them while they were in the world.
+    pub fn rows_of(&self, session: Entity, before: u64) -> Vec<Row<'_>> {
+        let Some(c) = self.of(session) else { return Vec::new() };
+        c.lines[..c.lines.partition_point(|(s, _)| *s < before)]
+            .iter()
+            .map(|(start, line)| Row {
+                start_s: hark_core::samples_to_secs(*start),
+                text: match line {
+                    Line::Said(t) => RowText::Said(t.as_str().into()),
+                    Line::Unheard { tenths } => RowText::Unheard { at: None, tenths: *tenths },
+                },
+            })
+            .collect()
+    }
+
+    /// The capture `session` of this run, if it is one.
+    pub fn of(&self, session: Entity) -> Option<&PastCapture> {
+        self.captures.iter().rev().find(|c| c.session == session)
+    }
+
+    /// The recognised text of `session`, a line per utterance, in order (none when it is not
+    /// one of this run's captures).
+    pub fn said(&self, session: Entity) -> impl Iterator<Item = &str> {
+        self.of(session).into_iter().flat_map(|c| c.lines.iter()).filter_map(|(_, l)| match l {
+            Line::Said(t) => Some(t.as_str()),
+            Line::Unheard { .. } => None,
+        })
     }
 }
 
@@ -88,15 +145,13 @@ pub(crate) fn remember_captures(
         let Ok((u, t, vad)) = utterances.get(r.utterance) else { continue };
         let fraction = vad.map_or(0.0, |v| v.speech_fraction);
         // Its text, and where someone spoke without any (as the live rows showed it).
-        let mut lines: Vec<(u64, String)> =
+        let mut lines: Vec<(u64, Line)> =
             hark_core::unrecognised::in_utterance(&t.text, t.suspect, fraction, (u.start, u.end), &t.unheard)
                 .into_iter()
-                .map(|(from, _, speech)| {
-                    (from, crate::transcript::unheard_label(false, crate::transcript::tenths(speech)))
-                })
+                .map(|(from, _, speech)| (from, Line::Unheard { tenths: crate::transcript::tenths(speech) }))
                 .collect();
         if !t.suspect && !t.text.trim().is_empty() {
-            lines.insert(0, (u.start, t.text.clone()));
+            lines.insert(0, (u.start, Line::Said(t.text.clone())));
         }
         let Some(c) = history.captures.iter_mut().rev().find(|c| c.session == u.session) else { continue };
         for (start, text) in lines {
@@ -109,6 +164,45 @@ pub(crate) fn remember_captures(
             }
         }
     }
+}
+
+/// Despawns the utterances of this run's captures whose text [`remember_captures`] has copied:
+/// those with their text, every one before them with theirs too (so the panel's rows stay in
+/// order), that have scrolled off the views (whose words are drawn from the utterances) and
+/// were already so the frame before (every reader of their `TranscriptReady` has had it). The
+/// store had their rows when their text came. The session stays (and completes) as before.
+pub(crate) fn let_go_of_transcribed(
+    mut commands: Commands,
+    history: Res<RunHistory>,
+    sessions: Query<&SessionUtterances>,
+    utterances: Query<(&Utterance, Has<Transcript>)>,
+    ring: Option<Res<VizRing>>,
+    mut last_frame: Local<EntityHashSet>,
+) {
+    let mut now = EntityHashSet::default();
+    for c in &history.captures {
+        let Ok(list) = sessions.get(c.session) else { continue };
+        let mut items: Vec<(&Utterance, bool, Entity)> =
+            list.iter().filter_map(|e| utterances.get(e).ok().map(|(u, done)| (u, done, e))).collect();
+        items.sort_unstable_by_key(|(u, ..)| u.index);
+        // Off the views: the ring shows another session, or the utterance ended before its
+        // oldest column.
+        let drawn = |u: &Utterance| {
+            ring.as_ref().is_some_and(|r| {
+                r.session == Some(c.session) && r.column_of(u.end) >= r.written as f64 - 1.0 - f64::from(RING)
+            })
+        };
+        for (u, done, e) in items {
+            if !done || drawn(u) {
+                break;
+            }
+            now.insert(e);
+            if last_frame.contains(&e) {
+                commands.entity(e).despawn();
+            }
+        }
+    }
+    *last_frame = now;
 }
 
 #[cfg(test)]
@@ -196,5 +290,84 @@ mod tests {
             texts(&h.rows_before(c)),
             ["# Earlier", "first", "second", "speech not recognised (2.0 s)", "# Earlier", "third", "# Now"]
         );
+    }
+
+    #[test]
+    fn a_capture_lets_go_of_utterances_with_text_in_order_once_off_the_views_and_shows_them_still() {
+        let mut app = App::new();
+        app.add_message::<CaptureStarted>()
+            .add_message::<TranscriptReady>()
+            .init_resource::<RunHistory>()
+            .add_systems(Update, (remember_captures, let_go_of_transcribed).chain());
+        let session = app.world_mut().spawn(StartedAt::default()).id();
+        app.world_mut().write_message(CaptureStarted {
+            session,
+            kind: SourceKind::File,
+            description: "long.wav".into(),
+        });
+        let utterance = |app: &mut App, index: u32| {
+            let start = u64::from(index) * 32_000;
+            let u = Utterance { session, start, end: start + 16_000, index };
+            app.world_mut().spawn((u, hark_core::UtteranceOf(session))).id()
+        };
+        let said = |app: &mut App, e: Entity, text: &str| {
+            app.world_mut().entity_mut(e).insert(Transcript {
+                text: text.into(),
+                words: vec![],
+                no_speech: 0.0,
+                suspect: false,
+                unheard: vec![],
+            });
+            app.world_mut().write_message(TranscriptReady { utterance: e });
+        };
+        let u: Vec<Entity> = (0..4).map(|i| utterance(&mut app, i)).collect();
+        app.update();
+        // The second has its text before the first: neither goes while the first waits.
+        said(&mut app, u[1], "two");
+        app.update();
+        app.update();
+        let held = |app: &App| u.iter().filter(|e| app.world().get_entity(**e).is_ok()).count();
+        assert_eq!(held(&app), 4);
+        // The first comes: both go, a frame after they could (every reader has had their text).
+        said(&mut app, u[0], "one");
+        app.update();
+        assert_eq!(held(&app), 4);
+        app.update();
+        assert_eq!(held(&app), 2);
+        let h = app.world().resource::<RunHistory>();
+        assert_eq!(h.said(session).collect::<Vec<_>>(), ["one", "two"]);
+        // The panel's rows of what left the world: those before the first still held.
+        let rows = h.rows_of(session, 2 * 32_000);
+        assert_eq!(
+            rows.iter().map(|r| r.text.clone()).collect::<Vec<_>>(),
+            [RowText::Said("one".into()), RowText::Said("two".into())]
+        );
+        assert_eq!(rows[1].start_s, 2.0);
+
+        // An utterance still on the views stays while it is drawn, and goes once it scrolls off.
+        let mut ring = VizRing {
+            spectrum: default(),
+            wave: default(),
+            spectrogram_material: default(),
+            waveform_material: default(),
+            written: 0,
+            session_start_column: 0,
+            session: Some(session),
+            recent: default(),
+        };
+        ring.written = ring.column_of(4 * 32_000) as u64;
+        app.insert_resource(ring.clone());
+        said(&mut app, u[2], "three");
+        app.update();
+        app.update();
+        assert_eq!(held(&app), 2, "the third is still on the spectrogram");
+        ring.written = ring.column_of(3 * 32_000).ceil() as u64 + u64::from(RING) + 1;
+        app.insert_resource(ring);
+        app.update();
+        app.update();
+        assert_eq!(held(&app), 1);
+        // The session itself stays, with the one utterance still without text.
+        let list = app.world().get::<SessionUtterances>(session).unwrap();
+        assert_eq!(list.iter().collect::<Vec<_>>(), [u[3]]);
     }
 }

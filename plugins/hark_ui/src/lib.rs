@@ -174,6 +174,7 @@ impl Plugin for UiPlugin {
                     meter,
                     print_transcripts,
                     typing::type_finals,
+                    history::let_go_of_transcribed,
                     update_mode,
                     views::layout_views,
                 )

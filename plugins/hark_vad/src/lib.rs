@@ -57,7 +57,28 @@ pub struct SpeechRegions(
     pub Vec<(u64, Option<u64>)>,
 );
 
+/// Whether a session keeps every speech region (`hark transcribe`'s JSON lists them all) or
+/// only the last one: the window asks only whether someone is speaking, and a capture left
+/// running all day would otherwise add a region per phrase for as long as it runs. Every one,
+/// unless set.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepSpeechRegions(pub bool);
+
+impl Default for KeepSpeechRegions {
+    fn default() -> Self {
+        Self(true)
+    }
+}
+
 impl SpeechRegions {
+    /// Forgets all but the last region (closed or still open).
+    fn keep_last(&mut self) {
+        let n = self.0.len();
+        if n > 1 {
+            self.0.drain(..n - 1);
+        }
+    }
+
     /// Closed regions in seconds.
     pub fn secs(&self) -> Vec<[f64; 2]> {
         self.0
@@ -176,6 +197,7 @@ pub struct VadPlugin;
 impl Plugin for VadPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<VadSettings>()
+            .init_resource::<KeepSpeechRegions>()
             .register_required_components::<Session, VadStream>()
             .register_required_components::<Session, SpeechRegions>()
             .add_systems(Update, analyse.in_set(PipelineSystems::Vad));
@@ -184,6 +206,7 @@ impl Plugin for VadPlugin {
 
 fn analyse(
     app_settings: Res<VadSettings>,
+    keep: Res<KeepSpeechRegions>,
     mut sessions: Query<(&mut VadStream, &mut SpeechRegions, Option<&SessionVadSettings>)>,
     mut chunks: MessageReader<AudioChunk>,
     mut ended: MessageReader<CaptureEnded>,
@@ -195,12 +218,18 @@ fn analyse(
         let settings = own.map_or(&*app_settings, |o| &o.0);
         let s = stream.0.get_or_insert_with(|| Stream::new(settings, chunk.start));
         s.push(settings, chunk, &mut regions, &mut frames, &mut edges);
+        if !keep.0 {
+            regions.keep_last();
+        }
     }
     for e in ended.read() {
         if let Ok((mut stream, mut regions, _)) = sessions.get_mut(e.session)
             && let Some(mut s) = stream.0.take()
         {
             s.finish(e.session, e.samples, &mut regions, &mut edges);
+            if !keep.0 {
+                regions.keep_last();
+            }
         }
     }
 }
@@ -351,6 +380,30 @@ mod tests {
         app.update();
         let closed = |s: Entity| app.world().get::<SpeechRegions>(s).unwrap().secs().len();
         assert_eq!((closed(app_default), closed(own)), (2, 1));
+    }
+
+    #[test]
+    fn a_session_asked_to_keep_only_its_last_speech_region_still_says_whether_someone_speaks() {
+        let signal = two_bursts();
+        let mut app = App::new();
+        app.add_plugins((HarkCorePlugin, VadPlugin)).insert_resource(KeepSpeechRegions(false));
+        let s = app.world_mut().spawn(Session { kind: SourceKind::Memory, source: "t".into() }).id();
+        let mut most = 0;
+        let mut spoke = Vec::new();
+        for (i, c) in signal.chunks(1_600).enumerate() {
+            app.world_mut().write_message(AudioChunk { session: s, start: (i * 1_600) as u64, samples: c.into() });
+            app.update();
+            let r = app.world().get::<SpeechRegions>(s).unwrap();
+            most = most.max(r.0.len());
+            if spoke.last() != Some(&r.speaking()) {
+                spoke.push(r.speaking());
+            }
+        }
+        // Both bursts were heard as they came (silent, speaking, silent, speaking, silent) with
+        // never more than one region held; the app's default keeps both.
+        assert_eq!(spoke, [false, true, false, true, false]);
+        assert_eq!(most, 1);
+        assert_eq!(run(&signal, 1_600).2.len(), 2);
     }
 
     #[test]

@@ -122,6 +122,8 @@ fn rows<'a>(
             rows.extend(history.rows_before(session));
             let mut items: Vec<_> = utterances.iter().filter(|(u, ..)| u.session == session).collect();
             items.sort_by_key(|(u, ..)| u.index);
+            // What was let go of the world is in the history (`history::let_go_of_transcribed`).
+            rows.extend(history.rows_of(session, items.first().map_or(u64::MAX, |(u, ..)| u.start)));
             // What is being said, or what was said of an utterance whose final text is on its way.
             let partial = partials.get(session).ok().filter(|p| !p.text().is_empty());
             let as_partial = |p: &'a PartialTranscript| RowText::Partial {
