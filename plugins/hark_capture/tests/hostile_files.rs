@@ -119,3 +119,20 @@ fn damaged_files_of_every_container_give_audio_or_an_error_never_a_panic() {
     eprintln!("{decoded} damaged files decoded, {refused} refused");
     assert!(failures.is_empty(), "{} of 10 000:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// A WAV whose header claims 4 GB of samples but holds one second (as a recorder that never
+/// finished its header leaves it) gives the second it holds: nothing is sized from the claim.
+#[test]
+fn a_wav_claiming_four_gigabytes_gives_the_second_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("claims.wav");
+    hark_capture::write_wav_16k(&p, &vec![0.25f32; 16_000]).unwrap();
+    let mut w = std::fs::read(&p).unwrap();
+    w[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let data = w.windows(4).position(|x| x == b"data").unwrap();
+    w[data + 4..data + 8].copy_from_slice(&(u32::MAX - 64).to_le_bytes());
+    std::fs::write(&p, &w).unwrap();
+    let samples = hark_capture::read_16k_mono(&p).unwrap();
+    assert_eq!(samples.len(), 16_000);
+    assert!(samples.iter().all(|s| (s - 0.25).abs() < 1e-3));
+}

@@ -415,3 +415,24 @@ fn quantized_file_keeps_every_tensor_whisper_cpp_keeps_and_blocks_the_rest() {
         }
     }
 }
+
+/// A header claiming a tensor of 10¹² elements (4 TB) in a file of a few hundred KB is refused
+/// by the check every model load runs first, naming the file and the tensor, before anything is
+/// read or allocated for it (whisper.cpp never sees the file).
+#[test]
+fn a_tensor_claiming_a_trillion_elements_is_refused_before_anything_is_allocated() {
+    let (t, c) = convert(&SynthOptions::default(), FType::F16);
+    let e = c.index.iter().find(|e| e.ne.len() >= 2).unwrap();
+    let n_dims = e.ne.len();
+    // Its header: n_dims, name length, type, the dimensions, the name; then its data.
+    let start = e.offset as usize - e.name.len() - 4 * n_dims - 12;
+    let mut bytes = c.bytes.clone();
+    assert_eq!(i32::from_le_bytes(bytes[start..start + 4].try_into().unwrap()) as usize, n_dims);
+    for k in 0..2 {
+        bytes[start + 12 + 4 * k..start + 16 + 4 * k].copy_from_slice(&1_000_000i32.to_le_bytes());
+    }
+    let path = t.path().join("huge.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let msg = verify(&path).unwrap_err().to_string();
+    assert!(msg.contains("huge.bin") && msg.contains(&e.name) && msg.contains("[1000000, 1000000"), "{msg}");
+}
