@@ -632,3 +632,23 @@ fn live_finals_decoded_as_the_speaker_stops_match_the_text_offline() {
     assert_eq!(used as usize, live.segments.len(), "{decoded} speculations");
     assert!(w.rate() <= 0.08, "{text}");
 }
+
+/// A file without speech (two minutes of digital silence) says so, and is saved as what it
+/// is; before, the output was empty and "saved as session 1" was all that was said.
+#[test]
+fn a_file_without_speech_says_so() {
+    let Some(m) = test_model() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let wav = tmp.path().join("quiet.wav");
+    hark_capture::write_wav_16k(&wav, &vec![0.0; 120 * 16_000]).unwrap();
+    let data = tmp.path().join("data");
+    let o = hark().arg("transcribe").arg(&wav).arg("--model").arg(&m).arg("--data-dir").arg(&data).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(err.contains(&format!("note: no speech was heard in {} (120.0 s of audio)", wav.display())), "{err}");
+    assert!(err.contains("saved as session 1"), "{err}");
+    let o = hark().args(["sessions", "list", "--data-dir"]).arg(&data).output().unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(list.contains("120.0 s") && list.contains("complete") && list.contains("0 utterances"), "{list}");
+}

@@ -79,6 +79,10 @@ pub fn run(a: TranscribeArgs, models_dir: &Path, db: &Path) -> anyhow::Result<Ex
     if let Some(e) = failed_write {
         return Err(e.into());
     }
+    if t.failure.is_none() && t.speech.is_empty() {
+        // Otherwise an empty output and "saved as session N" would be all that was said.
+        eprintln!("note: no speech was heard in {} ({:.1} s of audio)", a.file.display(), t.audio_s);
+    }
     if let Some(note) = unrecognised_note(&unrecognised) {
         let hear = t
             .session_id
