@@ -192,16 +192,12 @@ pub struct SessionEnd {
 /// their text.
 fn take_utterances(world: &mut World, session: Entity, all: bool) -> Vec<UtteranceOut> {
     let Some(list) = world.get::<hark_core::SessionUtterances>(session) else { return Vec::new() };
-    let mut items: Vec<(u32, Entity, bool)> = list
+    let (items, transcribed) =
+        list.in_order(|e| Some((world.get::<Utterance>(e)?.index, world.get::<Transcript>(e).is_some())));
+    let take = if all { items.len() } else { transcribed };
+    items[..take]
         .iter()
-        .filter_map(|e| Some((world.get::<Utterance>(e)?.index, e, world.get::<Transcript>(e).is_some())))
-        .collect();
-    items.sort_unstable_by_key(|&(index, ..)| index);
-    let waiting = items.iter().position(|&(_, _, done)| !done).unwrap_or(items.len());
-    let take = if all { items.len() } else { waiting };
-    items
-        .drain(..take)
-        .filter_map(|(_, e, _)| {
+        .filter_map(|&e| {
             let out = match (world.get::<Utterance>(e), world.get::<Transcript>(e)) {
                 (Some(u), Some(t)) => Some(UtteranceOut::new(u, t, world.get::<UtteranceVad>(e))),
                 _ => None,

@@ -339,6 +339,20 @@ pub struct UtteranceOf(pub Entity);
 #[relationship_target(relationship = UtteranceOf, linked_spawn)]
 pub struct SessionUtterances(Vec<Entity>);
 
+impl SessionUtterances {
+    /// The utterances in session order (by [`Utterance::index`]; those that `index_and_text`
+    /// does not know are left out), and how many lead them with their text: the prefix that
+    /// can leave the world without a row coming out of order. `index_and_text` gives an
+    /// utterance's index and whether it has its text.
+    pub fn in_order(&self, index_and_text: impl Fn(Entity) -> Option<(u32, bool)>) -> (Vec<Entity>, usize) {
+        let mut items: Vec<(u32, bool, Entity)> =
+            self.0.iter().filter_map(|&e| index_and_text(e).map(|(i, done)| (i, done, e))).collect();
+        items.sort_unstable_by_key(|&(i, ..)| i);
+        let transcribed = items.iter().position(|&(_, done, _)| !done).unwrap_or(items.len());
+        (items.into_iter().map(|(.., e)| e).collect(), transcribed)
+    }
+}
+
 /// An utterance: a stretch of speech of one session, `start..end` in samples.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Utterance {

@@ -174,26 +174,25 @@ pub(crate) fn remember_captures(
 pub(crate) fn let_go_of_transcribed(
     mut commands: Commands,
     history: Res<RunHistory>,
-    sessions: Query<&SessionUtterances>,
+    sessions: Query<(Entity, &SessionUtterances)>,
     utterances: Query<(&Utterance, Has<Transcript>)>,
     ring: Option<Res<VizRing>>,
     mut last_frame: Local<EntityHashSet>,
 ) {
     let mut now = EntityHashSet::default();
-    for c in &history.captures {
-        let Ok(list) = sessions.get(c.session) else { continue };
-        let mut items: Vec<(&Utterance, bool, Entity)> =
-            list.iter().filter_map(|e| utterances.get(e).ok().map(|(u, done)| (u, done, e))).collect();
-        items.sort_unstable_by_key(|(u, ..)| u.index);
+    // The sessions still in the world that are captures of this run (the newest captures are
+    // searched first, so a day of them costs nothing here).
+    for (session, list) in sessions.iter().filter(|(s, _)| history.of(*s).is_some()) {
+        let (items, transcribed) = list.in_order(|e| utterances.get(e).ok().map(|(u, done)| (u.index, done)));
         // Off the views: the ring shows another session, or the utterance ended before its
         // oldest column.
         let drawn = |u: &Utterance| {
             ring.as_ref().is_some_and(|r| {
-                r.session == Some(c.session) && r.column_of(u.end) >= r.written as f64 - 1.0 - f64::from(RING)
+                r.session == Some(session) && r.column_of(u.end) >= r.written as f64 - 1.0 - f64::from(RING)
             })
         };
-        for (u, done, e) in items {
-            if !done || drawn(u) {
+        for &e in &items[..transcribed] {
+            if utterances.get(e).is_ok_and(|(u, _)| drawn(u)) {
                 break;
             }
             now.insert(e);
