@@ -227,6 +227,11 @@ fn a_slow_recogniser_holds_a_fast_file_back_and_every_utterance_gets_its_text() 
     assert_eq!(r.audio(r.sessions().unwrap()[0].id).unwrap().len(), audio.len());
 }
 
+/// Utterances of the file read beside a capture: its decodes (30 ms of real time each, 12 s in
+/// all) must outlast the capture's frames (some 200) even when the machine is busy with other
+/// tests, so that the file is still being read when the capture ends.
+const BESIDE: usize = 400;
+
 /// A file transcribed beside a live capture (dropped on the window while it captures) always
 /// has an utterance waiting for the recogniser; the capture's utterances go first, so its text
 /// waits at most for the file's decode already under way, and the file still gets all of its.
@@ -251,7 +256,7 @@ fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
         "mic".into(),
         Pace::RealTime,
     );
-    let file_audio: Vec<f32> = (0..100).flat_map(|_| one.iter().copied()).collect();
+    let file_audio: Vec<f32> = (0..BESIDE).flat_map(|_| one.iter().copied()).collect();
     let file = p.start(
         SourceKind::File,
         Source::Samples { samples: file_audio.into(), pos: 0 },
@@ -290,7 +295,61 @@ fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
     }
     p.app.world().resource::<hark_store::Writer>().flush().unwrap();
     let r = hark_store::Reader::open(&db).unwrap();
-    for (row, n) in r.sessions().unwrap().iter().map(|row| (row, if row.source.contains("long") { 100 } else { 4 })) {
+    for (row, n) in r.sessions().unwrap().iter().map(|row| (row, if row.source.contains("long") { BESIDE } else { 4 }))
+    {
+        let segs = r.segments(row.id).unwrap();
+        assert_eq!((row.state, segs.len()), (SessionState::Complete, n), "{row:?}");
+        assert!(segs.iter().all(|g| g.text.starts_with("word ")), "{segs:?}");
+    }
+}
+
+/// A file read beside a live capture always has a final waiting; the capture's partials (its
+/// text while the speaker is still talking) go before the file's finals, not after all of them.
+#[test]
+fn a_live_capture_shows_partials_while_a_file_is_read_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment.merge_gap_secs = 0.0;
+    opts.segment.partial_interval_secs = 0.5;
+    let engine = StandIn { calls: 0, delay: Duration::from_millis(30), fail_every: None };
+    let mut p = virtual_time_pipeline(&opts, &db, Box::new(engine));
+    let complete = |p: &Pipeline, s: Entity| p.app.world().get::<SessionState>(s) == Some(&SessionState::Complete);
+    // Two utterances of 4 s of voice each: partials every 0.5 s while each is spoken.
+    let one = long_utterance_audio(4.0);
+    let live_audio: Vec<f32> = (0..2).flat_map(|_| one.iter().copied()).collect();
+    let live = p.start(
+        SourceKind::Microphone,
+        Source::Samples { samples: live_audio.into(), pos: 0 },
+        "mic".into(),
+        Pace::RealTime,
+    );
+    let short = utterance_audio();
+    let file_audio: Vec<f32> = (0..BESIDE).flat_map(|_| short.iter().copied()).collect();
+    let file = p.start(
+        SourceKind::File,
+        Source::Samples { samples: file_audio.into(), pos: 0 },
+        "long.wav".into(),
+        Pace::Fast,
+    );
+    let mut passes = 0;
+    while !complete(&p, live) {
+        p.app.update();
+        if let Some(pt) = p.app.world().get::<hark_core::PartialTranscript>(live) {
+            passes = passes.max(pt.passes.min(1000));
+        }
+    }
+    assert!(file_texts_left(&mut p, file) > 0, "the file was still being read when the capture ended");
+    // About seven partial passes an utterance; at least a few must have been shown.
+    assert!(passes >= 3, "the capture showed {passes} partial passes while the file was read");
+    while !complete(&p, file) {
+        p.app.update();
+    }
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    for (row, n) in r.sessions().unwrap().iter().map(|row| (row, if row.source.contains("long") { BESIDE } else { 2 }))
+    {
         let segs = r.segments(row.id).unwrap();
         assert_eq!((row.state, segs.len()), (SessionState::Complete, n), "{row:?}");
         assert!(segs.iter().all(|g| g.text.starts_with("word ")), "{segs:?}");

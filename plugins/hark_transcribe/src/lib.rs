@@ -447,6 +447,15 @@ fn submit(
     // the capture's text back until the whole file was done.
     let background = |session: Entity| kinds.get(session).map_or(true, |s| !s.kind.is_live());
     queue.sort_by_key(|(_, u, ..)| (background(u.session), u.session, u.index));
+    // A live session's open speech (a partial or speculative final that could be sent now)
+    // goes before a file's finals: with a file read beside a capture one of its finals always
+    // waits, and the capture would show no text until its speaker stopped.
+    let live_open = rec
+        .pending_partials
+        .keys()
+        .filter(|s| !rec.partial_in_flight.contains_key(*s))
+        .chain(rec.pending_speculative.keys().filter(|s| !(settings.use_prompt && rec.busy_sessions.contains_key(*s))))
+        .any(|s| !background(*s));
     // An utterance cut ends its partials: audio of it still waiting is no longer wanted, and
     // what is shown of it stays as it is until its final text replaces it.
     for (_, u, ..) in &queue {
@@ -489,7 +498,7 @@ fn submit(
             rec.drop_speculation(u.session);
         }
         // Keep at most one job per worker queued, so later utterances stay in the ECS.
-        if rec.in_flight() >= rec.workers {
+        if rec.in_flight() >= rec.workers || (live_open && background(u.session)) {
             continue;
         }
         let prompt = prompt_for(&settings, &ctx, u.session);
@@ -514,77 +523,81 @@ fn submit(
     }
     // Partials only when no final waits and a worker is free: finals always go first, and a
     // partial decode in their way is stopped; a speculation stops it too unless that session's
-    // partials are starved.
-    let finals_waiting = queue.iter().any(|(e, ..)| !rec.in_flight.values().any(|(u, _)| u == e));
+    // partials are starved. A live session's open speech waits only for live finals.
+    let not_sent = |e: &Entity| !rec.in_flight.values().any(|(u, _)| u == e);
+    let live_finals_waiting = queue.iter().any(|(e, u, ..)| !background(u.session) && not_sent(e));
+    let finals_waiting = queue.iter().any(|(e, ..)| not_sent(e));
+    let held_back = |session: Entity| if background(session) { finals_waiting } else { live_finals_waiting };
     if (finals_waiting || !rec.pending_speculative.is_empty()) && rec.in_flight() >= rec.workers {
         let partials: Vec<(Entity, u64)> = rec.partial_in_flight.iter().map(|(s, id)| (*s, *id)).collect();
         for (session, id) in partials {
-            if finals_waiting || !rec.starving(session) {
+            if held_back(session) || (!rec.pending_speculative.is_empty() && !rec.starving(session)) {
                 rec.cancel(id);
             }
         }
     }
-    if !finals_waiting {
-        // Speculative finals next: they are what a person waits for once they stop.
-        let mut sessions: Vec<Entity> = rec.pending_speculative.keys().copied().collect();
-        sessions.sort();
-        for session in sessions {
-            if rec.in_flight() >= rec.workers {
-                break;
-            }
-            // With a prompt, it waits for the text of the utterance before (every one cut
-            // earlier is in flight or done here, as no final waits): then its prompt is the one
-            // its final would get.
-            if settings.use_prompt && rec.busy_sessions.contains_key(&session) {
-                continue;
-            }
-            let Some(OpenSpeech { start, audio, speech, .. }) = rec.pending_speculative.remove(&session) else {
-                continue;
-            };
-            let end = start + audio.len() as u64;
-            let prompt = prompt_for(&settings, &ctx, session);
-            let speculation = |id, cancel| Job {
-                id,
-                utterance: session,
-                start,
-                audio,
-                gaps: UtteranceGaps::default(),
-                speech,
-                prompt,
-                partial_of: None,
-                speculative: true,
-                cancel,
-            };
-            let Some(id) = rec.send(session, speculation) else { return };
-            rec.speculative.insert(session, Speculation { start, end, job: id, done: None });
-            rec.speculative_decoded += 1;
+    // Speculative finals next: they are what a person waits for once they stop.
+    let mut sessions: Vec<Entity> = rec.pending_speculative.keys().copied().collect();
+    sessions.sort();
+    for session in sessions {
+        if rec.in_flight() >= rec.workers {
+            break;
         }
-        let mut sessions: Vec<Entity> = rec.pending_partials.keys().copied().collect();
-        sessions.sort();
-        for session in sessions {
-            if rec.in_flight() >= rec.workers {
-                break;
-            }
-            if rec.partial_in_flight.contains_key(&session) {
-                continue;
-            }
-            let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
-            let partial = |id, cancel| Job {
-                id,
-                utterance: session,
-                start,
-                audio,
-                gaps: UtteranceGaps::default(),
-                speech: Vec::new(),
-                prompt: None,
-                partial_of: Some(start),
-                speculative: false,
-                cancel,
-            };
-            let Some(id) = rec.send(session, partial) else { return };
-            rec.partial_in_flight.insert(session, id);
-            rec.partials_decoded += 1;
+        if held_back(session) {
+            continue;
         }
+        // With a prompt, it waits for the text of the utterance before (every one cut
+        // earlier is in flight or done here, as no final waits): then its prompt is the one
+        // its final would get.
+        if settings.use_prompt && rec.busy_sessions.contains_key(&session) {
+            continue;
+        }
+        let Some(OpenSpeech { start, audio, speech, .. }) = rec.pending_speculative.remove(&session) else {
+            continue;
+        };
+        let end = start + audio.len() as u64;
+        let prompt = prompt_for(&settings, &ctx, session);
+        let speculation = |id, cancel| Job {
+            id,
+            utterance: session,
+            start,
+            audio,
+            gaps: UtteranceGaps::default(),
+            speech,
+            prompt,
+            partial_of: None,
+            speculative: true,
+            cancel,
+        };
+        let Some(id) = rec.send(session, speculation) else { return };
+        rec.speculative.insert(session, Speculation { start, end, job: id, done: None });
+        rec.speculative_decoded += 1;
+    }
+    let mut sessions: Vec<Entity> = rec.pending_partials.keys().copied().collect();
+    sessions.sort();
+    for session in sessions {
+        if rec.in_flight() >= rec.workers {
+            break;
+        }
+        if held_back(session) || rec.partial_in_flight.contains_key(&session) {
+            continue;
+        }
+        let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
+        let partial = |id, cancel| Job {
+            id,
+            utterance: session,
+            start,
+            audio,
+            gaps: UtteranceGaps::default(),
+            speech: Vec::new(),
+            prompt: None,
+            partial_of: Some(start),
+            speculative: false,
+            cancel,
+        };
+        let Some(id) = rec.send(session, partial) else { return };
+        rec.partial_in_flight.insert(session, id);
+        rec.partials_decoded += 1;
     }
     let set = queue.len() > settings.max_queue;
     if backpressure.0 != set {
