@@ -232,30 +232,24 @@ fn a_slow_recogniser_holds_a_fast_file_back_and_every_utterance_gets_its_text() 
 /// tests, so that the file is still being read when the capture ends.
 const BESIDE: usize = 400;
 
-/// A file transcribed beside a live capture (dropped on the window while it captures) always
-/// has an utterance waiting for the recogniser; the capture's utterances go first, so its text
-/// waits at most for the file's decode already under way, and the file still gets all of its.
-#[test]
-fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hark.db");
+/// A live capture of `live_audio` (a partial every `partial_interval_secs`, or none for 0) and,
+/// started after it as a file dropped on the window while it captures, a file of [`BESIDE`]
+/// utterances read as fast as a stand-in recogniser (30 ms a decode, one worker) takes them.
+/// The newer session comes first in entity order, which the recogniser once went by.
+fn capture_beside_a_file(db: &Path, partial_interval_secs: f64, live_audio: Vec<f32>) -> (Pipeline, Entity, Entity) {
     let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
     opts.vad.detector = hark_vad::DetectorKind::Energy;
     opts.segment.merge_gap_secs = 0.0;
-    // Sessions stay in the world when complete, so the last text of each is seen.
+    opts.segment.partial_interval_secs = partial_interval_secs;
     let engine = StandIn { calls: 0, delay: Duration::from_millis(30), fail_every: None };
-    let mut p = virtual_time_pipeline(&opts, &db, Box::new(engine));
-    let complete = |p: &Pipeline, s: Entity| p.app.world().get::<SessionState>(s) == Some(&SessionState::Complete);
-    let one = utterance_audio();
-    // The capture first and the file after it, as a file dropped on the window while it
-    // captures (the newer session comes first in entity order, which the recogniser went by).
-    let live_audio: Vec<f32> = (0..4).flat_map(|_| one.iter().copied()).collect();
+    let mut p = virtual_time_pipeline(&opts, db, Box::new(engine));
     let live = p.start(
         SourceKind::Microphone,
         Source::Samples { samples: live_audio.into(), pos: 0 },
         "mic".into(),
         Pace::RealTime,
     );
+    let one = utterance_audio();
     let file_audio: Vec<f32> = (0..BESIDE).flat_map(|_| one.iter().copied()).collect();
     let file = p.start(
         SourceKind::File,
@@ -263,6 +257,40 @@ fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
         "long.wav".into(),
         Pace::Fast,
     );
+    (p, live, file)
+}
+
+/// Sessions stay in the world when complete, so the last text of each is seen.
+fn complete(p: &Pipeline, session: Entity) -> bool {
+    p.app.world().get::<SessionState>(session) == Some(&SessionState::Complete)
+}
+
+/// Checks that the file was still being read when the capture ended, reads it to its end and
+/// checks that both are saved complete with every utterance's text.
+fn finish_beside_a_file(mut p: Pipeline, db: &Path, file: Entity, live_utterances: usize) {
+    assert!(file_texts_left(&mut p, file) > 0, "the file was still being read when the capture ended");
+    while !complete(&p, file) {
+        p.app.update();
+    }
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(db).unwrap();
+    for row in r.sessions().unwrap() {
+        let n = if row.source.contains("long") { BESIDE } else { live_utterances };
+        let segs = r.segments(row.id).unwrap();
+        assert_eq!((row.state, segs.len()), (SessionState::Complete, n), "{row:?}");
+        assert!(segs.iter().all(|g| g.text.starts_with("word ")), "{segs:?}");
+    }
+}
+
+/// A file transcribed beside a live capture (dropped on the window while it captures) always
+/// has an utterance waiting for the recogniser; the capture's utterances go first, so its text
+/// waits at most for the file's decode already under way, and the file still gets all of its.
+#[test]
+fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let one = utterance_audio();
+    let (mut p, live, file) = capture_beside_a_file(&db, 0.0, (0..4).flat_map(|_| one.iter().copied()).collect());
     // For each utterance of the capture: how many of the file's texts had come when it was cut,
     // and, once its own came, how many more had come by then. Two texts can come in one frame,
     // and the query need not give them in the order they were cut.
@@ -289,18 +317,7 @@ fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
         waited.iter().all(|w| w.is_some_and(|n| n <= 1)),
         "file texts that came before each of the capture's: {waited:?}"
     );
-    assert!(file_texts_left(&mut p, file) > 0, "the file was still being read when the capture ended");
-    while !complete(&p, file) {
-        p.app.update();
-    }
-    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
-    let r = hark_store::Reader::open(&db).unwrap();
-    for (row, n) in r.sessions().unwrap().iter().map(|row| (row, if row.source.contains("long") { BESIDE } else { 4 }))
-    {
-        let segs = r.segments(row.id).unwrap();
-        assert_eq!((row.state, segs.len()), (SessionState::Complete, n), "{row:?}");
-        assert!(segs.iter().all(|g| g.text.starts_with("word ")), "{segs:?}");
-    }
+    finish_beside_a_file(p, &db, file, 4);
 }
 
 /// A file read beside a live capture always has a final waiting; the capture's partials (its
@@ -309,30 +326,9 @@ fn a_live_capture_is_transcribed_ahead_of_a_file_read_beside_it() {
 fn a_live_capture_shows_partials_while_a_file_is_read_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hark.db");
-    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
-    opts.vad.detector = hark_vad::DetectorKind::Energy;
-    opts.segment.merge_gap_secs = 0.0;
-    opts.segment.partial_interval_secs = 0.5;
-    let engine = StandIn { calls: 0, delay: Duration::from_millis(30), fail_every: None };
-    let mut p = virtual_time_pipeline(&opts, &db, Box::new(engine));
-    let complete = |p: &Pipeline, s: Entity| p.app.world().get::<SessionState>(s) == Some(&SessionState::Complete);
     // Two utterances of 4 s of voice each: partials every 0.5 s while each is spoken.
     let one = long_utterance_audio(4.0);
-    let live_audio: Vec<f32> = (0..2).flat_map(|_| one.iter().copied()).collect();
-    let live = p.start(
-        SourceKind::Microphone,
-        Source::Samples { samples: live_audio.into(), pos: 0 },
-        "mic".into(),
-        Pace::RealTime,
-    );
-    let short = utterance_audio();
-    let file_audio: Vec<f32> = (0..BESIDE).flat_map(|_| short.iter().copied()).collect();
-    let file = p.start(
-        SourceKind::File,
-        Source::Samples { samples: file_audio.into(), pos: 0 },
-        "long.wav".into(),
-        Pace::Fast,
-    );
+    let (mut p, live, file) = capture_beside_a_file(&db, 0.5, (0..2).flat_map(|_| one.iter().copied()).collect());
     let mut passes = 0;
     while !complete(&p, live) {
         p.app.update();
@@ -340,20 +336,9 @@ fn a_live_capture_shows_partials_while_a_file_is_read_beside_it() {
             passes = passes.max(pt.passes.min(1000));
         }
     }
-    assert!(file_texts_left(&mut p, file) > 0, "the file was still being read when the capture ended");
     // About seven partial passes an utterance; at least a few must have been shown.
     assert!(passes >= 3, "the capture showed {passes} partial passes while the file was read");
-    while !complete(&p, file) {
-        p.app.update();
-    }
-    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
-    let r = hark_store::Reader::open(&db).unwrap();
-    for (row, n) in r.sessions().unwrap().iter().map(|row| (row, if row.source.contains("long") { BESIDE } else { 2 }))
-    {
-        let segs = r.segments(row.id).unwrap();
-        assert_eq!((row.state, segs.len()), (SessionState::Complete, n), "{row:?}");
-        assert!(segs.iter().all(|g| g.text.starts_with("word ")), "{segs:?}");
-    }
+    finish_beside_a_file(p, &db, file, 2);
 }
 
 /// Utterances of `session` with their text.

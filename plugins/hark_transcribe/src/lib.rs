@@ -296,6 +296,17 @@ impl Recognizer {
         p.heard = p.heard.max(end);
     }
 
+    /// Whether `session`'s waiting speculative final can be sent now: with a prompt it waits
+    /// for the text of the utterance before (then its prompt is the one its final would get).
+    fn speculation_ready(&self, session: Entity, use_prompt: bool) -> bool {
+        self.pending_speculative.contains_key(&session) && !(use_prompt && self.busy_sessions.contains_key(&session))
+    }
+
+    /// Whether `session`'s waiting partial can be sent now (one decode of it at a time).
+    fn partial_ready(&self, session: Entity) -> bool {
+        self.pending_partials.contains_key(&session) && !self.partial_in_flight.contains_key(&session)
+    }
+
     /// Whether the session's partial text lags its open utterance by a starving margin.
     fn starving(&self, session: Entity) -> bool {
         self.progress.get(&session).is_some_and(|p| p.heard.saturating_sub(p.shown) >= STARVED_SAMPLES)
@@ -453,9 +464,8 @@ fn submit(
     let live_open = rec
         .pending_partials
         .keys()
-        .filter(|s| !rec.partial_in_flight.contains_key(*s))
-        .chain(rec.pending_speculative.keys().filter(|s| !(settings.use_prompt && rec.busy_sessions.contains_key(*s))))
-        .any(|s| !background(*s));
+        .chain(rec.pending_speculative.keys())
+        .any(|&s| !background(s) && (rec.partial_ready(s) || rec.speculation_ready(s, settings.use_prompt)));
     // An utterance cut ends its partials: audio of it still waiting is no longer wanted, and
     // what is shown of it stays as it is until its final text replaces it.
     for (_, u, ..) in &queue {
@@ -543,13 +553,9 @@ fn submit(
         if rec.in_flight() >= rec.workers {
             break;
         }
-        if held_back(session) {
-            continue;
-        }
-        // With a prompt, it waits for the text of the utterance before (every one cut
-        // earlier is in flight or done here, as no final waits): then its prompt is the one
-        // its final would get.
-        if settings.use_prompt && rec.busy_sessions.contains_key(&session) {
+        // With a prompt, it waits for the text of the utterance before (every one of its
+        // session cut earlier is in flight or done here, as none of its finals waits).
+        if held_back(session) || !rec.speculation_ready(session, settings.use_prompt) {
             continue;
         }
         let Some(OpenSpeech { start, audio, speech, .. }) = rec.pending_speculative.remove(&session) else {
@@ -579,7 +585,7 @@ fn submit(
         if rec.in_flight() >= rec.workers {
             break;
         }
-        if held_back(session) || rec.partial_in_flight.contains_key(&session) {
+        if held_back(session) || !rec.partial_ready(session) {
             continue;
         }
         let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
