@@ -674,3 +674,100 @@ fn text_being_said_keeps_coming_when_every_decode_takes_most_of_a_words_length()
     let segs = r.segments(r.sessions().unwrap()[0].id).unwrap();
     assert_eq!(segs.len(), 2, "{segs:?}");
 }
+
+/// A recogniser that says what it was given: each text is the audio's length and a hash of its
+/// samples' bits, so audio read back from the store must be the very samples that were cut.
+/// Each decode lasts until the test lets it go (one message on `go`).
+struct Fingerprint {
+    go: std::sync::mpsc::Receiver<()>,
+}
+
+impl Engine for Fingerprint {
+    fn transcribe(&mut self, audio: &[f32], _prompt: Option<&str>) -> Result<EngineOutput, EngineError> {
+        use std::hash::{Hash, Hasher};
+        // Bounded, so that a decode the test does not expect cannot hang it for good.
+        let _ = self.go.recv_timeout(Duration::from_secs(60));
+        let mut h = std::hash::DefaultHasher::new();
+        audio.iter().for_each(|x| x.to_bits().hash(&mut h));
+        let mut out = said_by_call(0, audio, None);
+        let s = &mut out.segments[0];
+        s.tokens[0].bytes = format!(" n{}", audio.len()).into_bytes();
+        s.tokens[1].bytes = format!(" h{:016x}", h.finish()).into_bytes();
+        s.text = s.tokens.iter().map(|t| String::from_utf8_lossy(&t.bytes).into_owned()).collect();
+        Ok(out)
+    }
+}
+
+/// A live capture of twelve utterances that transcription falls behind on, each waiting
+/// utterance's audio kept in memory up to `keep_secs` a session: the saved texts, how many
+/// utterances had their audio let go at once at most, and the most waiting audio held in
+/// memory (samples).
+fn live_backlog(keep_secs: f64) -> (Vec<String>, usize, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hark.db");
+    let mut opts = PipelineOptions::new(PathBuf::from("stand-in"));
+    opts.vad.detector = hark_vad::DetectorKind::Energy;
+    opts.segment.merge_gap_secs = 0.0;
+    // Frames as fast as the machine runs them, not held while a backlog waits.
+    opts.transcribe.block_when_idle = false;
+    opts.extend = Some(|app| {
+        app.add_plugins(ReleaseFinishedSessions);
+    });
+    // The first decode lasts until the whole capture has been heard, so every utterance waits.
+    let (go, gate) = std::sync::mpsc::channel();
+    let mut p = virtual_time_pipeline(&opts, &db, Box::new(Fingerprint { go: gate }));
+    p.app.insert_resource(hark_store::WaitingAudio { keep_secs });
+    // Utterances of different lengths and levels, so that a span read from the wrong place shows.
+    let audio: Vec<f32> = (0..12)
+        .flat_map(|i| long_utterance_audio(0.8 + 0.15 * i as f32).into_iter().map(move |x| x * (1.0 - 0.04 * i as f32)))
+        .collect();
+    let played = audio.len();
+    let s = p.start(
+        SourceKind::Microphone,
+        Source::Samples { samples: audio.into(), pos: 0 },
+        "mic".into(),
+        Pace::RealTime,
+    );
+    let (mut most_spilled, mut most_in_memory) = (0, 0);
+    let mut waiting = p.app.world_mut().query_filtered::<(Option<&hark_core::UtteranceAudio>, Has<hark_core::SpilledAudio>), (
+        Without<hark_core::TranscriptionPending>,
+        Without<hark_core::Transcript>,
+    )>();
+    while p.app.world().get_entity(s).is_ok() {
+        p.app.update();
+        if p.app.world().get::<hark_core::SessionClock>(s).is_some_and(|c| c.captured >= played as u64) {
+            let _ = go.send(());
+        }
+        let (mut spilled, mut in_memory) = (0, 0);
+        for (audio, out) in waiting.iter(p.app.world()) {
+            spilled += usize::from(out);
+            in_memory += audio.map_or(0, |a| a.0.len() as u64);
+        }
+        most_spilled = most_spilled.max(spilled);
+        most_in_memory = most_in_memory.max(in_memory);
+    }
+    p.app.world().resource::<hark_store::Writer>().flush().unwrap();
+    let r = hark_store::Reader::open(&db).unwrap();
+    let row = &r.sessions().unwrap()[0];
+    assert_eq!(row.state, SessionState::Complete);
+    assert_eq!(r.audio(row.id).unwrap().len(), played, "every sample is stored");
+    let segs = r.segments(row.id).unwrap();
+    assert!(segs.iter().all(|g| !g.suspect), "{segs:?}");
+    (segs.iter().map(|g| g.text.trim().to_owned()).collect(), most_spilled, most_in_memory)
+}
+
+#[test]
+fn a_live_backlog_holds_only_the_oldest_waiting_audio_and_reads_the_rest_back_from_the_database() {
+    let secs = |n: u64| n as f64 / 16_000.0;
+    let (kept, spilled, all_in_memory) = live_backlog(1000.0);
+    assert_eq!(spilled, 0, "nothing is let go under the limit");
+    assert_eq!(kept.len(), 12, "{kept:?}");
+    assert!(all_in_memory > 20 * 16_000, "only {:.1} s waited: no backlog", secs(all_in_memory));
+    let (texts, spilled, in_memory) = live_backlog(3.0);
+    assert!(spilled >= 6, "at most {spilled} utterances had their audio let go at once");
+    // At most the limit, and the newest utterance while its audio is not yet with the writer
+    // (the longest is under 5 s here).
+    assert!(in_memory <= 8 * 16_000, "{:.1} s of waiting audio in memory", secs(in_memory));
+    // The recogniser heard exactly the audio it would have heard from memory.
+    assert_eq!(texts, kept);
+}

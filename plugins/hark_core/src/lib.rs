@@ -405,6 +405,41 @@ impl UtteranceGaps {
     pub fn inside(&self, from: u64, to: u64) -> Option<u64> {
         self.0.iter().rev().map(|g| g.0).find(|&g| from < g && g < to)
     }
+
+    /// The spans of session samples the audio of an utterance over `start..end` is made of, in
+    /// order: the whole span less the pauses left out.
+    pub fn pieces(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut pieces = Vec::with_capacity(self.0.len() + 1);
+        let (mut from, mut removed) = (start, 0);
+        for &(at, skip) in &self.0 {
+            pieces.push((from, start + removed + at));
+            removed += skip;
+            from = start + removed + at;
+        }
+        pieces.push((from, end.max(from)));
+        pieces
+    }
+}
+
+/// On an utterance still waiting for the recogniser whose audio was let go from memory (a live
+/// capture that transcription fell far behind): the store holds it, and the recogniser reads
+/// it back through the [`AudioArchive`] when the utterance's turn comes. Its samples are
+/// [`UtteranceGaps::pieces`] of the session stored as `stored_session`.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpilledAudio {
+    pub stored_session: i64,
+}
+
+/// Reads spans of a stored session's audio back, on a recogniser's thread: `(stored session,
+/// pieces)` to their samples, in order, or why they cannot be had. Provided by the store.
+#[derive(Resource, Clone)]
+#[expect(clippy::type_complexity, reason = "one closure type, said once")]
+pub struct AudioArchive(pub Arc<dyn Fn(i64, &[(u64, u64)]) -> Result<Vec<f32>, String> + Send + Sync>);
+
+impl std::fmt::Debug for AudioArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AudioArchive")
+    }
 }
 
 /// The utterance has been handed to the recogniser.

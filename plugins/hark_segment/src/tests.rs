@@ -118,6 +118,12 @@ fn regions_a_short_pause_apart_become_one_utterance_without_most_of_the_pause() 
     assert_eq!((a.0[(2 * S + h) as usize - 1], a.0[(2 * S + h) as usize]), ((3 * S + h - 1) as f32, (4 * S) as f32));
     assert_eq!(g.0, vec![(2 * S + h, h)]);
     assert_eq!(g.to_session(u.start, 2 * S + h), 4 * S);
+    // The session spans it is made of give back exactly its audio (how a recogniser reads the
+    // audio of a spilled utterance from the store).
+    let pieces = g.pieces(u.start, u.end);
+    assert_eq!(pieces, vec![(S, 3 * S + h), (4 * S, 6 * S)]);
+    let rebuilt: Vec<f32> = pieces.iter().flat_map(|&(a, b)| (a..b).map(|i| i as f32)).collect();
+    assert_eq!(&rebuilt[..], &a.0[..]);
 }
 
 #[test]

@@ -12,9 +12,12 @@ pub mod db;
 pub mod writer;
 
 use bevy::prelude::*;
+use std::sync::Arc;
+
 use hark_core::{
-    AudioChunk, CaptureEnded, CaptureGap, LiveLatency, PipelineSystems, Session, SessionClock, SessionState,
-    Transcript, TranscriptReady, Utterance, UtteranceVad,
+    AudioArchive, AudioChunk, CaptureEnded, CaptureGap, LiveLatency, PipelineSystems, Session, SessionClock,
+    SessionState, SpilledAudio, Transcript, TranscriptReady, TranscriptionPending, Utterance, UtteranceAudio,
+    UtteranceVad,
 };
 
 pub use browse::{BrowsePlugin, BrowseRequest, Browser, Browsing, OpenedSession};
@@ -42,9 +45,17 @@ pub struct StorePlugin;
 
 impl Plugin for StorePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<StoreContext>().add_systems(
+        app.init_resource::<StoreContext>().init_resource::<WaitingAudio>().add_systems(
             Update,
-            (register_sessions, store_audio, store_segments, store_transcripts, store_gaps, store_states)
+            (
+                register_sessions,
+                store_audio,
+                store_segments,
+                spill_waiting_audio,
+                store_transcripts,
+                store_gaps,
+                store_states,
+            )
                 .chain()
                 .in_set(PipelineSystems::Output)
                 .run_if(resource_exists::<Writer>),
@@ -112,6 +123,90 @@ fn store_audio(
             writer.send(Command::Audio { session: id.0, start: p.start, samples: samples.into() });
         }
     }
+}
+
+/// How much of a live session's audio waiting for the recogniser stays in memory (seconds).
+/// When transcription falls further behind (a model slower than speech), the audio of later
+/// utterances is let go once the writer has it, and read back from the database when their turn
+/// comes ([`SpilledAudio`]): a backlog of any length holds this much audio, and the utterance
+/// not yet written, not all of it.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct WaitingAudio {
+    pub keep_secs: f64,
+}
+
+impl Default for WaitingAudio {
+    fn default() -> Self {
+        // 1.9 MB of samples: some minutes of speech at the rate a slow model falls behind.
+        Self { keep_secs: 30.0 }
+    }
+}
+
+/// Utterances cut and not yet sent to the recogniser.
+type WaitingForText = (Without<TranscriptionPending>, Without<Transcript>);
+
+/// Lets go of the audio of a live session's waiting utterances beyond [`WaitingAudio`], oldest
+/// kept (they go to the recogniser first). Only audio already sent to the writer, and only
+/// while the database takes what it is sent: otherwise the audio may not be there to read back.
+fn spill_waiting_audio(
+    mut commands: Commands,
+    writer: Res<Writer>,
+    keep: Res<WaitingAudio>,
+    archive: Option<Res<AudioArchive>>,
+    sessions: Query<(&Session, &StoredSession, &UnsentAudio)>,
+    waiting: Query<(Entity, &Utterance, &UtteranceAudio), WaitingForText>,
+) {
+    let keep = hark_core::secs_to_samples(keep.keep_secs);
+    let mut queue: Vec<_> = waiting
+        .iter()
+        .filter(|(_, u, _)| sessions.get(u.session).is_ok_and(|(s, ..)| s.kind.is_live()))
+        .map(|(e, u, a)| (u.session, u.index, e, u.end, a.0.len() as u64))
+        .collect();
+    if queue.iter().map(|q| q.4).sum::<u64>() <= keep || writer.health().is_some() {
+        return;
+    }
+    queue.sort_unstable();
+    let mut archive_there = archive.is_some();
+    let (mut session, mut kept) = (Entity::PLACEHOLDER, 0);
+    for (s, _, e, end, len) in queue {
+        if s != session {
+            (session, kept) = (s, 0);
+        }
+        kept += len;
+        let Ok((_, id, unsent)) = sessions.get(s) else { continue };
+        if kept <= keep || (!unsent.samples.is_empty() && end > unsent.start) {
+            continue;
+        }
+        if !archive_there {
+            commands.insert_resource(archive_of(&writer));
+            archive_there = true;
+        }
+        commands.entity(e).remove::<UtteranceAudio>().insert(SpilledAudio { stored_session: id.0 });
+    }
+}
+
+/// Reads spilled audio back from the writer's database, once everything sent to the writer
+/// before is committed.
+fn archive_of(writer: &Writer) -> AudioArchive {
+    let (path, flusher) = (writer.path.clone(), writer.flusher());
+    AudioArchive(Arc::new(move |session, pieces| {
+        // Audio committed before a fault is there even when this flush is not.
+        flusher.wait();
+        let reader = Reader::open(&path).map_err(|e| e.to_string())?;
+        let mut audio = Vec::with_capacity(pieces.iter().map(|(a, b)| (b - a) as usize).sum());
+        for &(from, to) in pieces {
+            let got = reader.audio_range(session, from, (to - from) as usize).map_err(|e| e.to_string())?;
+            if (got.len() as u64) < to - from {
+                return Err(format!(
+                    "{} holds session {session}'s audio only up to sample {}",
+                    path.display(),
+                    from + got.len() as u64
+                ));
+            }
+            audio.extend(got);
+        }
+        Ok(audio)
+    }))
 }
 
 fn store_segments(

@@ -138,13 +138,13 @@ impl Writer {
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Waits until every command sent so far is committed, or the writer has tried and cannot
-    /// (the error says why; the commands stay queued and are tried again).
     /// A handle another thread can wait on until what was sent so far is committed.
     pub fn flusher(&self) -> Flusher {
         Flusher(self.tx.clone())
     }
 
+    /// Waits until every command sent so far is committed, or the writer has tried and cannot
+    /// (the error says why; the commands stay queued and are tried again).
     pub fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Flush(tx));

@@ -27,8 +27,8 @@ use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use hark_core::{
     Arrivals, CaptureFinished, EngineTime, LiveLatency, OpenSpeech, PipelineBackpressure, PipelineSystems, Session,
-    SessionClock, SpeculativeFinal, SpeechEnd, Transcript, TranscriptReady, TranscriptionPending, Utterance,
-    UtteranceAudio, UtteranceGaps, UtteranceSpeech,
+    SessionClock, SpeculativeFinal, SpeechEnd, SpilledAudio, Transcript, TranscriptReady, TranscriptionPending,
+    Utterance, UtteranceAudio, UtteranceGaps, UtteranceSpeech,
 };
 
 pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
@@ -42,6 +42,9 @@ pub struct Job {
     /// Session sample of the audio's first sample.
     pub start: u64,
     pub audio: Arc<[f32]>,
+    /// Where to read `audio` from instead, when the utterance's audio was let go while it
+    /// waited (see [`SpilledAudio`]): the worker reads it before decoding.
+    pub read_back: Option<ReadBack>,
     /// Pauses left out of `audio` (see [`UtteranceGaps`]).
     pub gaps: UtteranceGaps,
     /// Where the VAD heard speech in `audio` (see [`UtteranceSpeech`]); empty when unknown.
@@ -55,6 +58,22 @@ pub struct Job {
     pub speculative: bool,
     /// Set to stop the decode (its result is then no longer wanted).
     pub cancel: Arc<AtomicBool>,
+}
+
+/// A spilled utterance's audio: the session spans it is made of, in the store.
+#[derive(Debug)]
+pub struct ReadBack {
+    pub archive: hark_core::AudioArchive,
+    pub stored_session: i64,
+    pub pieces: Vec<(u64, u64)>,
+}
+
+impl ReadBack {
+    fn read(&self) -> Result<Arc<[f32]>, EngineError> {
+        (self.archive.0)(self.stored_session, &self.pieces).map(Arc::from).map_err(|e| {
+            EngineError::Other(format!("the utterance's audio could not be read back from the database: {e}"))
+        })
+    }
 }
 
 /// A finished job.
@@ -179,16 +198,19 @@ impl Recognizer {
                 for job in rx.iter() {
                     let t = Instant::now();
                     engine::set_cancel(Some(job.cancel.clone()));
-                    let result = if job.partial_of.is_some() {
-                        engine.transcribe_partial(&job.audio, job.prompt.as_deref())
-                    } else {
-                        coverage::transcribe(engine.as_mut(), &job.audio, job.prompt.as_deref(), &job.speech)
+                    let audio = job.read_back.as_ref().map_or_else(|| Ok(job.audio.clone()), ReadBack::read);
+                    let result = match &audio {
+                        Err(e) => Err(e.clone()),
+                        Ok(audio) if job.partial_of.is_some() => {
+                            engine.transcribe_partial(audio, job.prompt.as_deref())
+                        }
+                        Ok(audio) => coverage::transcribe(engine.as_mut(), audio, job.prompt.as_deref(), &job.speech),
                     };
                     let done = JobDone {
                         id: job.id,
                         utterance: job.utterance,
                         start: job.start,
-                        duration_samples: job.audio.len() as u64,
+                        duration_samples: audio.map_or(0, |a| a.len() as u64),
                         gaps: job.gaps,
                         result,
                         busy: t.elapsed(),
@@ -410,7 +432,7 @@ fn note_arrivals(mut sessions: Query<(&SessionClock, &mut Arrivals), Changed<Ses
 type WaitingUtterance = (
     Entity,
     &'static Utterance,
-    &'static UtteranceAudio,
+    AnyOf<(&'static UtteranceAudio, &'static SpilledAudio)>,
     Option<&'static UtteranceGaps>,
     Option<&'static SpeculativeFinal>,
     Option<&'static UtteranceSpeech>,
@@ -426,6 +448,7 @@ fn submit(
     settings: Res<TranscribeSettings>,
     ctx: Query<&PromptContext>,
     waiting: Query<WaitingUtterance, Waiting>,
+    archive: Option<Res<hark_core::AudioArchive>>,
     mut backpressure: ResMut<PipelineBackpressure>,
     mut open_speech: MessageReader<OpenSpeech>,
     mut partials: Query<&mut partial::PartialState>,
@@ -497,7 +520,7 @@ fn submit(
             }
             rec.busy_sessions.insert(u.session, p.job);
             rec.submitted_at.insert(p.job, Instant::now());
-            commands.entity(*e).insert(TranscriptionPending { job: p.job }).remove::<UtteranceAudio>();
+            commands.entity(*e).insert(TranscriptionPending { job: p.job }).remove::<(UtteranceAudio, SpilledAudio)>();
             continue;
         }
         // Any other speculation about this utterance is wrong (speech went on) or late.
@@ -513,12 +536,26 @@ fn submit(
         }
         let prompt = prompt_for(&settings, &ctx, u.session);
         let gaps = gaps.cloned().unwrap_or_default();
+        let (audio, read_back) = match audio {
+            (Some(a), _) => (a.0.clone(), None),
+            (None, Some(spilled)) => {
+                let Some(archive) = archive.as_deref() else {
+                    error!("an utterance's audio was let go with no store to read it back from");
+                    continue;
+                };
+                let pieces = gaps.pieces(u.start, u.end);
+                let read_back = ReadBack { archive: archive.clone(), stored_session: spilled.stored_session, pieces };
+                (Arc::from([]), Some(read_back))
+            }
+            (None, None) => continue, // AnyOf matches one of them
+        };
         let speech = speech.map(|s| s.0.clone()).unwrap_or_default();
         let final_job = |id, cancel| Job {
             id,
             utterance: *e,
             start: u.start,
-            audio: audio.0.clone(),
+            audio,
+            read_back,
             gaps,
             speech,
             prompt,
@@ -529,7 +566,7 @@ fn submit(
         let Some(id) = rec.send(u.session, final_job) else { return };
         rec.busy_sessions.insert(u.session, id);
         rec.submitted_at.insert(id, Instant::now());
-        commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<UtteranceAudio>();
+        commands.entity(*e).insert(TranscriptionPending { job: id }).remove::<(UtteranceAudio, SpilledAudio)>();
     }
     // Partials only when no final waits and a worker is free: finals always go first, and a
     // partial decode in their way is stopped; a speculation stops it too unless that session's
@@ -568,6 +605,7 @@ fn submit(
             utterance: session,
             start,
             audio,
+            read_back: None,
             gaps: UtteranceGaps::default(),
             speech,
             prompt,
@@ -594,6 +632,7 @@ fn submit(
             utterance: session,
             start,
             audio,
+            read_back: None,
             gaps: UtteranceGaps::default(),
             speech: Vec::new(),
             prompt: None,
