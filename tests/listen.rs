@@ -407,9 +407,12 @@ fn the_device_list_names_the_sound_servers_own_sources() {
 fn listen_without_any_microphone_says_so() {
     let Some(m) = test_model() else { return };
     let runtime = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
     let o = hark()
         .args(["listen", "--model"])
         .arg(&m)
+        .arg("--data-dir")
+        .arg(data.path())
         .env("XDG_RUNTIME_DIR", runtime.path())
         .env("PULSE_SERVER", "unix:/nonexistent")
         .output()
@@ -418,6 +421,35 @@ fn listen_without_any_microphone_says_so() {
     let e = String::from_utf8_lossy(&o.stderr);
     let last = e.trim().lines().last().unwrap_or("");
     assert!(last.starts_with("error: ") && last.contains("hark transcribe FILE"), "{e}");
+    let no_device = |args: &[&str]| {
+        let o = hark()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("PULSE_SERVER", "unix:/nonexistent")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_lowercase()
+    };
+    // A capture that failed before any audio arrived left no session.
+    let list = hark().args(["sessions", "list", "--json", "--data-dir"]).arg(data.path()).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&list.stdout), String::from_utf8_lossy(&list.stderr));
+    assert!(
+        if list.status.success() { out.trim() == "[]" } else { err.contains("no session has been saved") },
+        "{out}{err}"
+    );
+    // Files and saved sessions work the same without one.
+    let Some(c) = corpus() else {
+        eprintln!("skipping the file half: no shared corpus at ../shared/corpus");
+        return;
+    };
+    let jfk = c.join("jfk.wav");
+    let said = no_device(&["transcribe", jfk.to_str().unwrap(), "--model", m.to_str().unwrap()]);
+    assert!(said.contains("ask not what your country"), "{said}");
+    assert!(no_device(&["sessions", "list"]).contains("jfk.wav"));
+    assert!(no_device(&["sessions", "show", "1"]).contains("ask not what your country"));
 }
 
 /// SIGTERM and SIGHUP (a service manager, `timeout`, a logout) finish a capture as Ctrl+C
