@@ -14,6 +14,7 @@ pub mod partial;
 mod priority;
 mod prompt;
 pub mod words;
+mod worker;
 
 pub use prompt::PromptContext;
 use prompt::prompt_for;
@@ -33,63 +34,7 @@ use hark_core::{
 
 pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettings};
 pub use loader::{LoadModel, ModelLoaded, Models, ModelsPlugin, RefreshModels};
-
-/// A piece of work for a recogniser.
-#[derive(Debug)]
-pub struct Job {
-    pub id: u64,
-    pub utterance: Entity,
-    /// Session sample of the audio's first sample.
-    pub start: u64,
-    pub audio: Arc<[f32]>,
-    /// Where to read `audio` from instead, when the utterance's audio was let go while it
-    /// waited (see [`SpilledAudio`]): the worker reads it before decoding.
-    pub read_back: Option<ReadBack>,
-    /// Pauses left out of `audio` (see [`UtteranceGaps`]).
-    pub gaps: UtteranceGaps,
-    /// Where the VAD heard speech in `audio` (see [`UtteranceSpeech`]); empty when unknown.
-    pub speech: Vec<(u64, u64)>,
-    pub prompt: Option<String>,
-    /// A partial decode of the open utterance starting at this session sample (`utterance`
-    /// is then its session, and `start` where the decoded audio starts).
-    pub partial_of: Option<u64>,
-    /// A speculative final of the open utterance starting at `start` (`utterance` is then its
-    /// session until an utterance adopts it): decoded as a final is.
-    pub speculative: bool,
-    /// Set to stop the decode (its result is then no longer wanted).
-    pub cancel: Arc<AtomicBool>,
-}
-
-/// A spilled utterance's audio: the session spans it is made of, in the store.
-#[derive(Debug)]
-pub struct ReadBack {
-    pub archive: hark_core::AudioArchive,
-    pub stored_session: i64,
-    pub pieces: Vec<(u64, u64)>,
-}
-
-impl ReadBack {
-    fn read(&self) -> Result<Arc<[f32]>, EngineError> {
-        (self.archive.0)(self.stored_session, &self.pieces).map(Arc::from).map_err(|e| {
-            EngineError::Other(format!("the utterance's audio could not be read back from the database: {e}"))
-        })
-    }
-}
-
-/// A finished job.
-#[derive(Debug)]
-pub struct JobDone {
-    pub id: u64,
-    pub utterance: Entity,
-    pub start: u64,
-    pub duration_samples: u64,
-    pub gaps: UtteranceGaps,
-    pub result: Result<EngineOutput, EngineError>,
-    /// Time the engine spent on it.
-    pub busy: Duration,
-    pub partial_of: Option<u64>,
-    pub speculative: bool,
-}
+pub use worker::{Job, JobDone, ReadBack};
 
 /// How far a session's partial text lags the open utterance (session samples).
 #[derive(Debug, Clone, Copy)]
@@ -194,33 +139,7 @@ impl Recognizer {
             let rx = job_rx.clone();
             let tx = done_tx.clone();
             let spawned = std::thread::Builder::new().name(format!("hark-recognizer-{i}")).spawn(move || {
-                priority::yield_to_capture();
-                for job in rx.iter() {
-                    let t = Instant::now();
-                    engine::set_cancel(Some(job.cancel.clone()));
-                    let audio = job.read_back.as_ref().map_or_else(|| Ok(job.audio.clone()), ReadBack::read);
-                    let result = match &audio {
-                        Err(e) => Err(e.clone()),
-                        Ok(audio) if job.partial_of.is_some() => {
-                            engine.transcribe_partial(audio, job.prompt.as_deref())
-                        }
-                        Ok(audio) => coverage::transcribe(engine.as_mut(), audio, job.prompt.as_deref(), &job.speech),
-                    };
-                    let done = JobDone {
-                        id: job.id,
-                        utterance: job.utterance,
-                        start: job.start,
-                        duration_samples: audio.map_or(0, |a| a.len() as u64),
-                        gaps: job.gaps,
-                        result,
-                        busy: t.elapsed(),
-                        partial_of: job.partial_of,
-                        speculative: job.speculative,
-                    };
-                    if tx.send(done).is_err() {
-                        break;
-                    }
-                }
+                worker::run(engine.as_mut(), &rx, &tx);
             });
             match spawned {
                 Ok(t) => threads.push(t),
