@@ -343,7 +343,7 @@ fn exit_after(
                     .rev()
                     .skip(1)
                     .rev()
-                    .flat_map(|c| c.lines.iter().map(|(_, l)| l.label().into_owned()))
+                    .flat_map(|c| c.lines.iter().map(|l| l.line.label().into_owned()))
                     .collect();
                 // What the panel shows of the captures still in the world: their text is in the
                 // history (their transcribed utterances leave the world as it goes); any other

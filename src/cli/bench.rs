@@ -64,6 +64,11 @@ pub enum BenchCommand {
         rows: Vec<usize>,
         #[arg(long, default_value_t = 200)]
         frames: usize,
+        /// Also a day of captures in one run of the window: this many earlier captures (eight
+        /// lines each) above a current one of 20 utterances, their rows built from the run's
+        /// history every frame as the panel does.
+        #[arg(long, value_delimiter = ',')]
+        captures: Vec<usize>,
     },
     /// Short utterances and noisy clips made from the corpus (and tests/voices): inserted
     /// words, repeats, decode time, VAD recall/precision and WER per noise type and SNR.
@@ -116,7 +121,7 @@ pub fn run(cmd: BenchCommand, models_dir: &Path) -> anyhow::Result<ExitCode> {
         BenchCommand::Vad { file, json } => bench_vad(&file, json),
         BenchCommand::Robust(a) => super::robust::run(a, models_dir),
         BenchCommand::Search { sessions } => bench_search(sessions),
-        BenchCommand::Transcript { rows, frames } => bench_transcript(&rows, frames),
+        BenchCommand::Transcript { rows, frames, captures } => bench_transcript(&rows, frames, &captures),
         BenchCommand::Store { seconds } => bench_store(seconds),
         BenchCommand::Live(a) => super::bench_live::run(a, models_dir),
         BenchCommand::Replay { hours, corpus, sound } => super::bench_replay::run(hours, &corpus, sound),
@@ -270,7 +275,7 @@ fn bench_vad(file: &Path, json_out: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_transcript(sizes: &[usize], frames: usize) -> anyhow::Result<ExitCode> {
+fn bench_transcript(sizes: &[usize], frames: usize, captures: &[usize]) -> anyhow::Result<ExitCode> {
     use bevy_egui::egui;
     use hark_ui::transcript::{Row, RowText, TranscriptView, show_all};
     anyhow::ensure!(frames >= 10, "--frames must be at least 10");
@@ -315,6 +320,34 @@ fn bench_transcript(sizes: &[usize], frames: usize) -> anyhow::Result<ExitCode> 
         println!(
             "{n:>5} utterances: in-view rows {view_mean:.3} ms/frame (p99 {view_p99:.3}), every row {all_mean:.3} ms/frame (p99 {all_p99:.3}): {:.1}x less",
             all_mean / view_mean
+        );
+    }
+    for &n in captures {
+        let mut world = bevy::prelude::World::new();
+        let began = jiff::Timestamp::from_second(1_764_900_000)?.to_zoned(jiff::tz::TimeZone::UTC);
+        let mut history = hark_ui::history::RunHistory::default();
+        for c in 0..=n {
+            let session = world.spawn_empty().id();
+            let mut capture = hark_ui::history::PastCapture::new(session, Some(began.clone()), "Default Audio Device");
+            for l in 0..if c == n { 20 } else { 8 } {
+                let text = hark::filler::sentence(c * 8 + l, 8 + l % 12);
+                capture.add(l as u64 * 80_000, hark_ui::history::Line::Said(text));
+            }
+            history.captures.push(capture);
+        }
+        let current = history.captures.last().map(|c| c.session).context("no capture")?;
+        let mut view = TranscriptView::default();
+        let (mean, p99) = run(
+            &[],
+            Box::new(move |ui, _| {
+                let mut rows = history.rows_before(current);
+                rows.extend(history.rows_of(current, u64::MAX));
+                view.show(ui, &rows);
+            }),
+        );
+        println!(
+            "{n:>5} earlier captures ({} rows) above 20 utterances: rows built and shown {mean:.3} ms/frame (p99 {p99:.3})",
+            n * 9 + 21
         );
     }
     Ok(ExitCode::SUCCESS)

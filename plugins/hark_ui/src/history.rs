@@ -36,6 +36,17 @@ impl Line {
     }
 }
 
+/// One line of a capture and where it was said.
+#[derive(Debug, Clone)]
+pub struct PastLine {
+    /// Session samples.
+    pub start: u64,
+    /// The clock time it was said, as its row shows it: made once, not every frame (a day of
+    /// captures is thousands of rows above the current one).
+    pub time: String,
+    pub line: Line,
+}
+
 /// One capture of this run and its final text.
 #[derive(Debug, Clone)]
 pub struct PastCapture {
@@ -44,8 +55,35 @@ pub struct PastCapture {
     pub began: Option<jiff::Zoned>,
     /// What it captured from (the device or file).
     pub source: String,
-    /// Its utterances' start (session samples) and text, in order.
-    pub lines: Vec<(u64, Line)>,
+    /// Its lines in the order they were said.
+    pub lines: Vec<PastLine>,
+    /// Its headings as an earlier capture and as the current one.
+    headings: [String; 2],
+}
+
+impl PastCapture {
+    /// A capture begun at `began` from `source`, without lines yet.
+    pub fn new(session: Entity, began: Option<jiff::Zoned>, source: impl Into<String>) -> Self {
+        let source = source.into();
+        let heading = |when: &str| match &began {
+            Some(t) => format!("{when} · {} · {source}", t.strftime("%H:%M")),
+            None => format!("{when} · {source}"),
+        };
+        let headings = [heading("Earlier"), heading("Now")];
+        Self { session, began, source, lines: Vec::new(), headings }
+    }
+
+    /// Puts `line`, said at session sample `start`, in its place among the lines (finals of
+    /// one capture can arrive out of order); a line at the same start is replaced.
+    pub fn add(&mut self, start: u64, line: Line) {
+        let at = self.lines.partition_point(|l| l.start < start);
+        if let Some(l) = self.lines.get_mut(at).filter(|l| l.start == start) {
+            l.line = line;
+        } else {
+            let time = crate::transcript::row_time(hark_core::samples_to_secs(start), self.began.as_ref());
+            self.lines.insert(at, PastLine { start, time, line });
+        }
+    }
 }
 
 /// This run's captures, oldest first.
@@ -61,22 +99,16 @@ impl RunHistory {
     pub fn rows_before(&self, current: Entity) -> Vec<Row<'_>> {
         let mut rows = Vec::new();
         for c in self.captures.iter().filter(|c| c.session != current && !c.lines.is_empty()) {
-            rows.push(Row { start_s: -1.0, text: RowText::Heading(heading("Earlier", c).into()) });
-            for (start, line) in &c.lines {
-                let secs = hark_core::samples_to_secs(*start);
-                rows.push(Row {
-                    start_s: -1.0,
-                    text: RowText::Earlier {
-                        time: crate::transcript::row_time(secs, c.began.as_ref()).into(),
-                        text: line.label(),
-                    },
-                });
-            }
+            rows.push(Row { start_s: -1.0, text: RowText::Heading(c.headings[0].as_str().into()) });
+            rows.extend(c.lines.iter().map(|l| Row {
+                start_s: -1.0,
+                text: RowText::Earlier { time: l.time.as_str().into(), text: l.line.label() },
+            }));
         }
         if !rows.is_empty()
             && let Some(c) = self.captures.iter().find(|c| c.session == current)
         {
-            rows.push(Row { start_s: -1.0, text: RowText::Heading(heading("Now", c).into()) });
+            rows.push(Row { start_s: -1.0, text: RowText::Heading(c.headings[1].as_str().into()) });
         }
         rows
     }
@@ -86,11 +118,11 @@ impl RunHistory {
     /// as the panel showed them while they were in the world.
     pub fn rows_of(&self, session: Entity, before: u64) -> Vec<Row<'_>> {
         let Some(c) = self.of(session) else { return Vec::new() };
-        c.lines[..c.lines.partition_point(|(s, _)| *s < before)]
+        c.lines[..c.lines.partition_point(|l| l.start < before)]
             .iter()
-            .map(|(start, line)| Row {
-                start_s: hark_core::samples_to_secs(*start),
-                text: match line {
+            .map(|l| Row {
+                start_s: hark_core::samples_to_secs(l.start),
+                text: match &l.line {
                     Line::Said(t) => RowText::Said(t.as_str().into()),
                     Line::Unheard { tenths } => RowText::Unheard { at: None, tenths: *tenths },
                 },
@@ -106,17 +138,10 @@ impl RunHistory {
     /// The recognised text of `session`, a line per utterance, in order (none when it is not
     /// one of this run's captures).
     pub fn said(&self, session: Entity) -> impl Iterator<Item = &str> {
-        self.of(session).into_iter().flat_map(|c| c.lines.iter()).filter_map(|(_, l)| match l {
+        self.of(session).into_iter().flat_map(|c| c.lines.iter()).filter_map(|l| match &l.line {
             Line::Said(t) => Some(t.as_str()),
             Line::Unheard { .. } => None,
         })
-    }
-}
-
-fn heading(when: &str, c: &PastCapture) -> String {
-    match &c.began {
-        Some(t) => format!("{when} · {} · {}", t.strftime("%H:%M"), c.source),
-        None => format!("{when} · {}", c.source),
     }
 }
 
@@ -134,12 +159,7 @@ pub(crate) fn remember_captures(
             .ok()
             .and_then(|t| jiff::Timestamp::try_from(t.0).ok())
             .map(|t| t.to_zoned(jiff::tz::TimeZone::system()));
-        history.captures.push(PastCapture {
-            session: s.session,
-            began,
-            source: s.description.clone(),
-            lines: Vec::new(),
-        });
+        history.captures.push(PastCapture::new(s.session, began, s.description.clone()));
     }
     for r in ready.read() {
         let Ok((u, t, vad)) = utterances.get(r.utterance) else { continue };
@@ -154,14 +174,8 @@ pub(crate) fn remember_captures(
             lines.insert(0, (u.start, Line::Said(t.text.clone())));
         }
         let Some(c) = history.captures.iter_mut().rev().find(|c| c.session == u.session) else { continue };
-        for (start, text) in lines {
-            // In order of where they were said (finals of one capture can arrive out of order).
-            let at = c.lines.partition_point(|(s, _)| *s < start);
-            if c.lines.get(at).is_some_and(|(s, _)| *s == start) {
-                c.lines[at].1 = text;
-            } else {
-                c.lines.insert(at, (start, text));
-            }
+        for (start, line) in lines {
+            c.add(start, line);
         }
     }
 }
@@ -289,6 +303,21 @@ mod tests {
             texts(&h.rows_before(c)),
             ["# Earlier", "first", "second", "speech not recognised (2.0 s)", "# Earlier", "third", "# Now"]
         );
+        // Each earlier line under the clock time it was said, each capture under when it began
+        // and what it captured from.
+        let began = h.of(a).and_then(|p| p.began.clone());
+        let rows = h.rows_before(c);
+        let times: Vec<_> = rows
+            .iter()
+            .filter_map(|r| match &r.text {
+                RowText::Earlier { time, .. } => Some(time.to_string()),
+                _ => None,
+            })
+            .collect();
+        let at = |secs: f64| crate::transcript::row_time(secs, began.as_ref());
+        assert_eq!(times, [at(1.0), at(3.0), at(6.25), at(0.0)]);
+        let RowText::Heading(first) = &rows[0].text else { panic!("{rows:?}") };
+        assert!(first.starts_with("Earlier · ") && first.ends_with(" · Default Audio Device"), "{first}");
     }
 
     #[test]
