@@ -6,6 +6,7 @@ pub mod export;
 pub mod filler;
 pub mod format;
 pub mod longform;
+pub mod output;
 pub mod pipeline;
 pub mod procstat;
 pub mod recover;
