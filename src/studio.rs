@@ -105,15 +105,17 @@ pub fn assets_dir() -> PathBuf {
 }
 
 /// The model the window starts with: the one asked for on the command line, else the one last
-/// picked in the window (kept in the settings) while it still exists, else tiny.en.
+/// picked in the window (kept in the settings) while it still exists, else the default model.
+/// Versions before the q8_0 default wrote their default, "tiny.en", into the settings; that was
+/// never picked, so it gives the default too.
 pub fn pick_model(asked: Option<&str>, saved: &str, models_dir: &Path) -> String {
     if let Some(m) = asked {
         return m.to_owned();
     }
-    if !saved.is_empty() && hark_model::resolve_model(saved, models_dir).is_file() {
+    if !saved.is_empty() && saved != "tiny.en" && hark_model::resolve_model(saved, models_dir).is_file() {
         return saved.to_owned();
     }
-    "tiny.en".to_owned()
+    hark_model::catalog::DEFAULT_MODEL.to_owned()
 }
 
 /// Whether a window can be opened at all (winit would panic without a display).
@@ -452,7 +454,10 @@ mod tests {
         let saved = picked.display().to_string();
         assert_eq!(pick_model(None, &saved, dir.path()), saved);
         assert_eq!(pick_model(Some("tiny.en"), &saved, dir.path()), "tiny.en", "the command line wins");
-        assert_eq!(pick_model(None, "/gone/model.bin", dir.path()), "tiny.en", "a model since removed");
-        assert_eq!(pick_model(None, "", dir.path()), "tiny.en");
+        assert_eq!(pick_model(None, "/gone/model.bin", dir.path()), "tiny.en-q8_0", "a model since removed");
+        assert_eq!(pick_model(None, "", dir.path()), "tiny.en-q8_0");
+        // What earlier versions saved as their default is not a pick, even where it exists.
+        std::fs::write(dir.path().join("ggml-tiny.en.bin"), b"x").unwrap();
+        assert_eq!(pick_model(None, "tiny.en", dir.path()), "tiny.en-q8_0");
     }
 }

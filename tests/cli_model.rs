@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{corpus, hark, require_env_dir, test_model};
+use common::{corpus, hark, require_env_dir, test_model_f16};
 use hark_model::synth::{SynthOptions, write_model};
 
 const TINY_EN_SHA: &str = "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f";
@@ -139,7 +139,7 @@ fn corpus_wer(corpus: &Path, model: &Path) -> f64 {
 
 #[test]
 fn q8_0_model_transcribes_the_corpus_within_half_a_point_of_f16() {
-    let (Some(c), Some(f16)) = (corpus(), test_model()) else { return };
+    let (Some(c), Some(f16)) = (corpus(), test_model_f16()) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let q8 = tmp.path().join("ggml-tiny.en-q8_0.bin");
     let o = hark().args(["model", "quantize"]).arg(&f16).arg("-o").arg(&q8).args(["--type", "q8_0"]).output().unwrap();
@@ -209,4 +209,43 @@ fn no_arguments_prints_usage() {
     let o = Command::new(env!("CARGO_BIN_EXE_hark")).arg("--help").output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("model"));
+}
+
+#[test]
+fn the_default_model_is_made_from_the_f16_file_when_only_that_is_installed() {
+    let (Some(c), Some(f16)) = (corpus(), test_model_f16()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    std::os::unix::fs::symlink(&f16, models.join("ggml-tiny.en.bin")).unwrap();
+    let list = |want: &str| {
+        let o = hark().args(["model", "list", "--models-dir"]).arg(&models).output().unwrap();
+        let s = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            s.lines().any(|l| l.starts_with("default model: tiny.en-q8_0") && l.contains(want)),
+            "{want:?} in\n{s}"
+        );
+    };
+    list("not installed; made from the f16 file when first used");
+    let run = || {
+        let o = hark()
+            .args(["transcribe", "--no-save", "--format", "txt", "--models-dir"])
+            .arg(&models)
+            .arg(c.join("jfk.wav"))
+            .output()
+            .unwrap();
+        let (out, err) =
+            (String::from_utf8_lossy(&o.stdout).to_lowercase(), String::from_utf8_lossy(&o.stderr).into_owned());
+        assert!(o.status.success(), "{err}");
+        assert!(out.contains("ask not what your country can do for you"), "{out}");
+        err
+    };
+    let first = run();
+    let q8 = models.join("ggml-tiny.en-q8_0.bin");
+    assert!(first.contains(&format!("made {} from", q8.display())), "{first}");
+    assert_eq!(hark_model::verify(&q8).unwrap().hparams.ftype, hark_model::FType::Q8_0);
+    list("installed");
+    // Made once.
+    let second = run();
+    assert!(!second.contains("made "), "{second}");
 }

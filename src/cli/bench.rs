@@ -165,7 +165,7 @@ fn bench_file(a: BenchFileArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let audio = read_16k_mono(&a.file)?;
     let decode_s = t.elapsed().as_secs_f64();
     let audio_s = hark_core::samples_to_secs(audio.len() as u64);
-    let opts = a.pipeline.options(models_dir, Some(audio_s))?;
+    let opts = a.pipeline.options(models_dir)?;
     let t = Instant::now();
     let _ = hark_vad::analyse_samples(&audio, &opts.vad);
     let vad_s = t.elapsed().as_secs_f64();

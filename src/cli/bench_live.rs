@@ -202,7 +202,7 @@ fn stream_baseline(audio: &[f32], model: &Path) -> anyhow::Result<Vec<(u64, f64,
 pub fn run(a: BenchLiveArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let src = FileSource::open(&a.file)?;
     let audio_s = src.duration_secs().unwrap_or(0.0);
-    let mut opts = a.pipeline.options(models_dir, None)?;
+    let mut opts = a.pipeline.options(models_dir)?;
     opts.live(!a.no_partials);
     opts.segment.merge_gap_secs = a.pipeline.merge_pauses.unwrap_or(0.0);
     opts.segment.speculate_after_secs = match a.speculate_after {

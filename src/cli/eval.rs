@@ -71,7 +71,7 @@ pub fn read_manifest(path: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
 
 pub fn run(a: EvalArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let rows = read_manifest(&a.manifest)?;
-    let opts = a.pipeline.options(models_dir, None)?;
+    let opts = a.pipeline.options(models_dir)?;
     let mut p = Pipeline::new(&opts)?;
     let mut clips = Vec::new();
     let mut total = WerCount::default();

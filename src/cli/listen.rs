@@ -55,7 +55,7 @@ pub fn run(a: ListenArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCo
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut opts = a.pipeline.options(models_dir, None)?;
+    let mut opts = a.pipeline.options(models_dir)?;
     // In a terminal the line being said is rewritten as it is decoded; each final is decoded
     // as the speaker stops, piped or not.
     let terminal = std::io::stdout().is_terminal();

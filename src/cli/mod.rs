@@ -81,10 +81,11 @@ pub enum Command {
 /// Options shared by every command that runs the pipeline.
 #[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
-    /// Model file, or a known model name (tiny.en, base.en, …) in the models directory.
-    #[arg(long, default_value = "tiny.en")]
+    /// Model file, or a known model name (tiny.en, base.en, …) in the models directory; a name
+    /// with a block type (tiny.en-q8_0, the default) is made from the f16 file if missing.
+    #[arg(long, default_value = hark_model::catalog::DEFAULT_MODEL)]
     pub model: String,
-    /// whisper.cpp threads per utterance (default: all cores for short audio, 1 for long files).
+    /// whisper.cpp threads per utterance (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Give the previous utterance's text as the prompt (utterances are then transcribed one
@@ -92,7 +93,8 @@ pub struct PipelineArgs {
     #[arg(long)]
     pub prompt: bool,
     /// Recogniser workers, each with its own whisper state, transcribing utterances in
-    /// parallel (default: 1 for short audio, one per core for files over 30 s).
+    /// parallel (default: 1, which with every core for its threads was faster and smaller than
+    /// one single-threaded worker per core; docs/PERFORMANCE.md).
     #[arg(long)]
     pub workers: Option<usize>,
     /// Temperature step of whisper's fallback when decoding fails (0 disables it).
@@ -187,10 +189,17 @@ fn utterance_secs(s: &str) -> Result<f64, String> {
 }
 
 impl PipelineArgs {
-    /// Options for audio of `audio_secs` (when known): a long file is split across one worker
-    /// per core, a short one gets every core for its single utterance.
-    pub fn options(&self, models_dir: &Path, audio_secs: Option<f64>) -> anyhow::Result<PipelineOptions> {
-        let model = hark_model::resolve_model(&self.model, models_dir);
+    /// Options for the pipeline: one worker with every core for its threads unless told
+    /// otherwise. A quantised known model that is missing (the default, tiny.en-q8_0) is made
+    /// from its f16 file here, once, and said.
+    pub fn options(&self, models_dir: &Path) -> anyhow::Result<PipelineOptions> {
+        let model = match hark_model::catalog::resolve_or_make(&self.model, models_dir)? {
+            hark_model::catalog::Resolved::Found(p) => p,
+            hark_model::catalog::Resolved::Made(p, from) => {
+                eprintln!("made {} from {} (once; it is the default model)", p.display(), from.display());
+                p
+            }
+        };
         if !model.exists() {
             anyhow::bail!(
                 "model {} does not exist: `hark model list` shows the known models, `hark model fetch NAME` or ./scripts/hark installs one",
@@ -199,9 +208,8 @@ impl PipelineArgs {
         }
         let mut o = PipelineOptions::new(model);
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let long = audio_secs.is_some_and(|s| s > 30.0);
-        o.workers = self.workers.unwrap_or(if long { cores } else { 1 }).max(1);
-        o.whisper.threads = self.threads.unwrap_or(if long { 1 } else { cores }).max(1);
+        o.workers = self.workers.unwrap_or(1).max(1);
+        o.whisper.threads = self.threads.unwrap_or(cores).max(1);
         o.whisper.fit_audio_ctx = !self.full_audio_ctx;
         o.whisper.audio_ctx_margin = self.audio_ctx_margin;
         o.whisper.min_audio_ctx = self.min_audio_ctx;
@@ -263,7 +271,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 merge_pauses: Some(0.0),
                 max_utterance: None,
             };
-            let mut opts = args.options(&models_dir, None)?;
+            let mut opts = args.options(&models_dir)?;
             opts.database = Some(db);
             // Live: the utterance being said is decoded as it grows, and its final as it ends.
             opts.live(true);

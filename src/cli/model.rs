@@ -169,6 +169,10 @@ fn list(models_dir: &Path) -> anyhow::Result<ExitCode> {
             m.offline_source.unwrap_or("-")
         );
     }
+    let default = hark_model::catalog::DEFAULT_MODEL;
+    let path = hark_model::resolve_model(default, models_dir);
+    let state = if path.is_file() { "installed" } else { "not installed; made from the f16 file when first used" };
+    println!("default model: {default} ({}, {state})", path.display());
     Ok(ExitCode::SUCCESS)
 }
 

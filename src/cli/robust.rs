@@ -130,7 +130,7 @@ pub fn recordings(corpus: &Path, voices: &Path) -> anyhow::Result<(Vec<Recording
 
 pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
     let (corpus, voices) = recordings(&a.corpus, &a.voices)?;
-    let mut opts = a.pipeline.options(models_dir, Some(10.0))?;
+    let mut opts = a.pipeline.options(models_dir)?;
     let g = &mut opts.vad.gate;
     g.assist_db = a.assist_db.unwrap_or(g.assist_db);
     g.assist_probability = a.assist_p.unwrap_or(g.assist_probability);

@@ -223,7 +223,7 @@ fn recover(args: &PipelineArgs, models_dir: &Path, db: &Path) -> anyhow::Result<
         println!("nothing to recover");
         return Ok(());
     }
-    let mut opts = args.options(models_dir, None)?;
+    let mut opts = args.options(models_dir)?;
     opts.database = Some(db.to_path_buf());
     let mut p = Pipeline::new(&opts)?;
     for s in todo {

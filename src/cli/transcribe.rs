@@ -32,7 +32,7 @@ pub struct TranscribeArgs {
 pub fn run(a: TranscribeArgs, models_dir: &Path, db: &Path) -> anyhow::Result<ExitCode> {
     // Open the file first: a bad file is reported before the model is loaded.
     let duration = FileSource::open(&a.file)?.duration_secs();
-    let mut opts = a.pipeline.options(models_dir, duration)?;
+    let mut opts = a.pipeline.options(models_dir)?;
     if !a.no_save {
         opts.database = Some(db.to_path_buf());
     }

@@ -25,7 +25,7 @@ pub fn rerun(
         Some((a, b)) => samples_to_secs(b - a),
         None => samples_to_secs(reader.audio_end(id)?),
     };
-    let opts = args.options(models_dir, Some(secs))?;
+    let opts = args.options(models_dir)?;
     let bar = progress_bar(Some(secs));
     let result = rerun_session(&opts, db, id, span, |f| {
         if let Some(b) = &bar {

@@ -47,15 +47,28 @@ pub fn corpus() -> Option<PathBuf> {
     }
 }
 
-/// The whisper model the tests use (`HARK_TEST_MODEL`, default models/ggml-tiny.en.bin).
+/// The whisper model the tests use, the default model (`HARK_TEST_MODEL`, default
+/// models/ggml-tiny.en-q8_0.bin).
 pub fn test_model() -> Option<PathBuf> {
     if std::env::var_os("HARK_TEST_MODEL").is_none() {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/ggml-tiny.en-q8_0.bin");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    require_env_dir("HARK_TEST_MODEL", "the default model, tiny.en in q8_0")
+}
+
+/// The f16 tiny.en the default model is quantised from (`HARK_TEST_MODEL_F16`, default
+/// models/ggml-tiny.en.bin).
+pub fn test_model_f16() -> Option<PathBuf> {
+    if std::env::var_os("HARK_TEST_MODEL_F16").is_none() {
         let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/ggml-tiny.en.bin");
         if p.is_file() {
             return Some(p);
         }
     }
-    require_env_dir("HARK_TEST_MODEL", "the tiny.en ggml model")
+    require_env_dir("HARK_TEST_MODEL_F16", "the f16 tiny.en ggml model")
 }
 
 /// A private PulseAudio server with a null sink `vmic` whose monitor is the default source.

@@ -84,8 +84,10 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
     },
 ];
 
-/// The model used when none is named.
-pub const DEFAULT_MODEL: &str = "tiny.en";
+/// The model used when none is named: tiny.en with its weights in q8_0, made from the f16
+/// file at install (or the first time it is wanted). On held-out recordings it made fewer
+/// errors than the f16 file in less time and memory (docs/PERFORMANCE.md, "q8_0 as the default").
+pub const DEFAULT_MODEL: &str = "tiny.en-q8_0";
 
 pub fn find_known(name: &str) -> Option<&'static KnownModel> {
     let name = name.strip_prefix("ggml-").unwrap_or(name);
@@ -109,16 +111,55 @@ pub fn resolve_model(spec: &str, models_dir: &Path) -> PathBuf {
     if let Some(m) = find_known(spec) {
         return models_dir.join(m.file_name());
     }
-    let bare = spec.strip_prefix("ggml-").unwrap_or(spec);
-    let bare = bare.strip_suffix(".bin").unwrap_or(bare);
-    if let Some((name, q)) = bare.rsplit_once('-')
-        && find_known(name).is_some()
-        && let Some(t) = crate::FType::parse(q)
-        && t.is_quantized()
-    {
-        return models_dir.join(quantized_file_name(name, t));
+    if let Some((m, t)) = split_quantized(spec) {
+        return models_dir.join(quantized_file_name(m.name, t));
     }
     p
+}
+
+/// A known model name with a quantised type (`tiny.en-q8_0`): the known model and the type.
+pub fn split_quantized(spec: &str) -> Option<(&'static KnownModel, crate::FType)> {
+    let bare = spec.strip_prefix("ggml-").unwrap_or(spec);
+    let bare = bare.strip_suffix(".bin").unwrap_or(bare);
+    let (name, q) = bare.rsplit_once('-')?;
+    let m = find_known(name)?;
+    let t = crate::FType::parse(q)?;
+    t.is_quantized().then_some((m, t))
+}
+
+/// What [`resolve_or_make`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The model's file, as it already was (or as typed, when it is not a known name).
+    Found(PathBuf),
+    /// A quantised known model (`tiny.en-q8_0`) whose file was missing, made now from its f16
+    /// file in the same directory: `(made, from)`.
+    Made(PathBuf, PathBuf),
+}
+
+impl Resolved {
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Found(p) | Self::Made(p, _) => p,
+        }
+    }
+}
+
+/// [`resolve_model`], and when `spec` names a quantised known model whose file is missing but
+/// whose f16 file (`ggml-tiny.en.bin`) is in `models_dir`, makes it from that (about a second
+/// for tiny.en; once). A user who fetched only the f16 model gets the default without a step.
+pub fn resolve_or_make(spec: &str, models_dir: &Path) -> Result<Resolved, crate::ModelError> {
+    let path = resolve_model(spec, models_dir);
+    if path.exists() || spec.contains('/') {
+        return Ok(Resolved::Found(path));
+    }
+    let Some((m, t)) = split_quantized(spec) else { return Ok(Resolved::Found(path)) };
+    let source = models_dir.join(m.file_name());
+    if !source.is_file() {
+        return Ok(Resolved::Found(path));
+    }
+    crate::quantize_file(&source, &path, t)?;
+    Ok(Resolved::Made(path, source))
 }
 
 /// The file name of a model quantised to `t` (`ggml-tiny.en-q8_0.bin`), as whisper.cpp's

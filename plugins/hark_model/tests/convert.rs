@@ -436,3 +436,25 @@ fn a_tensor_claiming_a_trillion_elements_is_refused_before_anything_is_allocated
     let msg = verify(&path).unwrap_err().to_string();
     assert!(msg.contains("huge.bin") && msg.contains(&e.name) && msg.contains("[1000000, 1000000"), "{msg}");
 }
+
+#[test]
+fn a_missing_quantised_model_is_made_from_its_f16_file_once() {
+    use hark_model::catalog::{Resolved, resolve_or_make};
+    let (t, _) = convert(&SynthOptions { n: 32, ..Default::default() }, FType::F16);
+    let models = t.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    let f16 = models.join("ggml-tiny.en.bin");
+    std::fs::rename(t.path().join("out.bin"), &f16).unwrap();
+    let want = models.join("ggml-tiny.en-q8_0.bin");
+    assert_eq!(resolve_or_make("tiny.en-q8_0", &models).unwrap(), Resolved::Made(want.clone(), f16.clone()));
+    assert_eq!(verify(&want).unwrap().hparams.ftype, FType::Q8_0);
+    // Made once: the next time it is found, and the f16 file is left as it was.
+    assert_eq!(resolve_or_make("tiny.en-q8_0", &models).unwrap(), Resolved::Found(want));
+    assert_eq!(verify(&f16).unwrap().hparams.ftype, FType::F16);
+    // Without an f16 file nothing is made, and the missing path comes back for the caller's
+    // message; an unknown name is taken as typed.
+    let r = resolve_or_make("base.en-q5_1", &models).unwrap();
+    assert_eq!(r, Resolved::Found(models.join("ggml-base.en-q5_1.bin")));
+    assert!(!r.path().exists());
+    assert_eq!(resolve_or_make("huge-q8_0", &models).unwrap(), Resolved::Found("huge-q8_0".into()));
+}

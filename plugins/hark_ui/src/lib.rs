@@ -558,7 +558,7 @@ mod tests {
     fn a_model_picked_in_the_window_loads_off_the_frame_is_saved_and_a_bad_file_is_refused() {
         let model = std::env::var_os("HARK_TEST_MODEL")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/ggml-tiny.en.bin"));
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/ggml-tiny.en-q8_0.bin"));
         if !model.is_file() {
             assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "no model at {}", model.display());
             eprintln!("SKIPPED: no model at {}", model.display());

@@ -36,7 +36,7 @@ pub struct Settings {
     pub input_device: Option<String>,
     /// Output device replay plays through (`host:id`); `None` is the system default.
     pub output_device: Option<String>,
-    /// Model name or path.
+    /// The model last picked in the window (its path); empty for the default model.
     pub model: String,
     /// VAD threshold (lower = more sensitive).
     pub vad_threshold: f32,
@@ -87,7 +87,7 @@ impl Default for Settings {
             version: SETTINGS_VERSION,
             input_device: None,
             output_device: None,
-            model: "tiny.en".into(),
+            model: String::new(),
             vad_threshold: 0.5,
             hotkeys: Hotkeys::default(),
             recall_seconds: 0,
@@ -243,7 +243,7 @@ mod tests {
         // A partial file fills in defaults.
         std::fs::write(&p, "(version: 1, vad_threshold: 0.4)").unwrap();
         assert_eq!(load(&p).settings.vad_threshold, 0.4);
-        assert_eq!(load(&p).settings.model, "tiny.en");
+        assert_eq!(load(&p).settings.model, "");
         // Broken on line 2: reported with its position, defaults used, file kept.
         let bad = "(version: 1,\n  vad_threshold: \"loud\")";
         std::fs::write(&p, bad).unwrap();
