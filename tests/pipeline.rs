@@ -15,12 +15,11 @@ use hark_capture::{FileSource, Pace, Source};
 use hark_core::SourceKind;
 use hark_core::text::{WerCount, normalize_words, wer};
 
-fn options(model: &Path, long: bool) -> PipelineOptions {
+/// The pipeline as `hark transcribe` sets it up: one worker with every core for its threads.
+fn options(model: &Path) -> PipelineOptions {
     let mut o = PipelineOptions::new(model.to_path_buf());
-    if long {
-        o.workers = 2;
-        o.whisper.threads = 1;
-    }
+    o.workers = 1;
+    o.whisper.threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     o
 }
 
@@ -48,7 +47,7 @@ fn corpus_word_error_rate_meets_the_target() {
         return;
     };
     let rows = std::fs::read_to_string(c.join("manifest.tsv")).unwrap();
-    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let mut total = WerCount::default();
     for line in rows.lines().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
@@ -67,7 +66,7 @@ fn jfk_is_transcribed_with_words_in_session_time() {
     let (Some(c), Some(m)) = (corpus(), test_model()) else {
         return;
     };
-    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let t = p.transcribe_file(&c.join("jfk.wav"), Pace::Fast, |_| {}).unwrap();
     let want =
         "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
@@ -120,7 +119,7 @@ fn a_stereo_recording_with_one_side_inverted_is_heard_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("antiphase.wav");
     std::fs::write(&path, stereo_wav(&jfk, &inverted)).unwrap();
-    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let t = p.transcribe_file(&path, Pace::Fast, |_| {}).unwrap();
     let want =
         "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
@@ -142,7 +141,7 @@ fn long_form_with_pauses_keeps_per_clip_accuracy() {
         return;
     };
     let lf = longform::build(&c, None).unwrap();
-    let mut p = Pipeline::new(&options(&m, true)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let t = transcribe_samples(&mut p, &lf.samples);
     let long = wer(&lf.reference, &t.text());
     let clips = per_clip_wer(&mut p, &lf, |f| hark_capture::read_16k_mono(&c.join(f)).unwrap());
@@ -199,7 +198,7 @@ fn transcribe_joined(
             ((hiss >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.001
         }));
     }
-    let mut p = Pipeline::new(&options(m, true)).unwrap();
+    let mut p = Pipeline::new(&options(m)).unwrap();
     (transcribe_samples(&mut p, &samples), references.join(" "), starts)
 }
 
@@ -241,8 +240,7 @@ fn a_speaker_the_recogniser_cannot_follow_is_reported_not_silently_lost() {
     let (Some(c), Some(m)) = (corpus(), test_model()) else {
         return;
     };
-    let kid_path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/voices/not_recognised/speechocean762_069020075.wav");
+    let kid_path = common::root().join("tests/voices/not_recognised/speechocean762_069020075.wav");
     let kid = hark_capture::read_16k_mono(&kid_path).unwrap();
     let said = normalize_words("SHE MUST BE MADE TO STAY");
     // The speaker from `start` to `end` (seconds) is in the text (half their words or more) or
@@ -267,7 +265,7 @@ fn a_speaker_the_recogniser_cannot_follow_is_reported_not_silently_lost() {
         }
         assert_eq!(normalize_words(&render(t, Format::Txt)), normalize_words(&t.text()));
     };
-    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let t = transcribe_samples(&mut p, &kid);
     check(&t, 0.0, 3.8);
     // Between two readers.
@@ -276,7 +274,7 @@ fn a_speaker_the_recogniser_cannot_follow_is_reported_not_silently_lost() {
     let pause = vec![0.0005_f32; 16_000];
     let samples: Vec<f32> = [&before[..], &pause, &kid, &pause, &after, &pause].concat();
     let kid_at = (before.len() + pause.len()) as f64 / 16_000.0;
-    let mut p = Pipeline::new(&options(&m, true)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let t = transcribe_samples(&mut p, &samples);
     check(&t, kid_at, kid_at + 3.8);
     let others = normalize_words(&t.text()).join(" ");
@@ -317,7 +315,7 @@ fn long_form_in_pink_noise_at_10_db_loses_no_utterance() {
         return;
     };
     let lf = longform::build(&c, Some(10.0)).unwrap();
-    let mut p = Pipeline::new(&options(&m, true)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let t = transcribe_samples(&mut p, &lf.samples);
     let w = wer(&lf.reference, &t.text());
     eprintln!("noisy long-form WER {:.2}% ({}/{}): {}", w.rate() * 100.0, w.edits, w.words, t.text());
@@ -330,7 +328,11 @@ fn long_form_in_pink_noise_at_10_db_loses_no_utterance() {
     }
     // The issue's goal is 12 %; this guards what the pipeline reaches today (see PERFORMANCE.md:
     // 14.46 %, and 15.06 % since steady hiss is no longer speech, one word: "dog" -> "God").
-    assert!(w.rate() <= 0.155, "noisy WER {:.2}%", w.rate() * 100.0);
+    // The q8_0 default makes 28 errors here against f16's 25 ("with vanish" for "who had
+    // vanished", …), and fewer than f16 on 48 held-out recordings (1 229 against 1 253 of about
+    // 4 000 words): this file is built from the clips Hark was tuned on, so the held-out count
+    // decided, and the guard moved with it.
+    assert!(w.rate() <= 0.17, "noisy WER {:.2}%", w.rate() * 100.0);
 }
 
 #[test]
@@ -339,7 +341,7 @@ fn paced_capture_in_virtual_time_gives_the_same_transcript_as_fast() {
         return;
     };
     let file = c.join("mfa_surround.wav");
-    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let fast = p.transcribe_file(&file, Pace::Fast, |_| {}).unwrap();
     // Real-time pacing driven by virtual time: 50 ms of audio per update, no sleeping.
     p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
@@ -378,7 +380,7 @@ fn word_times_match_the_reference_alignment() {
         return;
     };
     let lf = longform::build(&c, None).unwrap();
-    let mut p = Pipeline::new(&options(&m, true)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     let t = transcribe_samples(&mut p, &lf.samples);
     let (_, _, offset, _) = lf.clips.iter().find(|c| c.0 == "librivox_sense_and_sensibility_0870.wav").unwrap();
     let offset = *offset as f64 / 16_000.0;
@@ -501,7 +503,7 @@ fn stopping_mid_word_keeps_the_word() {
     // "… still more respectable than he was": "respectable" spans 4.25–5.00 s.
     let samples = hark_capture::read_16k_mono(&c.join("librivox_sense_and_sensibility_0920.wav")).unwrap();
     let stop_at = (4.55 * 16_000.0) as u64;
-    let mut p = Pipeline::new(&options(&m, false)).unwrap();
+    let mut p = Pipeline::new(&options(&m)).unwrap();
     p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(10)));
     let s =
         p.start(SourceKind::Memory, Source::Samples { samples: samples.into(), pos: 0 }, "mic".into(), Pace::RealTime);
@@ -523,7 +525,7 @@ fn stopping_mid_word_keeps_the_word() {
 fn live_partials_come_before_the_final_and_what_is_committed_is_never_rewritten() {
     let (Some(c), Some(m)) = (corpus(), test_model()) else { return };
     let file = c.join("jfk.wav");
-    let mut o = options(&m, false);
+    let mut o = options(&m);
     o.segment.merge_gap_secs = 0.0;
     let offline = Pipeline::new(&o).unwrap().transcribe_file(&file, Pace::Fast, |_| {}).unwrap();
     o.segment.partial_interval_secs = 0.5;
@@ -611,7 +613,7 @@ fn live_finals_decoded_as_the_speaker_stops_match_the_text_offline() {
         reference.push(row.split('\t').nth(2).unwrap().to_owned());
     }
     let reference = reference.join(" ");
-    let mut o = options(&m, false);
+    let mut o = options(&m);
     o.segment = hark_segment::SegmentSettings::live();
     let mut p = Pipeline::new(&o).unwrap();
     p.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(50)));
