@@ -17,7 +17,7 @@ use hark_vad::VadSettings;
 const SEED: u64 = 7;
 
 fn voices() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/voices")
+    common::root().join("tests/voices")
 }
 
 fn recordings(c: &Path) -> (Vec<Recording>, Vec<Recording>) {

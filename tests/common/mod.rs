@@ -36,9 +36,18 @@ pub fn require_env_dir(var: &str, what: &str) -> Option<PathBuf> {
     }
 }
 
+/// This checkout's root, as cargo gives it to the running test. Not `env!`: every checkout on
+/// a machine shares one target directory, and cargo reuses a test binary built in another
+/// checkout (same sources, older files), whose compiled-in path may be gone or hold other files.
+pub fn root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The shared corpus, or `None` (with a message) when it is absent.
 pub fn corpus() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let p = root().join("../shared/corpus");
     if p.join("manifest.tsv").is_file() {
         Some(p)
     } else {
@@ -51,7 +60,7 @@ pub fn corpus() -> Option<PathBuf> {
 /// models/ggml-tiny.en-q8_0.bin).
 pub fn test_model() -> Option<PathBuf> {
     if std::env::var_os("HARK_TEST_MODEL").is_none() {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/ggml-tiny.en-q8_0.bin");
+        let p = root().join("models/ggml-tiny.en-q8_0.bin");
         if p.is_file() {
             return Some(p);
         }
@@ -63,7 +72,7 @@ pub fn test_model() -> Option<PathBuf> {
 /// models/ggml-tiny.en.bin).
 pub fn test_model_f16() -> Option<PathBuf> {
     if std::env::var_os("HARK_TEST_MODEL_F16").is_none() {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/ggml-tiny.en.bin");
+        let p = root().join("models/ggml-tiny.en.bin");
         if p.is_file() {
             return Some(p);
         }
