@@ -196,7 +196,9 @@ impl PipelineArgs {
         let model = match hark_model::catalog::resolve_or_make(&self.model, models_dir)? {
             hark_model::catalog::Resolved::Found(p) => p,
             hark_model::catalog::Resolved::Made(p, from) => {
-                eprintln!("made {} from {} (once; it is the default model)", p.display(), from.display());
+                let default =
+                    if self.model == hark_model::catalog::DEFAULT_MODEL { "; it is the default model" } else { "" };
+                eprintln!("made {} from {} (once{default})", p.display(), from.display());
                 p
             }
         };
