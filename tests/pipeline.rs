@@ -331,8 +331,13 @@ fn long_form_in_pink_noise_at_10_db_loses_no_utterance() {
     // The q8_0 default makes 28 errors here against f16's 25 ("with vanish" for "who had
     // vanished", …), and fewer than f16 on 48 held-out recordings (1 229 against 1 253 of about
     // 4 000 words): this file is built from the clips Hark was tuned on, so the held-out count
-    // decided, and the guard moved with it.
-    assert!(w.rate() <= 0.17, "noisy WER {:.2}%", w.rate() * 100.0);
+    // decided, and the guard moved with it. Windows in whole steps of 16 positions (1.2x faster)
+    // make 31 here. That is within what any small change of window does to this file: the
+    // 16-bit version of it made 26-32 errors with the margin moved 16 positions either way.
+    // On recordings no setting was chosen on, rounding made as many errors or fewer (held-out
+    // mixes 667 against 669, monologues 162 against 165, in noise 710 against 711;
+    // docs/PERFORMANCE.md, 2026-12-04), so the held-out counts decided again.
+    assert!(w.rate() <= 0.19, "noisy WER {:.2}%", w.rate() * 100.0);
 }
 
 #[test]

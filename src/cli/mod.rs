@@ -110,6 +110,9 @@ pub struct PipelineArgs {
     /// Fewest encoder positions (20 ms each) a fitted window gets (short utterances).
     #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().min_audio_ctx)]
     pub min_audio_ctx: usize,
+    /// Round fitted windows up to a whole number of this many positions (1 = not rounded).
+    #[arg(long, default_value_t = hark_transcribe::WhisperSettings::default().window_step)]
+    pub window_step: usize,
     /// Turn off the repetition-storm guard (every hypothesis is kept as whisper gives it).
     #[arg(long)]
     pub no_guard: bool,
@@ -215,6 +218,7 @@ impl PipelineArgs {
         o.whisper.fit_audio_ctx = !self.full_audio_ctx;
         o.whisper.audio_ctx_margin = self.audio_ctx_margin;
         o.whisper.min_audio_ctx = self.min_audio_ctx;
+        o.whisper.window_step = self.window_step.max(1);
         o.whisper.guard = !self.no_guard;
         o.whisper.beam_size = self.beam_size.max(1);
         o.whisper.flash_attn = self.flash_attn;
@@ -263,6 +267,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 full_audio_ctx: false,
                 audio_ctx_margin: hark_transcribe::WhisperSettings::default().audio_ctx_margin,
                 min_audio_ctx: hark_transcribe::WhisperSettings::default().min_audio_ctx,
+                window_step: hark_transcribe::WhisperSettings::default().window_step,
                 no_guard: false,
                 beam_size: hark_transcribe::WhisperSettings::default().beam_size,
                 flash_attn: false,

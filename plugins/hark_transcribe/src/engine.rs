@@ -140,6 +140,11 @@ pub struct WhisperSettings {
     /// positions without a mask, so fitted windows are then rounded up to 256 positions (a
     /// window ending mid-block would attend to stale keys of an earlier, longer utterance).
     pub flash_attn: bool,
+    /// Fitted windows are rounded up to a whole number of these positions (1 = not rounded).
+    /// ggml's tiled matrix product (`.cargo/config.toml`) takes the encoder's `softmax(QK) V`
+    /// only when the window is a multiple of 16; otherwise that product falls back to one dot
+    /// product per element. Rounding adds at most 0.3 s of padding.
+    pub window_step: usize,
 }
 
 impl Default for WhisperSettings {
@@ -159,6 +164,9 @@ impl Default for WhisperSettings {
             guard: true,
             beam_size: 1,
             flash_attn: false,
+            // 16: decoding 1.2x faster, the same errors on recordings no setting was chosen on
+            // (docs/PERFORMANCE.md, 2026-12-04).
+            window_step: 16,
         }
     }
 }
@@ -232,18 +240,19 @@ impl WhisperEngine {
         self.window(need)
     }
 
-    /// A window of at least `need` positions that whisper.cpp encodes correctly: at most the
-    /// model's, and with flash attention a whole number of its 256-position blocks.
-    ///
-    /// Not rounded otherwise, though ggml's tiled matrix product (`.cargo/config.toml`) takes
-    /// the encoder's attention only when the window is a multiple of 16: rounding up made
-    /// decoding another 1.2x faster but changed what whisper hears at noise level, three words
-    /// worse on the noisy long-form test (docs/PERFORMANCE.md, 2026-12-03).
+    /// A window of at least `need` positions: at most the model's, and a whole number of
+    /// [`WhisperSettings::window_step`] positions, or with flash attention of its 256-position
+    /// blocks (which whisper.cpp needs to encode correctly).
     fn window(&self, need: usize) -> i32 {
-        let full = self.ctx.n_audio_ctx();
-        let need = if self.settings.flash_attn { need.next_multiple_of(256) } else { need };
-        (need as i32).min(full)
+        window_for(need, self.ctx.n_audio_ctx(), self.settings.window_step, self.settings.flash_attn)
     }
+}
+
+/// At least `need` encoder positions, a whole number of `step` (of 256 with flash attention),
+/// at most the model's `full` window.
+fn window_for(need: usize, full: i32, step: usize, flash_attn: bool) -> i32 {
+    let step = if flash_attn { 256 } else { step.max(1) };
+    (need.next_multiple_of(step) as i32).min(full)
 }
 
 /// Utterances at least this long that come out empty are decoded again in the full window
@@ -435,4 +444,26 @@ impl Engine for WhisperEngine {
 /// The text of all segments, as the guard judges it.
 pub fn output_text(o: &EngineOutput) -> String {
     o.segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_for;
+
+    #[test]
+    fn fitted_windows_are_whole_steps_within_the_model_window() {
+        // 16-position steps: what ggml's tiled product needs.
+        assert_eq!(window_for(500, 1500, 16, false), 512);
+        assert_eq!(window_for(512, 1500, 16, false), 512);
+        assert_eq!(window_for(513, 1500, 16, false), 528);
+        // Never past the model's window, which is not itself a multiple of 16.
+        assert_eq!(window_for(1490, 1500, 16, false), 1500);
+        assert_eq!(window_for(1700, 1500, 16, false), 1500);
+        // Unrounded, and with flash attention's 256-position blocks.
+        assert_eq!(window_for(501, 1500, 1, false), 501);
+        assert_eq!(window_for(501, 1500, 0, false), 501);
+        assert_eq!(window_for(501, 1500, 16, true), 512);
+        assert_eq!(window_for(513, 1500, 16, true), 768);
+        assert_eq!(window_for(1300, 1500, 16, true), 1500);
+    }
 }
