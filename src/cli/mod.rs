@@ -218,7 +218,7 @@ impl PipelineArgs {
         o.whisper.fit_audio_ctx = !self.full_audio_ctx;
         o.whisper.audio_ctx_margin = self.audio_ctx_margin;
         o.whisper.min_audio_ctx = self.min_audio_ctx;
-        o.whisper.window_step = self.window_step.max(1);
+        o.whisper.window_step = self.window_step;
         o.whisper.guard = !self.no_guard;
         o.whisper.beam_size = self.beam_size.max(1);
         o.whisper.flash_attn = self.flash_attn;

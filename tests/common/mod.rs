@@ -36,13 +36,9 @@ pub fn require_env_dir(var: &str, what: &str) -> Option<PathBuf> {
     }
 }
 
-/// This checkout's root, as cargo gives it to the running test. Not `env!`: every checkout on
-/// a machine shares one target directory, and cargo reuses a test binary built in another
-/// checkout (same sources, older files), whose compiled-in path may be gone or hold other files.
+/// This checkout's root, as cargo gives it to the running test ([`hark_core::manifest_dir`]).
 pub fn root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+    hark_core::manifest_dir!()
 }
 
 /// The shared corpus, or `None` (with a message) when it is absent.

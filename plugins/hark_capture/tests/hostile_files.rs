@@ -7,10 +7,7 @@ use std::path::PathBuf;
 
 /// The committed seeds: a 0.4 s stereo chirp at 22.05 kHz in each container (synthetic).
 fn seeds() -> Vec<PathBuf> {
-    // The directory cargo gives the running test, not `env!`'s: a binary built in another
-    // checkout sharing the target directory may be reused, with that checkout's path.
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
-    let dir = manifest.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("../../fuzz/seeds/audio");
+    let dir = hark_core::manifest_dir!().join("../../fuzz/seeds/audio");
     ["chirp.wav", "chirp.flac", "chirp.mp3", "chirp.ogg"].iter().map(|f| dir.join(f)).collect()
 }
 

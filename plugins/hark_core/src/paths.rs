@@ -38,3 +38,16 @@ pub fn models_dir() -> PathBuf {
     }
     xdg_data().join("models")
 }
+
+/// The calling crate's directory as cargo gives it to the running test or tool, else where it
+/// was built. Not `env!` first: every checkout on a machine shares one target directory, and
+/// cargo reuses a test binary built in another checkout (same sources, older files), whose
+/// compiled-in path may be gone or hold other files.
+#[macro_export]
+macro_rules! manifest_dir {
+    () => {
+        ::std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(::std::path::PathBuf::from)
+            .unwrap_or_else(|| ::std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+    };
+}

@@ -556,10 +556,9 @@ mod tests {
 
     #[test]
     fn a_model_picked_in_the_window_loads_off_the_frame_is_saved_and_a_bad_file_is_refused() {
-        let model = std::env::var_os("HARK_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-            let dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
-            dir.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("../../models/ggml-tiny.en-q8_0.bin")
-        });
+        let model = std::env::var_os("HARK_TEST_MODEL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| hark_core::manifest_dir!().join("../../models/ggml-tiny.en-q8_0.bin"));
         if !model.is_file() {
             assert!(std::env::var("HARK_REQUIRE_MODELS").is_err(), "no model at {}", model.display());
             eprintln!("SKIPPED: no model at {}", model.display());

@@ -224,10 +224,7 @@ fn typing_alone_is_not_speech_and_a_voice_beside_it_is_found() {
     assert!(lost.is_empty(), "voices lost beside typing:\n{}", lost.join("\n"));
 }
 
-/// This crate's directory as cargo gives it to the running test (not `env!`: a test binary
-/// built in another checkout sharing the target directory may be reused, with its path).
+/// This crate's directory as cargo gives it to the running test ([`hark_core::manifest_dir`]).
 fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+    hark_core::manifest_dir!()
 }
