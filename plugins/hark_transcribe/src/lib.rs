@@ -10,12 +10,14 @@ pub mod coverage;
 pub mod engine;
 pub mod guard;
 pub mod loader;
+mod open;
 pub mod partial;
 mod priority;
 mod prompt;
 pub mod words;
 mod worker;
 
+use open::{OpenDecodes, Speculation, TalkedPast};
 pub use prompt::PromptContext;
 use prompt::prompt_for;
 
@@ -36,30 +38,6 @@ pub use engine::{Engine, EngineError, EngineOutput, WhisperEngine, WhisperSettin
 pub use loader::{LoadModel, ModelLoaded, Models, ModelsPlugin, RefreshModels};
 pub use worker::{Job, JobDone, ReadBack};
 
-/// How far a session's partial text lags the open utterance (session samples).
-#[derive(Debug, Clone, Copy)]
-struct PartialProgress {
-    start: u64,
-    heard: u64,
-    shown: u64,
-}
-
-/// Audio heard past the last partial text at which partials are starved: from here a
-/// speculative final no longer stops the partial decode in flight, and one the speaker talks
-/// past goes on and is shown as partial text. Each pause in speech starts a speculation, each
-/// word after it stops it; where a decode outlasts the pauses between words (a slower machine,
-/// a loaded one) nothing finished and no partial text came at all.
-const STARVED_SAMPLES: u64 = hark_core::SAMPLE_RATE as u64;
-
-/// A session's latest speculative final: sent, or decoded and waiting for its utterance.
-#[derive(Debug)]
-struct Speculation {
-    start: u64,
-    end: u64,
-    job: u64,
-    done: Option<JobDone>,
-}
-
 /// Channel ends to the worker threads, and what is in flight.
 #[derive(Resource)]
 pub struct Recognizer {
@@ -76,14 +54,8 @@ pub struct Recognizer {
     /// Wall time from an utterance's end being known to its text (last one).
     pub last_latency: Option<Duration>,
     submitted_at: HashMap<u64, Instant>,
-    /// The newest open-utterance audio of each session not decoded yet (only the newest
-    /// matters: an older one is overtaken and skipped).
-    pending_partials: HashMap<Entity, (u64, Arc<[f32]>)>,
-    /// Sessions with a partial decode in flight.
-    partial_in_flight: HashMap<Entity, u64>,
-    /// The newest speculative final of each session not sent yet, and the last one sent.
-    pending_speculative: HashMap<Entity, OpenSpeech>,
-    speculative: HashMap<Entity, Speculation>,
+    /// Partials and speculative finals of each session's open utterance.
+    open: OpenDecodes,
     /// Speculative finals decoded, and those that became an utterance's final text.
     pub speculative_decoded: u64,
     pub speculative_used: u64,
@@ -95,12 +67,6 @@ pub struct Recognizer {
     /// Partial decodes sent, and open-utterance audio skipped because newer audio overtook it.
     pub partials_decoded: u64,
     pub partials_skipped: u64,
-    /// Of each session's open utterance: its start, the end of the newest audio of it sent for
-    /// a partial or speculation, and the end of the audio its last partial text heard.
-    progress: HashMap<Entity, PartialProgress>,
-    /// Speculations the speaker talked past whose decode goes on, to be shown as partial text
-    /// (by job id: the open utterance's start).
-    as_partial: HashMap<u64, u64>,
     /// Speculative finals the speaker talked past that were shown as partial text.
     pub speculations_shown: u64,
     /// Results taken by [`Recognizer::wait`] and not handed out yet.
@@ -156,15 +122,10 @@ impl Recognizer {
             busy: Duration::ZERO,
             last_latency: None,
             submitted_at: HashMap::new(),
-            pending_partials: HashMap::new(),
-            partial_in_flight: HashMap::new(),
+            open: OpenDecodes::default(),
             partials_decoded: 0,
             partials_skipped: 0,
-            progress: HashMap::new(),
-            as_partial: HashMap::new(),
             speculations_shown: 0,
-            pending_speculative: HashMap::new(),
-            speculative: HashMap::new(),
             speculative_decoded: 0,
             speculative_used: 0,
             cancels: HashMap::new(),
@@ -228,63 +189,54 @@ impl Recognizer {
         }
     }
 
-    /// The open utterance starting at `start` has been heard up to `end`.
-    fn heard(&mut self, session: Entity, start: u64, end: u64) {
-        let p = self.progress.entry(session).or_insert(PartialProgress { start, heard: end, shown: start });
-        if p.start != start {
-            *p = PartialProgress { start, heard: end, shown: start };
+    /// Takes the newest audio of a session's open utterance: for a partial, or for a
+    /// speculative final (the speaker paused).
+    fn note_open_speech(&mut self, o: &OpenSpeech) {
+        self.open.heard(o.session, o.start, o.start + o.audio.len() as u64);
+        if o.speculative {
+            // The one before (the speaker went on after it) is no longer wanted as a final.
+            self.talked_past(o.session);
+            self.open.pending_speculative.insert(o.session, o.clone());
+            // It hears everything a waiting partial would, and more.
+            if self.open.pending_partials.remove(&o.session).is_some() {
+                self.partials_skipped += 1;
+            }
+        } else {
+            // Partials come again only once the speaker has gone on: the speculation was wrong.
+            if self.open.speculative.get(&o.session).is_some_and(|p| p.start == o.start) {
+                self.talked_past(o.session);
+            }
+            self.open.pending_speculative.remove(&o.session);
+            if self.open.pending_partials.insert(o.session, (o.start, o.audio.clone())).is_some() {
+                self.partials_skipped += 1;
+            }
         }
-        p.heard = p.heard.max(end);
     }
 
-    /// Whether `session`'s waiting speculative final can be sent now: with a prompt it waits
-    /// for the text of the utterance before (then its prompt is the one its final would get).
+    /// Whether `session`'s waiting speculative final can be sent now.
     fn speculation_ready(&self, session: Entity, use_prompt: bool) -> bool {
-        self.pending_speculative.contains_key(&session) && !(use_prompt && self.busy_sessions.contains_key(&session))
+        self.open.speculation_ready(session, use_prompt, self.busy_sessions.contains_key(&session))
     }
 
-    /// Whether `session`'s waiting partial can be sent now (one decode of it at a time).
-    fn partial_ready(&self, session: Entity) -> bool {
-        self.pending_partials.contains_key(&session) && !self.partial_in_flight.contains_key(&session)
-    }
-
-    /// Whether the session's partial text lags its open utterance by a starving margin.
-    fn starving(&self, session: Entity) -> bool {
-        self.progress.get(&session).is_some_and(|p| p.heard.saturating_sub(p.shown) >= STARVED_SAMPLES)
-    }
-
-    /// The speaker went on after the session's speculation: its decode is stopped, unless the
-    /// partials are starved (then it goes on, and is shown as partial text); one already
-    /// decoded is shown as partial text if it heard more than the text shown.
+    /// The speaker went on after the session's speculation (see [`OpenDecodes::talked_past`]).
     fn talked_past(&mut self, session: Entity) {
-        let Some(p) = self.speculative.remove(&session) else { return };
-        let newer = self.progress.get(&session).is_some_and(|g| g.start == p.start && g.shown < p.end);
-        match p.done {
-            Some(mut d) if newer && d.result.is_ok() => {
-                // Its engine time was counted when it came back.
-                d.busy = Duration::ZERO;
-                self.as_partial.insert(d.id, p.start);
+        match self.open.talked_past(session) {
+            TalkedPast::Show(d) => {
                 // Handed to the next `collect`; not in flight (a partial that is stays cancellable).
                 self.in_flight.insert(d.id, (session, session));
                 self.held.push(d);
                 self.speculations_shown += 1;
             }
-            Some(_) => {}
-            None if newer && self.starving(session) && !self.partial_in_flight.contains_key(&session) => {
-                self.as_partial.insert(p.job, p.start);
-                self.partial_in_flight.insert(session, p.job);
-                self.speculations_shown += 1;
-            }
-            None => self.cancel(p.job),
+            TalkedPast::ShowWhenDecoded => self.speculations_shown += 1,
+            TalkedPast::Cancel(job) => self.cancel(job),
+            TalkedPast::Forgotten => {}
         }
     }
 
     /// Forgets a session's speculation, stopping its decode if it is still running.
     fn drop_speculation(&mut self, session: Entity) {
-        if let Some(p) = self.speculative.remove(&session)
-            && p.done.is_none()
-        {
-            self.cancel(p.job);
+        if let Some(job) = self.open.drop_speculation(session) {
+            self.cancel(job);
         }
     }
 
@@ -374,25 +326,7 @@ fn submit(
     kinds: Query<&Session>,
 ) {
     for o in open_speech.read() {
-        rec.heard(o.session, o.start, o.start + o.audio.len() as u64);
-        if o.speculative {
-            // The one before (the speaker went on after it) is no longer wanted as a final.
-            rec.talked_past(o.session);
-            rec.pending_speculative.insert(o.session, o.clone());
-            // It hears everything a waiting partial would, and more.
-            if rec.pending_partials.remove(&o.session).is_some() {
-                rec.partials_skipped += 1;
-            }
-        } else {
-            // Partials come again only once the speaker has gone on: the speculation was wrong.
-            if rec.speculative.get(&o.session).is_some_and(|p| p.start == o.start) {
-                rec.talked_past(o.session);
-            }
-            rec.pending_speculative.remove(&o.session);
-            if rec.pending_partials.insert(o.session, (o.start, o.audio.clone())).is_some() {
-                rec.partials_skipped += 1;
-            }
-        }
+        rec.note_open_speech(o);
     }
     let mut queue: Vec<_> = waiting.iter().collect();
     // Live sessions first: a file read beside a live capture (one dropped on the window while
@@ -404,15 +338,16 @@ fn submit(
     // goes before a file's finals: with a file read beside a capture one of its finals always
     // waits, and the capture would show no text until its speaker stopped.
     let live_open = rec
+        .open
         .pending_partials
         .keys()
-        .chain(rec.pending_speculative.keys())
-        .any(|&s| !background(s) && (rec.partial_ready(s) || rec.speculation_ready(s, settings.use_prompt)));
+        .chain(rec.open.pending_speculative.keys())
+        .any(|&s| !background(s) && (rec.open.partial_ready(s) || rec.speculation_ready(s, settings.use_prompt)));
     // An utterance cut ends its partials: audio of it still waiting is no longer wanted, and
     // what is shown of it stays as it is until its final text replaces it.
     for (_, u, ..) in &queue {
-        if rec.pending_partials.get(&u.session).is_some_and(|p| p.0 <= u.start) {
-            rec.pending_partials.remove(&u.session);
+        if rec.open.pending_partials.get(&u.session).is_some_and(|p| p.0 <= u.start) {
+            rec.open.pending_partials.remove(&u.session);
         }
         if let Ok(mut p) = partials.get_mut(u.session)
             && p.start == u.start
@@ -428,8 +363,8 @@ fn submit(
         }
         // The speculative final decoded (or decoding) exactly this speech becomes its text.
         if let Some(spec) = spec
-            && rec.speculative.get(&u.session).is_some_and(|p| p.start == u.start && p.end == spec.end)
-            && let Some(p) = rec.speculative.remove(&u.session)
+            && rec.open.speculative.get(&u.session).is_some_and(|p| p.start == u.start && p.end == spec.end)
+            && let Some(p) = rec.open.speculative.remove(&u.session)
         {
             rec.speculative_used += 1;
             rec.in_flight.insert(p.job, (*e, u.session));
@@ -443,10 +378,10 @@ fn submit(
             continue;
         }
         // Any other speculation about this utterance is wrong (speech went on) or late.
-        if rec.pending_speculative.get(&u.session).is_some_and(|p| p.start <= u.start) {
-            rec.pending_speculative.remove(&u.session);
+        if rec.open.pending_speculative.get(&u.session).is_some_and(|p| p.start <= u.start) {
+            rec.open.pending_speculative.remove(&u.session);
         }
-        if rec.speculative.get(&u.session).is_some_and(|p| p.start <= u.start) {
+        if rec.open.speculative.get(&u.session).is_some_and(|p| p.start <= u.start) {
             rec.drop_speculation(u.session);
         }
         // Keep at most one job per worker queued, so later utterances stay in the ECS.
@@ -494,16 +429,16 @@ fn submit(
     let live_finals_waiting = queue.iter().any(|(e, u, ..)| !background(u.session) && not_sent(e));
     let finals_waiting = queue.iter().any(|(e, ..)| not_sent(e));
     let held_back = |session: Entity| if background(session) { finals_waiting } else { live_finals_waiting };
-    if (finals_waiting || !rec.pending_speculative.is_empty()) && rec.in_flight() >= rec.workers {
-        let partials: Vec<(Entity, u64)> = rec.partial_in_flight.iter().map(|(s, id)| (*s, *id)).collect();
+    if (finals_waiting || !rec.open.pending_speculative.is_empty()) && rec.in_flight() >= rec.workers {
+        let partials: Vec<(Entity, u64)> = rec.open.partial_in_flight.iter().map(|(s, id)| (*s, *id)).collect();
         for (session, id) in partials {
-            if held_back(session) || (!rec.pending_speculative.is_empty() && !rec.starving(session)) {
+            if held_back(session) || (!rec.open.pending_speculative.is_empty() && !rec.open.starving(session)) {
                 rec.cancel(id);
             }
         }
     }
     // Speculative finals next: they are what a person waits for once they stop.
-    let mut sessions: Vec<Entity> = rec.pending_speculative.keys().copied().collect();
+    let mut sessions: Vec<Entity> = rec.open.pending_speculative.keys().copied().collect();
     sessions.sort();
     for session in sessions {
         if rec.in_flight() >= rec.workers {
@@ -514,7 +449,7 @@ fn submit(
         if held_back(session) || !rec.speculation_ready(session, settings.use_prompt) {
             continue;
         }
-        let Some(OpenSpeech { start, audio, speech, .. }) = rec.pending_speculative.remove(&session) else {
+        let Some(OpenSpeech { start, audio, speech, .. }) = rec.open.pending_speculative.remove(&session) else {
             continue;
         };
         let end = start + audio.len() as u64;
@@ -533,19 +468,19 @@ fn submit(
             cancel,
         };
         let Some(id) = rec.send(session, speculation) else { return };
-        rec.speculative.insert(session, Speculation { start, end, job: id, done: None });
+        rec.open.speculative.insert(session, Speculation { start, end, job: id, done: None });
         rec.speculative_decoded += 1;
     }
-    let mut sessions: Vec<Entity> = rec.pending_partials.keys().copied().collect();
+    let mut sessions: Vec<Entity> = rec.open.pending_partials.keys().copied().collect();
     sessions.sort();
     for session in sessions {
         if rec.in_flight() >= rec.workers {
             break;
         }
-        if held_back(session) || !rec.partial_ready(session) {
+        if held_back(session) || !rec.open.partial_ready(session) {
             continue;
         }
-        let Some((start, audio)) = rec.pending_partials.remove(&session) else { continue };
+        let Some((start, audio)) = rec.open.pending_partials.remove(&session) else { continue };
         let partial = |id, cancel| Job {
             id,
             utterance: session,
@@ -560,7 +495,7 @@ fn submit(
             cancel,
         };
         let Some(id) = rec.send(session, partial) else { return };
-        rec.partial_in_flight.insert(session, id);
+        rec.open.partial_in_flight.insert(session, id);
         rec.partials_decoded += 1;
     }
     let set = queue.len() > settings.max_queue;
@@ -596,15 +531,12 @@ fn collect(
         if let Some((_, session)) = entry {
             partials.spent(session, done.busy);
         }
-        if let Some(start) = done.partial_of.or_else(|| rec.as_partial.remove(&done.id)) {
-            if rec.partial_in_flight.get(&done.utterance) == Some(&done.id) {
-                rec.partial_in_flight.remove(&done.utterance);
+        if let Some(start) = done.partial_of.or_else(|| rec.open.as_partial.remove(&done.id)) {
+            if rec.open.partial_in_flight.get(&done.utterance) == Some(&done.id) {
+                rec.open.partial_in_flight.remove(&done.utterance);
             }
-            if done.result.is_ok()
-                && let Some(p) = rec.progress.get_mut(&done.utterance)
-                && p.start == start
-            {
-                p.shown = p.shown.max(done.start + done.duration_samples);
+            if done.result.is_ok() {
+                rec.open.shown(done.utterance, start, done.start + done.duration_samples);
             }
             partials.apply(&done, start);
             continue;
@@ -616,7 +548,7 @@ fn collect(
                 // Decoded before its utterance was cut: kept until it is (or dropped if this
                 // speculation has been replaced).
                 _ => {
-                    if let Some(p) = rec.speculative.get_mut(&done.utterance)
+                    if let Some(p) = rec.open.speculative.get_mut(&done.utterance)
                         && p.job == done.id
                     {
                         p.done = Some(done);
@@ -656,9 +588,7 @@ fn collect(
         }
         // The final text replaces what was shown of the utterance while it was said.
         partials.finish(u.session, u.start);
-        if rec.progress.get(&u.session).is_some_and(|p| p.start <= u.start) {
-            rec.progress.remove(&u.session);
-        }
+        rec.open.finished(u.session, u.start);
         partials.final_published(u.session, speech_end.map(|s| s.0));
         commands.entity(done.utterance).remove::<TranscriptionPending>().insert(transcript);
         ready.write(TranscriptReady { utterance: done.utterance });
