@@ -49,8 +49,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// a second, by a thread of its own (by default it keeps them ten seconds, then ten more as
 /// "muzzy", and only an allocating thread gives them back). Without the thread the same
 /// settings left the soak's level where the defaults had it (mean 413 against 389 MB). Giving
-/// pages back at once (`dirty_decay_ms:0`) lowers it further (373 MB) but costs 3 % of the
-/// time on a 20 min file, so a second it is.
+/// pages back at once (`dirty_decay_ms:0`) lowers it further (373 MB) but cost 3 % of the
+/// time on a 20 min file then, so a second it is, except for files transcribed as fast as they
+/// go ([`give_freed_pages_back_at_once`], which overrides a `MALLOC_CONF` decay for them).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(unsafe_code, reason = "jemalloc reads its settings from this exported C symbol")]
 #[unsafe(no_mangle)]

@@ -45,7 +45,7 @@ pub(crate) enum TalkedPast {
     ShowWhenDecoded,
     /// Still decoding and no longer wanted: its decode is to be stopped.
     Cancel(u64),
-    /// None, or decoded and no newer than what is shown.
+    /// None, or decoded and no newer than what is shown (or decoded with an error).
     Forgotten,
 }
 
