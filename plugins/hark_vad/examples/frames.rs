@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p hark_vad --example frames -- FILE.wav [FROM_S [TO_S]]`
 
-use hark_vad::{VadSettings, detector, gate, highpass, spectral};
+use hark_vad::{VadSettings, gate, highpass, spectral};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -26,12 +26,8 @@ fn main() {
     highpass::HighPass::default().process(&samples, &mut filtered);
     let fl = det.frame_len();
     for (i, (frame, raw)) in filtered.chunks_exact(fl).zip(samples.chunks_exact(fl)).enumerate() {
-        let p = det.probability(raw);
-        let band_snr_db = bands.push(frame);
-        let energy_db = detector::frame_db(raw);
-        let impulsive = gate::is_click(raw);
-        let level = bands.level_db();
-        let f = gate::Frame { p, energy_db, band_snr_db, band_db: Some(level), impulsive };
+        let f = hark_vad::frame_features(det.as_mut(), &mut bands, raw, frame);
+        let (p, energy_db, band_snr_db, level) = (f.p, f.energy_db, f.band_snr_db, bands.level_db());
         let mut edges = String::new();
         let sp = g.push_frame((i * fl) as u64, fl as u64, f, |e| edges.push_str(&format!(" {e:?}")));
         let t = (i * fl) as f64 / 16000.0;

@@ -156,15 +156,8 @@ impl Stream {
             let frame = &s.pending[used..used + fl];
             let start = s.pending_start + used as u64;
             let raw = &s.raw[used..used + fl];
-            let p = s.detector.probability(raw);
-            let energy_db = detector::frame_db(raw);
-            let f = gate::Frame {
-                p,
-                energy_db,
-                band_snr_db: s.bands.push(frame),
-                band_db: Some(s.bands.level_db()),
-                impulsive: gate::is_click(raw),
-            };
+            let f = frame_features(s.detector.as_mut(), &mut s.bands, raw, frame);
+            let p = f.p;
             let speech = s.gate.push_frame(start, fl as u64, f, |e| {
                 regions.record(e);
                 edges.write(e.with_session(chunk.session));
@@ -243,6 +236,24 @@ impl gate::Edge {
     }
 }
 
+/// What the gate is given for one frame: the detector's probability and the frame's energy (of
+/// the `raw` samples), the speech-band SNR and level (of the high-passed `filtered` ones), and
+/// whether it is a click. Both the ECS system and [`analyse_regions`] use it.
+pub fn frame_features(
+    det: &mut dyn VoiceDetector,
+    bands: &mut spectral::BandSnr,
+    raw: &[f32],
+    filtered: &[f32],
+) -> gate::Frame {
+    gate::Frame {
+        p: det.probability(raw),
+        energy_db: detector::frame_db(raw),
+        band_snr_db: bands.push(filtered),
+        band_db: Some(bands.level_db()),
+        impulsive: gate::is_click(raw),
+    }
+}
+
 /// Runs detector and gate over a whole signal outside the ECS (benchmarks, tests, tools).
 /// Returns the per-frame probabilities and the closed regions as the segmenter cuts them (pre-roll
 /// and end pad included), in samples.
@@ -287,12 +298,8 @@ pub fn analyse_regions(samples: &[f32], settings: &VadSettings) -> (Vec<f32>, Ve
         }
     };
     for (i, (frame, raw)) in filtered.chunks_exact(fl).zip(samples.chunks_exact(fl)).enumerate() {
-        let p = det.probability(raw);
-        probs.push(p);
-        let band_snr_db = bands.push(frame);
-        let energy_db = detector::frame_db(raw);
-        let impulsive = gate::is_click(raw);
-        let f = gate::Frame { p, energy_db, band_snr_db, band_db: Some(bands.level_db()), impulsive };
+        let f = frame_features(det.as_mut(), &mut bands, raw, frame);
+        probs.push(f.p);
         gate.push_frame((i * fl) as u64, fl as u64, f, &mut on_edge);
     }
     gate.finish(samples.len() as u64, &mut on_edge);
