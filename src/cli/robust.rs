@@ -49,7 +49,8 @@ pub struct RobustArgs {
     #[arg(long)]
     pub verbose: bool,
     /// Write every noisy clip here as a 16 kHz WAV (to listen to, or to run through
-    /// `hark transcribe`).
+    /// `hark transcribe` or another detector), with its reference speech spans (seconds, one
+    /// span a line) beside it as `NAME.speech.tsv`.
     #[arg(long)]
     pub write: Option<PathBuf>,
     #[arg(long)]
@@ -202,6 +203,14 @@ pub fn run(a: RobustArgs, models_dir: &Path) -> anyhow::Result<ExitCode> {
                     if let Some(dir) = &a.write {
                         std::fs::create_dir_all(dir)?;
                         hark_capture::file::write_wav_16k(&dir.join(format!("{}.wav", c.name)), &c.samples)?;
+                        let spans: String = c
+                            .speech
+                            .iter()
+                            .map(|&(a, b)| {
+                                format!("{:.4}\t{:.4}\n", hark_core::samples_to_secs(a), hark_core::samples_to_secs(b))
+                            })
+                            .collect();
+                        std::fs::write(dir.join(format!("{}.speech.tsv", c.name)), spans)?;
                     }
                     let (_, regions) = hark_vad::analyse_regions(&c.samples, &opts.vad);
                     let total = c.samples.len() as u64;
