@@ -250,7 +250,8 @@ fn bench_vad(file: &Path, json_out: bool) -> anyhow::Result<ExitCode> {
     let audio = read_16k_mono(file)?;
     let frames = audio.len() / 256;
     let mut rows = Vec::new();
-    for (name, kind) in [("neural", hark_vad::DetectorKind::Neural), ("energy", hark_vad::DetectorKind::Energy)] {
+    use hark_vad::DetectorKind as K;
+    for (name, kind) in [("neural", K::Neural), ("energy", K::Energy), ("silero", K::Silero), ("fused", K::Fused)] {
         let settings = hark_vad::VadSettings { detector: kind, ..Default::default() };
         // Best of five runs.
         let mut best = Duration::MAX;

@@ -122,8 +122,9 @@ pub struct PipelineArgs {
     /// whisper.cpp's flash attention (fitted windows are then rounded up to 256 positions).
     #[arg(long)]
     pub flash_attn: bool,
-    /// Voice activity detector.
-    #[arg(long, value_enum, default_value = "neural")]
+    /// Voice activity detector: earshot and Silero together (`fused`, the default), either
+    /// alone, or frame energy.
+    #[arg(long, value_enum, default_value = "fused")]
     pub vad: VadArg,
     /// The VAD's speech probability threshold, 0.05 to 0.95 (lower: more sensitive; the
     /// window's "Speech threshold (VAD)", stored as this number).
@@ -150,6 +151,8 @@ pub struct PipelineArgs {
 pub enum VadArg {
     Neural,
     Energy,
+    Silero,
+    Fused,
 }
 
 /// 0, or a step whisper's fallback can climb to 1 with (a tiny step would loop for ever).
@@ -236,6 +239,8 @@ impl PipelineArgs {
         o.vad.detector = match self.vad {
             VadArg::Neural => hark_vad::DetectorKind::Neural,
             VadArg::Energy => hark_vad::DetectorKind::Energy,
+            VadArg::Silero => hark_vad::DetectorKind::Silero,
+            VadArg::Fused => hark_vad::DetectorKind::Fused,
         };
         Ok(o)
     }

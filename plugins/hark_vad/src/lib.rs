@@ -9,6 +9,7 @@
 pub mod detector;
 pub mod gate;
 pub mod highpass;
+pub mod silero;
 pub mod spectral;
 
 use bevy::prelude::*;
@@ -16,15 +17,20 @@ use hark_core::{AudioChunk, CaptureEnded, PipelineSystems, Session, SpeechEdge, 
 
 pub use detector::{EarshotDetector, EnergyDetector, VoiceDetector};
 pub use gate::{GateSettings, SpeechGate};
+pub use silero::{FusedDetector, SileroDetector};
 
 /// Which detector new sessions use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum DetectorKind {
     /// earshot's neural network (pure Rust).
-    #[default]
     Neural,
     /// Frame energy against an adaptive noise floor.
     Energy,
+    /// Silero VAD v5 ([`silero`]).
+    Silero,
+    /// The higher of earshot's and Silero's probabilities ([`FusedDetector`]).
+    #[default]
+    Fused,
 }
 
 impl DetectorKind {
@@ -32,6 +38,8 @@ impl DetectorKind {
         match self {
             Self::Neural => Box::new(EarshotDetector::default()),
             Self::Energy => Box::new(EnergyDetector::default()),
+            Self::Silero => Box::new(SileroDetector::default()),
+            Self::Fused => Box::new(FusedDetector::default()),
         }
     }
 }
