@@ -582,7 +582,13 @@ fn a_slower_model_live_thins_the_text_being_said_and_keeps_every_final() {
         .unwrap_or_else(|| panic!("no update interval in {summary:?}"));
     let asked = hark_segment::SegmentSettings::LIVE_PARTIAL_INTERVAL_SECS * 1e3;
     assert!(every > asked, "the text being said was updated every {every} ms with base: {summary}");
-    assert!(summary.contains("updates skipped because newer audio overtook them"), "{summary}");
+    // Whether decodes are slow enough that newer audio overtakes one waiting depends on the
+    // machine: on 2026-12-04's, one thread of base decoded the growing utterance in about the
+    // interval (updates every 517 ms, none skipped, with either VAD). Where updates come a
+    // quarter slower than asked, some must have been skipped, and the summary must say so.
+    if every >= asked * 1.25 {
+        assert!(summary.contains("updates skipped because newer audio overtook them"), "{summary}");
+    }
     // Falling behind is said, and so is catching up before the end.
     if let Some(at) = log.find("behind the microphone") {
         assert!(log[at..].contains("transcription has caught up"), "{log}");

@@ -58,7 +58,8 @@ fn a_replayed_session_is_re_run_compared_and_switched_without_leaving_the_window
     let mut opts = PipelineOptions::new(m);
     opts.database = Some(db.clone());
     let mut p = Pipeline::new(&opts).unwrap();
-    let t = p.transcribe_file(&c.join("mfa_acoustic_corpus.wav"), Pace::Fast, |_| {}).unwrap();
+    // Three phrases whose pauses a file's defaults join into one utterance.
+    let t = p.transcribe_file(&c.join("mfa_surround.wav"), Pace::Fast, |_| {}).unwrap();
     let id = t.session_id.unwrap();
     drop(p);
 
