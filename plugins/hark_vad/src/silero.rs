@@ -1,6 +1,7 @@
 //! Silero VAD v5, run in plain Rust.
 //!
-//! Silero's detector (MIT, `assets/silero_vad.LICENSE`) is the one most transcription apps use.
+//! Silero's detector (MIT, `assets/silero_vad.LICENSE`) is the one faster-whisper and most live
+//! transcription tools use.
 //! It hears voices earshot does not: in `hark bench robust`'s noise set, a hoarse speaker with
 //! a cold in white noise at 1.1 dB (noise and voice measured above 100 Hz) had all of its
 //! speech found where earshot's gate found 0.37, and a breathy voice 1.00 where it found none.
@@ -201,7 +202,7 @@ impl Default for Silero {
             spectrum: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
             fft,
-            a: Vec::with_capacity(128 * STEPS),
+            a: Vec::with_capacity(BINS * STEPS),
             b: Vec::with_capacity(128 * STEPS),
             gates: vec![0.0; 4 * HIDDEN],
         }
