@@ -142,7 +142,8 @@ pub struct PipelineArgs {
     /// live, where it would delay the text).
     #[arg(long, value_name = "SECS", value_parser = pause_secs)]
     pub merge_pauses: Option<f64>,
-    /// Cut speech longer than this many seconds, 5 to 28, at its quietest moment (default 25).
+    /// Cut speech longer than this many seconds, 5 to 28, at its quietest moment (default 25);
+    /// speech that ends less than 3 s later is kept whole, up to 28 s.
     #[arg(long, value_name = "SECS", value_parser = utterance_secs)]
     pub max_utterance: Option<f64>,
 }

@@ -4,7 +4,9 @@
 //! [`SpeechEdge::Start`] and closes it at the matching end. An utterance that grows past
 //! `max_secs` is cut at its quietest 16 ms frame within the last `split_search_secs` before
 //! the limit (or where two joined regions met, when there is such a place), and the rest
-//! continues as the next utterance. Regions shorter than `min_speech_secs` are dropped as blips.
+//! continues as the next utterance; but speech that ends less than [`SHORT_REST_SECS`] past the
+//! limit is not cut (files wait that long past the limit to see whether it ends). Regions
+//! shorter than `min_speech_secs` are dropped as blips.
 //!
 //! With `merge_gap_secs` above zero, regions separated by a pause no longer than that are
 //! joined into one utterance, so whisper hears whole sentences rather than the fragments
@@ -36,6 +38,16 @@ const LEVEL_JUMP_DB: f32 = 20.0;
 /// voice (a fraction of a second the VAD took for speech, 20 dB under the voice) holds nothing
 /// worth a window of its own, and alone it costs a decode that hears nothing.
 const LEVEL_JUMP_MIN_SPEECH: u64 = 16_000;
+
+/// Speech that goes on less than this past the limit is not cut: the utterance grows to hold
+/// it (up to [`LONGEST_WHOLE_SECS`]). Cut at the limit, a sentence's last words became an
+/// utterance of their own of 1-2 s, the length at which whisper is least sure of itself
+/// (issue #10), heard without the sentence they end.
+pub const SHORT_REST_SECS: f64 = 3.0;
+/// Whisper's 30 s window less 2 s: the longest utterance grown to hold a short rest. From 25 s
+/// on an utterance gets the full window, and this leaves whisper at least 2 s of it silent
+/// after the speech, as its training windows had when speech ended inside them.
+pub const LONGEST_WHOLE_SECS: f64 = 28.0;
 
 /// A session cut with settings of its own instead of the app's [`SegmentSettings`] (a file
 /// transcribed in the window, where live capture cuts at every pause).
@@ -406,13 +418,28 @@ fn cut(
                 s.audio.extend(samples.iter());
             }
         }
-        // Cuts the open utterance while it reaches `horizon` and is over the limit: at the last
-        // joint in the search window before the limit, else at the quietest frame there.
-        let split = |s: &mut SessionSegmenter, horizon: u64, commands: &mut Commands| {
-            while let Some(start) = s.open {
+        // Cuts the utterance from `start` while it reaches `horizon` and is over the limit, and
+        // gives back where the rest starts: at the last joint in the search window before the
+        // limit, else at the quietest frame there. `ends` is where the utterance ends, when that
+        // is known (it is being closed): one that ends within the stretch is kept whole.
+        // Without it, files wait for the stretch to pass, where an end would have been seen;
+        // live capture cuts at the limit.
+        let stretch = secs_to_samples((LONGEST_WHOLE_SECS - settings.max_secs).clamp(0.0, SHORT_REST_SECS));
+        let cut_long = |s: &mut SessionSegmenter,
+                        mut start: u64,
+                        horizon: u64,
+                        ends: Option<u64>,
+                        commands: &mut Commands|
+         -> u64 {
+            loop {
                 let limit = s.limit(start, max, keep);
-                if horizon < limit {
-                    break;
+                let whole = s.limit(start, max + stretch, keep);
+                let keep_whole = match ends {
+                    Some(end) => end <= whole,
+                    None => gap > 0 && horizon < whole,
+                };
+                if horizon < limit || keep_whole {
+                    return start;
                 }
                 let from = limit.saturating_sub(search).max(start);
                 let (end, next) = match s.joints.iter().rev().find(|j| j.0 > from && j.0 <= limit) {
@@ -423,11 +450,12 @@ fn cut(
                     }
                 };
                 spawn(s, start, end, commands);
-                s.open = Some(next);
                 s.joints.retain(|j| j.1 > next);
+                start = next;
             }
         };
         let close = |s: &mut SessionSegmenter, start: u64, end: u64, commands: &mut Commands| {
+            let start = cut_long(s, start, end, Some(end), commands);
             spawn(s, start, end, commands);
             s.joints.clear();
         };
@@ -450,10 +478,12 @@ fn cut(
                     }
                 }
                 Event::Edge(SpeechEdge::End { at, .. }) => {
-                    // The utterance reached this far: cut it first if that is over the limit.
-                    split(s, at, &mut commands);
                     if let Some(start) = s.open.take() {
                         if gap > 0 {
+                            // The utterance reached this far: cut it first if that is past the
+                            // limit and the stretch (a region may still join it; when none
+                            // does, closing it cuts what is still too long).
+                            let start = cut_long(s, start, at, None, &mut commands);
                             // A voice far quieter or louder than what it was joined to (a
                             // whisper after a talker, a distant speaker) gets a window of its
                             // own: in one window with the loud voice whisper skipped it.
@@ -478,7 +508,6 @@ fn cut(
                     }
                 }
                 Event::Ended(total) => {
-                    split(s, total, &mut commands);
                     if let Some((start, end)) = s.pending.take() {
                         close(s, start, end, &mut commands);
                     }
@@ -498,7 +527,9 @@ fn cut(
         // An open utterance that grew too long is cut (live audio arrives a little at a time).
         // Only up to the look-ahead: a region ending just before the limit has its end edge
         // still on the way, and the cut must not depend on how the audio was chunked.
-        split(s, s.end().saturating_sub(lookahead), &mut commands);
+        if let Some(start) = s.open {
+            s.open = Some(cut_long(s, start, s.end().saturating_sub(lookahead), None, &mut commands));
+        }
         // Speculative final: the speaker stopped a moment ago; decode what they said while the
         // hangover waits to see whether they go on (then this is sent again at the next pause).
         let speculating = match (speculate_after, s.open) {

@@ -205,6 +205,54 @@ fn joined_regions_are_cut_where_they_met_before_the_limit() {
     assert!(q.iter(app.world()).all(|a| a.0.len() as u64 <= 25 * S));
 }
 
+/// Loud audio with a quiet 50 ms dip at each of `dips` (seconds, a dip's level its second).
+fn loud_with_dips(secs: u64, dips: &[(f64, f32)]) -> Vec<f32> {
+    let mut x: Vec<f32> = (0..secs * S).map(|i| ((i as f32) * 0.05).sin() * 0.5).collect();
+    for &(at, level) in dips {
+        let from = (at * S as f64) as usize;
+        for v in &mut x[from..from + 800] {
+            *v *= level;
+        }
+    }
+    x
+}
+
+/// The utterances cut from `x` as a file is (pauses joined, one update a second) with speech
+/// from 0 to `speech_end` (seconds; `None`: to the end of the file).
+fn cut_file(x: &[f32], speech_end: Option<f64>) -> Vec<(u64, u64)> {
+    let mut app = merging_app();
+    let s = app.world_mut().spawn(Session { kind: hark_core::SourceKind::Memory, source: "test".into() }).id();
+    app.world_mut().write_message(SpeechEdge::Start { session: s, at: 0 });
+    let end = speech_end.map(|e| (e * S as f64) as u64);
+    for (i, c) in x.chunks(S as usize).enumerate() {
+        let pos = (i as u64) * S;
+        chunk(&mut app, s, pos, c.to_vec());
+        // The end edge once the audio is 0.2 s past it, as the VAD sends it.
+        if let Some(at) = end.filter(|&at| at + S / 5 > pos && at + S / 5 <= pos + S) {
+            app.world_mut().write_message(SpeechEdge::End { session: s, at });
+        }
+        app.update();
+    }
+    app.world_mut().write_message(CaptureEnded { session: s, samples: x.len() as u64 });
+    app.update();
+    spans(&mut app)
+}
+
+#[test]
+fn speech_ending_just_past_the_limit_keeps_its_last_words() {
+    // 27 s of speech whose quietest moment before the 25 s limit is at 24.5 s: cut there, its
+    // last 2.5 s would be an utterance of their own. It is kept whole (whisper's window holds
+    // it with 3 s to spare).
+    let x = loud_with_dips(32, &[(24.5, 0.01)]);
+    assert_eq!(cut_file(&x, Some(27.0)), vec![(0, 27 * S)]);
+    // Speech going on past the stretch is cut at the limit's quietest moment, as before.
+    for end in [Some(29.0), None] {
+        let u = cut_file(&x, end);
+        assert_eq!(u.len(), 2, "{u:?}");
+        assert!((24 * S + S / 2..24 * S + S / 2 + 800).contains(&u[0].1), "cut at the dip at 24.5 s, got {u:?}");
+    }
+}
+
 /// Feeds `secs` of audio in chunks of `chunk` samples, each edge in the update where the
 /// VAD would send it (`emit`, a sample position), and ends the capture.
 fn feed(chunk: u64, secs: u64, edges: &[(bool, u64, u64)]) -> Vec<(u64, u64)> {
