@@ -47,7 +47,7 @@ fn score(truth: &[(f64, f64)], got: &[(f64, f64)], dur: f64) -> (u32, u32, u32) 
 }
 
 #[test]
-fn frame_f1_against_annotations_is_at_least_0_90() {
+fn frame_f1_against_annotations_is_at_least_0_95() {
     let Some(c) = corpus() else { return };
     let manifest = std::fs::read_to_string(c.join("vad/vad_manifest.tsv")).unwrap();
     let settings = VadSettings::default();
