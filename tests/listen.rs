@@ -197,17 +197,17 @@ fn listen_transcribes_speech_from_the_virtual_microphone() {
         let (status, stdout, log) = l.finish(Duration::from_secs(120));
         assert!(status.success(), "{device:?}: {log}");
         assert!(!log.contains("audio lost"), "{device:?}: {log}");
-        let w = wer(
-            "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.",
-            &heard(&stdout),
-        );
         // Live capture closes "And so my fellow Americans" at its 0.3 s pause and decodes it
-        // alone, and greedy tiny.en is on the edge there on the ALSA route's audio (its
-        // resampler cuts above 6 kHz; 58 dB SNR against the clip otherwise): f16 hears "And
-        // so am I fellow Americans", q8_0 "And so am i fell in americans", both "my fellow
-        // Americans" with a beam of 3. The rest must be heard word for word.
-        assert!(w.rate() <= 0.2, "{device:?}: heard {stdout:?}");
+        // alone, and greedy tiny.en is on the edge there (f16 hears "And so am I fellow
+        // Americans", q8_0 "And so am i fell in americans" or "… fell in the rickus", as a few
+        // milliseconds of the live stream's timing move the cut; both "my fellow Americans"
+        // with a beam of 3): it must be heard, first, and its words are not counted. The rest
+        // must hold each phrase word for word, and at most one word more or less.
         let said = heard(&stdout).to_lowercase();
+        assert!(said.starts_with("and so "), "{device:?}: heard {stdout:?}");
+        let rest = said.find("ask not").map_or("", |i| &said[i..]);
+        let w = wer("ask not what your country can do for you, ask what you can do for your country", rest);
+        assert!(w.edits <= 1, "{device:?}: heard {stdout:?}");
         for phrase in ["ask not", "what your country can do for you", "ask what you can do for your country"] {
             assert!(said.contains(phrase), "{device:?}: {phrase:?} not in {stdout:?}");
         }
